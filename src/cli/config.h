@@ -1,0 +1,74 @@
+/*
+ * config.h - Zero's configuration file (~/.config/zero/config.yml or --config FILE).
+ *
+ * Parsed with libyaml. Every problem (unknown key, wrong type, impossible
+ * value, unreadable file) is reported as "FILE:LINE: key 'KEY': what is wrong".
+ * Credentials may also come from the environment (see config.c).
+ */
+#ifndef ZERO_CONFIG_H
+#define ZERO_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct config {
+	char *path;		     /* file that was loaded, or NULL when none exists */
+	char *backend;		     /* "file" (default), "s3" or "b2" */
+	char *bucket_dir;	     /* file backend: directory acting as the bucket */
+	char *endpoint;		     /* s3: https://host[:port] */
+	char *bucket;		     /* s3: bucket name */
+	char *region;		     /* s3: region, default "us-east-1" */
+	char *prefix;		     /* key prefix inside the bucket, may be "" */
+	char *access_key_id;	     /* s3 credentials */
+	char *secret_access_key;
+	char *ca_file;		     /* extra CA bundle for https */
+	bool path_style;	     /* s3: path-style addressing (default true) */
+	char *account_id;	     /* b2: Backblaze key id */
+	char *application_key;	     /* b2: Backblaze application key */
+	char *bucket_id;	     /* b2: bucket id */
+	char *sqlite_file_location;  /* metadata database; default CACHE/meta.db */
+	double target_disk_usage_gb; /* cache size target in GB (10^9 bytes); 0 = unset */
+	/* tuning */
+	unsigned upload_delay_s;		  /* seconds without writes before upload */
+	unsigned metadata_backup_interval_s;	  /* seconds between metadata snapshots */
+	unsigned max_parallel_transfers;	  /* concurrent HTTP transfers */
+	uint64_t multipart_threshold;		  /* bytes; above it PUT is multipart */
+	uint64_t multipart_part_size;		  /* bytes per part */
+	unsigned connect_timeout_s;
+	unsigned low_speed_timeout_s;
+	unsigned max_retries;
+	/* added by the store layer */
+	unsigned retry_base_ms;		  /* first retry delay; doubles each retry */
+	char *b2_api_url;		  /* b2: authorize URL (tests point it at a fake) */
+};
+
+/* Default location of the file backend's bucket directory; caller frees. */
+char *config_default_bucket_dir(void);
+
+/*
+ * Parse configuration text BUF (LEN bytes) as if read from file NAME, without
+ * touching the environment or the file system (used by config_load and by
+ * the unit tests). Same contract as config_load otherwise.
+ */
+int config_parse(const char *name, const char *buf, size_t len, struct config *cfg, char *err,
+		 size_t errlen);
+
+/* Fill unset credentials and endpoint from the environment (AWS_*, B2_*). */
+void config_apply_env(struct config *cfg);
+
+/*
+ * Load the configuration. PATH NULL means the default location
+ * ($XDG_CONFIG_HOME/zero/config.yml, else ~/.config/zero/config.yml), which
+ * may be absent (defaults apply); an explicit PATH must exist. On failure
+ * returns -errno (or -EINVAL for bad content) and writes a one-line message
+ * naming file, line and key into ERR. On success CFG is filled and owned by
+ * the caller (config_release). A file with secrets readable by group or
+ * others gets a warning on stderr.
+ */
+int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
+
+/* Free everything config_load allocated; CFG may then be loaded again. */
+void config_release(struct config *cfg);
+
+#endif /* ZERO_CONFIG_H */
