@@ -1,0 +1,553 @@
+/*
+ * store_file.c - the "file" backend: a local directory acting as a bucket.
+ *
+ * Object KEY lives at DIR/KEY; the '/'s in keys become directories, made on
+ * demand and removed again when a delete empties them.
+ *
+ * Invariants:
+ *  1. A put writes DIR/.../.zero-tmp.XXXXXX, fsyncs it, renames it over the
+ *     key and fsyncs the directory: after a crash the key holds the old
+ *     object, no object, or the whole new one (rule 2 of objstore.h).
+ *  2. Temporary files are never listed and can't be named by a key; a
+ *     leftover one (crash during a put) is garbage that no reader sees.
+ *  3. Nothing is cached in memory, so handles are trivially thread-safe.
+ *
+ * Listing walks the subtree under the prefix's directory and sorts it, so a
+ * page costs O(objects under the prefix); fine for a local default store,
+ * and the one place to optimise if a file bucket ever gets huge.
+ */
+#include "store/backend.h"
+
+#include "common/log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TMP_PREFIX ".zero-tmp."
+
+struct store_file {
+	struct objstore base;
+	char *dir; /* owned; no trailing '/' */
+};
+
+static struct store_file *to_file(struct objstore *s)
+{
+	return (struct store_file *)s;
+}
+
+/* Record and log a failure of OP on KEY; returns ERR. ENOENT is not logged. */
+static int file_fail(int err, const char *op, const char *key)
+{
+	char msg[512];
+
+	snprintf(msg, sizeof(msg), "%s %s: %s", op, key, strerror(-err));
+	objstore_error_set(err, 0, err == -ENOENT ? "NoSuchKey" : "LocalIOError", msg);
+	if (err != -ENOENT)
+		log_error("file store: %s", msg);
+	return err;
+}
+
+static bool key_has_tmp_component(const char *key)
+{
+	const char *p = key;
+
+	while (p) {
+		if (strncmp(p, TMP_PREFIX, strlen(TMP_PREFIX)) == 0)
+			return true;
+		p = strchr(p, '/');
+		if (p)
+			p++;
+	}
+	return false;
+}
+
+static char *file_path(struct store_file *f, const char *key)
+{
+	char *path;
+
+	if (asprintf(&path, "%s/%s", f->dir, key) < 0)
+		return NULL;
+	return path;
+}
+
+/* mkdir -p of PATH's parent directories (PATH itself is a file). */
+static int make_parents(char *path)
+{
+	for (char *p = strchr(path + 1, '/'); p; p = strchr(p + 1, '/')) {
+		*p = '\0';
+		if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+			int r = -errno;
+
+			*p = '/';
+			return r;
+		}
+		*p = '/';
+	}
+	return 0;
+}
+
+static int fsync_parent(const char *path)
+{
+	char *dir = strdup(path);
+	char *slash;
+	int fd, r = 0;
+
+	if (!dir)
+		return -ENOMEM;
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir)
+		*slash = '\0';
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		goto out_free;
+	}
+	if (fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+out_free:
+	free(dir);
+	return r;
+}
+
+static int copy_source(int fd, const struct objstore_source *src)
+{
+	char *buf = NULL;
+	uint64_t done = 0;
+	int r = 0;
+
+	if (src->buf) {
+		const char *p = src->buf;
+
+		while (done < src->len) {
+			ssize_t n = write(fd, p + done, src->len - done);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return -errno;
+			done += (uint64_t)n;
+		}
+		return 0;
+	}
+	buf = malloc(1 << 20);
+	if (!buf)
+		return -ENOMEM;
+	while (done < src->len) {
+		size_t want = src->len - done > (1 << 20) ? (1 << 20) : (size_t)(src->len - done);
+		ssize_t n = pread(src->fd, buf, want, (off_t)(src->offset + done));
+		ssize_t w;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			goto out_free;
+		}
+		if (n == 0) {
+			r = -EIO; /* source shorter than announced */
+			goto out_free;
+		}
+		for (ssize_t off = 0; off < n; off += w) {
+			w = write(fd, buf + off, (size_t)(n - off));
+			if (w < 0 && errno == EINTR) {
+				w = 0;
+				continue;
+			}
+			if (w < 0) {
+				r = -errno;
+				goto out_free;
+			}
+		}
+		done += (uint64_t)n;
+	}
+out_free:
+	free(buf);
+	return r;
+}
+
+static int file_put(struct objstore *s, const char *key, const struct objstore_source *src)
+{
+	struct store_file *f = to_file(s);
+	char *path = NULL, *tmp = NULL;
+	int fd = -1, r, attempt;
+
+	if (key_has_tmp_component(key))
+		return file_fail(-EINVAL, "put", key);
+	path = file_path(f, key);
+	if (!path)
+		return -ENOMEM;
+	if (asprintf(&tmp, "%.*s/" TMP_PREFIX "XXXXXX", (int)(strrchr(path, '/') - path), path) <
+	    0) {
+		tmp = NULL;
+		r = -ENOMEM;
+		goto out_free;
+	}
+	/* A concurrent delete may remove an emptied parent between mkdir and mkstemp. */
+	for (attempt = 0; attempt < 5; attempt++) {
+		r = make_parents(path);
+		if (r < 0)
+			goto out_fail;
+		memcpy(tmp + strlen(tmp) - 6, "XXXXXX", 6);
+		fd = mkostemp(tmp, O_CLOEXEC);
+		if (fd >= 0 || errno != ENOENT)
+			break;
+	}
+	if (fd < 0) {
+		r = -errno;
+		goto out_fail;
+	}
+	r = copy_source(fd, src);
+	if (r == 0 && fchmod(fd, 0600) < 0)
+		r = -errno;
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r < 0)
+		goto out_unlink;
+	if (rename(tmp, path) < 0) {
+		r = -errno;
+		goto out_unlink;
+	}
+	r = fsync_parent(path);
+	if (r < 0)
+		goto out_fail;
+	goto out_free;
+out_unlink:
+	unlink(tmp);
+out_fail:
+	file_fail(r, "put", key);
+out_free:
+	free(tmp);
+	free(path);
+	return r;
+}
+
+static int file_get(struct objstore *s, const char *key, uint64_t off, uint64_t len,
+		    struct objstore_sink *sink)
+{
+	struct store_file *f = to_file(s);
+	char *path, *buf = NULL;
+	struct stat st;
+	uint64_t end, pos;
+	int fd, r = 0;
+
+	if (key_has_tmp_component(key))
+		return file_fail(-ENOENT, "get", key);
+	path = file_path(f, key);
+	if (!path)
+		return -ENOMEM;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		r = file_fail(errno == ENOTDIR || errno == EISDIR ? -ENOENT : -errno, "get", key);
+		goto out_free_path;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		r = file_fail(S_ISDIR(st.st_mode) ? -ENOENT : -EIO, "get", key);
+		goto out_close;
+	}
+	end = (uint64_t)st.st_size;
+	if (len != UINT64_MAX && off + len < end && off + len >= off)
+		end = off + len;
+	buf = malloc(1 << 20);
+	if (!buf) {
+		r = -ENOMEM;
+		goto out_close;
+	}
+	for (pos = off; pos < end;) {
+		size_t want = end - pos > (1 << 20) ? (1 << 20) : (size_t)(end - pos);
+		ssize_t n = pread(fd, buf, want, (off_t)pos);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = file_fail(-errno, "get", key);
+			goto out_close;
+		}
+		if (n == 0)
+			break;
+		r = objstore_sink_write(sink, buf, (size_t)n);
+		if (r < 0) {
+			file_fail(r, "get (writing the destination)", key);
+			goto out_close;
+		}
+		pos += (uint64_t)n;
+	}
+out_close:
+	free(buf);
+	close(fd);
+out_free_path:
+	free(path);
+	return r;
+}
+
+static int file_head(struct objstore *s, const char *key, struct objstore_info *info)
+{
+	struct store_file *f = to_file(s);
+	struct stat st;
+	char *path;
+	int r = 0;
+
+	if (key_has_tmp_component(key))
+		return file_fail(-ENOENT, "head", key);
+	path = file_path(f, key);
+	if (!path)
+		return -ENOMEM;
+	if (stat(path, &st) < 0)
+		r = file_fail(errno == ENOTDIR ? -ENOENT : -errno, "head", key);
+	else if (!S_ISREG(st.st_mode))
+		r = file_fail(-ENOENT, "head", key);
+	else {
+		info->size = (uint64_t)st.st_size;
+		info->mtime = st.st_mtime;
+		snprintf(info->etag, sizeof(info->etag), "%llx-%llx",
+			 (unsigned long long)st.st_ino, (unsigned long long)st.st_mtim.tv_nsec);
+	}
+	free(path);
+	return r;
+}
+
+static int file_del(struct objstore *s, const char *key)
+{
+	struct store_file *f = to_file(s);
+	char *path, *slash;
+	size_t rootlen = strlen(f->dir);
+	int r = 0;
+
+	if (key_has_tmp_component(key))
+		return file_fail(-EINVAL, "delete", key);
+	path = file_path(f, key);
+	if (!path)
+		return -ENOMEM;
+	if (unlink(path) < 0 && errno != ENOENT && errno != ENOTDIR) {
+		r = file_fail(errno == EISDIR ? -ENOENT : -errno, "delete", key);
+		if (r == -ENOENT)
+			r = 0;
+		goto out_free;
+	}
+	/* Remove directories the delete emptied (stops at the first non-empty one). */
+	while ((slash = strrchr(path, '/')) && (size_t)(slash - path) > rootlen) {
+		*slash = '\0';
+		if (rmdir(path) < 0)
+			break;
+	}
+out_free:
+	free(path);
+	return r;
+}
+
+static int file_delete_many(struct objstore *s, const char *const *keys, size_t n)
+{
+	int first = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int r = file_del(s, keys[i]);
+
+		if (r < 0 && !first)
+			first = r;
+	}
+	return first;
+}
+
+struct key_vec {
+	struct objstore_entry *v;
+	size_t n, cap;
+};
+
+static int key_vec_push(struct key_vec *kv, const char *key, const struct stat *st)
+{
+	if (kv->n == kv->cap) {
+		size_t cap = kv->cap ? kv->cap * 2 : 256;
+		struct objstore_entry *bigger = realloc(kv->v, cap * sizeof(*bigger));
+
+		if (!bigger)
+			return -ENOMEM;
+		kv->v = bigger;
+		kv->cap = cap;
+	}
+	kv->v[kv->n].key = strdup(key);
+	if (!kv->v[kv->n].key)
+		return -ENOMEM;
+	kv->v[kv->n].size = (uint64_t)st->st_size;
+	kv->v[kv->n].mtime = st->st_mtime;
+	kv->n++;
+	return 0;
+}
+
+/* Collect regular files below ROOT/REL whose key starts with PREFIX. */
+static int walk(const char *root, const char *rel, const char *prefix, const char *token,
+		struct key_vec *kv)
+{
+	char *path = NULL;
+	DIR *d;
+	struct dirent *de;
+	int r = 0;
+
+	if (asprintf(&path, "%s/%s", root, rel) < 0)
+		return -ENOMEM;
+	d = opendir(path);
+	if (!d) {
+		r = errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+		free(path);
+		return r;
+	}
+	while ((de = readdir(d))) {
+		char *key;
+		struct stat st;
+		size_t plen, klen;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+		    strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0)
+			continue;
+		if (asprintf(&key, "%s%s", rel, de->d_name) < 0) {
+			r = -ENOMEM;
+			break;
+		}
+		/* Prune subtrees that can't hold a key with PREFIX. */
+		klen = strlen(key);
+		plen = strlen(prefix);
+		if (strncmp(key, prefix, klen < plen ? klen : plen) != 0) {
+			free(key);
+			continue;
+		}
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			free(key);
+			continue; /* raced with a delete */
+		}
+		if (S_ISDIR(st.st_mode)) {
+			char *sub;
+
+			if (asprintf(&sub, "%s/", key) < 0)
+				r = -ENOMEM;
+			else
+				r = walk(root, sub, prefix, token, kv);
+			free(sub);
+		} else if (S_ISREG(st.st_mode) && klen >= plen &&
+			   (!token || strcmp(key, token) > 0)) {
+			r = key_vec_push(kv, key, &st);
+		}
+		free(key);
+		if (r < 0)
+			break;
+	}
+	closedir(d);
+	free(path);
+	return r;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct objstore_entry *)a)->key,
+		      ((const struct objstore_entry *)b)->key);
+}
+
+static int file_list(struct objstore *s, const char *prefix, const char *token, size_t max,
+		     struct objstore_list *page)
+{
+	struct store_file *f = to_file(s);
+	struct key_vec kv = {0};
+	const char *slash = strrchr(prefix, '/');
+	char *start;
+	int r;
+
+	/* Start at the deepest directory the prefix names. */
+	start = strndup(prefix, slash ? (size_t)(slash - prefix + 1) : 0);
+	if (!start)
+		return -ENOMEM;
+	r = walk(f->dir, start, prefix, token, &kv);
+	free(start);
+	if (r < 0)
+		goto out_fail;
+	qsort(kv.v, kv.n, sizeof(*kv.v), entry_cmp);
+	if (kv.n > max) {
+		page->next_token = strdup(kv.v[max - 1].key);
+		if (!page->next_token) {
+			r = -ENOMEM;
+			goto out_fail;
+		}
+		for (size_t i = max; i < kv.n; i++)
+			free(kv.v[i].key);
+		kv.n = max;
+	}
+	page->entries = kv.v;
+	page->count = kv.n;
+	return 0;
+out_fail:
+	for (size_t i = 0; i < kv.n; i++)
+		free(kv.v[i].key);
+	free(kv.v);
+	return file_fail(r, "list", prefix);
+}
+
+static void file_free(struct objstore *s)
+{
+	struct store_file *f = to_file(s);
+
+	free(f->dir);
+	free(f);
+}
+
+static const struct objstore_ops file_ops = {
+	.name = "file",
+	.put = file_put,
+	.get = file_get,
+	.head = file_head,
+	.del = file_del,
+	.delete_many = file_delete_many,
+	.list = file_list,
+	.free = file_free,
+};
+
+int store_file_open(const char *dir, struct objstore **out, char *err, size_t errlen)
+{
+	struct store_file *f;
+	char *path;
+	size_t n;
+	int r;
+
+	path = strdup(dir);
+	if (!path)
+		return -ENOMEM;
+	n = strlen(path);
+	while (n > 1 && path[n - 1] == '/')
+		path[--n] = '\0';
+	/* Create the directory (and parents) on first use: the embedded default. */
+	{
+		char *probe;
+
+		if (asprintf(&probe, "%s/x", path) < 0) {
+			free(path);
+			return -ENOMEM;
+		}
+		r = make_parents(probe);
+		free(probe);
+	}
+	if (r < 0 || access(path, R_OK | W_OK | X_OK) < 0) {
+		r = r < 0 ? r : -errno;
+		snprintf(err, errlen, "bucket directory %s: %s", path, strerror(-r));
+		free(path);
+		return r;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		free(path);
+		return -ENOMEM;
+	}
+	f->base.ops = &file_ops;
+	f->dir = path;
+	if (asprintf(&f->base.describe, "file %s", path) < 0) {
+		f->base.describe = NULL;
+		file_free(&f->base);
+		return -ENOMEM;
+	}
+	*out = &f->base;
+	return 0;
+}
