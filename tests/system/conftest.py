@@ -1,0 +1,322 @@
+"""Fixtures of the black-box system tests.
+
+Two targets (see README.md):
+  * ZERO_TEST_DIR=/dir  -> the tests run in a plain directory (ext4, tmpfs);
+                           tests that need the daemon are skipped.
+  * otherwise           -> Zero is mounted once per session from $ZERO_BIN
+                           (default <repo>/build/zero) on fresh temporary
+                           MOUNT and CACHE directories; tests can remount it,
+                           kill it, run fsck.
+
+After every test on Zero, the new part of CACHE/zero.log is scanned for
+sanitizer reports and error lines, and the mount must still be alive; either
+failure fails the test (as an error at teardown). The session fixture does the
+same scan at the end, so a report during teardown fails the run too.
+"""
+
+import itertools
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+
+LOG_MARKERS = ("AddressSanitizer", "runtime error:", "LeakSanitizer")
+NEEDS_DAEMON = ("needs the Zero daemon: ZERO_TEST_DIR is set, the suite runs "
+                "against a plain directory")
+
+
+def log_problems(text):
+    """Lines of a daemon log that must fail the run."""
+    bad = []
+    for line in text.splitlines():
+        if any(m in line for m in LOG_MARKERS) or " error: " in line:
+            bad.append(line)
+    return bad
+
+
+def _unescape_mountinfo(s):
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), s)
+
+
+def is_mounted(path):
+    """True if path is a mount point, even a dead FUSE one (where stat
+    fails with ENOTCONN and os.path.ismount says False)."""
+    path = os.path.realpath(path)
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            if _unescape_mountinfo(line.split()[4]) == path:
+                return True
+    return False
+
+
+class PlainTarget:
+    """A plain directory; nothing to mount."""
+
+    is_zero = False
+
+    def __init__(self, base):
+        self.root = tempfile.mkdtemp(prefix="systest-", dir=base)
+        os.chmod(self.root, 0o755)
+
+    def finish(self):
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class ZeroTarget:
+    """A Zero filesystem mounted on a fresh MOUNT with a fresh CACHE."""
+
+    is_zero = True
+
+    def __init__(self, binary):
+        self.bin = binary
+        self.base = tempfile.mkdtemp(prefix="zero-systest-")
+        os.chmod(self.base, 0o755)
+        self.mnt = os.path.join(self.base, "mnt")
+        self.cache = os.path.join(self.base, "cache")
+        self.home = os.path.join(self.base, "home")
+        for d in (self.mnt, self.cache, self.home):
+            os.mkdir(d)
+        self.root = self.mnt
+        self.log = os.path.join(self.cache, "zero.log")
+        # Keep the daemon away from the user's configuration and buckets.
+        self.env = dict(os.environ, HOME=self.home,
+                        XDG_CONFIG_HOME=os.path.join(self.home, ".config"),
+                        XDG_DATA_HOME=os.path.join(self.home, ".local/share"),
+                        XDG_CACHE_HOME=os.path.join(self.home, ".cache"))
+        self.extra = os.environ.get("ZERO_MOUNT_ARGS", "").split()
+        self.log_pos = (None, 0)
+        self.problems = []
+
+    # -- commands ---------------------------------------------------------
+    def run(self, *args, timeout=120, check=True):
+        p = subprocess.run([self.bin, *args], env=self.env,
+                           stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True, timeout=timeout)
+        if check and p.returncode != 0:
+            raise AssertionError(
+                f"zero {' '.join(args)} exited {p.returncode}\n"
+                f"stdout: {p.stdout}\nstderr: {p.stderr}\n"
+                f"log tail:\n{self.log_tail()}")
+        return p
+
+    def mount(self):
+        self.run("mount", self.mnt, self.cache, *self.extra)
+        # `zero mount` returns once the mount is ready; allow a short grace
+        # for a daemon that detaches slightly early.
+        deadline = time.time() + 10
+        while not os.path.ismount(self.mnt):
+            if time.time() > deadline:
+                raise AssertionError(
+                    f"zero mount returned but {self.mnt} is not mounted\n"
+                    f"log tail:\n{self.log_tail()}")
+            time.sleep(0.05)
+
+    def umount(self):
+        self.run("umount", self.mnt)
+        assert not is_mounted(self.mnt), "still mounted after zero umount"
+        pids = self.daemon_pids()
+        assert not pids, f"daemon {pids} still running after zero umount"
+        self.scan_log()
+
+    def remount(self):
+        self.umount()
+        self.mount()
+
+    def fsck(self):
+        return self.run("fsck", self.cache, check=False, timeout=300)
+
+    def daemon_pids(self):
+        """Pids of processes running our binary on our cache directory."""
+        pids = []
+        cache = os.fsencode(self.cache)
+        for ent in os.listdir("/proc"):
+            if not ent.isdigit() or int(ent) == os.getpid():
+                continue
+            try:
+                with open(f"/proc/{ent}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if cache in argv or cache + b"/" in argv:
+                pids.append(int(ent))
+        return pids
+
+    def kill9(self):
+        pids = self.daemon_pids()
+        assert pids, "no daemon process found to kill"
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        deadline = time.time() + 10
+        while self.daemon_pids() and time.time() < deadline:
+            time.sleep(0.05)
+        assert not self.daemon_pids(), "daemon survived SIGKILL"
+        return pids
+
+    # -- logs -------------------------------------------------------------
+    def log_tail(self, n=30):
+        try:
+            with open(self.log, errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError as e:
+            return f"(no log: {e})"
+
+    def scan_log(self):
+        """Scan what the log gained since the last scan; returns and
+        remembers the bad lines."""
+        try:
+            st = os.stat(self.log)
+        except FileNotFoundError:
+            return []
+        ino, pos = self.log_pos
+        if ino != st.st_ino or st.st_size < pos:
+            pos = 0
+        with open(self.log, "rb") as f:
+            f.seek(pos)
+            text = f.read().decode(errors="replace")
+            self.log_pos = (st.st_ino, f.tell())
+        bad = log_problems(text)
+        self.problems += bad
+        return bad
+
+    # -- recovery and cleanup ---------------------------------------------
+    def ensure_mounted(self):
+        """After a failed test: bring the session mount back."""
+        if os.path.ismount(self.mnt):
+            try:
+                os.stat(self.mnt)
+                return
+            except OSError:
+                pass
+        self.force_cleanup()
+        self.mount()
+
+    def force_cleanup(self):
+        if is_mounted(self.mnt):
+            try:
+                self.run("umount", self.mnt, check=False, timeout=60)
+            except subprocess.TimeoutExpired:
+                pass
+        if is_mounted(self.mnt):
+            subprocess.run(["fusermount3", "-u", "-z", self.mnt],
+                           capture_output=True)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            pids = self.daemon_pids()
+            for pid in pids:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+            deadline = time.time() + 5
+            while self.daemon_pids() and time.time() < deadline:
+                time.sleep(0.05)
+
+    def finish(self):
+        try:
+            self.force_cleanup()
+        finally:
+            self.scan_log()
+            if not self.problems:
+                shutil.rmtree(self.base, ignore_errors=True)
+
+
+_target = None
+
+
+@pytest.fixture(scope="session")
+def target():
+    global _target
+    plain = os.environ.get("ZERO_TEST_DIR")
+    if plain:
+        t = PlainTarget(plain)
+    else:
+        binary = os.environ.get("ZERO_BIN",
+                                os.path.join(REPO, "build", "zero"))
+        if not os.access(binary, os.X_OK):
+            pytest.fail(f"no Zero binary at {binary} (set ZERO_BIN, or "
+                        f"ZERO_TEST_DIR to test a plain directory)")
+        t = ZeroTarget(binary)
+        try:
+            t.mount()
+        except BaseException:
+            t.finish()
+            raise
+    _target = t
+    yield t
+    seen = len(getattr(t, "problems", ()))
+    t.finish()
+    if t.is_zero and len(t.problems) > seen:
+        pytest.fail("daemon log (kept in %s) reports at unmount:\n%s"
+                    % (t.base, "\n".join(t.problems[seen:][:50])),
+                    pytrace=False)
+
+
+@pytest.fixture
+def zero(target):
+    """The Zero target; skips the test on a plain directory."""
+    if not target.is_zero:
+        pytest.skip(NEEDS_DAEMON)
+    return target
+
+
+_counter = itertools.count()
+
+
+@pytest.fixture
+def workdir(target, request):
+    """A fresh directory on the target for one test (mode 0755)."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)[:100]
+    path = os.path.join(target.root, f"{next(_counter):03d}-{name}")
+    os.mkdir(path)
+    os.chmod(path, 0o755)
+    yield path
+
+
+@pytest.fixture(autouse=True)
+def _daemon_watch(request):
+    """On Zero: fail the test if the daemon logged errors/sanitizer reports
+    or died during it; bring the mount back for the next tests."""
+    if "target" not in request.fixturenames:
+        yield
+        return
+    t = request.getfixturevalue("target")
+    if not t.is_zero:
+        yield
+        return
+    t.scan_log()
+    yield
+    alive = True
+    try:
+        os.stat(t.mnt)
+        alive = os.path.ismount(t.mnt)
+    except OSError:
+        alive = False
+    bad = t.scan_log()
+    if not alive:
+        t.ensure_mounted()
+        pytest.fail(f"the Zero mount died during the test; log tail:\n"
+                    f"{t.log_tail()}", pytrace=False)
+    if bad:
+        pytest.fail("daemon log reports:\n" + "\n".join(bad[:50]),
+                    pytrace=False)
+
+
+def pytest_report_header(config):
+    plain = os.environ.get("ZERO_TEST_DIR")
+    if plain:
+        return f"target: plain directory {plain}"
+    return "target: Zero from " + os.environ.get(
+        "ZERO_BIN", os.path.join(REPO, "build", "zero"))
