@@ -151,6 +151,7 @@ int objstore_open_from_config(const struct config *cfg, struct objstore **out, c
 			if (asprintf(&aws_endpoint, "https://s3.%s.amazonaws.com", p.region) < 0)
 				return -ENOMEM;
 			p.endpoint = aws_endpoint;
+			p.path_style = false; /* AWS wants virtual-hosted addressing */
 		}
 	} else {
 		set_err(err, errlen, "%s: key 'backend': unknown backend '%s'", where, backend);

@@ -466,7 +466,8 @@ static int file_list(struct objstore *s, const char *prefix, const char *token, 
 	free(start);
 	if (r < 0)
 		goto out_fail;
-	qsort(kv.v, kv.n, sizeof(*kv.v), entry_cmp);
+	if (kv.n)
+		qsort(kv.v, kv.n, sizeof(*kv.v), entry_cmp);
 	if (kv.n > max) {
 		page->next_token = strdup(kv.v[max - 1].key);
 		if (!page->next_token) {
