@@ -28,6 +28,8 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from sysutil import is_mounted  # noqa: E402
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 
@@ -43,21 +45,6 @@ def log_problems(text):
         if any(m in line for m in LOG_MARKERS) or " error: " in line:
             bad.append(line)
     return bad
-
-
-def _unescape_mountinfo(s):
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), s)
-
-
-def is_mounted(path):
-    """True if path is a mount point, even a dead FUSE one (where stat
-    fails with ENOTCONN and os.path.ismount says False)."""
-    path = os.path.realpath(path)
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            if _unescape_mountinfo(line.split()[4]) == path:
-                return True
-    return False
 
 
 class PlainTarget:
@@ -148,7 +135,9 @@ class ZeroTarget:
                     argv = f.read().split(b"\0")
             except OSError:
                 continue
-            if cache in argv or cache + b"/" in argv:
+            # the cache path is a fresh mkdtemp name: any argument that
+            # contains it (CACHE, --cache=CACHE, CACHE/...) identifies ours
+            if any(cache in a for a in argv):
                 pids.append(int(ent))
         return pids
 
@@ -193,14 +182,21 @@ class ZeroTarget:
         return bad
 
     # -- recovery and cleanup ---------------------------------------------
+    def alive(self):
+        """Mounted and answering. statfs always reaches the daemon, where
+        a stat of the root could be answered from the kernel's cache."""
+        if not is_mounted(self.mnt):
+            return False
+        try:
+            os.statvfs(self.mnt)
+            return True
+        except OSError:
+            return False
+
     def ensure_mounted(self):
         """After a failed test: bring the session mount back."""
-        if os.path.ismount(self.mnt):
-            try:
-                os.stat(self.mnt)
-                return
-            except OSError:
-                pass
+        if self.alive():
+            return
         self.force_cleanup()
         self.mount()
 
@@ -298,12 +294,7 @@ def _daemon_watch(request):
         return
     t.scan_log()
     yield
-    alive = True
-    try:
-        os.stat(t.mnt)
-        alive = os.path.ismount(t.mnt)
-    except OSError:
-        alive = False
+    alive = t.alive()
     bad = t.scan_log()
     if not alive:
         t.ensure_mounted()

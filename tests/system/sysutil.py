@@ -10,6 +10,7 @@ import ctypes.util
 import errno
 import os
 import pickle
+import re
 import stat
 
 libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
@@ -314,3 +315,18 @@ def user_errno(fn, cwd, **kw):
 
 def ftype(mode):
     return stat.S_IFMT(mode)
+
+
+def _unescape_mountinfo(s):
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), s)
+
+
+def is_mounted(path):
+    """True if path is a mount point, even a dead FUSE one (where stat
+    fails with ENOTCONN and os.path.ismount says False)."""
+    path = os.path.realpath(path)
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            if _unescape_mountinfo(line.split()[4]) == path:
+                return True
+    return False

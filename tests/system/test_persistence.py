@@ -1,0 +1,397 @@
+"""Zero only: what survives an unmount/mount cycle and a kill -9 of the
+daemon, and that `zero fsck` finds the metadata consistent afterwards.
+Skipped against a plain directory (there is no daemon to restart)."""
+
+import errno
+import hashlib
+import os
+import random
+import stat
+import subprocess
+import time
+
+import pytest
+
+from sysutil import (NOBODY, OTHER, drop_caches, expect_errno, is_mounted,
+                     pwrite_all, utimensat, write_file)
+
+MiB = 1 << 20
+
+
+def _build_tree(root):
+    """A tree with every kind of object and attribute; returns nothing."""
+    r = os.fsencode(root)
+    rnd = random.Random(7)
+
+    def p(*parts):
+        return os.path.join(r, *parts)
+
+    os.mkdir(p(b"dir"))
+    os.mkdir(p(b"dir", b"nested"))
+    os.mkdir(p(b"dir", b"nested", b"deep"))
+    os.mkdir(p(b"sticky"))
+    os.chmod(p(b"sticky"), 0o1777)
+    os.mkdir(p(b"sgid"))
+    os.chmod(p(b"sgid"), 0o2775)
+    write_file(p(b"empty"), b"")
+    write_file(p(b"small"), b"small file\n")
+    write_file(p(b"big"), rnd.randbytes(9 * MiB + 4321))
+    write_file(p(b"dir", b"nested", b"deep", b"leaf"), rnd.randbytes(70000))
+    fd = os.open(p(b"sparse"), os.O_CREAT | os.O_WRONLY, 0o644)
+    os.pwrite(fd, b"begin", 0)
+    os.pwrite(fd, b"middle", 5 * MiB + 3)
+    os.pwrite(fd, b"end", (1 << 30) + 17)
+    os.ftruncate(fd, (1 << 30) + 4096)
+    os.close(fd)
+    name255 = bytes(b for b in range(1, 256) if b != ord("/")) + b"Z"
+    write_file(p(b"dir", name255), b"odd name")
+    write_file(p(b"dir", b"\xff\xfe latin"), b"non-utf8 name")
+    # modes and owners
+    write_file(p(b"suid"), b"#!/bin/sh\n")
+    os.chmod(p(b"suid"), 0o4755)
+    write_file(p(b"sgidfile"), b"")
+    os.chmod(p(b"sgidfile"), 0o2750)
+    write_file(p(b"nomode"), b"nobody can read")
+    os.chmod(p(b"nomode"), 0)
+    write_file(p(b"owned"), b"owned")
+    os.chown(p(b"owned"), NOBODY, OTHER)
+    os.chown(p(b"sticky"), OTHER, NOBODY)
+    write_file(p(b"bigid"), b"")
+    os.chown(p(b"bigid"), 3_000_000_000, 2_000_000_000)
+    # hard links
+    write_file(p(b"linked"), b"three names")
+    os.link(p(b"linked"), p(b"dir", b"link2"))
+    os.link(p(b"linked"), p(b"dir", b"nested", b"link3"))
+    # symlinks
+    os.symlink(b"small", p(b"sym_rel"))
+    os.symlink(p(b"big"), p(b"sym_abs"))
+    os.symlink(b"does/not/exist", p(b"sym_dangling"))
+    os.symlink(bytes(range(1, 256)), p(b"sym_odd"))
+    os.symlink(b"x" * 4000, p(b"sym_long"))
+    os.lchown(p(b"sym_rel"), NOBODY, NOBODY)
+    # special files
+    os.mkfifo(p(b"fifo"), 0o640)
+    os.mknod(p(b"sock"), stat.S_IFSOCK | 0o600)
+    os.mknod(p(b"chr"), stat.S_IFCHR | 0o644, os.makedev(1, 3))
+    os.mknod(p(b"blk"), stat.S_IFBLK | 0o600, os.makedev(8, 300))
+    # xattrs
+    os.setxattr(p(b"small"), b"user.plain", b"value")
+    os.setxattr(p(b"small"), b"user.empty", b"")
+    os.setxattr(p(b"small"), b"user.binary", bytes(range(256)))
+    os.setxattr(p(b"dir"), b"user.on_dir", b"dir value")
+    os.setxattr(p(b"linked"), b"user.shared", b"by all links")
+    os.setxattr(p(b"sym_rel"), b"trusted.on_symlink", b"t",
+                follow_symlinks=False)
+    os.setxattr(p(b"big"), b"user." + b"n" * 250, b"v" * 1000)
+    # explicit nanosecond times, directories last (children changed them)
+    k = 0
+    for dirpath, dirnames, filenames in os.walk(r, topdown=False):
+        for n in filenames + dirnames:
+            k += 1
+            utimensat(os.path.join(dirpath, n),
+                      1_500_000_000_000_000_000 + k * 1_000_000_007,
+                      1_400_000_000_000_000_000 + k * 999_999_937,
+                      follow=False)
+
+
+def _walk(root):
+    """Relative paths (bytes) of everything under root, root excluded."""
+    out = []
+    r = os.fsencode(root)
+    for dirpath, dirnames, filenames in os.walk(r):
+        for n in dirnames + filenames:
+            out.append(os.path.relpath(os.path.join(dirpath, n), r))
+    return sorted(out)
+
+
+def _stats(root, paths):
+    r = os.fsencode(root)
+    res = {}
+    for rel in paths:
+        st = os.lstat(os.path.join(r, rel))
+        res[rel] = dict(mode=st.st_mode, uid=st.st_uid, gid=st.st_gid,
+                        size=st.st_size, nlink=st.st_nlink, rdev=st.st_rdev,
+                        atime=st.st_atime_ns, mtime=st.st_mtime_ns,
+                        ctime=st.st_ctime_ns, ino=st.st_ino)
+    return res
+
+
+def _link_groups(stats):
+    groups = {}
+    for rel, s in stats.items():
+        groups.setdefault(s["ino"], []).append(rel)
+    return sorted(sorted(g) for g in groups.values() if len(g) > 1)
+
+
+def _contents(root, paths, stats):
+    r = os.fsencode(root)
+    res = {}
+    for rel in paths:
+        full = os.path.join(r, rel)
+        mode = stats[rel]["mode"]
+        entry = {"xattrs": {n: os.getxattr(full, n, follow_symlinks=False)
+                            for n in os.listxattr(full,
+                                                  follow_symlinks=False)}}
+        if stat.S_ISREG(mode):
+            entry["blocks"] = _content_digest(full)
+        elif stat.S_ISLNK(mode):
+            entry["target"] = os.readlink(full)
+        res[rel] = entry
+    return res
+
+
+BLOCK = 1 << 20
+
+
+def _content_digest(path):
+    """{block index: sha256} of the non-zero 1 MiB blocks of a file, read
+    with O_NOATIME; holes are skipped with SEEK_DATA/SEEK_HOLE, so the
+    result does not depend on how the filesystem reports holes."""
+    out = {}
+    fd = os.open(path, os.O_RDONLY | os.O_NOATIME)
+    try:
+        size = os.fstat(fd).st_size
+        off = 0
+        while off < size:
+            try:
+                data_off = os.lseek(fd, off, os.SEEK_DATA)
+            except OSError as e:
+                if e.errno != errno.ENXIO:
+                    raise
+                break
+            hole = os.lseek(fd, data_off, os.SEEK_HOLE)
+            for b in range(data_off // BLOCK, (hole - 1) // BLOCK + 1):
+                if b in out:
+                    continue
+                data = os.pread(fd, BLOCK, b * BLOCK)
+                if data.strip(b"\0"):
+                    out[b] = hashlib.sha256(data).hexdigest()
+                else:
+                    out[b] = None
+            off = max(hole, data_off + 1)
+    finally:
+        os.close(fd)
+    return {b: h for b, h in out.items() if h is not None}
+
+
+def _snapshot(root):
+    paths = _walk(root)
+    stats0 = _stats(root, paths)
+    contents = _contents(root, paths, stats0)
+    stats = _stats(root, paths)     # after reads: what must persist
+    return paths, stats, contents
+
+
+def _compare(root, before):
+    paths, stats, contents = before
+    after_stats = _stats(root, paths)       # first, before any access
+    for rel in paths:
+        a, b = stats[rel], after_stats[rel]
+        diff = {k: (a[k], b[k]) for k in a if k != "ino" and a[k] != b[k]}
+        assert not diff, f"{rel!r} changed across remount: {diff}"
+    assert _link_groups(after_stats) == _link_groups(stats)
+    assert _walk(root) == paths
+    after = _contents(root, paths, after_stats)
+    for rel in paths:
+        assert after[rel] == contents[rel], f"{rel!r}: content/xattr differ"
+
+
+def test_remount_persistence(workdir, zero):
+    _build_tree(workdir)
+    before = _snapshot(workdir)
+    assert len(before[0]) >= 29
+    zero.umount()
+    p = zero.fsck()
+    zero.mount()
+    _compare(workdir, before)
+    assert p.returncode == 0, f"zero fsck after a clean unmount exited " \
+        f"{p.returncode}:\n{p.stdout}{p.stderr}"
+    # and once more, after the kernel forgot everything
+    drop_caches()
+    zero.remount()
+    _compare(workdir, before)
+
+
+def test_second_mount_of_same_cache_refused(zero, tmp_path):
+    other = tmp_path / "mnt2"
+    other.mkdir()
+    p = zero.run("mount", str(other), zero.cache, check=False, timeout=30)
+    try:
+        assert p.returncode != 0, "a second daemon mounted the same cache"
+        assert not is_mounted(str(other))
+    finally:
+        if is_mounted(str(other)):
+            subprocess.run(["fusermount3", "-u", "-z", str(other)])
+    assert os.path.ismount(zero.mnt)
+    # the refused attempt must not disturb the running mount
+    os.listdir(zero.mnt)
+
+
+def _write_synced(path, data):
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o640)
+    try:
+        pwrite_all(fd, data, 0)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _prepare_crash(workdir):
+    """Files that must survive a kill -9, and some that need not."""
+    rnd = random.Random(11)
+    w = workdir
+    synced = {}
+
+    def sync_dir(d):
+        fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+        os.fsync(fd)
+        os.close(fd)
+
+    for name, data in (("small", b"fsynced small file"),
+                       ("empty", b""),
+                       ("big", rnd.randbytes(9 * MiB + 77)),
+                       ("page", rnd.randbytes(4096))):
+        _write_synced(os.path.join(w, name), data)
+        synced[name] = data
+    os.mkdir(os.path.join(w, "sub"))
+    _write_synced(os.path.join(w, "sub", "inner"), b"in a new directory")
+    sync_dir(os.path.join(w, "sub"))
+    sync_dir(w)
+    synced["sub/inner"] = b"in a new directory"
+    # overwritten in place, then fsynced
+    data = bytearray(rnd.randbytes(5 * MiB))
+    _write_synced(os.path.join(w, "overwritten"), data)
+    fd = os.open(os.path.join(w, "overwritten"), os.O_WRONLY)
+    new = rnd.randbytes(100000)
+    os.pwrite(fd, new, 4 * MiB - 50000)
+    data[4 * MiB - 50000:4 * MiB + 50000] = new
+    os.ftruncate(fd, 4 * MiB + 123)
+    del data[4 * MiB + 123:]
+    os.fsync(fd)
+    os.close(fd)
+    synced["overwritten"] = bytes(data)
+    # sparse, fsynced
+    fd = os.open(os.path.join(w, "sparse"), os.O_CREAT | os.O_WRONLY, 0o644)
+    os.pwrite(fd, b"far away", 3 << 30)
+    os.fsync(fd)
+    os.close(fd)
+    # renamed, then fsynced (file and directory)
+    _write_synced(os.path.join(w, "tmpname"), b"renamed into place")
+    os.rename(os.path.join(w, "tmpname"), os.path.join(w, "final"))
+    sync_dir(w)
+    synced["final"] = b"renamed into place"
+    # written and closed but never fsynced: may be lost, must not be corrupt
+    write_file(os.path.join(w, "unsynced"), rnd.randbytes(3 * MiB))
+    # open for writing at the time of the kill
+    fd = os.open(os.path.join(w, "open_at_kill"), os.O_CREAT | os.O_WRONLY,
+                 0o644)
+    os.write(fd, b"x" * 200000)
+    return synced, fd
+
+
+def _check_after_crash(workdir, synced):
+    for name, data in synced.items():
+        p = os.path.join(workdir, name)
+        with open(p, "rb") as f:
+            got = f.read()
+        assert len(got) == len(data), f"{name}: size {len(got)} != " \
+            f"{len(data)} after kill -9"
+        assert got == data, f"{name}: content differs after kill -9"
+    fd = os.open(os.path.join(workdir, "sparse"), os.O_RDONLY)
+    try:
+        assert os.fstat(fd).st_size == (3 << 30) + 8
+        assert os.pread(fd, 8, 3 << 30) == b"far away"
+        assert os.pread(fd, 4096, 1 << 30) == bytes(4096)
+    finally:
+        os.close(fd)
+    assert not os.path.exists(os.path.join(workdir, "tmpname"))
+    # unsynced files: any state, but readable without errors
+    for name in ("unsynced", "open_at_kill"):
+        p = os.path.join(workdir, name)
+        if os.path.exists(p):
+            with open(p, "rb") as f:
+                f.read()
+
+
+def _kill_and_check_dead(zero, fd):
+    pids = zero.kill9()
+    assert pids
+    with expect_errno(errno.ENOTCONN, errno.ECONNABORTED):
+        os.statvfs(zero.mnt)
+    try:
+        os.close(fd)  # flush fails with ENOTCONN; the descriptor is gone
+    except OSError:
+        pass
+
+
+@pytest.mark.parametrize("cleanup", ["umount", "mount"])
+def test_kill9_recovery(workdir, zero, cleanup):
+    synced, fd = _prepare_crash(workdir)
+    try:
+        _kill_and_check_dead(zero, fd)
+        if cleanup == "umount":
+            # `zero umount` cleans up the dead mount
+            zero.run("umount", zero.mnt, timeout=60)
+            assert not is_mounted(zero.mnt)
+            p = zero.fsck()
+            assert p.returncode == 0, \
+                f"zero fsck right after kill -9 exited {p.returncode}:\n" \
+                f"{p.stdout}{p.stderr}"
+        # (or) a new `zero mount` cleans it up itself
+        zero.mount()
+        time.sleep(0.1)
+        _check_after_crash(workdir, synced)
+        zero.umount()
+        p = zero.fsck()
+        assert p.returncode == 0, \
+            f"zero fsck after recovery exited {p.returncode}:\n" \
+            f"{p.stdout}{p.stderr}"
+        zero.mount()
+        _check_after_crash(workdir, synced)
+    finally:
+        zero.ensure_mounted()
+
+
+def test_kill9_during_writes(workdir, zero):
+    """Kill the daemon while another process is writing; after recovery
+    fsck is clean and every file that was fsynced is intact."""
+    done = {}
+    rnd = random.Random(12)
+    for i in range(20):
+        data = rnd.randbytes(rnd.randint(0, 300000))
+        _write_synced(os.path.join(workdir, f"s{i}"), data)
+        done[f"s{i}"] = data
+    pid = os.fork()
+    if pid == 0:
+        try:
+            k = 0
+            while True:
+                write_file(os.path.join(workdir, f"busy{k % 10}"),
+                           os.urandom(100000))
+                k += 1
+        except BaseException:
+            pass
+        finally:
+            os._exit(0)
+    try:
+        time.sleep(0.5)
+        zero.kill9()
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    try:
+        zero.run("umount", zero.mnt, timeout=60)
+        zero.mount()
+        for name, data in done.items():
+            with open(os.path.join(workdir, name), "rb") as f:
+                assert f.read() == data, name
+        for name in os.listdir(workdir):
+            with open(os.path.join(workdir, name), "rb") as f:
+                f.read()
+        zero.umount()
+        p = zero.fsck()
+        assert p.returncode == 0, f"zero fsck exited {p.returncode}:\n" \
+            f"{p.stdout}{p.stderr}"
+        zero.mount()
+    finally:
+        zero.ensure_mounted()
