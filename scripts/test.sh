@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Command (b): install what is missing, build (plain and ASan+UBSan), and run
+# every test: unit, integration (real s3rver on 127.0.0.1), and the system
+# suite on a plain directory, on a Zero mount, and on a Zero mount built
+# with sanitizers. Ends with one line "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+scripts/deps.sh --test || exit 1
+scripts/build.sh --asan || exit 1
+
+PY=/usr/bin/python3
+logdir=$(mktemp -d /tmp/zero-test-logs.XXXXXX)
+total_pass=0
+total_fail=0
+failed_steps=()
+
+# step NAME COMMAND...: run, show output, add up the counts of its closing line
+step() {
+	local name=$1
+	shift
+	echo "=== $name"
+	"$@" 2>&1 | tee "$logdir/$name.log"
+	local rc=${PIPESTATUS[0]}
+	local last p f e
+	last=$(grep -E '([0-9]+ (passed|failed))' "$logdir/$name.log" | tail -n 1)
+	p=$(grep -oE '[0-9]+ passed' <<<"$last" | grep -oE '[0-9]+' || true)
+	f=$(grep -oE '[0-9]+ failed' <<<"$last" | grep -oE '[0-9]+' || true)
+	e=$(grep -oE '[0-9]+ errors?' <<<"$last" | grep -oE '[0-9]+' || true)
+	total_pass=$((total_pass + ${p:-0}))
+	total_fail=$((total_fail + ${f:-0} + ${e:-0}))
+	if [ "$rc" -ne 0 ]; then
+		failed_steps+=("$name")
+		[ -n "${f:-}${e:-}" ] || total_fail=$((total_fail + 1))
+	fi
+}
+
+unit() {
+	local build=$1 rc=0
+	for t in "$build"/tests/unit/test_* "$build"/tests/unit/store/test_*; do
+		[ -x "$t" ] || continue
+		echo "--- $(basename "$t")"
+		"$t" || rc=1
+	done
+	return $rc
+}
+
+# unit tests print "N passed, N failed" each; add them up into one line
+unit_all() {
+	local out rc
+	out=$(unit "$1" 2>&1)
+	rc=$?
+	echo "$out"
+	local p f
+	p=$(grep -oE '^[0-9]+ passed' <<<"$out" | awk '{s+=$1} END {print s+0}')
+	f=$(grep -oE '[0-9]+ failed$' <<<"$out" | awk '{s+=$1} END {print s+0}')
+	echo "unit: $p passed, $f failed"
+	return $rc
+}
+
+step unit unit_all build
+step unit-asan unit_all build-asan
+if [ -x tests/integration/run.sh ]; then
+	step integration tests/integration/run.sh
+fi
+plain=$(mktemp -d /tmp/zero-plain.XXXXXX)
+step system-plain env ZERO_TEST_DIR="$plain" $PY -m pytest -q -p no:cacheprovider tests/system
+rm -rf "$plain"
+step system-zero env ZERO_BIN="$root/build/zero" $PY -m pytest -q -p no:cacheprovider tests/system
+step system-zero-asan env ZERO_BIN="$root/build-asan/zero" \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	$PY -m pytest -q -p no:cacheprovider tests/system
+
+echo "=== summary"
+if [ "${#failed_steps[@]}" -gt 0 ]; then
+	echo "failed steps: ${failed_steps[*]} (logs in $logdir)"
+fi
+echo "$total_pass passed, $total_fail failed"
+[ "${#failed_steps[@]}" -eq 0 ]

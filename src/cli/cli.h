@@ -1,0 +1,19 @@
+/*
+ * cli.h - the subcommands of the `zero` program.
+ *
+ * Each subcommand is a function that takes the arguments after its name
+ * (argv[0] is the subcommand's name), prints its own errors to stderr, and
+ * returns the process exit status: 0 success, 1 failure, 2 usage error.
+ */
+#ifndef ZERO_CLI_H
+#define ZERO_CLI_H
+
+int cli_mount(int argc, char **argv);
+int cli_umount(int argc, char **argv);
+int cli_fsck(int argc, char **argv);
+int cli_bucket(int argc, char **argv);
+
+/* True when ARG is -h or --help. */
+int cli_is_help(const char *arg);
+
+#endif /* ZERO_CLI_H */

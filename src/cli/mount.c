@@ -1,0 +1,281 @@
+/*
+ * mount.c - `zero mount`: check everything, mount, detach, serve.
+ *
+ * Order matters: every check that can fail with a clear message runs before
+ * the mount; the daemon forks only after the mount is live (so the parent
+ * can report success truthfully) and before any thread exists (so the child
+ * inherits a consistent process). The child reports readiness through a
+ * pipe; the parent returns only then.
+ */
+#include "cli/cachedir.h"
+#include "cli/cli.h"
+#include "cli/config.h"
+#include "cli/mounts.h"
+#include "common/log.h"
+#include "fs/fs.h"
+#include "fuse/fuse_ops.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: zero mount MOUNTPOINT [CACHE] [-f] [-o OPTIONS] [--config FILE]\n\n"
+		"Mount the Zero filesystem kept in CACHE (default $XDG_DATA_HOME/zero, else\n"
+		"~/.local/share/zero) at MOUNTPOINT. Returns once the mount is ready; the\n"
+		"daemon logs to CACHE/zero.log. A mount left dead at MOUNTPOINT by a killed\n"
+		"daemon is cleaned up first.\n\n"
+		"options:\n"
+		"  -f, --foreground     stay in the foreground, log to stderr\n"
+		"  -o OPTIONS           extra FUSE mount options, comma-separated\n"
+		"  --config FILE        configuration file (default ~/.config/zero/config.yml)\n"
+		"  --writeback-cache    let the kernel cache writes (faster small writes)\n"
+		"  -d, --debug          log every FUSE request (implies -f)\n"
+		"  -h, --help           show this help\n");
+}
+
+/* Check MOUNTPOINT; a dead mount there (its daemon killed) is detached first. */
+static int check_mountpoint(const char *mnt)
+{
+	char abs[PATH_MAX], cache[PATH_MAX];
+	struct stat st;
+	bool dead = stat(mnt, &st) < 0 && errno == ENOTCONN;
+
+	if (!dead && realpath(mnt, abs) && mounts_find_zero(abs, cache, sizeof(cache)))
+		dead = mounts_zero_is_dead(cache);
+	if (dead) {
+		fprintf(stderr, "zero: %s is a dead mount (daemon killed?); detaching it\n", mnt);
+		if (umount2(mnt, MNT_DETACH) < 0) {
+			fprintf(stderr, "zero: cannot detach %s: %s\n", mnt, strerror(errno));
+			return -1;
+		}
+	}
+	if (stat(mnt, &st) < 0) {
+		fprintf(stderr, "zero: mountpoint %s: %s\n", mnt, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "zero: mountpoint %s is not a directory\n", mnt);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Detach the daemon's standard streams: input and output from /dev/null,
+ * errors into the log, so that what a library or a sanitizer prints is kept.
+ */
+static void detach_stdio(const char *logpath)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int log = open(logpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd >= 0) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		dup2(log >= 0 ? log : fd, STDERR_FILENO);
+		close(fd);
+	}
+	if (log >= 0)
+		close(log);
+}
+
+/*
+ * Fork; the parent waits for the child's word and exits with it. Returns in
+ * the child with *READY_FD set to the pipe to report on.
+ */
+static int daemonize(int *ready_fd)
+{
+	int pfd[2];
+	pid_t pid;
+	char status = 1;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid > 0) {
+		close(pfd[1]);
+		if (read(pfd[0], &status, 1) != 1)
+			status = 1;
+		_exit(status);
+	}
+	close(pfd[0]);
+	setsid();
+	*ready_fd = pfd[1];
+	return 0;
+}
+
+static void report_ready(int *ready_fd, char status)
+{
+	if (*ready_fd < 0)
+		return;
+	if (write(*ready_fd, &status, 1) != 1)
+		log_warn("cannot report readiness to the parent");
+	close(*ready_fd);
+	*ready_fd = -1;
+}
+
+int cli_mount(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"foreground", no_argument, NULL, 'f'}, {"debug", no_argument, NULL, 'd'},
+		{"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'},
+		{"writeback-cache", no_argument, NULL, 'w'}, {NULL, 0, NULL, 0}};
+	const char *config_path = NULL, *user_options = NULL, *mnt, *cache_arg;
+	char cache[PATH_MAX], mnt_abs[PATH_MAX], err[1024] = "", logpath[PATH_MAX + 16];
+	bool foreground = false, debug = false, writeback = false;
+	struct config cfg = {0};
+	struct fs *fs = NULL;
+	struct fuseops *fo = NULL;
+	int c, lockfd = -1, ready_fd = -1, ret, status = 1;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "fdo:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			foreground = true;
+			break;
+		case 'd':
+			debug = foreground = true;
+			break;
+		case 'o':
+			user_options = optarg;
+			break;
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'w':
+			writeback = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	/* GNU getopt permutes: options may also follow the positional arguments */
+	if (argc - optind < 1 || argc - optind > 2) {
+		usage(stderr);
+		return 2;
+	}
+	mnt = argv[optind];
+	cache_arg = argc - optind > 1 ? argv[optind + 1] : NULL;
+	ret = config_load(config_path, &cfg, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "zero: %s\n", err);
+		return 1;
+	}
+	if (check_mountpoint(mnt))
+		goto out_config;
+	if (!realpath(mnt, mnt_abs)) {
+		fprintf(stderr, "zero: mountpoint %s: %s\n", mnt, strerror(errno));
+		goto out_config;
+	}
+	if (!cache_arg) {
+		if (cachedir_default(cache, sizeof(cache))) {
+			fprintf(stderr, "zero: no CACHE given and neither XDG_DATA_HOME nor HOME set\n");
+			goto out_config;
+		}
+		cache_arg = cache;
+	}
+	{
+		char abs[PATH_MAX];
+		if (cachedir_prepare(cache_arg, abs, sizeof(abs), err, sizeof(err))) {
+			fprintf(stderr, "zero: %s\n", err);
+			goto out_config;
+		}
+		snprintf(cache, sizeof(cache), "%s", abs);
+	}
+	if (strncmp(mnt_abs, cache, strlen(cache)) == 0 &&
+	    (mnt_abs[strlen(cache)] == '/' || mnt_abs[strlen(cache)] == '\0')) {
+		fprintf(stderr, "zero: the mountpoint %s may not lie inside the cache %s\n", mnt_abs,
+			cache);
+		goto out_config;
+	}
+	lockfd = cachedir_lock(cache, err, sizeof(err));
+	if (lockfd < 0) {
+		fprintf(stderr, "zero: %s\n", err);
+		goto out_config;
+	}
+	snprintf(logpath, sizeof(logpath), "%s/zero.log", cache);
+	if (!foreground && log_open_file(logpath) != 0)
+		fprintf(stderr, "zero: cannot write log %s; logging to stderr\n", logpath);
+
+	{
+		struct fs_options fopt = {.cache_dir = cache,
+					  .db_path = cfg.sqlite_file_location,
+					  .chunk_size = 0};
+		ret = fs_new(&fopt, &fs, err, sizeof(err));
+	}
+	if (ret) {
+		fprintf(stderr, "zero: %s\n", err);
+		goto out_unlock;
+	}
+	{
+		struct fuseops_options mopt = {.fsname = cache,
+					       .user_options = user_options,
+					       .debug = debug,
+					       .writeback_cache = writeback,
+					       .entry_timeout = 86400.0,
+					       .attr_timeout = 86400.0};
+		ret = fuseops_mount(fs, mnt_abs, &mopt, &fo, err, sizeof(err));
+	}
+	if (ret) {
+		fprintf(stderr, "zero: %s\n", err);
+		goto out_fs;
+	}
+	if (!foreground) {
+		ret = daemonize(&ready_fd);
+		if (ret) {
+			fprintf(stderr, "zero: cannot start the daemon: %s\n", strerror(-ret));
+			goto out_fuse;
+		}
+		cachedir_lock_set_pid(lockfd, (long)getpid());
+	}
+	ret = fs_start(fs);
+	if (ret) {
+		log_error("cannot start background work: %s", strerror(-ret));
+		goto out_fuse;
+	}
+	log_info("zero %s: mounted %s at %s (pid %ld)", ZERO_VERSION, cache, mnt_abs,
+		 (long)getpid());
+	printf("zero: mounted at %s (cache %s)\nunmount with: zero umount %s\n", mnt_abs, cache,
+	       mnt_abs);
+	fflush(stdout);
+	if (!foreground)
+		detach_stdio(logpath);
+	report_ready(&ready_fd, 0);
+	ret = fuseops_run(fo);
+	if (ret)
+		log_error("FUSE session ended with an error: %s", strerror(-ret));
+	status = ret ? 1 : 0;
+out_fuse:
+	fuseops_free(fo);
+out_fs:
+	ret = fs_free(fs);
+	if (ret) {
+		log_error("unclean stop: %s", strerror(-ret));
+		status = 1;
+	} else {
+		log_info("unmounted %s cleanly", mnt_abs);
+	}
+out_unlock:
+	close(lockfd);
+out_config:
+	config_release(&cfg);
+	report_ready(&ready_fd, (char)status);
+	return status;
+}

@@ -1,0 +1,19 @@
+/*
+ * mounts.h - finding Zero mounts and telling live ones from dead ones.
+ *
+ * A Zero mount's source is its cache directory, and a live daemon holds that
+ * directory's lock: a mount whose cache is unlocked was left by a daemon
+ * that died (kill -9), even while the kernel still answers cached stats.
+ */
+#ifndef ZERO_MOUNTS_H
+#define ZERO_MOUNTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Find the topmost Zero mount at MNT (absolute); SOURCE gets its cache directory. */
+bool mounts_find_zero(const char *mnt, char *source, size_t size);
+/* True when no daemon serves the mount whose cache is CACHE. */
+bool mounts_zero_is_dead(const char *cache);
+
+#endif /* ZERO_MOUNTS_H */

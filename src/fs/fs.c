@@ -1,0 +1,1868 @@
+/*
+ * fs.c - the filesystem core: POSIX semantics over meta (SQL) and cache (bytes).
+ *
+ * Locking: one mutex, fs->lock, protects the metadata connection, the
+ * in-memory inode table and every field of every struct fs_inode. Bytes are
+ * copied to and from cache files outside the lock: a cache file descriptor
+ * stays open while any handle on its inode is open, and the kernel does not
+ * release a handle with a read or write in flight.
+ *
+ * The in-memory inode (struct fs_inode) exists while the kernel holds a
+ * lookup reference or a handle is open. It caches the inode's row; for files
+ * being written, its size and times are newer than the row (attr_dirty) and
+ * are committed on flush, fsync, release and every few seconds. Rules:
+ *  1. Whenever an inode is in the table with attr_valid, its cached row is
+ *     the truth; every change goes through inode_store() or marks it dirty.
+ *  2. A chunk's DIRTY mark is committed before its bytes change (first write
+ *     into it); the bitmap fs_inode.dirty remembers which marks are already
+ *     committed, so later writes into a dirty chunk touch no SQL.
+ *  3. A cache file's apparent size always equals the file's size, so after
+ *     a crash the size is recovered from the cache file.
+ *  4. An inode with no links is deleted, with its cache file, once the
+ *     kernel has forgotten it and no handle is open; orphans left by a crash
+ *     are deleted at the next mount.
+ */
+#include "fs/fs.h"
+
+#include "cache/cache.h"
+#include "common/log.h"
+#include "meta/meta.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/falloc.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#define FS_LINK_MAX 65000
+#define FS_FLUSH_INTERVAL_S 5
+#define FS_RELATIME_S (24 * 3600)
+
+struct fs_inode {
+	uint64_t ino;
+	uint64_t nlookup;  /* references the kernel holds */
+	uint32_t nopen;	   /* open handles */
+	int fd;		   /* cache file, -1 while closed */
+	bool attr_valid;   /* attr holds the inode's row */
+	bool attr_dirty;   /* attr is newer than the row (size and times of a written file) */
+	bool chunks_known; /* dirty[] has been loaded from the chunk table */
+	struct meta_inode attr;
+	uint8_t *dirty;	  /* bit per chunk: DIRTY mark committed */
+	size_t dirty_len; /* bytes in dirty[] */
+	/* undo record of the current transaction */
+	bool txn_touched, saved_valid, saved_dirty;
+	struct meta_inode saved;
+	struct fs_inode *txn_next;
+	struct fs_inode *hash_next;
+};
+
+struct fs_file {
+	struct fs_inode *ip;
+	int flags;
+};
+
+struct fs {
+	pthread_mutex_t lock; /* protects everything below */
+	struct meta *meta;
+	struct cache *cache;
+	uint32_t chunk_size;
+	struct fs_inode **table; /* hash of in-memory inodes, chained */
+	size_t table_size;	 /* power of two */
+	size_t table_count;
+	struct fs_inode *txn_touched; /* inodes changed by the open transaction */
+	bool in_txn;
+	/* flusher thread */
+	pthread_t flusher;
+	bool flusher_running;
+	bool stopping;
+	pthread_cond_t stop_cond;
+};
+
+/* ---- small helpers ---- */
+
+static struct timespec now_ts(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts;
+}
+
+static int check_name(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len == 0)
+		return -ENOENT;
+	if (len > FS_NAME_MAX)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static bool ts_le(struct timespec a, struct timespec b)
+{
+	return a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec <= b.tv_nsec);
+}
+
+/* ---- inode table ---- */
+
+static size_t hash_ino(uint64_t ino, size_t size)
+{
+	return (size_t)((ino * 0x9E3779B97F4A7C15ull) >> 20) & (size - 1);
+}
+
+static struct fs_inode *itable_find(struct fs *fs, uint64_t ino)
+{
+	struct fs_inode *ip = fs->table[hash_ino(ino, fs->table_size)];
+
+	while (ip && ip->ino != ino)
+		ip = ip->hash_next;
+	return ip;
+}
+
+static void itable_grow(struct fs *fs)
+{
+	size_t nsize = fs->table_size * 2;
+	struct fs_inode **nt = calloc(nsize, sizeof(*nt));
+
+	if (!nt)
+		return; /* keep the longer chains */
+	for (size_t i = 0; i < fs->table_size; i++) {
+		struct fs_inode *ip = fs->table[i], *next;
+		for (; ip; ip = next) {
+			size_t h = hash_ino(ip->ino, nsize);
+			next = ip->hash_next;
+			ip->hash_next = nt[h];
+			nt[h] = ip;
+		}
+	}
+	free(fs->table);
+	fs->table = nt;
+	fs->table_size = nsize;
+}
+
+/* Find or add the in-memory inode INO; NULL only when out of memory. */
+static struct fs_inode *itable_get(struct fs *fs, uint64_t ino)
+{
+	struct fs_inode *ip = itable_find(fs, ino);
+	size_t h;
+
+	if (ip)
+		return ip;
+	ip = calloc(1, sizeof(*ip));
+	if (!ip)
+		return NULL;
+	ip->ino = ino;
+	ip->fd = -1;
+	if (fs->table_count + 1 > fs->table_size)
+		itable_grow(fs);
+	h = hash_ino(ino, fs->table_size);
+	ip->hash_next = fs->table[h];
+	fs->table[h] = ip;
+	fs->table_count++;
+	return ip;
+}
+
+static void itable_remove(struct fs *fs, struct fs_inode *ip)
+{
+	struct fs_inode **pp = &fs->table[hash_ino(ip->ino, fs->table_size)];
+
+	while (*pp != ip)
+		pp = &(*pp)->hash_next;
+	*pp = ip->hash_next;
+	fs->table_count--;
+	if (ip->fd >= 0)
+		close(ip->fd);
+	free(ip->dirty);
+	free(ip);
+}
+
+/* ---- transactions with an undo record for the cached rows ---- */
+
+static int txn_begin(struct fs *fs)
+{
+	int ret = meta_begin(fs->meta);
+
+	if (ret == 0) {
+		fs->in_txn = true;
+		fs->txn_touched = NULL;
+	}
+	return ret;
+}
+
+static void txn_forget_touched(struct fs *fs)
+{
+	struct fs_inode *ip = fs->txn_touched, *next;
+
+	for (; ip; ip = next) {
+		next = ip->txn_next;
+		ip->txn_touched = false;
+		ip->txn_next = NULL;
+	}
+	fs->txn_touched = NULL;
+	fs->in_txn = false;
+}
+
+static void txn_rollback(struct fs *fs)
+{
+	meta_rollback(fs->meta);
+	for (struct fs_inode *ip = fs->txn_touched; ip; ip = ip->txn_next) {
+		ip->attr = ip->saved;
+		ip->attr_valid = ip->saved_valid;
+		ip->attr_dirty = ip->saved_dirty;
+	}
+	txn_forget_touched(fs);
+}
+
+/* Commit; on failure everything is rolled back. */
+static int txn_commit(struct fs *fs)
+{
+	int ret = meta_commit(fs->meta);
+
+	if (ret) {
+		/* meta_commit rolled the database back; undo the cache too */
+		for (struct fs_inode *ip = fs->txn_touched; ip; ip = ip->txn_next) {
+			ip->attr = ip->saved;
+			ip->attr_valid = ip->saved_valid;
+			ip->attr_dirty = ip->saved_dirty;
+		}
+	}
+	txn_forget_touched(fs);
+	return ret;
+}
+
+static void txn_touch(struct fs *fs, struct fs_inode *ip)
+{
+	if (!fs->in_txn || ip->txn_touched)
+		return;
+	ip->txn_touched = true;
+	ip->saved = ip->attr;
+	ip->saved_valid = ip->attr_valid;
+	ip->saved_dirty = ip->attr_dirty;
+	ip->txn_next = fs->txn_touched;
+	fs->txn_touched = ip;
+}
+
+/* ---- inode rows, through the cache ---- */
+
+static int inode_load(struct fs *fs, uint64_t ino, struct meta_inode *out)
+{
+	struct fs_inode *ip = itable_find(fs, ino);
+	int ret;
+
+	if (ip && ip->attr_valid) {
+		*out = ip->attr;
+		return 0;
+	}
+	ret = meta_inode_get(fs->meta, ino, out);
+	if (ret == 0 && ip) {
+		ip->attr = *out;
+		ip->attr_valid = true;
+	}
+	return ret;
+}
+
+static int inode_store(struct fs *fs, const struct meta_inode *in)
+{
+	struct fs_inode *ip = itable_find(fs, in->ino);
+	int ret;
+
+	if (ip)
+		txn_touch(fs, ip);
+	ret = meta_inode_update(fs->meta, in);
+	if (ret == 0 && ip) {
+		ip->attr = *in;
+		ip->attr_valid = true;
+		ip->attr_dirty = false;
+	}
+	return ret;
+}
+
+/* Commit IP's in-memory size and times if they are newer than its row. */
+static int inode_flush(struct fs *fs, struct fs_inode *ip)
+{
+	if (!ip->attr_valid || !ip->attr_dirty)
+		return 0;
+	return inode_store(fs, &ip->attr);
+}
+
+static void inode_to_stat(struct fs *fs, const struct meta_inode *in, struct stat *st)
+{
+	struct fs_inode *ip = itable_find(fs, in->ino);
+	struct stat cst;
+
+	memset(st, 0, sizeof(*st));
+	st->st_ino = in->ino;
+	st->st_mode = in->mode;
+	st->st_nlink = in->nlink;
+	st->st_uid = in->uid;
+	st->st_gid = in->gid;
+	st->st_rdev = in->rdev;
+	st->st_size = (off_t)in->size;
+	st->st_blksize = 4096;
+	st->st_atim = in->atime;
+	st->st_mtim = in->mtime;
+	st->st_ctim = in->ctime;
+	if (S_ISREG(in->mode)) {
+		int r = ip && ip->fd >= 0 ? (fstat(ip->fd, &cst) < 0 ? -errno : 0)
+					  : cache_file_stat(fs->cache, in->ino, &cst);
+		if (r == 0)
+			st->st_blocks = cst.st_blocks;
+	} else if (S_ISDIR(in->mode)) {
+		st->st_blocks = 8;
+	}
+}
+
+/* Delete inode IP->ino (no links left, no references) with its data. */
+static int inode_delete(struct fs *fs, uint64_t ino)
+{
+	int ret = meta_inode_delete(fs->meta, ino);
+
+	if (ret) {
+		log_error("deleting inode %" PRIu64 ": %s", ino, strerror(-ret));
+		return ret;
+	}
+	ret = cache_file_remove(fs->cache, ino);
+	if (ret)
+		log_warn("removing cache file of inode %" PRIu64 ": %s", ino, strerror(-ret));
+	return 0;
+}
+
+/* Drop IP from memory if nothing references it; delete the inode if unlinked. */
+static void inode_maybe_free(struct fs *fs, struct fs_inode *ip)
+{
+	struct meta_inode in;
+
+	if (ip->nlookup > 0 || ip->nopen > 0 || ip->ino == META_ROOT_INO)
+		return;
+	if (inode_load(fs, ip->ino, &in) == 0) {
+		if (in.nlink == 0)
+			inode_delete(fs, ip->ino);
+		else if (inode_flush(fs, ip))
+			log_error("inode %" PRIu64 ": size and times not saved", ip->ino);
+	}
+	itable_remove(fs, ip);
+}
+
+/* After a link count dropped: delete INO now if the kernel does not know it. */
+static void inode_unlinked(struct fs *fs, uint64_t ino)
+{
+	struct fs_inode *ip = itable_find(fs, ino);
+
+	if (ip)
+		inode_maybe_free(fs, ip);
+	else
+		inode_delete(fs, ino);
+}
+
+/* Make sure IP's cache file is open; a new one is sized to the file. */
+static int inode_open_fd(struct fs *fs, struct fs_inode *ip)
+{
+	struct stat st;
+	int fd;
+
+	if (ip->fd >= 0)
+		return 0;
+	fd = cache_file_open(fs->cache, ip->ino, true);
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != ip->attr.size) {
+		if (ftruncate(fd, (off_t)ip->attr.size) < 0) {
+			int ret = -errno;
+			close(fd);
+			return ret;
+		}
+	}
+	ip->fd = fd;
+	return 0;
+}
+
+static void inode_close_fd_if_unused(struct fs_inode *ip)
+{
+	if (ip->nopen == 0 && ip->fd >= 0) {
+		close(ip->fd);
+		ip->fd = -1;
+	}
+}
+
+/* ---- chunk marks ---- */
+
+static int chunk_bit_set(struct fs_inode *ip, uint64_t idx)
+{
+	size_t byte = (size_t)(idx / 8);
+
+	if (byte >= ip->dirty_len) {
+		size_t nlen = ip->dirty_len ? ip->dirty_len : 16;
+		while (nlen <= byte)
+			nlen *= 2;
+		uint8_t *p = realloc(ip->dirty, nlen);
+		if (!p)
+			return -ENOMEM;
+		memset(p + ip->dirty_len, 0, nlen - ip->dirty_len);
+		ip->dirty = p;
+		ip->dirty_len = nlen;
+	}
+	ip->dirty[byte] |= (uint8_t)(1u << (idx % 8));
+	return 0;
+}
+
+static bool chunk_bit_test(const struct fs_inode *ip, uint64_t idx)
+{
+	size_t byte = (size_t)(idx / 8);
+
+	return byte < ip->dirty_len && (ip->dirty[byte] & (1u << (idx % 8)));
+}
+
+static void chunk_bits_clear(struct fs_inode *ip, uint64_t first, uint64_t last)
+{
+	for (uint64_t idx = first; idx <= last && idx / 8 < ip->dirty_len; idx++)
+		ip->dirty[idx / 8] &= (uint8_t) ~(1u << (idx % 8));
+}
+
+static int chunk_load_cb(void *arg, uint64_t idx, enum meta_chunk_state state)
+{
+	return state == CHUNK_DIRTY ? chunk_bit_set(arg, idx) : 0;
+}
+
+/* Commit DIRTY marks for chunks FIRST..LAST of IP that do not have one yet. */
+static int chunks_mark_dirty(struct fs *fs, struct fs_inode *ip, uint64_t first, uint64_t last)
+{
+	int ret;
+
+	if (!ip->chunks_known) {
+		ret = meta_chunk_list(fs->meta, ip->ino, chunk_load_cb, ip);
+		if (ret)
+			return ret;
+		ip->chunks_known = true;
+	}
+	for (uint64_t idx = first; idx <= last; idx++) {
+		if (chunk_bit_test(ip, idx))
+			continue;
+		ret = meta_chunk_set_dirty(fs->meta, ip->ino, idx);
+		if (ret == 0)
+			ret = chunk_bit_set(ip, idx);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Forget chunk rows FIRST..LAST (they became holes). */
+static int chunks_drop(struct fs *fs, struct fs_inode *ip, uint64_t first, uint64_t last)
+{
+	int ret = meta_chunk_delete_range(fs->meta, ip->ino, first, last);
+
+	if (ret == 0)
+		chunk_bits_clear(ip, first, last);
+	return ret;
+}
+
+/*
+ * Change the size of IP's file to SIZE in the cache file and the chunk
+ * table. Caller holds the lock, has loaded IP->attr and stores it after.
+ */
+static int inode_truncate(struct fs *fs, struct fs_inode *ip, uint64_t size)
+{
+	uint64_t cs = fs->chunk_size, old = ip->attr.size;
+	int ret;
+
+	ret = inode_open_fd(fs, ip);
+	if (ret)
+		return ret;
+	if (size < old) {
+		/* chunks wholly past the end go; the one holding the new end changes */
+		uint64_t first_gone = (size + cs - 1) / cs;
+		ret = chunks_drop(fs, ip, first_gone, UINT64_MAX);
+		if (ret == 0 && size % cs)
+			ret = chunks_mark_dirty(fs, ip, size / cs, size / cs);
+		if (ret)
+			goto out;
+	}
+	if (ftruncate(ip->fd, (off_t)size) < 0)
+		ret = -errno;
+	else
+		ip->attr.size = size;
+out:
+	inode_close_fd_if_unused(ip);
+	return ret;
+}
+
+/* ---- lifecycle ---- */
+
+static int recover_file_size(void *arg, uint64_t ino)
+{
+	struct fs *fs = arg;
+	struct meta_inode in;
+	struct stat st;
+
+	if (meta_inode_get(fs->meta, ino, &in) || cache_file_stat(fs->cache, ino, &st))
+		return 0;
+	if ((uint64_t)st.st_size == in.size && ts_le(st.st_mtim, in.mtime))
+		return 0;
+	log_warn("recovery: inode %" PRIu64 " size %" PRIu64 " -> %lld from its cache file", ino,
+		 in.size, (long long)st.st_size);
+	in.size = (uint64_t)st.st_size;
+	if (!ts_le(st.st_mtim, in.mtime))
+		in.mtime = in.ctime = st.st_mtim;
+	return meta_inode_update(fs->meta, &in);
+}
+
+static int delete_orphan(void *arg, uint64_t ino)
+{
+	return inode_delete(arg, ino);
+}
+
+static int remove_stray_cache_file(void *arg, uint64_t ino)
+{
+	struct fs *fs = arg;
+	struct meta_inode in;
+
+	if (meta_inode_get(fs->meta, ino, &in) == -ENOENT) {
+		log_warn("removing cache file of unknown inode %" PRIu64, ino);
+		cache_file_remove(fs->cache, ino);
+	}
+	return 0;
+}
+
+static void log_problem(void *arg, const char *problem)
+{
+	(void)arg;
+	log_warn("fsck: %s", problem);
+}
+
+static void *flusher_main(void *arg)
+{
+	struct fs *fs = arg;
+
+	pthread_mutex_lock(&fs->lock);
+	while (!fs->stopping) {
+		struct timespec until = now_ts();
+		until.tv_sec += FS_FLUSH_INTERVAL_S;
+		pthread_cond_timedwait(&fs->stop_cond, &fs->lock, &until);
+		if (fs->stopping)
+			break;
+		pthread_mutex_unlock(&fs->lock);
+		fs_flush_all(fs);
+		pthread_mutex_lock(&fs->lock);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return NULL;
+}
+
+int fs_new(const struct fs_options *opt, struct fs **out, char *err, size_t errlen)
+{
+	char db_path[4096], buf[64];
+	struct fs *fs;
+	int ret;
+
+	fs = calloc(1, sizeof(*fs));
+	if (!fs)
+		return -ENOMEM;
+	pthread_mutex_init(&fs->lock, NULL);
+	pthread_cond_init(&fs->stop_cond, NULL);
+	fs->table_size = 1024;
+	fs->table = calloc(fs->table_size, sizeof(*fs->table));
+	if (!fs->table) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	ret = cache_open(opt->cache_dir, &fs->cache);
+	if (ret) {
+		snprintf(err, errlen, "cannot open cache %s: %s", opt->cache_dir, strerror(-ret));
+		goto out_free;
+	}
+	if (opt->db_path)
+		snprintf(db_path, sizeof(db_path), "%s", opt->db_path);
+	else
+		snprintf(db_path, sizeof(db_path), "%s/meta.db", opt->cache_dir);
+	ret = meta_open(db_path, opt->chunk_size ? opt->chunk_size : FS_DEFAULT_CHUNK_SIZE,
+			getuid(), getgid(), &fs->meta);
+	if (ret) {
+		snprintf(err, errlen, "cannot open metadata %s: %s", db_path, strerror(-ret));
+		goto out_free;
+	}
+	ret = meta_setting_get(fs->meta, "chunk_size", buf, sizeof(buf));
+	fs->chunk_size = ret == 0 ? (uint32_t)strtoul(buf, NULL, 10) : 0;
+	if (fs->chunk_size < 4096 || (fs->chunk_size & (fs->chunk_size - 1))) {
+		snprintf(err, errlen, "metadata %s: bad chunk size '%s'", db_path, buf);
+		ret = -EUCLEAN;
+		goto out_free;
+	}
+
+	if (meta_setting_get(fs->meta, "clean", buf, sizeof(buf)) == 0 && strcmp(buf, "0") == 0) {
+		log_warn("the last mount of %s did not stop cleanly; checking", opt->cache_dir);
+		ret = meta_check(fs->meta, true, log_problem, NULL);
+		if (ret > 0)
+			log_warn("fsck: repaired %d problems", ret);
+		if (ret >= 0)
+			ret = meta_file_list(fs->meta, recover_file_size, fs);
+		if (ret < 0) {
+			snprintf(err, errlen, "recovery of %s failed: %s", db_path, strerror(-ret));
+			goto out_free;
+		}
+	}
+	ret = meta_orphan_list(fs->meta, delete_orphan, fs);
+	if (ret == 0)
+		ret = cache_file_list(fs->cache, remove_stray_cache_file, fs);
+	if (ret == 0)
+		ret = meta_setting_set(fs->meta, "clean", "0");
+	if (ret == 0)
+		ret = meta_sync(fs->meta);
+	if (ret) {
+		snprintf(err, errlen, "cannot prepare %s: %s", db_path, strerror(-ret));
+		goto out_free;
+	}
+	/* the root is never forgotten by the kernel: keep it in the table */
+	if (!itable_get(fs, META_ROOT_INO)) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	*out = fs;
+	return 0;
+
+out_free:
+	meta_close(fs->meta);
+	cache_close(fs->cache);
+	free(fs->table);
+	free(fs);
+	return ret;
+}
+
+int fs_start(struct fs *fs)
+{
+	int ret = pthread_create(&fs->flusher, NULL, flusher_main, fs);
+
+	if (ret)
+		return -ret;
+	fs->flusher_running = true;
+	return 0;
+}
+
+int fs_flush_all(struct fs *fs)
+{
+	int ret = 0, first = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	for (size_t i = 0; i < fs->table_size; i++)
+		for (struct fs_inode *ip = fs->table[i]; ip; ip = ip->hash_next)
+			if ((ret = inode_flush(fs, ip)) && !first)
+				first = ret;
+	pthread_mutex_unlock(&fs->lock);
+	return first;
+}
+
+int fs_free(struct fs *fs)
+{
+	int ret, ret2;
+
+	pthread_mutex_lock(&fs->lock);
+	fs->stopping = true;
+	pthread_cond_broadcast(&fs->stop_cond);
+	pthread_mutex_unlock(&fs->lock);
+	if (fs->flusher_running)
+		pthread_join(fs->flusher, NULL);
+
+	ret = fs_flush_all(fs);
+	/* the kernel is gone: nobody holds the unlinked-but-open files any more */
+	ret2 = meta_orphan_list(fs->meta, delete_orphan, fs);
+	if (!ret)
+		ret = ret2;
+	if (!ret)
+		ret = meta_setting_set(fs->meta, "clean", "1");
+	ret2 = meta_sync(fs->meta);
+	if (!ret)
+		ret = ret2;
+	for (size_t i = 0; i < fs->table_size; i++)
+		while (fs->table[i])
+			itable_remove(fs, fs->table[i]);
+	meta_close(fs->meta);
+	cache_close(fs->cache);
+	free(fs->table);
+	pthread_cond_destroy(&fs->stop_cond);
+	pthread_mutex_destroy(&fs->lock);
+	free(fs);
+	return ret;
+}
+
+/* ---- names ---- */
+
+static int lookup_locked(struct fs *fs, uint64_t parent, const char *name, uint64_t *ino)
+{
+	struct meta_inode dir;
+	int ret = check_name(name);
+
+	if (ret)
+		return ret;
+	ret = inode_load(fs, parent, &dir);
+	if (ret)
+		return ret;
+	if (!S_ISDIR(dir.mode))
+		return -ENOTDIR;
+	if (strcmp(name, ".") == 0) {
+		*ino = parent;
+		return 0;
+	}
+	if (strcmp(name, "..") == 0)
+		return meta_dir_parent(fs->meta, parent, ino);
+	return meta_dentry_lookup(fs->meta, parent, name, ino);
+}
+
+/* Give inode IN to the kernel: count the reference and fill ST. */
+static int hand_out(struct fs *fs, const struct meta_inode *in, struct stat *st)
+{
+	struct fs_inode *ip = itable_get(fs, in->ino);
+
+	if (!ip)
+		return -ENOMEM;
+	if (!ip->attr_valid) {
+		ip->attr = *in;
+		ip->attr_valid = true;
+	}
+	ip->nlookup++;
+	inode_to_stat(fs, &ip->attr, st);
+	return 0;
+}
+
+int fs_lookup(struct fs *fs, uint64_t parent, const char *name, struct stat *st)
+{
+	struct meta_inode in;
+	uint64_t ino;
+	int ret;
+
+	pthread_mutex_lock(&fs->lock);
+	ret = lookup_locked(fs, parent, name, &ino);
+	if (ret == 0)
+		ret = inode_load(fs, ino, &in);
+	if (ret == 0)
+		ret = hand_out(fs, &in, st);
+	pthread_mutex_unlock(&fs->lock);
+	return ret;
+}
+
+void fs_forget(struct fs *fs, uint64_t ino, uint64_t nlookup)
+{
+	struct fs_inode *ip;
+
+	pthread_mutex_lock(&fs->lock);
+	ip = itable_find(fs, ino);
+	if (ip) {
+		if (ip->nlookup < nlookup) {
+			log_error("forget of %" PRIu64 " below zero (%" PRIu64 " < %" PRIu64 ")", ino,
+				  ip->nlookup, nlookup);
+			ip->nlookup = 0;
+		} else {
+			ip->nlookup -= nlookup;
+		}
+		inode_maybe_free(fs, ip);
+	}
+	pthread_mutex_unlock(&fs->lock);
+}
+
+int fs_getattr(struct fs *fs, uint64_t ino, struct stat *st)
+{
+	struct meta_inode in;
+	int ret;
+
+	pthread_mutex_lock(&fs->lock);
+	ret = inode_load(fs, ino, &in);
+	if (ret == 0)
+		inode_to_stat(fs, &in, st);
+	pthread_mutex_unlock(&fs->lock);
+	return ret;
+}
+
+int fs_setattr(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, struct fs_file *fh,
+	       const struct stat *attr, int to_set, struct stat *st)
+{
+	struct timespec now = now_ts();
+	struct fs_inode *ip;
+	struct meta_inode in;
+	int ret;
+
+	(void)ctx;
+	pthread_mutex_lock(&fs->lock);
+	ip = fh ? fh->ip : itable_get(fs, ino);
+	if (!ip) {
+		ret = -ENOMEM;
+		goto out_unlock;
+	}
+	ret = inode_load(fs, ino, &in);
+	if (ret)
+		goto out_unlock;
+	ret = txn_begin(fs);
+	if (ret)
+		goto out_unlock;
+	if (to_set & FS_SET_SIZE) {
+		if (S_ISDIR(in.mode)) {
+			ret = -EISDIR;
+			goto out_rollback;
+		}
+		if (!S_ISREG(in.mode)) {
+			ret = -EINVAL;
+			goto out_rollback;
+		}
+		if (attr->st_size < 0) {
+			ret = -EINVAL;
+			goto out_rollback;
+		}
+		txn_touch(fs, ip);
+		ret = inode_truncate(fs, ip, (uint64_t)attr->st_size);
+		if (ret)
+			goto out_rollback;
+		/* like ext4, even a truncate to the same size is a modification */
+		in.mtime = now;
+		in.size = (uint64_t)attr->st_size;
+	}
+	if (to_set & FS_SET_MODE)
+		in.mode = (in.mode & S_IFMT) | (attr->st_mode & 07777);
+	if (to_set & FS_SET_UID)
+		in.uid = attr->st_uid;
+	if (to_set & FS_SET_GID)
+		in.gid = attr->st_gid;
+	if (to_set & FS_SET_ATIME_NOW)
+		in.atime = now;
+	else if (to_set & FS_SET_ATIME)
+		in.atime = attr->st_atim;
+	if (to_set & FS_SET_MTIME_NOW)
+		in.mtime = now;
+	else if (to_set & FS_SET_MTIME)
+		in.mtime = attr->st_mtim;
+	in.ctime = (to_set & FS_SET_CTIME) ? attr->st_ctim : now;
+	ret = inode_store(fs, &in);
+	if (ret)
+		goto out_rollback;
+	ret = txn_commit(fs);
+	if (ret == 0)
+		inode_to_stat(fs, &in, st);
+	goto out_unlock;
+
+out_rollback:
+	txn_rollback(fs);
+out_unlock:
+	if (ip && !fh)
+		inode_maybe_free(fs, ip);
+	pthread_mutex_unlock(&fs->lock);
+	return ret;
+}
+
+int fs_readlink(struct fs *fs, uint64_t ino, char *buf, size_t size, size_t *len)
+{
+	struct meta_inode in;
+	int ret;
+
+	pthread_mutex_lock(&fs->lock);
+	ret = inode_load(fs, ino, &in);
+	if (ret == 0 && !S_ISLNK(in.mode))
+		ret = -EINVAL;
+	if (ret == 0)
+		ret = meta_symlink_get(fs->meta, ino, buf, size, len);
+	pthread_mutex_unlock(&fs->lock);
+	return ret;
+}
+
+/*
+ * Create inode MODE/RDEV (TARGET for a symlink) named NAME in PARENT, owned
+ * by the caller, with setgid-directory inheritance as on ext4. On success
+ * the kernel gets a reference (ST filled); *IPP, if given, is the inode.
+ */
+static int new_node(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, const char *name,
+		    mode_t mode, dev_t rdev, const char *target, struct stat *st,
+		    struct fs_inode **ipp)
+{
+	struct meta_inode dir, in = {0};
+	struct timespec now = now_ts();
+	uint64_t existing;
+	int ret;
+
+	ret = check_name(name);
+	if (ret)
+		return ret;
+	ret = inode_load(fs, parent, &dir);
+	if (ret)
+		return ret;
+	if (!S_ISDIR(dir.mode))
+		return -ENOTDIR;
+	if (dir.nlink == 0)
+		return -ENOENT; /* removed directory */
+	ret = meta_dentry_lookup(fs->meta, parent, name, &existing);
+	if (ret == 0)
+		return -EEXIST;
+	if (ret != -ENOENT)
+		return ret;
+	if (S_ISDIR(mode) && dir.nlink >= FS_LINK_MAX)
+		return -EMLINK;
+
+	in.mode = mode;
+	in.uid = ctx->uid;
+	in.gid = ctx->gid;
+	if (dir.mode & S_ISGID) {
+		in.gid = dir.gid;
+		if (S_ISDIR(mode))
+			in.mode |= S_ISGID;
+		else if ((in.mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP) && ctx->uid != 0 &&
+			 !ctx->in_group(ctx, in.gid))
+			in.mode &= ~(mode_t)S_ISGID;
+	}
+	in.nlink = S_ISDIR(mode) ? 2 : 1;
+	in.rdev = (S_ISCHR(mode) || S_ISBLK(mode)) ? rdev : 0;
+	in.size = S_ISDIR(mode) ? 4096 : target ? strlen(target) : 0;
+	in.atime = in.mtime = in.ctime = in.btime = now;
+
+	ret = txn_begin(fs);
+	if (ret)
+		return ret;
+	ret = meta_inode_insert(fs->meta, &in, target, target ? strlen(target) : 0);
+	if (ret)
+		goto out_rollback;
+	ret = meta_dentry_insert(fs->meta, parent, name, in.ino);
+	if (ret)
+		goto out_rollback;
+	dir.mtime = dir.ctime = now;
+	if (S_ISDIR(mode))
+		dir.nlink++;
+	ret = inode_store(fs, &dir);
+	if (ret)
+		goto out_rollback;
+	ret = txn_commit(fs);
+	if (ret)
+		return ret;
+	ret = hand_out(fs, &in, st);
+	if (ret == 0 && ipp)
+		*ipp = itable_find(fs, in.ino);
+	return ret;
+
+out_rollback:
+	txn_rollback(fs);
+	return ret;
+}
+
+int fs_mknod(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, const char *name,
+	     mode_t mode, dev_t rdev, struct stat *st)
+{
+	int ret;
+
+	switch (mode & S_IFMT) {
+	case S_IFREG:
+	case S_IFIFO:
+	case S_IFSOCK:
+	case S_IFCHR:
+	case S_IFBLK:
+		break;
+	case 0:
+		mode |= S_IFREG;
+		break;
+	default:
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&fs->lock);
+	ret = new_node(fs, ctx, parent, name, mode, rdev, NULL, st, NULL);
+	pthread_mutex_unlock(&fs->lock);
+	return ret;
+}
+
+int fs_mkdir(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, const char *name,
+	     mode_t mode, struct stat *st)
+{
+	int ret;
+
+	pthread_mutex_lock(&fs->lock);
+	ret = new_node(fs, ctx, parent, name, S_IFDIR | (mode & 07777), 0, NULL, st, NULL);
+	pthread_mutex_unlock(&fs->lock);
+	return ret;
+}
+
+int fs_symlink(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, const char *name,
+	       const char *target, struct stat *st)
+{
+	int ret;
+
+	if (strlen(target) >= 4096)
+		return -ENAMETOOLONG;
+	pthread_mutex_lock(&fs->lock);
+	ret = new_node(fs, ctx, parent, name, S_IFLNK | 0777, 0, target, st, NULL);
+	pthread_mutex_unlock(&fs->lock);
+	return ret;
+}
+
+int fs_link(struct fs *fs, uint64_t ino, uint64_t newparent, const char *newname, struct stat *st)
+{
+	struct meta_inode in, dir;
+	struct timespec now = now_ts();
+	uint64_t existing;
+	int ret;
+
+	pthread_mutex_lock(&fs->lock);
+	ret = check_name(newname);
+	if (ret == 0)
+		ret = inode_load(fs, ino, &in);
+	if (ret == 0)
+		ret = inode_load(fs, newparent, &dir);
+	if (ret)
+		goto out_unlock;
+	if (S_ISDIR(in.mode)) {
+		ret = -EPERM;
+		goto out_unlock;
+	}
+	if (!S_ISDIR(dir.mode)) {
+		ret = -ENOTDIR;
+		goto out_unlock;
+	}
+	if (dir.nlink == 0 || in.nlink == 0) {
+		ret = -ENOENT;
+		goto out_unlock;
+	}
+	if (in.nlink >= FS_LINK_MAX) {
+		ret = -EMLINK;
+		goto out_unlock;
+	}
+	ret = meta_dentry_lookup(fs->meta, newparent, newname, &existing);
+	if (ret == 0)
+		ret = -EEXIST;
+	if (ret != -ENOENT)
+		goto out_unlock;
+	ret = txn_begin(fs);
+	if (ret)
+		goto out_unlock;
+	ret = meta_dentry_insert(fs->meta, newparent, newname, ino);
+	if (ret)
+		goto out_rollback;
+	in.nlink++;
+	in.ctime = now;
+	ret = inode_store(fs, &in);
+	if (ret)
+		goto out_rollback;
+	dir.mtime = dir.ctime = now;
+	ret = inode_store(fs, &dir);
+	if (ret)
+		goto out_rollback;
+	ret = txn_commit(fs);
+	if (ret == 0)
+		ret = hand_out(fs, &in, st);
+	goto out_unlock;
+
+out_rollback:
+	txn_rollback(fs);
+out_unlock:
+	pthread_mutex_unlock(&fs->lock);
+	return ret;
+}
+
+/* Remove entry NAME of PARENT; DIR says whether rmdir or unlink semantics apply. */
+static int remove_entry(struct fs *fs, uint64_t parent, const char *name, bool dir)
+{
+	struct meta_inode pin, in;
+	struct timespec now = now_ts();
+	uint64_t ino;
+	int ret;
+
+	pthread_mutex_lock(&fs->lock);
+	if (dir && strcmp(name, ".") == 0) {
+		ret = -EINVAL;
+		goto out_unlock;
+	}
+	if (dir && strcmp(name, "..") == 0) {
+		ret = -ENOTEMPTY;
+		goto out_unlock;
+	}
+	ret = lookup_locked(fs, parent, name, &ino);
+	if (ret == 0)
+		ret = inode_load(fs, parent, &pin);
+	if (ret == 0)
+		ret = inode_load(fs, ino, &in);
+	if (ret)
+		goto out_unlock;
+	if (dir && !S_ISDIR(in.mode)) {
+		ret = -ENOTDIR;
+		goto out_unlock;
+	}
+	if (!dir && S_ISDIR(in.mode)) {
+		ret = -EISDIR;
+		goto out_unlock;
+	}
+	if (dir) {
+		ret = meta_dir_has_entries(fs->meta, ino);
+		if (ret) {
+			ret = ret > 0 ? -ENOTEMPTY : ret;
+			goto out_unlock;
+		}
+	}
+	ret = txn_begin(fs);
+	if (ret)
+		goto out_unlock;
+	ret = meta_dentry_delete(fs->meta, parent, name);
+	if (ret)
+		goto out_rollback;
+	in.ctime = now;
+	in.nlink = dir ? 0 : in.nlink - 1;
+	ret = inode_store(fs, &in);
+	if (ret)
+		goto out_rollback;
+	pin.mtime = pin.ctime = now;
+	if (dir)
+		pin.nlink--;
+	ret = inode_store(fs, &pin);
+	if (ret)
+		goto out_rollback;
+	ret = txn_commit(fs);
+	if (ret == 0 && in.nlink == 0)
+		inode_unlinked(fs, ino);
+	goto out_unlock;
+
+out_rollback:
+	txn_rollback(fs);
+out_unlock:
+	pthread_mutex_unlock(&fs->lock);
+	return ret;
+}
+
+int fs_unlink(struct fs *fs, uint64_t parent, const char *name)
+{
+	return remove_entry(fs, parent, name, false);
+}
+
+int fs_rmdir(struct fs *fs, uint64_t parent, const char *name)
+{
+	return remove_entry(fs, parent, name, true);
+}
+
+/* True (1) when directory DIR is ANCESTOR or lies below it. */
+static int is_within(struct fs *fs, uint64_t dir, uint64_t ancestor)
+{
+	for (int depth = 0; depth < 100000; depth++) {
+		uint64_t up;
+		int ret;
+
+		if (dir == ancestor)
+			return 1;
+		if (dir == META_ROOT_INO)
+			return 0;
+		ret = meta_dir_parent(fs->meta, dir, &up);
+		if (ret)
+			return ret;
+		dir = up;
+	}
+	return -ELOOP;
+}
+
+int fs_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newparent,
+	      const char *newname, unsigned int flags)
+{
+	struct meta_inode src, dst, pa, pb;
+	struct meta_inode *pdst = &pb; /* the new parent's row; &pa when it is the same */
+	struct timespec now = now_ts();
+	uint64_t sino, dino = 0;
+	bool exchange = flags & RENAME_EXCHANGE, have_dst;
+	int ret;
+
+	if (flags & ~(unsigned int)(RENAME_NOREPLACE | RENAME_EXCHANGE) ||
+	    (flags & RENAME_NOREPLACE && exchange))
+		return -EINVAL;
+	pthread_mutex_lock(&fs->lock);
+	ret = check_name(newname);
+	if (ret == 0)
+		ret = lookup_locked(fs, parent, name, &sino);
+	if (ret)
+		goto out_unlock;
+	ret = lookup_locked(fs, newparent, newname, &dino);
+	have_dst = ret == 0;
+	if (ret && ret != -ENOENT)
+		goto out_unlock;
+	ret = 0;
+	if (exchange && !have_dst) {
+		ret = -ENOENT;
+		goto out_unlock;
+	}
+	if (have_dst && (flags & RENAME_NOREPLACE)) {
+		ret = -EEXIST;
+		goto out_unlock;
+	}
+	if (have_dst && dino == sino)
+		goto out_unlock; /* two names of one inode: nothing to do */
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || strcmp(newname, ".") == 0 ||
+	    strcmp(newname, "..") == 0) {
+		ret = -EINVAL;
+		goto out_unlock;
+	}
+	ret = inode_load(fs, sino, &src);
+	if (ret == 0 && have_dst)
+		ret = inode_load(fs, dino, &dst);
+	if (ret == 0)
+		ret = inode_load(fs, parent, &pa);
+	if (ret == 0 && newparent != parent)
+		ret = inode_load(fs, newparent, &pb);
+	if (ret)
+		goto out_unlock;
+	if (newparent == parent)
+		pdst = &pa;
+	if (pdst->nlink == 0) {
+		ret = -ENOENT;
+		goto out_unlock;
+	}
+	/* a directory may not move below itself */
+	if (S_ISDIR(src.mode) && newparent != parent) {
+		ret = is_within(fs, newparent, sino);
+		if (ret) {
+			ret = ret > 0 ? -EINVAL : ret;
+			goto out_unlock;
+		}
+	}
+	if (exchange && S_ISDIR(dst.mode) && newparent != parent) {
+		ret = is_within(fs, parent, dino);
+		if (ret) {
+			ret = ret > 0 ? -EINVAL : ret;
+			goto out_unlock;
+		}
+	}
+	if (have_dst && !exchange) {
+		if (S_ISDIR(src.mode) && !S_ISDIR(dst.mode)) {
+			ret = -ENOTDIR;
+			goto out_unlock;
+		}
+		if (!S_ISDIR(src.mode) && S_ISDIR(dst.mode)) {
+			ret = -EISDIR;
+			goto out_unlock;
+		}
+		if (S_ISDIR(dst.mode)) {
+			ret = meta_dir_has_entries(fs->meta, dino);
+			if (ret) {
+				ret = ret > 0 ? -ENOTEMPTY : ret;
+				goto out_unlock;
+			}
+		}
+	}
+
+	ret = txn_begin(fs);
+	if (ret)
+		goto out_unlock;
+	if (exchange) {
+		ret = meta_dentry_set_ino(fs->meta, parent, name, dino);
+		if (ret == 0)
+			ret = meta_dentry_set_ino(fs->meta, newparent, newname, sino);
+		if (ret)
+			goto out_rollback;
+		if (newparent != parent) {
+			if (S_ISDIR(src.mode)) {
+				pa.nlink--;
+				pdst->nlink++;
+			}
+			if (S_ISDIR(dst.mode)) {
+				pdst->nlink--;
+				pa.nlink++;
+			}
+		}
+		dst.ctime = now;
+		ret = inode_store(fs, &dst);
+		if (ret)
+			goto out_rollback;
+	} else {
+		if (have_dst) {
+			ret = meta_dentry_delete(fs->meta, newparent, newname);
+			if (ret)
+				goto out_rollback;
+			dst.ctime = now;
+			if (S_ISDIR(dst.mode)) {
+				dst.nlink = 0;
+				pdst->nlink--;
+			} else {
+				dst.nlink--;
+			}
+			ret = inode_store(fs, &dst);
+			if (ret)
+				goto out_rollback;
+		}
+		ret = meta_dentry_move(fs->meta, parent, name, newparent, newname);
+		if (ret)
+			goto out_rollback;
+		if (S_ISDIR(src.mode) && newparent != parent) {
+			pa.nlink--;
+			pdst->nlink++;
+		}
+	}
+	src.ctime = now;
+	ret = inode_store(fs, &src);
+	if (ret)
+		goto out_rollback;
+	pa.mtime = pa.ctime = now;
+	ret = inode_store(fs, &pa);
+	if (ret == 0 && pdst != &pa) {
+		pdst->mtime = pdst->ctime = now;
+		ret = inode_store(fs, pdst);
+	}
+	if (ret)
+		goto out_rollback;
+	ret = txn_commit(fs);
+	if (ret == 0 && have_dst && !exchange && dst.nlink == 0)
+		inode_unlinked(fs, dino);
+	goto out_unlock;
+
+out_rollback:
+	txn_rollback(fs);
+out_unlock:
+	pthread_mutex_unlock(&fs->lock);
+	return ret;
+}
+
+/* ---- files ---- */
+
+static int file_open_locked(struct fs *fs, struct fs_inode *ip, int flags, struct fs_file **fhp)
+{
+	struct fs_file *fh;
+	int ret;
+
+	ret = inode_load(fs, ip->ino, &ip->attr);
+	if (ret)
+		return ret;
+	if (S_ISDIR(ip->attr.mode))
+		return -EISDIR;
+	fh = calloc(1, sizeof(*fh));
+	if (!fh)
+		return -ENOMEM;
+	fh->ip = ip;
+	fh->flags = flags;
+	if (S_ISREG(ip->attr.mode)) {
+		ret = inode_open_fd(fs, ip);
+		if (ret) {
+			free(fh);
+			return ret;
+		}
+	}
+	ip->nopen++;
+	*fhp = fh;
+	return 0;
+}
+
+int fs_open(struct fs *fs, uint64_t ino, int flags, struct fs_file **fhp)
+{
+	struct fs_inode *ip;
+	int ret;
+
+	pthread_mutex_lock(&fs->lock);
+	ip = itable_get(fs, ino);
+	ret = ip ? file_open_locked(fs, ip, flags, fhp) : -ENOMEM;
+	if (ret == 0 && (flags & O_TRUNC) && S_ISREG(ip->attr.mode)) {
+		struct meta_inode in = ip->attr;
+		ret = inode_truncate(fs, ip, 0);
+		if (ret == 0) {
+			in.size = 0;
+			in.mtime = in.ctime = now_ts();
+			ret = inode_store(fs, &in);
+		}
+		if (ret) {
+			ip->nopen--;
+			free(*fhp);
+		}
+	}
+	if (ret && ip)
+		inode_maybe_free(fs, ip);
+	pthread_mutex_unlock(&fs->lock);
+	return ret;
+}
+
+int fs_create(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, const char *name,
+	      mode_t mode, int flags, struct fs_file **fhp, struct stat *st)
+{
+	struct fs_inode *ip = NULL;
+	int ret;
+
+	pthread_mutex_lock(&fs->lock);
+	ret = new_node(fs, ctx, parent, name, S_IFREG | (mode & 07777), 0, NULL, st, &ip);
+	if (ret == 0) {
+		ret = file_open_locked(fs, ip, flags, fhp);
+		if (ret) {
+			/* the name exists now; the kernel gets no reference, so drop ours */
+			ip->nlookup--;
+			inode_maybe_free(fs, ip);
+		}
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return ret;
+}
+
+int fs_read_prepare(struct fs *fs, struct fs_file *fh, off_t off, size_t size, int *fd,
+		    size_t *len)
+{
+	struct fs_inode *ip = fh->ip;
+	struct meta_inode *a = &ip->attr;
+
+	if (off < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&fs->lock);
+	*fd = ip->fd;
+	*len = (uint64_t)off >= a->size ? 0 : a->size - (uint64_t)off < size ? a->size - (uint64_t)off
+									       : size;
+	/* relatime, in memory: at most one row write per day per file, batched */
+	if (!(fh->flags & O_NOATIME)) {
+		struct timespec now = now_ts();
+		if (ts_le(a->atime, a->mtime) || ts_le(a->atime, a->ctime) ||
+		    now.tv_sec - a->atime.tv_sec >= FS_RELATIME_S) {
+			a->atime = now;
+			ip->attr_dirty = true;
+		}
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return *fd < 0 ? -EBADF : 0;
+}
+
+int fs_write_begin(struct fs *fs, struct fs_file *fh, off_t off, size_t len, int *fd)
+{
+	struct fs_inode *ip = fh->ip;
+	int ret;
+
+	if (off < 0)
+		return -EINVAL;
+	if (len == 0) {
+		*fd = ip->fd;
+		return 0;
+	}
+	if ((uint64_t)off + len < (uint64_t)off)
+		return -EFBIG;
+	pthread_mutex_lock(&fs->lock);
+	ret = chunks_mark_dirty(fs, ip, (uint64_t)off / fs->chunk_size,
+				((uint64_t)off + len - 1) / fs->chunk_size);
+	*fd = ip->fd;
+	pthread_mutex_unlock(&fs->lock);
+	return ret;
+}
+
+void fs_write_end(struct fs *fs, struct fs_file *fh, off_t off, size_t written)
+{
+	struct fs_inode *ip = fh->ip;
+
+	if (written == 0)
+		return;
+	pthread_mutex_lock(&fs->lock);
+	if ((uint64_t)off + written > ip->attr.size)
+		ip->attr.size = (uint64_t)off + written;
+	ip->attr.mtime = ip->attr.ctime = now_ts();
+	ip->attr_dirty = true;
+	pthread_mutex_unlock(&fs->lock);
+}
+
+int fs_flush(struct fs *fs, struct fs_file *fh)
+{
+	int ret;
+
+	pthread_mutex_lock(&fs->lock);
+	ret = inode_flush(fs, fh->ip);
+	pthread_mutex_unlock(&fs->lock);
+	return ret;
+}
+
+int fs_fsync(struct fs *fs, struct fs_file *fh, bool datasync)
+{
+	struct fs_inode *ip = fh->ip;
+	int ret = 0;
+
+	if (ip->fd >= 0 && (datasync ? fdatasync(ip->fd) : fsync(ip->fd)) < 0)
+		return -errno;
+	pthread_mutex_lock(&fs->lock);
+	ret = inode_flush(fs, ip);
+	if (ret == 0)
+		ret = meta_sync(fs->meta);
+	pthread_mutex_unlock(&fs->lock);
+	return ret;
+}
+
+int fs_release(struct fs *fs, struct fs_file *fh)
+{
+	struct fs_inode *ip = fh->ip;
+	int ret;
+
+	pthread_mutex_lock(&fs->lock);
+	ret = inode_flush(fs, ip);
+	ip->nopen--;
+	inode_close_fd_if_unused(ip);
+	inode_maybe_free(fs, ip);
+	pthread_mutex_unlock(&fs->lock);
+	free(fh);
+	return ret;
+}
+
+int fs_fallocate(struct fs *fs, struct fs_file *fh, int mode, off_t off, off_t len)
+{
+	struct fs_inode *ip = fh->ip;
+	uint64_t cs = fs->chunk_size, end;
+	bool punch = mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE);
+	int ret;
+
+	if (off < 0 || len <= 0)
+		return -EINVAL;
+	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
+		return -EOPNOTSUPP;
+	if ((mode & FALLOC_FL_PUNCH_HOLE) && !(mode & FALLOC_FL_KEEP_SIZE))
+		return -EOPNOTSUPP;
+	end = (uint64_t)off + (uint64_t)len;
+	pthread_mutex_lock(&fs->lock);
+	if (!S_ISREG(ip->attr.mode) || ip->fd < 0) {
+		ret = -ENODEV;
+		goto out_unlock;
+	}
+	if (punch) {
+		/* the range may reach past the end of the file; only the part inside matters */
+		uint64_t pend = end < ip->attr.size ? end : ip->attr.size;
+		if ((uint64_t)off < pend) {
+			uint64_t first_full = ((uint64_t)off + cs - 1) / cs, end_full = pend / cs;
+			if (pend == ip->attr.size)
+				end_full = (pend + cs - 1) / cs; /* the short last chunk is whole */
+			if ((mode & FALLOC_FL_PUNCH_HOLE) && first_full < end_full)
+				ret = chunks_drop(fs, ip, first_full, end_full - 1);
+			else
+				ret = 0;
+			if (ret == 0 && (uint64_t)off / cs < first_full)
+				ret = chunks_mark_dirty(fs, ip, (uint64_t)off / cs,
+							(uint64_t)off / cs);
+			if (ret == 0 && end_full * cs < pend)
+				ret = chunks_mark_dirty(fs, ip, end_full, end_full);
+			if (ret == 0 && !(mode & FALLOC_FL_PUNCH_HOLE))
+				ret = chunks_mark_dirty(fs, ip, (uint64_t)off / cs, (pend - 1) / cs);
+			if (ret)
+				goto out_unlock;
+		}
+	}
+	if (fallocate(ip->fd, mode, off, len) < 0) {
+		ret = -errno;
+		goto out_unlock;
+	}
+	ret = 0;
+	if (!(mode & FALLOC_FL_KEEP_SIZE) && end > ip->attr.size) {
+		ip->attr.size = end;
+		ip->attr.mtime = ip->attr.ctime = now_ts();
+		ip->attr_dirty = true;
+	} else if (punch) {
+		ip->attr.mtime = ip->attr.ctime = now_ts();
+		ip->attr_dirty = true;
+	}
+out_unlock:
+	pthread_mutex_unlock(&fs->lock);
+	return ret;
+}
+
+int fs_lseek(struct fs *fs, struct fs_file *fh, off_t off, int whence, off_t *result)
+{
+	off_t r;
+
+	(void)fs;
+	if (fh->ip->fd < 0)
+		return -EINVAL;
+	r = lseek(fh->ip->fd, off, whence);
+	if (r < 0)
+		return -errno;
+	*result = r;
+	return 0;
+}
+
+int fs_copy_file_range(struct fs *fs, struct fs_file *in, off_t off_in, struct fs_file *out,
+		       off_t off_out, size_t len, size_t *copied)
+{
+	size_t avail, done = 0;
+	int fd_in, fd_out, ret;
+
+	*copied = 0;
+	ret = fs_read_prepare(fs, in, off_in, len, &fd_in, &avail);
+	if (ret || avail == 0)
+		return ret;
+	ret = fs_write_begin(fs, out, off_out, avail, &fd_out);
+	if (ret)
+		return ret;
+	while (done < avail) {
+		loff_t oi = off_in + (off_t)done, oo = off_out + (off_t)done;
+		ssize_t n = copy_file_range(fd_in, &oi, fd_out, &oo, avail - done, 0);
+		if (n < 0) {
+			ret = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	fs_write_end(fs, out, off_out, done);
+	*copied = done;
+	return done ? 0 : ret;
+}
+
+/* ---- directories ---- */
+
+int fs_opendir(struct fs *fs, uint64_t ino)
+{
+	struct meta_inode in;
+	int ret;
+
+	pthread_mutex_lock(&fs->lock);
+	ret = inode_load(fs, ino, &in);
+	if (ret == 0 && !S_ISDIR(in.mode))
+		ret = -ENOTDIR;
+	pthread_mutex_unlock(&fs->lock);
+	return ret;
+}
+
+struct readdir_state {
+	struct fs *fs;
+	bool plus;
+	fs_dirent_cb cb;
+	void *arg;
+	int full; /* the callback ran out of room */
+};
+
+static int readdir_one(void *arg, uint64_t id, const char *name, const struct meta_inode *row)
+{
+	struct readdir_state *rs = arg;
+	struct fs_inode *ip = itable_find(rs->fs, row->ino);
+	const struct meta_inode *in = ip && ip->attr_valid ? &ip->attr : row;
+	struct stat st;
+
+	if (rs->plus) {
+		inode_to_stat(rs->fs, in, &st);
+	} else {
+		memset(&st, 0, sizeof(st));
+		st.st_ino = in->ino;
+		st.st_mode = in->mode;
+	}
+	if (rs->cb(rs->arg, name, &st, (off_t)(id + 2))) {
+		rs->full = 1;
+		return 1;
+	}
+	if (rs->plus) {
+		ip = itable_get(rs->fs, row->ino);
+		if (!ip)
+			return -ENOMEM;
+		if (!ip->attr_valid) {
+			ip->attr = *row;
+			ip->attr_valid = true;
+		}
+		ip->nlookup++;
+	}
+	return 0;
+}
+
+int fs_readdir(struct fs *fs, uint64_t ino, off_t off, bool plus, fs_dirent_cb cb, void *arg)
+{
+	struct readdir_state rs = {fs, plus, cb, arg, 0};
+	struct meta_inode dir;
+	struct stat st;
+	int ret;
+
+	pthread_mutex_lock(&fs->lock);
+	ret = inode_load(fs, ino, &dir);
+	if (ret)
+		goto out_unlock;
+	if (!S_ISDIR(dir.mode)) {
+		ret = -ENOTDIR;
+		goto out_unlock;
+	}
+	memset(&st, 0, sizeof(st));
+	st.st_mode = S_IFDIR;
+	if (off < 1) {
+		st.st_ino = ino;
+		if (cb(arg, ".", &st, 1))
+			goto out_unlock;
+	}
+	if (off < 2) {
+		uint64_t up;
+		ret = meta_dir_parent(fs->meta, ino, &up);
+		if (ret)
+			goto out_unlock;
+		st.st_ino = up;
+		if (cb(arg, "..", &st, 2))
+			goto out_unlock;
+	}
+	ret = meta_readdir(fs->meta, ino, off < 2 ? 0 : (uint64_t)off - 2, readdir_one, &rs);
+	if (ret > 0)
+		ret = 0;
+out_unlock:
+	pthread_mutex_unlock(&fs->lock);
+	return ret;
+}
+
+int fs_fsyncdir(struct fs *fs, uint64_t ino)
+{
+	struct meta_inode in;
+	int ret;
+
+	pthread_mutex_lock(&fs->lock);
+	ret = inode_load(fs, ino, &in);
+	if (ret == 0)
+		ret = meta_sync(fs->meta);
+	pthread_mutex_unlock(&fs->lock);
+	return ret;
+}
+
+/* ---- the rest ---- */
+
+int fs_statfs(struct fs *fs, struct statvfs *out)
+{
+	uint64_t count = 0;
+	int ret;
+
+	pthread_mutex_lock(&fs->lock);
+	ret = cache_statvfs(fs->cache, out);
+	if (ret == 0)
+		ret = meta_inode_count(fs->meta, &count);
+	pthread_mutex_unlock(&fs->lock);
+	if (ret)
+		return ret;
+	out->f_namemax = FS_NAME_MAX;
+	out->f_files = count + (1ull << 32);
+	out->f_ffree = out->f_favail = 1ull << 32;
+	return 0;
+}
+
+/* Zero stores user, trusted and security attributes; ACLs (system.*) are not supported. */
+static int check_xattr_name(const char *name)
+{
+	if (strncmp(name, "user.", 5) && strncmp(name, "trusted.", 8) &&
+	    strncmp(name, "security.", 9))
+		return -EOPNOTSUPP;
+	if (strlen(name) > 255)
+		return -ERANGE;
+	return 0;
+}
+
+int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *value, size_t size,
+		int flags)
+{
+	struct meta_inode in;
+	int ret = check_xattr_name(name);
+
+	if (ret)
+		return ret;
+	if (flags & ~(XATTR_CREATE | XATTR_REPLACE))
+		return -EINVAL;
+	pthread_mutex_lock(&fs->lock);
+	ret = inode_load(fs, ino, &in);
+	if (ret)
+		goto out_unlock;
+	ret = txn_begin(fs);
+	if (ret)
+		goto out_unlock;
+	ret = meta_xattr_set(fs->meta, ino, name, value, size, flags);
+	if (ret == 0) {
+		in.ctime = now_ts();
+		ret = inode_store(fs, &in);
+	}
+	if (ret)
+		txn_rollback(fs);
+	else
+		ret = txn_commit(fs);
+out_unlock:
+	pthread_mutex_unlock(&fs->lock);
+	return ret;
+}
+
+int fs_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, size_t size,
+		size_t *len)
+{
+	int ret = check_xattr_name(name);
+
+	if (ret)
+		return ret == -EOPNOTSUPP ? -ENODATA : ret;
+	pthread_mutex_lock(&fs->lock);
+	ret = meta_xattr_get(fs->meta, ino, name, buf, size, len);
+	pthread_mutex_unlock(&fs->lock);
+	return ret;
+}
+
+/* Drop the trusted.* names from the NUL-separated list BUF of length *LEN. */
+static void drop_trusted_names(char *buf, size_t *len)
+{
+	size_t in = 0, out = 0;
+
+	while (in < *len) {
+		size_t n = strlen(buf + in) + 1;
+		if (strncmp(buf + in, "trusted.", 8) != 0) {
+			memmove(buf + out, buf + in, n);
+			out += n;
+		}
+		in += n;
+	}
+	*len = out;
+}
+
+int fs_listxattr(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, char *buf, size_t size,
+		 size_t *len)
+{
+	char *all = NULL;
+	size_t full = 0;
+	int ret;
+
+	pthread_mutex_lock(&fs->lock);
+	ret = meta_xattr_list(fs->meta, ino, NULL, 0, &full);
+	if (ret == 0 && ctx->uid != 0 && full > 0) {
+		/* only a privileged caller sees trusted.* names, as on ext4 */
+		all = malloc(full);
+		ret = all ? meta_xattr_list(fs->meta, ino, all, full, &full) : -ENOMEM;
+		if (ret == 0)
+			drop_trusted_names(all, &full);
+	} else if (ret == 0 && size) {
+		ret = meta_xattr_list(fs->meta, ino, buf, size, &full);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (ret == 0 && all && size) {
+		if (full > size)
+			ret = -ERANGE;
+		else
+			memcpy(buf, all, full);
+	}
+	free(all);
+	*len = full;
+	return ret;
+}
+
+int fs_removexattr(struct fs *fs, uint64_t ino, const char *name)
+{
+	struct meta_inode in;
+	int ret = check_xattr_name(name);
+
+	if (ret)
+		return ret == -EOPNOTSUPP ? -ENODATA : ret;
+	pthread_mutex_lock(&fs->lock);
+	ret = inode_load(fs, ino, &in);
+	if (ret)
+		goto out_unlock;
+	ret = txn_begin(fs);
+	if (ret)
+		goto out_unlock;
+	ret = meta_xattr_remove(fs->meta, ino, name);
+	if (ret == 0) {
+		in.ctime = now_ts();
+		ret = inode_store(fs, &in);
+	}
+	if (ret)
+		txn_rollback(fs);
+	else
+		ret = txn_commit(fs);
+out_unlock:
+	pthread_mutex_unlock(&fs->lock);
+	return ret;
+}
+
+int fs_access(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, int mask)
+{
+	struct meta_inode in;
+	unsigned int bits;
+	int ret;
+
+	pthread_mutex_lock(&fs->lock);
+	ret = inode_load(fs, ino, &in);
+	pthread_mutex_unlock(&fs->lock);
+	if (ret || mask == F_OK)
+		return ret;
+	if (ctx->uid == 0) {
+		/* root may execute only what someone may execute (or search any directory) */
+		if ((mask & X_OK) && !S_ISDIR(in.mode) && !(in.mode & 0111))
+			return -EACCES;
+		return 0;
+	}
+	if (ctx->uid == in.uid)
+		bits = (in.mode >> 6) & 7;
+	else if (ctx->in_group(ctx, in.gid))
+		bits = (in.mode >> 3) & 7;
+	else
+		bits = in.mode & 7;
+	return ((unsigned int)mask & ~bits & 7) ? -EACCES : 0;
+}

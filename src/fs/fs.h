@@ -1,0 +1,142 @@
+/*
+ * fs.h - Zero's filesystem core: inodes, directory entries and POSIX rules.
+ *
+ * The fuse layer translates each kernel request into one call here; this
+ * module never sees FUSE types. Every call returns 0 or -errno. Calls that
+ * hand an inode to the kernel (lookup, mknod, mkdir, symlink, link, create,
+ * readdir with plus) add one to that inode's lookup count on success;
+ * fs_forget() takes them away. An inode whose link count and lookup count
+ * are zero and that no one has open is deleted with its data.
+ *
+ * All calls are thread-safe.
+ */
+#ifndef ZERO_FS_H
+#define ZERO_FS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+
+struct fs;
+struct fs_file;
+
+/* Who is asking. */
+struct fs_ctx {
+	uid_t uid;
+	gid_t gid;
+	/* true when the caller is a member of GID (its own gid or a supplementary one) */
+	bool (*in_group)(const struct fs_ctx *ctx, gid_t gid);
+	void *opaque; /* for in_group */
+};
+
+struct fs_options {
+	const char *cache_dir; /* required; must exist */
+	const char *db_path;   /* NULL: CACHE/meta.db */
+	uint32_t chunk_size;   /* 0: default 4 MiB; a new filesystem only */
+};
+
+/* What fs_setattr changes. */
+enum {
+	FS_SET_MODE = 1 << 0,
+	FS_SET_UID = 1 << 1,
+	FS_SET_GID = 1 << 2,
+	FS_SET_SIZE = 1 << 3,
+	FS_SET_ATIME = 1 << 4, /* to attr->st_atim */
+	FS_SET_MTIME = 1 << 5, /* to attr->st_mtim */
+	FS_SET_ATIME_NOW = 1 << 6,
+	FS_SET_MTIME_NOW = 1 << 7,
+	FS_SET_CTIME = 1 << 8, /* to attr->st_ctim */
+};
+
+#define FS_DEFAULT_CHUNK_SIZE (4u << 20)
+#define FS_NAME_MAX 255
+
+/*
+ * Open the filesystem whose cache is OPT->cache_dir. The caller must hold
+ * the cache's lock. After an unclean stop, metadata is checked and repaired
+ * and file sizes are recovered from the cache files. ERR gets a one-line
+ * reason on failure. Caller owns *OUT (fs_free).
+ */
+int fs_new(const struct fs_options *opt, struct fs **out, char *err, size_t errlen);
+/* Start the background threads; call once, after any fork. */
+int fs_start(struct fs *fs);
+/* Flush every pending change, delete orphans, record a clean stop and free FS. */
+int fs_free(struct fs *fs);
+/* Commit in-memory file sizes and times now (called periodically). */
+int fs_flush_all(struct fs *fs);
+
+int fs_lookup(struct fs *fs, uint64_t parent, const char *name, struct stat *st);
+void fs_forget(struct fs *fs, uint64_t ino, uint64_t nlookup);
+int fs_getattr(struct fs *fs, uint64_t ino, struct stat *st);
+/* FH may be NULL. */
+int fs_setattr(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, struct fs_file *fh,
+	       const struct stat *attr, int to_set, struct stat *st);
+int fs_readlink(struct fs *fs, uint64_t ino, char *buf, size_t size, size_t *len);
+int fs_mknod(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, const char *name,
+	     mode_t mode, dev_t rdev, struct stat *st);
+int fs_mkdir(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, const char *name,
+	     mode_t mode, struct stat *st);
+int fs_symlink(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, const char *name,
+	       const char *target, struct stat *st);
+int fs_link(struct fs *fs, uint64_t ino, uint64_t newparent, const char *newname, struct stat *st);
+int fs_unlink(struct fs *fs, uint64_t parent, const char *name);
+int fs_rmdir(struct fs *fs, uint64_t parent, const char *name);
+/* FLAGS: 0, RENAME_NOREPLACE or RENAME_EXCHANGE. */
+int fs_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newparent,
+	      const char *newname, unsigned int flags);
+
+int fs_open(struct fs *fs, uint64_t ino, int flags, struct fs_file **fh);
+int fs_create(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, const char *name,
+	      mode_t mode, int flags, struct fs_file **fh, struct stat *st);
+/*
+ * Prepare a read of SIZE bytes at OFF: *FD gets the cache file to read
+ * from (valid until the handle is released) and *LEN the number of bytes
+ * that exist there (0 at or past the end of the file).
+ */
+int fs_read_prepare(struct fs *fs, struct fs_file *fh, off_t off, size_t size, int *fd,
+		    size_t *len);
+/*
+ * A write is three steps: fs_write_begin() marks the chunks dirty and gives
+ * the cache file; the caller copies the bytes into *FD at OFF; then
+ * fs_write_end() records the new size and times with what was written.
+ */
+int fs_write_begin(struct fs *fs, struct fs_file *fh, off_t off, size_t len, int *fd);
+void fs_write_end(struct fs *fs, struct fs_file *fh, off_t off, size_t written);
+int fs_flush(struct fs *fs, struct fs_file *fh);
+int fs_fsync(struct fs *fs, struct fs_file *fh, bool datasync);
+/* Closes the handle; FH is freed. */
+int fs_release(struct fs *fs, struct fs_file *fh);
+int fs_fallocate(struct fs *fs, struct fs_file *fh, int mode, off_t off, off_t len);
+int fs_lseek(struct fs *fs, struct fs_file *fh, off_t off, int whence, off_t *result);
+int fs_copy_file_range(struct fs *fs, struct fs_file *in, off_t off_in, struct fs_file *out,
+		       off_t off_out, size_t len, size_t *copied);
+
+int fs_opendir(struct fs *fs, uint64_t ino);
+/*
+ * Directory entries after cookie OFF. CB is given each entry with the
+ * cookie of the entry after it; it returns nonzero when it has no room for
+ * it (then the walk stops and the entry is not counted). With PLUS, every
+ * entry CB accepts (other than "." and "..") adds to its inode's lookup
+ * count and ST is complete; without PLUS only st_ino and st_mode are set.
+ */
+typedef int (*fs_dirent_cb)(void *arg, const char *name, const struct stat *st, off_t next);
+int fs_readdir(struct fs *fs, uint64_t ino, off_t off, bool plus, fs_dirent_cb cb, void *arg);
+int fs_fsyncdir(struct fs *fs, uint64_t ino);
+
+int fs_statfs(struct fs *fs, struct statvfs *out);
+int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *value, size_t size,
+		int flags);
+/* SIZE 0 asks for the length only (*LEN). */
+int fs_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, size_t size,
+		size_t *len);
+/* Names the caller may see (trusted.* only for root). */
+int fs_listxattr(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, char *buf, size_t size,
+		 size_t *len);
+int fs_removexattr(struct fs *fs, uint64_t ino, const char *name);
+/* MASK is R_OK|W_OK|X_OK or F_OK. */
+int fs_access(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, int mask);
+
+#endif /* ZERO_FS_H */

@@ -1,0 +1,693 @@
+/*
+ * fuse_ops.c - translates FUSE low-level requests into fs core calls.
+ *
+ * No policy and no SQL here: each handler unpacks the request, calls one fs_
+ * function and replies. Errors from fs are -errno and are negated only here,
+ * at the reply.
+ *
+ * Lookup counts: every fuse_reply_entry()/fuse_reply_create() and every
+ * entry added by readdirplus hands the kernel one reference, which the fs
+ * core has already counted; forget and forget_multi give them back.
+ *
+ * Reads reply with a buffer that names the cache file's descriptor, so
+ * libfuse splices the bytes to the kernel without copying them through
+ * user space; writes are spliced from the request pipe into the cache file.
+ */
+#define FUSE_USE_VERSION 314
+
+#include "fuse/fuse_ops.h"
+
+#include "common/log.h"
+#include "fs/fs.h"
+
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+
+struct fuseops {
+	struct fs *fs;
+	struct fuse_session *se;
+	struct fuseops_options opt;
+	bool mounted;
+};
+
+static struct fs *req_fs(fuse_req_t req)
+{
+	return ((struct fuseops *)fuse_req_userdata(req))->fs;
+}
+
+static struct fuseops *req_ops(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static struct fs_file *fi_file(const struct fuse_file_info *fi)
+{
+	return (struct fs_file *)(uintptr_t)fi->fh;
+}
+
+/* Supplementary groups, read from the kernel only when a rule needs them. */
+static bool ctx_in_group(const struct fs_ctx *ctx, gid_t gid)
+{
+	gid_t groups[64];
+	int n;
+
+	if (ctx->gid == gid)
+		return true;
+	n = fuse_req_getgroups(ctx->opaque, 64, groups);
+	for (int i = 0; i < n && i < 64; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
+static struct fs_ctx req_ctx(fuse_req_t req)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	struct fs_ctx ctx = {c->uid, c->gid, ctx_in_group, req};
+
+	return ctx;
+}
+
+static void reply_err(fuse_req_t req, int ret)
+{
+	fuse_reply_err(req, -ret);
+}
+
+static void fill_entry(fuse_req_t req, const struct stat *st, struct fuse_entry_param *e)
+{
+	struct fuseops *f = req_ops(req);
+
+	memset(e, 0, sizeof(*e));
+	e->ino = st->st_ino;
+	e->generation = 1;
+	e->attr = *st;
+	e->attr_timeout = f->opt.attr_timeout;
+	e->entry_timeout = f->opt.entry_timeout;
+}
+
+/* Reply to an operation that created or found an entry. */
+static void reply_entry(fuse_req_t req, int ret, const struct stat *st)
+{
+	struct fuse_entry_param e;
+
+	if (ret) {
+		reply_err(req, ret);
+		return;
+	}
+	fill_entry(req, st, &e);
+	if (fuse_reply_entry(req, &e) == -ENOENT)
+		fs_forget(req_fs(req), st->st_ino, 1); /* the request was interrupted */
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct fuseops *f = userdata;
+	unsigned int want = FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE | FUSE_CAP_SPLICE_READ |
+			    FUSE_CAP_READDIRPLUS | FUSE_CAP_ASYNC_READ | FUSE_CAP_PARALLEL_DIROPS;
+
+	if (f->opt.writeback_cache)
+		want |= FUSE_CAP_WRITEBACK_CACHE;
+	conn->want |= want & conn->capable;
+	/* the kernel clears setuid/setgid itself through setattr; O_TRUNC arrives as setattr */
+	conn->want &= ~(unsigned int)(FUSE_CAP_HANDLE_KILLPRIV | FUSE_CAP_ATOMIC_O_TRUNC |
+				      FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_EXPORT_SUPPORT);
+	if (!f->opt.writeback_cache)
+		conn->want &= ~(unsigned int)FUSE_CAP_WRITEBACK_CACHE;
+	conn->max_write = 1u << 20;
+	conn->max_readahead = 1u << 20;
+	conn->max_background = 64;
+	conn->congestion_threshold = 48;
+	conn->time_gran = 1;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct stat st;
+	int ret = fs_lookup(req_fs(req), parent, name, &st);
+
+	if (ret == -ENOENT) {
+		/* a negative entry the kernel may cache: this mount is the only writer */
+		struct fuse_entry_param e;
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = req_ops(req)->opt.entry_timeout;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	reply_entry(req, ret, &st);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	fs_forget(req_fs(req), ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; i++)
+		fs_forget(req_fs(req), forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct stat st;
+	int ret = fs_getattr(req_fs(req), ino, &st);
+
+	(void)fi;
+	if (ret)
+		reply_err(req, ret);
+	else
+		fuse_reply_attr(req, &st, req_ops(req)->opt.attr_timeout);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	struct fs_ctx ctx = req_ctx(req);
+	struct stat st;
+	int set = 0, ret;
+
+	if (to_set & FUSE_SET_ATTR_MODE)
+		set |= FS_SET_MODE;
+	if (to_set & FUSE_SET_ATTR_UID)
+		set |= FS_SET_UID;
+	if (to_set & FUSE_SET_ATTR_GID)
+		set |= FS_SET_GID;
+	if (to_set & FUSE_SET_ATTR_SIZE)
+		set |= FS_SET_SIZE;
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+		set |= FS_SET_ATIME_NOW;
+	else if (to_set & FUSE_SET_ATTR_ATIME)
+		set |= FS_SET_ATIME;
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+		set |= FS_SET_MTIME_NOW;
+	else if (to_set & FUSE_SET_ATTR_MTIME)
+		set |= FS_SET_MTIME;
+	if (to_set & FUSE_SET_ATTR_CTIME)
+		set |= FS_SET_CTIME;
+	ret = fs_setattr(req_fs(req), &ctx, ino, fi ? fi_file(fi) : NULL, attr, set, &st);
+	if (ret)
+		reply_err(req, ret);
+	else
+		fuse_reply_attr(req, &st, req_ops(req)->opt.attr_timeout);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	char buf[4097];
+	size_t len = 0;
+	int ret = fs_readlink(req_fs(req), ino, buf, sizeof(buf) - 1, &len);
+
+	if (ret) {
+		reply_err(req, ret);
+		return;
+	}
+	buf[len < sizeof(buf) - 1 ? len : sizeof(buf) - 1] = '\0';
+	fuse_reply_readlink(req, buf);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	struct fs_ctx ctx = req_ctx(req);
+	struct stat st;
+
+	reply_entry(req, fs_mknod(req_fs(req), &ctx, parent, name, mode, rdev, &st), &st);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct fs_ctx ctx = req_ctx(req);
+	struct stat st;
+
+	reply_entry(req, fs_mkdir(req_fs(req), &ctx, parent, name, mode, &st), &st);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	struct fs_ctx ctx = req_ctx(req);
+	struct stat st;
+
+	reply_entry(req, fs_symlink(req_fs(req), &ctx, parent, name, link, &st), &st);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	struct stat st;
+
+	reply_entry(req, fs_link(req_fs(req), ino, newparent, newname, &st), &st);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	reply_err(req, fs_unlink(req_fs(req), parent, name));
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	reply_err(req, fs_rmdir(req_fs(req), parent, name));
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	reply_err(req, fs_rename(req_fs(req), parent, name, newparent, newname, flags));
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_file *fh;
+	int ret = fs_open(req_fs(req), ino, fi->flags, &fh);
+
+	if (ret) {
+		reply_err(req, ret);
+		return;
+	}
+	fi->fh = (uintptr_t)fh;
+	/* every change to the bytes passes through the kernel: its cache stays valid */
+	fi->keep_cache = 1;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		fs_release(req_fs(req), fh);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	struct fs_ctx ctx = req_ctx(req);
+	struct fuse_entry_param e;
+	struct fs_file *fh;
+	struct stat st;
+	int ret = fs_create(req_fs(req), &ctx, parent, name, mode, fi->flags, &fh, &st);
+
+	if (ret) {
+		reply_err(req, ret);
+		return;
+	}
+	fi->fh = (uintptr_t)fh;
+	fi->keep_cache = 1;
+	fill_entry(req, &st, &e);
+	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		fs_release(req_fs(req), fh);
+		fs_forget(req_fs(req), st.st_ino, 1);
+	}
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(0);
+	size_t len;
+	int fd, ret;
+
+	(void)ino;
+	ret = fs_read_prepare(req_fs(req), fi_file(fi), off, size, &fd, &len);
+	if (ret) {
+		reply_err(req, ret);
+		return;
+	}
+	buf.buf[0].size = len;
+	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	buf.buf[0].fd = fd;
+	buf.buf[0].pos = off;
+	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
+			 struct fuse_file_info *fi)
+{
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+	struct fs *fs = req_fs(req);
+	struct fs_file *fh = fi_file(fi);
+	ssize_t n;
+	int fd, ret;
+
+	(void)ino;
+	ret = fs_write_begin(fs, fh, off, out.buf[0].size, &fd);
+	if (ret) {
+		reply_err(req, ret);
+		return;
+	}
+	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	out.buf[0].fd = fd;
+	out.buf[0].pos = off;
+	n = fuse_buf_copy(&out, in, 0);
+	if (n < 0) {
+		reply_err(req, (int)n);
+		return;
+	}
+	fs_write_end(fs, fh, off, (size_t)n);
+	fuse_reply_write(req, (size_t)n);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	reply_err(req, fs_flush(req_fs(req), fi_file(fi)));
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	reply_err(req, fs_release(req_fs(req), fi_file(fi)));
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)ino;
+	reply_err(req, fs_fsync(req_fs(req), fi_file(fi), datasync));
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	int ret = fs_opendir(req_fs(req), ino);
+
+	if (ret) {
+		reply_err(req, ret);
+		return;
+	}
+	fi->cache_readdir = 0;
+	fuse_reply_open(req, fi);
+}
+
+struct dirbuf {
+	fuse_req_t req;
+	char *buf;
+	size_t size, used;
+	bool plus;
+};
+
+static int dirbuf_add(void *arg, const char *name, const struct stat *st, off_t next)
+{
+	struct dirbuf *db = arg;
+	size_t n;
+
+	if (db->plus) {
+		struct fuse_entry_param e;
+		bool dots = strcmp(name, ".") == 0 || strcmp(name, "..") == 0;
+		fill_entry(db->req, st, &e);
+		if (dots)
+			e.ino = 0; /* the kernel looks these up itself */
+		n = fuse_add_direntry_plus(db->req, db->buf + db->used, db->size - db->used, name,
+					   &e, next);
+	} else {
+		n = fuse_add_direntry(db->req, db->buf + db->used, db->size - db->used, name, st,
+				      next);
+	}
+	if (n > db->size - db->used)
+		return 1;
+	db->used += n;
+	return 0;
+}
+
+static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
+{
+	struct dirbuf db = {req, malloc(size), size, 0, plus};
+	int ret;
+
+	if (!db.buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	ret = fs_readdir(req_fs(req), ino, off, plus, dirbuf_add, &db);
+	if (ret && db.used == 0)
+		reply_err(req, ret);
+	else
+		fuse_reply_buf(req, db.buf, db.used);
+	free(db.buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	(void)fi;
+	readdir_common(req, ino, size, off, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	(void)fi;
+	readdir_common(req, ino, size, off, true);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)datasync;
+	(void)fi;
+	reply_err(req, fs_fsyncdir(req_fs(req), ino));
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv;
+	int ret = fs_statfs(req_fs(req), &sv);
+
+	(void)ino;
+	if (ret)
+		reply_err(req, ret);
+	else
+		fuse_reply_statfs(req, &sv);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			size_t size, int flags)
+{
+	reply_err(req, fs_setxattr(req_fs(req), ino, name, value, size, flags));
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	char *buf = size ? malloc(size) : NULL;
+	size_t len = 0;
+	int ret;
+
+	if (size && !buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	ret = fs_getxattr(req_fs(req), ino, name, buf, size, &len);
+	if (ret)
+		reply_err(req, ret);
+	else if (size == 0)
+		fuse_reply_xattr(req, len);
+	else
+		fuse_reply_buf(req, buf, len);
+	free(buf);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct fs_ctx ctx = req_ctx(req);
+	char *buf = size ? malloc(size) : NULL;
+	size_t len = 0;
+	int ret;
+
+	if (size && !buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	ret = fs_listxattr(req_fs(req), &ctx, ino, buf, size, &len);
+	if (ret)
+		reply_err(req, ret);
+	else if (size == 0)
+		fuse_reply_xattr(req, len);
+	else
+		fuse_reply_buf(req, buf, len);
+	free(buf);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	reply_err(req, fs_removexattr(req_fs(req), ino, name));
+}
+
+static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct fs_ctx ctx = req_ctx(req);
+
+	reply_err(req, fs_access(req_fs(req), &ctx, ino, mask));
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+			 struct fuse_file_info *fi)
+{
+	(void)ino;
+	reply_err(req, fs_fallocate(req_fs(req), fi_file(fi), mode, offset, length));
+}
+
+static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi)
+{
+	off_t result;
+	int ret = fs_lseek(req_fs(req), fi_file(fi), off, whence, &result);
+
+	(void)ino;
+	if (ret)
+		reply_err(req, ret);
+	else
+		fuse_reply_lseek(req, result);
+}
+
+static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			       struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
+			       struct fuse_file_info *fi_out, size_t len, int flags)
+{
+	size_t copied;
+	int ret;
+
+	(void)ino_in;
+	(void)ino_out;
+	if (flags) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	ret = fs_copy_file_range(req_fs(req), fi_file(fi_in), off_in, fi_file(fi_out), off_out,
+				 len, &copied);
+	if (ret)
+		reply_err(req, ret);
+	else
+		fuse_reply_write(req, copied);
+}
+
+static const struct fuse_lowlevel_ops zero_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.readlink = op_readlink,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.symlink = op_symlink,
+	.link = op_link,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.rename = op_rename,
+	.open = op_open,
+	.create = op_create,
+	.read = op_read,
+	.write_buf = op_write_buf,
+	.flush = op_flush,
+	.release = op_release,
+	.fsync = op_fsync,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.releasedir = op_releasedir,
+	.fsyncdir = op_fsyncdir,
+	.statfs = op_statfs,
+	.setxattr = op_setxattr,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.removexattr = op_removexattr,
+	.access = op_access,
+	.fallocate = op_fallocate,
+	.lseek = op_lseek,
+	.copy_file_range = op_copy_file_range,
+};
+
+/* fuse_opt treats ',' and '\' specially inside -o values: escape them. */
+static void escape_opt(const char *in, char *out, size_t size)
+{
+	size_t o = 0;
+
+	for (; *in && o + 3 < size; in++) {
+		if (*in == ',' || *in == '\\')
+			out[o++] = '\\';
+		out[o++] = *in;
+	}
+	out[o] = '\0';
+}
+
+int fuseops_mount(struct fs *fs, const char *mountpoint, const struct fuseops_options *opt,
+		  struct fuseops **out, char *err, size_t errlen)
+{
+	char fsname[8192], opts[8192 + 128];
+	char *argv[8];
+	int argc = 0, ret;
+	struct fuse_args args;
+	struct fuseops *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -ENOMEM;
+	f->fs = fs;
+	f->opt = *opt;
+	escape_opt(opt->fsname, fsname, sizeof(fsname));
+	snprintf(opts, sizeof(opts), "default_permissions,allow_other,subtype=zero,fsname=%s",
+		 fsname);
+	argv[argc++] = "zero";
+	argv[argc++] = "-o";
+	argv[argc++] = opts;
+	if (opt->user_options && *opt->user_options) {
+		argv[argc++] = "-o";
+		argv[argc++] = (char *)opt->user_options;
+	}
+	if (opt->debug)
+		argv[argc++] = "-d";
+	argv[argc] = NULL;
+	args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
+	f->se = fuse_session_new(&args, &zero_ops, sizeof(zero_ops), f);
+	if (!f->se) {
+		snprintf(err, errlen, "cannot start a FUSE session (bad -o options?)");
+		ret = -EINVAL;
+		goto out_free;
+	}
+	if (fuse_session_mount(f->se, mountpoint) != 0) {
+		snprintf(err, errlen, "cannot mount at %s (is /dev/fuse usable?)", mountpoint);
+		ret = -EIO;
+		goto out_destroy;
+	}
+	f->mounted = true;
+	*out = f;
+	return 0;
+
+out_destroy:
+	fuse_session_destroy(f->se);
+out_free:
+	free(f);
+	return ret;
+}
+
+int fuseops_run(struct fuseops *f)
+{
+	struct fuse_loop_config *cfg;
+	int ret;
+
+	if (fuse_set_signal_handlers(f->se) != 0)
+		return -EIO;
+	cfg = fuse_loop_cfg_create();
+	if (!cfg) {
+		fuse_remove_signal_handlers(f->se);
+		return -ENOMEM;
+	}
+	fuse_loop_cfg_set_clone_fd(cfg, 1);
+	fuse_loop_cfg_set_max_threads(cfg, 16);
+	fuse_loop_cfg_set_idle_threads(cfg, 4);
+	ret = fuse_session_loop_mt(f->se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	fuse_remove_signal_handlers(f->se);
+	if (ret > 0)
+		ret = 0; /* ended by a signal */
+	return ret;
+}
+
+void fuseops_free(struct fuseops *f)
+{
+	if (!f)
+		return;
+	if (f->mounted)
+		fuse_session_unmount(f->se);
+	fuse_session_destroy(f->se);
+	free(f);
+}

@@ -1,0 +1,897 @@
+/*
+ * meta.c - the SQLite schema and every statement Zero runs.
+ *
+ * Statements are prepared once, on open, and reset after each use. The
+ * connection runs in WAL mode with synchronous=NORMAL: a commit is atomic
+ * and survives a crash of the process; meta_sync() makes it survive a crash
+ * of the machine. See meta.h for the rules every function follows.
+ */
+#include "meta/meta.h"
+
+#include "common/log.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+
+#define META_SCHEMA_VERSION "1"
+
+static const char *const schema_sql =
+	"CREATE TABLE IF NOT EXISTS settings(k TEXT PRIMARY KEY, v TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS inode("
+	"  ino INTEGER PRIMARY KEY AUTOINCREMENT, mode INTEGER NOT NULL, uid INTEGER NOT NULL,"
+	"  gid INTEGER NOT NULL, nlink INTEGER NOT NULL, size INTEGER NOT NULL,"
+	"  rdev INTEGER NOT NULL, atime_s INTEGER NOT NULL, atime_ns INTEGER NOT NULL,"
+	"  mtime_s INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_s INTEGER NOT NULL,"
+	"  ctime_ns INTEGER NOT NULL, btime_s INTEGER NOT NULL, btime_ns INTEGER NOT NULL,"
+	"  target BLOB);"
+	"CREATE TABLE IF NOT EXISTS dentry("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT, parent INTEGER NOT NULL, name BLOB NOT NULL,"
+	"  ino INTEGER NOT NULL, UNIQUE(parent, name));"
+	"CREATE INDEX IF NOT EXISTS dentry_ino ON dentry(ino);"
+	"CREATE INDEX IF NOT EXISTS dentry_parent_id ON dentry(parent, id);"
+	"CREATE TABLE IF NOT EXISTS xattr(ino INTEGER NOT NULL, name BLOB NOT NULL,"
+	"  value BLOB NOT NULL, PRIMARY KEY(ino, name)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS chunk(ino INTEGER NOT NULL, idx INTEGER NOT NULL,"
+	"  state INTEGER NOT NULL, object BLOB, length INTEGER NOT NULL DEFAULT 0,"
+	"  version INTEGER NOT NULL DEFAULT 0, atime INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY(ino, idx)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS object(id BLOB PRIMARY KEY, refcount INTEGER NOT NULL,"
+	"  stored_size INTEGER NOT NULL) WITHOUT ROWID;";
+
+#define INODE_COLS                                                                                 \
+	"ino, mode, uid, gid, nlink, size, rdev, atime_s, atime_ns, mtime_s, mtime_ns, ctime_s, "  \
+	"ctime_ns, btime_s, btime_ns"
+
+enum stmt_id {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_SETTING_GET,
+	ST_SETTING_SET,
+	ST_INODE_GET,
+	ST_INODE_INSERT,
+	ST_INODE_UPDATE,
+	ST_INODE_DELETE,
+	ST_INODE_XATTRS_DELETE,
+	ST_INODE_CHUNKS_DELETE,
+	ST_SYMLINK_GET,
+	ST_INODE_COUNT,
+	ST_DENTRY_LOOKUP,
+	ST_DENTRY_INSERT,
+	ST_DENTRY_DELETE,
+	ST_DENTRY_MOVE,
+	ST_DENTRY_SET_INO,
+	ST_DIR_HAS_ENTRIES,
+	ST_DIR_PARENT,
+	ST_READDIR,
+	ST_XATTR_GET,
+	ST_XATTR_INSERT,
+	ST_XATTR_UPDATE,
+	ST_XATTR_UPSERT,
+	ST_XATTR_LIST,
+	ST_XATTR_REMOVE,
+	ST_CHUNK_SET_DIRTY,
+	ST_CHUNK_DELETE_RANGE,
+	ST_CHUNK_LIST,
+	ST_ORPHAN_LIST,
+	ST_FILE_LIST,
+	ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_SETTING_GET] = "SELECT v FROM settings WHERE k = ?1",
+	[ST_SETTING_SET] = "INSERT INTO settings(k, v) VALUES(?1, ?2) "
+			   "ON CONFLICT(k) DO UPDATE SET v = excluded.v",
+	[ST_INODE_GET] = "SELECT " INODE_COLS " FROM inode WHERE ino = ?1",
+	[ST_INODE_INSERT] = "INSERT INTO inode(mode, uid, gid, nlink, size, rdev, atime_s, "
+			    "atime_ns, mtime_s, mtime_ns, ctime_s, ctime_ns, btime_s, btime_ns, "
+			    "target) VALUES(?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+			    "?15, ?16)",
+	[ST_INODE_UPDATE] = "UPDATE inode SET mode = ?2, uid = ?3, gid = ?4, nlink = ?5, size = ?6, "
+			    "rdev = ?7, atime_s = ?8, atime_ns = ?9, mtime_s = ?10, mtime_ns = ?11, "
+			    "ctime_s = ?12, ctime_ns = ?13, btime_s = ?14, btime_ns = ?15 "
+			    "WHERE ino = ?1",
+	[ST_INODE_DELETE] = "DELETE FROM inode WHERE ino = ?1",
+	[ST_INODE_XATTRS_DELETE] = "DELETE FROM xattr WHERE ino = ?1",
+	[ST_INODE_CHUNKS_DELETE] = "DELETE FROM chunk WHERE ino = ?1",
+	[ST_SYMLINK_GET] = "SELECT target FROM inode WHERE ino = ?1",
+	[ST_INODE_COUNT] = "SELECT count(*) FROM inode",
+	[ST_DENTRY_LOOKUP] = "SELECT ino FROM dentry WHERE parent = ?1 AND name = ?2",
+	[ST_DENTRY_INSERT] = "INSERT INTO dentry(parent, name, ino) VALUES(?1, ?2, ?3)",
+	[ST_DENTRY_DELETE] = "DELETE FROM dentry WHERE parent = ?1 AND name = ?2",
+	[ST_DENTRY_MOVE] = "UPDATE dentry SET parent = ?3, name = ?4 WHERE parent = ?1 AND name = ?2",
+	[ST_DENTRY_SET_INO] = "UPDATE dentry SET ino = ?3 WHERE parent = ?1 AND name = ?2",
+	[ST_DIR_HAS_ENTRIES] = "SELECT 1 FROM dentry WHERE parent = ?1 LIMIT 1",
+	[ST_DIR_PARENT] = "SELECT parent FROM dentry WHERE ino = ?1 LIMIT 1",
+	[ST_READDIR] = "SELECT d.id, d.name, i.ino, i.mode, i.uid, i.gid, i.nlink, i.size, i.rdev, "
+		       "i.atime_s, i.atime_ns, i.mtime_s, i.mtime_ns, i.ctime_s, i.ctime_ns, "
+		       "i.btime_s, i.btime_ns FROM dentry d JOIN inode i ON i.ino = d.ino "
+		       "WHERE d.parent = ?1 AND d.id > ?2 ORDER BY d.id",
+	[ST_XATTR_GET] = "SELECT value FROM xattr WHERE ino = ?1 AND name = ?2",
+	[ST_XATTR_INSERT] = "INSERT INTO xattr(ino, name, value) VALUES(?1, ?2, ?3)",
+	[ST_XATTR_UPDATE] = "UPDATE xattr SET value = ?3 WHERE ino = ?1 AND name = ?2",
+	[ST_XATTR_UPSERT] = "INSERT INTO xattr(ino, name, value) VALUES(?1, ?2, ?3) "
+			    "ON CONFLICT(ino, name) DO UPDATE SET value = excluded.value",
+	[ST_XATTR_LIST] = "SELECT name FROM xattr WHERE ino = ?1 ORDER BY name",
+	[ST_XATTR_REMOVE] = "DELETE FROM xattr WHERE ino = ?1 AND name = ?2",
+	[ST_CHUNK_SET_DIRTY] = "INSERT INTO chunk(ino, idx, state, version) VALUES(?1, ?2, 0, 1) "
+			       "ON CONFLICT(ino, idx) DO UPDATE SET state = 0, "
+			       "version = version + 1",
+	[ST_CHUNK_DELETE_RANGE] = "DELETE FROM chunk WHERE ino = ?1 AND idx >= ?2 AND idx <= ?3",
+	[ST_CHUNK_LIST] = "SELECT idx, state FROM chunk WHERE ino = ?1 ORDER BY idx",
+	[ST_ORPHAN_LIST] = "SELECT ino FROM inode WHERE nlink = 0",
+	[ST_FILE_LIST] = "SELECT ino FROM inode WHERE (mode & 61440) = 32768",
+};
+
+struct meta {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[ST_COUNT];
+};
+
+/* Map an SQLite result code to -errno, logging what is not routine. */
+static int sqlite_errno(struct meta *m, int rc, const char *what)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return 0;
+	case SQLITE_CONSTRAINT:
+		return -EEXIST;
+	case SQLITE_FULL:
+		log_error("metadata: %s: %s", what, sqlite3_errmsg(m->db));
+		return -ENOSPC;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		log_error("metadata: %s: %s", what, sqlite3_errmsg(m->db));
+		return -EBUSY;
+	case SQLITE_READONLY:
+		return -EROFS;
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+		return -EACCES;
+	case SQLITE_CANTOPEN:
+		log_error("metadata: %s: %s", what, sqlite3_errmsg(m->db));
+		return -ENOENT;
+	case SQLITE_NOTADB:
+	case SQLITE_CORRUPT:
+		log_error("metadata: %s: %s", what, sqlite3_errmsg(m->db));
+		return -EUCLEAN;
+	default:
+		log_error("metadata: %s: %s (sqlite %d)", what, sqlite3_errmsg(m->db), rc);
+		return -EIO;
+	}
+}
+
+/* Reset statement ID and return it ready for binding. */
+static sqlite3_stmt *stmt_get(struct meta *m, enum stmt_id id)
+{
+	sqlite3_stmt *st = m->stmt[id];
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return st;
+}
+
+/* Run a statement that returns no rows. */
+static int stmt_exec(struct meta *m, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+	int ret = rc == SQLITE_DONE ? 0 : sqlite_errno(m, rc, what);
+
+	sqlite3_reset(st);
+	return ret;
+}
+
+static void bind_name(sqlite3_stmt *st, int col, const char *name)
+{
+	sqlite3_bind_blob(st, col, name, (int)strlen(name), SQLITE_STATIC);
+}
+
+static int exec_sql(struct meta *m, const char *sql)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(m->db, sql, NULL, NULL, &msg);
+
+	if (rc != SQLITE_OK) {
+		log_error("metadata: %s: %s", sql, msg ? msg : "?");
+		sqlite3_free(msg);
+		return sqlite_errno(m, rc, "exec");
+	}
+	return 0;
+}
+
+static void inode_from_row(sqlite3_stmt *st, int c, struct meta_inode *in)
+{
+	in->ino = (uint64_t)sqlite3_column_int64(st, c + 0);
+	in->mode = (uint32_t)sqlite3_column_int64(st, c + 1);
+	in->uid = (uint32_t)sqlite3_column_int64(st, c + 2);
+	in->gid = (uint32_t)sqlite3_column_int64(st, c + 3);
+	in->nlink = (uint32_t)sqlite3_column_int64(st, c + 4);
+	in->size = (uint64_t)sqlite3_column_int64(st, c + 5);
+	in->rdev = (uint64_t)sqlite3_column_int64(st, c + 6);
+	in->atime.tv_sec = sqlite3_column_int64(st, c + 7);
+	in->atime.tv_nsec = sqlite3_column_int64(st, c + 8);
+	in->mtime.tv_sec = sqlite3_column_int64(st, c + 9);
+	in->mtime.tv_nsec = sqlite3_column_int64(st, c + 10);
+	in->ctime.tv_sec = sqlite3_column_int64(st, c + 11);
+	in->ctime.tv_nsec = sqlite3_column_int64(st, c + 12);
+	in->btime.tv_sec = sqlite3_column_int64(st, c + 13);
+	in->btime.tv_nsec = sqlite3_column_int64(st, c + 14);
+}
+
+/* Bind IN's fields to parameters ?2..?15 (?1 is the ino). */
+static void inode_bind(sqlite3_stmt *st, const struct meta_inode *in)
+{
+	sqlite3_bind_int64(st, 2, in->mode);
+	sqlite3_bind_int64(st, 3, in->uid);
+	sqlite3_bind_int64(st, 4, in->gid);
+	sqlite3_bind_int64(st, 5, in->nlink);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)in->size);
+	sqlite3_bind_int64(st, 7, (sqlite3_int64)in->rdev);
+	sqlite3_bind_int64(st, 8, in->atime.tv_sec);
+	sqlite3_bind_int64(st, 9, in->atime.tv_nsec);
+	sqlite3_bind_int64(st, 10, in->mtime.tv_sec);
+	sqlite3_bind_int64(st, 11, in->mtime.tv_nsec);
+	sqlite3_bind_int64(st, 12, in->ctime.tv_sec);
+	sqlite3_bind_int64(st, 13, in->ctime.tv_nsec);
+	sqlite3_bind_int64(st, 14, in->btime.tv_sec);
+	sqlite3_bind_int64(st, 15, in->btime.tv_nsec);
+}
+
+static int meta_init_new(struct meta *m, uint32_t chunk_size, uid_t root_uid, gid_t root_gid)
+{
+	struct meta_inode root = {0};
+	unsigned char id[16];
+	char buf[64];
+	int ret;
+
+	clock_gettime(CLOCK_REALTIME, &root.atime);
+	root.mtime = root.ctime = root.btime = root.atime;
+	root.mode = S_IFDIR | 0755;
+	root.uid = root_uid;
+	root.gid = root_gid;
+	root.nlink = 2;
+	root.size = 4096;
+	ret = meta_inode_insert(m, &root, NULL, 0);
+	if (ret)
+		return ret;
+	if (root.ino != META_ROOT_INO)
+		return -EUCLEAN;
+	snprintf(buf, sizeof(buf), "%" PRIu32, chunk_size);
+	ret = meta_setting_set(m, "chunk_size", buf);
+	if (ret)
+		return ret;
+	if (getrandom(id, sizeof(id), 0) != sizeof(id))
+		return -EIO;
+	for (size_t i = 0; i < sizeof(id); i++)
+		snprintf(buf + 2 * i, 3, "%02x", id[i]);
+	ret = meta_setting_set(m, "fs_id", buf);
+	if (ret)
+		return ret;
+	return meta_setting_set(m, "schema_version", META_SCHEMA_VERSION);
+}
+
+int meta_open(const char *path, uint32_t chunk_size, uid_t root_uid, gid_t root_gid,
+	      struct meta **out)
+{
+	struct meta *m = calloc(1, sizeof(*m));
+	char version[16];
+	int rc, ret;
+
+	if (!m)
+		return -ENOMEM;
+	rc = sqlite3_open_v2(path, &m->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		ret = m->db ? sqlite_errno(m, rc, "open") : -ENOMEM;
+		goto out_close;
+	}
+	sqlite3_busy_timeout(m->db, 5000);
+	ret = exec_sql(m, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+			  "PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;");
+	if (ret)
+		goto out_close;
+	ret = exec_sql(m, "BEGIN IMMEDIATE");
+	if (ret)
+		goto out_close;
+	ret = exec_sql(m, schema_sql);
+	if (ret)
+		goto out_rollback;
+	for (int i = 0; i < ST_COUNT; i++) {
+		rc = sqlite3_prepare_v3(m->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+					&m->stmt[i], NULL);
+		if (rc != SQLITE_OK) {
+			ret = sqlite_errno(m, rc, stmt_sql[i]);
+			goto out_rollback;
+		}
+	}
+	ret = meta_setting_get(m, "schema_version", version, sizeof(version));
+	if (ret == -ENOENT) {
+		ret = meta_init_new(m, chunk_size, root_uid, root_gid);
+	} else if (ret == 0 && strcmp(version, META_SCHEMA_VERSION) != 0) {
+		log_error("metadata: %s has schema version %s; this zero knows %s", path, version,
+			  META_SCHEMA_VERSION);
+		ret = -EPROTONOSUPPORT;
+	}
+	if (ret)
+		goto out_rollback;
+	ret = exec_sql(m, "COMMIT");
+	if (ret)
+		goto out_close;
+	*out = m;
+	return 0;
+
+out_rollback:
+	sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
+out_close:
+	meta_close(m);
+	return ret;
+}
+
+void meta_close(struct meta *m)
+{
+	if (!m)
+		return;
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(m->stmt[i]);
+	sqlite3_close(m->db);
+	free(m);
+}
+
+int meta_begin(struct meta *m)
+{
+	return stmt_exec(m, stmt_get(m, ST_BEGIN), "begin");
+}
+
+int meta_commit(struct meta *m)
+{
+	int ret = stmt_exec(m, stmt_get(m, ST_COMMIT), "commit");
+
+	if (ret)
+		meta_rollback(m);
+	return ret;
+}
+
+void meta_rollback(struct meta *m)
+{
+	if (!sqlite3_get_autocommit(m->db))
+		stmt_exec(m, stmt_get(m, ST_ROLLBACK), "rollback");
+}
+
+int meta_sync(struct meta *m)
+{
+	int ret = exec_sql(m, "PRAGMA synchronous=FULL");
+
+	if (ret)
+		return ret;
+	/* A write transaction under FULL fsyncs the WAL, and with it every earlier commit. */
+	ret = meta_setting_set(m, "last_sync", "1");
+	int ret2 = exec_sql(m, "PRAGMA synchronous=NORMAL");
+	return ret ? ret : ret2;
+}
+
+int meta_setting_get(struct meta *m, const char *key, char *buf, size_t size)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_SETTING_GET);
+	int rc, ret;
+
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const char *v = (const char *)sqlite3_column_text(st, 0);
+		ret = snprintf(buf, size, "%s", v ? v : "") >= (int)size ? -ERANGE : 0;
+	} else {
+		ret = rc == SQLITE_DONE ? -ENOENT : sqlite_errno(m, rc, "setting get");
+	}
+	sqlite3_reset(st);
+	return ret;
+}
+
+int meta_setting_set(struct meta *m, const char *key, const char *value)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_SETTING_SET);
+
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+	return stmt_exec(m, st, "setting set");
+}
+
+int meta_inode_get(struct meta *m, uint64_t ino, struct meta_inode *out)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_INODE_GET);
+	int rc, ret = 0;
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		inode_from_row(st, 0, out);
+	else
+		ret = rc == SQLITE_DONE ? -ENOENT : sqlite_errno(m, rc, "inode get");
+	sqlite3_reset(st);
+	return ret;
+}
+
+int meta_inode_insert(struct meta *m, struct meta_inode *in, const char *target, size_t target_len)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_INODE_INSERT);
+	int ret;
+
+	inode_bind(st, in);
+	if (target)
+		sqlite3_bind_blob(st, 16, target, (int)target_len, SQLITE_STATIC);
+	ret = stmt_exec(m, st, "inode insert");
+	if (ret == 0)
+		in->ino = (uint64_t)sqlite3_last_insert_rowid(m->db);
+	return ret;
+}
+
+int meta_inode_update(struct meta *m, const struct meta_inode *in)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_INODE_UPDATE);
+	int ret;
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)in->ino);
+	inode_bind(st, in);
+	ret = stmt_exec(m, st, "inode update");
+	if (ret == 0 && sqlite3_changes(m->db) == 0)
+		ret = -ENOENT;
+	return ret;
+}
+
+int meta_inode_delete(struct meta *m, uint64_t ino)
+{
+	static const enum stmt_id ids[] = {ST_INODE_XATTRS_DELETE, ST_INODE_CHUNKS_DELETE,
+					   ST_INODE_DELETE};
+	int ret = 0;
+
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]) && ret == 0; i++) {
+		sqlite3_stmt *st = stmt_get(m, ids[i]);
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+		ret = stmt_exec(m, st, "inode delete");
+	}
+	return ret;
+}
+
+int meta_symlink_get(struct meta *m, uint64_t ino, char *buf, size_t size, size_t *len)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_SYMLINK_GET);
+	int rc, ret = 0;
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		size_t n = (size_t)sqlite3_column_bytes(st, 0);
+		const void *p = sqlite3_column_blob(st, 0);
+		*len = n;
+		if (n > size)
+			n = size;
+		if (n)
+			memcpy(buf, p, n);
+	} else {
+		ret = rc == SQLITE_DONE ? -ENOENT : sqlite_errno(m, rc, "symlink get");
+	}
+	sqlite3_reset(st);
+	return ret;
+}
+
+int meta_inode_count(struct meta *m, uint64_t *count)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_INODE_COUNT);
+	int rc = sqlite3_step(st);
+	int ret = 0;
+
+	if (rc == SQLITE_ROW)
+		*count = (uint64_t)sqlite3_column_int64(st, 0);
+	else
+		ret = sqlite_errno(m, rc, "inode count");
+	sqlite3_reset(st);
+	return ret;
+}
+
+int meta_dentry_lookup(struct meta *m, uint64_t parent, const char *name, uint64_t *ino)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_DENTRY_LOOKUP);
+	int rc, ret = 0;
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)parent);
+	bind_name(st, 2, name);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*ino = (uint64_t)sqlite3_column_int64(st, 0);
+	else
+		ret = rc == SQLITE_DONE ? -ENOENT : sqlite_errno(m, rc, "lookup");
+	sqlite3_reset(st);
+	return ret;
+}
+
+int meta_dentry_insert(struct meta *m, uint64_t parent, const char *name, uint64_t ino)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_DENTRY_INSERT);
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)parent);
+	bind_name(st, 2, name);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)ino);
+	return stmt_exec(m, st, "dentry insert");
+}
+
+/* Run ST (already bound) and map "no row changed" to -ENOENT. */
+static int stmt_exec_changed(struct meta *m, sqlite3_stmt *st, const char *what)
+{
+	int ret = stmt_exec(m, st, what);
+
+	if (ret == 0 && sqlite3_changes(m->db) == 0)
+		ret = -ENOENT;
+	return ret;
+}
+
+int meta_dentry_delete(struct meta *m, uint64_t parent, const char *name)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_DENTRY_DELETE);
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)parent);
+	bind_name(st, 2, name);
+	return stmt_exec_changed(m, st, "dentry delete");
+}
+
+int meta_dentry_move(struct meta *m, uint64_t parent, const char *name, uint64_t newparent,
+		     const char *newname)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_DENTRY_MOVE);
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)parent);
+	bind_name(st, 2, name);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)newparent);
+	bind_name(st, 4, newname);
+	return stmt_exec_changed(m, st, "dentry move");
+}
+
+int meta_dentry_set_ino(struct meta *m, uint64_t parent, const char *name, uint64_t ino)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_DENTRY_SET_INO);
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)parent);
+	bind_name(st, 2, name);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)ino);
+	return stmt_exec_changed(m, st, "dentry set ino");
+}
+
+int meta_dir_has_entries(struct meta *m, uint64_t ino)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_DIR_HAS_ENTRIES);
+	int rc, ret;
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+	rc = sqlite3_step(st);
+	ret = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : sqlite_errno(m, rc, "dir entries");
+	sqlite3_reset(st);
+	return ret;
+}
+
+int meta_dir_parent(struct meta *m, uint64_t ino, uint64_t *parent)
+{
+	sqlite3_stmt *st;
+	int rc, ret = 0;
+
+	if (ino == META_ROOT_INO) {
+		*parent = META_ROOT_INO;
+		return 0;
+	}
+	st = stmt_get(m, ST_DIR_PARENT);
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*parent = (uint64_t)sqlite3_column_int64(st, 0);
+	else
+		ret = rc == SQLITE_DONE ? -ENOENT : sqlite_errno(m, rc, "dir parent");
+	sqlite3_reset(st);
+	return ret;
+}
+
+int meta_readdir(struct meta *m, uint64_t parent, uint64_t after, meta_readdir_cb cb, void *arg)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_READDIR);
+	char name[256];
+	int rc, ret = 0;
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)parent);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)after);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct meta_inode in;
+		size_t n = (size_t)sqlite3_column_bytes(st, 1);
+
+		if (n >= sizeof(name))
+			n = sizeof(name) - 1;
+		memcpy(name, sqlite3_column_blob(st, 1), n);
+		name[n] = '\0';
+		inode_from_row(st, 2, &in);
+		ret = cb(arg, (uint64_t)sqlite3_column_int64(st, 0), name, &in);
+		if (ret)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = sqlite_errno(m, rc, "readdir");
+	sqlite3_reset(st);
+	return ret;
+}
+
+int meta_xattr_get(struct meta *m, uint64_t ino, const char *name, void *buf, size_t size,
+		   size_t *len)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_XATTR_GET);
+	int rc, ret = 0;
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+	bind_name(st, 2, name);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		size_t n = (size_t)sqlite3_column_bytes(st, 0);
+		*len = n;
+		if (size) {
+			if (n > size)
+				ret = -ERANGE;
+			else if (n)
+				memcpy(buf, sqlite3_column_blob(st, 0), n);
+		}
+	} else {
+		ret = rc == SQLITE_DONE ? -ENODATA : sqlite_errno(m, rc, "xattr get");
+	}
+	sqlite3_reset(st);
+	return ret;
+}
+
+int meta_xattr_set(struct meta *m, uint64_t ino, const char *name, const void *value, size_t len,
+		   int flags)
+{
+	enum stmt_id id = (flags & XATTR_CREATE)    ? ST_XATTR_INSERT
+			  : (flags & XATTR_REPLACE) ? ST_XATTR_UPDATE
+						    : ST_XATTR_UPSERT;
+	sqlite3_stmt *st = stmt_get(m, id);
+	int ret;
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+	bind_name(st, 2, name);
+	/* A zero-length value must still be a blob, not NULL. */
+	sqlite3_bind_blob(st, 3, len ? value : "", (int)len, SQLITE_STATIC);
+	ret = stmt_exec(m, st, "xattr set");
+	if (id == ST_XATTR_UPDATE && ret == 0 && sqlite3_changes(m->db) == 0)
+		ret = -ENODATA;
+	return ret; /* -EEXIST from the primary key for XATTR_CREATE */
+}
+
+int meta_xattr_list(struct meta *m, uint64_t ino, char *buf, size_t size, size_t *len)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_XATTR_LIST);
+	size_t total = 0;
+	int rc, ret = 0;
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		size_t n = (size_t)sqlite3_column_bytes(st, 0);
+		if (size && total + n + 1 <= size) {
+			memcpy(buf + total, sqlite3_column_blob(st, 0), n);
+			buf[total + n] = '\0';
+		}
+		total += n + 1;
+	}
+	if (rc != SQLITE_DONE)
+		ret = sqlite_errno(m, rc, "xattr list");
+	sqlite3_reset(st);
+	*len = total;
+	if (ret == 0 && size && total > size)
+		ret = -ERANGE;
+	return ret;
+}
+
+int meta_xattr_remove(struct meta *m, uint64_t ino, const char *name)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_XATTR_REMOVE);
+	int ret;
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+	bind_name(st, 2, name);
+	ret = stmt_exec_changed(m, st, "xattr remove");
+	return ret == -ENOENT ? -ENODATA : ret;
+}
+
+int meta_chunk_set_dirty(struct meta *m, uint64_t ino, uint64_t idx)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_CHUNK_SET_DIRTY);
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)idx);
+	return stmt_exec(m, st, "chunk dirty");
+}
+
+int meta_chunk_delete_range(struct meta *m, uint64_t ino, uint64_t first, uint64_t last)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_CHUNK_DELETE_RANGE);
+
+	if (last > (uint64_t)INT64_MAX)
+		last = (uint64_t)INT64_MAX;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)first);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)last);
+	return stmt_exec(m, st, "chunk delete");
+}
+
+int meta_chunk_list(struct meta *m, uint64_t ino, meta_chunk_cb cb, void *arg)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_CHUNK_LIST);
+	int rc, ret = 0;
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		ret = cb(arg, (uint64_t)sqlite3_column_int64(st, 0),
+			 (enum meta_chunk_state)sqlite3_column_int(st, 1));
+		if (ret)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = sqlite_errno(m, rc, "chunk list");
+	sqlite3_reset(st);
+	return ret;
+}
+
+/* Collect the first column of every row of ST into a heap array, then call CB on each:
+ * callbacks may then change the table the statement reads. */
+static int ino_list_run(struct meta *m, sqlite3_stmt *st, meta_ino_cb cb, void *arg)
+{
+	uint64_t *inos = NULL;
+	size_t n = 0, cap = 0;
+	int rc, ret = 0;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			uint64_t *p = realloc(inos, ncap * sizeof(*p));
+			if (!p) {
+				ret = -ENOMEM;
+				goto out;
+			}
+			inos = p;
+			cap = ncap;
+		}
+		inos[n++] = (uint64_t)sqlite3_column_int64(st, 0);
+	}
+	if (rc != SQLITE_DONE)
+		ret = sqlite_errno(m, rc, "list");
+out:
+	sqlite3_reset(st);
+	for (size_t i = 0; i < n && ret == 0; i++)
+		ret = cb(arg, inos[i]);
+	free(inos);
+	return ret;
+}
+
+int meta_orphan_list(struct meta *m, meta_ino_cb cb, void *arg)
+{
+	return ino_list_run(m, stmt_get(m, ST_ORPHAN_LIST), cb, arg);
+}
+
+int meta_file_list(struct meta *m, meta_ino_cb cb, void *arg)
+{
+	return ino_list_run(m, stmt_get(m, ST_FILE_LIST), cb, arg);
+}
+
+/*
+ * One consistency rule: SELECT finds the bad rows (first column a short
+ * description), FIX repairs all of them.
+ */
+struct check_rule {
+	const char *what;
+	const char *select;
+	const char *fix;
+};
+
+static const struct check_rule check_rules[] = {
+	{"entry points at a missing inode",
+	 "SELECT 'entry ' || quote(name) || ' in ' || parent || ' -> ' || ino FROM dentry "
+	 "WHERE ino NOT IN (SELECT ino FROM inode)",
+	 "DELETE FROM dentry WHERE ino NOT IN (SELECT ino FROM inode)"},
+	{"entry in a missing or non-directory parent",
+	 "SELECT 'entry ' || quote(name) || ' in ' || parent FROM dentry WHERE parent NOT IN "
+	 "(SELECT ino FROM inode WHERE (mode & 61440) = 16384)",
+	 "DELETE FROM dentry WHERE parent NOT IN "
+	 "(SELECT ino FROM inode WHERE (mode & 61440) = 16384)"},
+	{"wrong link count of a non-directory",
+	 "SELECT 'inode ' || i.ino || ' nlink ' || i.nlink || ' but ' || "
+	 "(SELECT count(*) FROM dentry d WHERE d.ino = i.ino) || ' entries' FROM inode i "
+	 "WHERE (i.mode & 61440) != 16384 AND i.nlink != "
+	 "(SELECT count(*) FROM dentry d WHERE d.ino = i.ino)",
+	 "UPDATE inode SET nlink = (SELECT count(*) FROM dentry d WHERE d.ino = inode.ino) "
+	 "WHERE (mode & 61440) != 16384"},
+	{"wrong link count of a directory",
+	 "SELECT 'directory ' || i.ino || ' nlink ' || i.nlink FROM inode i "
+	 "WHERE (i.mode & 61440) = 16384 AND i.nlink != 2 + (SELECT count(*) FROM dentry d "
+	 "JOIN inode c ON c.ino = d.ino WHERE d.parent = i.ino AND (c.mode & 61440) = 16384)",
+	 "UPDATE inode SET nlink = 2 + (SELECT count(*) FROM dentry d JOIN inode c ON c.ino = d.ino "
+	 "WHERE d.parent = inode.ino AND (c.mode & 61440) = 16384) "
+	 "WHERE (mode & 61440) = 16384"},
+	{"directory with other than one entry",
+	 "SELECT 'directory ' || i.ino || ' has ' || (SELECT count(*) FROM dentry d "
+	 "WHERE d.ino = i.ino) || ' entries' FROM inode i WHERE (i.mode & 61440) = 16384 AND "
+	 "i.ino != 1 AND (SELECT count(*) FROM dentry d WHERE d.ino = i.ino) > 1",
+	 "DELETE FROM dentry WHERE id IN (SELECT d.id FROM dentry d JOIN inode i ON i.ino = d.ino "
+	 "WHERE (i.mode & 61440) = 16384 AND d.id != (SELECT min(id) FROM dentry e "
+	 "WHERE e.ino = d.ino))"},
+	{"chunk of a missing inode or a non-file",
+	 "SELECT 'chunk ' || ino || '/' || idx FROM chunk WHERE ino NOT IN "
+	 "(SELECT ino FROM inode WHERE (mode & 61440) = 32768)",
+	 "DELETE FROM chunk WHERE ino NOT IN (SELECT ino FROM inode WHERE (mode & 61440) = "
+	 "32768)"},
+	{"xattr of a missing inode",
+	 "SELECT 'xattr ' || quote(name) || ' of ' || ino FROM xattr WHERE ino NOT IN "
+	 "(SELECT ino FROM inode)",
+	 "DELETE FROM xattr WHERE ino NOT IN (SELECT ino FROM inode)"},
+	{"root is missing or not a directory",
+	 "SELECT 'root' WHERE NOT EXISTS (SELECT 1 FROM inode WHERE ino = 1 AND "
+	 "(mode & 61440) = 16384)",
+	 NULL},
+};
+
+int meta_check(struct meta *m, bool repair, meta_report_cb report, void *arg)
+{
+	int problems = 0, ret;
+	char line[512];
+
+	ret = exec_sql(m, "BEGIN IMMEDIATE");
+	if (ret)
+		return ret;
+	/* sqlite's own structural check first */
+	{
+		sqlite3_stmt *st;
+		if (sqlite3_prepare_v2(m->db, "PRAGMA integrity_check", -1, &st, NULL) == SQLITE_OK) {
+			while (sqlite3_step(st) == SQLITE_ROW) {
+				const char *r = (const char *)sqlite3_column_text(st, 0);
+				if (r && strcmp(r, "ok") != 0) {
+					snprintf(line, sizeof(line), "database: %s", r);
+					report(arg, line);
+					problems++;
+				}
+			}
+			sqlite3_finalize(st);
+		}
+	}
+	for (size_t i = 0; i < sizeof(check_rules) / sizeof(check_rules[0]); i++) {
+		const struct check_rule *r = &check_rules[i];
+		sqlite3_stmt *st;
+		int found = 0, rc;
+
+		rc = sqlite3_prepare_v2(m->db, r->select, -1, &st, NULL);
+		if (rc != SQLITE_OK) {
+			ret = sqlite_errno(m, rc, r->what);
+			goto out_rollback;
+		}
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			snprintf(line, sizeof(line), "%s: %s", r->what,
+				 (const char *)sqlite3_column_text(st, 0));
+			report(arg, line);
+			found++;
+		}
+		sqlite3_finalize(st);
+		problems += found;
+		if (found && repair && r->fix) {
+			ret = exec_sql(m, r->fix);
+			if (ret)
+				goto out_rollback;
+		}
+	}
+	ret = exec_sql(m, "COMMIT");
+	return ret ? ret : problems;
+
+out_rollback:
+	exec_sql(m, "ROLLBACK");
+	return ret;
+}

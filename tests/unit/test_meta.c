@@ -1,0 +1,237 @@
+/* test_meta.c - unit tests of the metadata store (meta.c) on a real SQLite file. */
+#include "meta/meta.h"
+#include "../unit/test.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+static struct meta *open_fresh(char *dir)
+{
+	char path[256];
+	struct meta *m = NULL;
+
+	snprintf(path, sizeof(path), "%s/meta.db", dir);
+	TEST_ASSERT_EQ_INT(meta_open(path, 1u << 22, 0, 0, &m), 0);
+	return m;
+}
+
+static char tmpdir[64];
+
+static void test_root_and_settings(void)
+{
+	struct meta *m = open_fresh(tmpdir);
+	struct meta_inode root;
+	char buf[64];
+
+	TEST_ASSERT_EQ_INT(meta_inode_get(m, META_ROOT_INO, &root), 0);
+	TEST_ASSERT(S_ISDIR(root.mode));
+	TEST_ASSERT_EQ_INT(root.nlink, 2);
+	TEST_ASSERT_EQ_INT(meta_setting_get(m, "chunk_size", buf, sizeof(buf)), 0);
+	TEST_ASSERT_EQ_STR(buf, "4194304");
+	TEST_ASSERT_EQ_INT(meta_setting_get(m, "nope", buf, sizeof(buf)), -ENOENT);
+	TEST_ASSERT_EQ_INT(meta_setting_set(m, "k", "v1"), 0);
+	TEST_ASSERT_EQ_INT(meta_setting_set(m, "k", "v2"), 0);
+	TEST_ASSERT_EQ_INT(meta_setting_get(m, "k", buf, sizeof(buf)), 0);
+	TEST_ASSERT_EQ_STR(buf, "v2");
+	TEST_ASSERT_EQ_INT(meta_setting_get(m, "k", buf, 2), -ERANGE);
+	meta_close(m);
+}
+
+static void test_inode_dentry(void)
+{
+	struct meta *m = open_fresh(tmpdir);
+	struct meta_inode in = {.mode = S_IFREG | 0644, .nlink = 1, .size = 10}, out;
+	struct meta_inode ln = {.mode = S_IFLNK | 0777, .nlink = 1};
+	uint64_t ino, first;
+	char target[16];
+	size_t len;
+
+	in.mtime.tv_sec = -5; /* before 1970 */
+	in.mtime.tv_nsec = 999999999;
+	in.atime.tv_sec = 1ll << 40; /* far beyond 2038 */
+	TEST_ASSERT_EQ_INT(meta_inode_insert(m, &in, NULL, 0), 0);
+	TEST_ASSERT(in.ino > META_ROOT_INO);
+	first = in.ino;
+	TEST_ASSERT_EQ_INT(meta_inode_get(m, in.ino, &out), 0);
+	TEST_ASSERT_EQ_INT(out.mtime.tv_sec, -5);
+	TEST_ASSERT_EQ_INT(out.mtime.tv_nsec, 999999999);
+	TEST_ASSERT_EQ_INT(out.atime.tv_sec, 1ll << 40);
+	TEST_ASSERT_EQ_INT(out.size, 10);
+	TEST_ASSERT_EQ_INT(meta_dentry_insert(m, 1, "a\xff\x01name", in.ino), 0);
+	TEST_ASSERT_EQ_INT(meta_dentry_insert(m, 1, "a\xff\x01name", in.ino), -EEXIST);
+	TEST_ASSERT_EQ_INT(meta_dentry_lookup(m, 1, "a\xff\x01name", &ino), 0);
+	TEST_ASSERT_EQ_INT(ino, in.ino);
+	TEST_ASSERT_EQ_INT(meta_dentry_lookup(m, 1, "b", &ino), -ENOENT);
+	TEST_ASSERT_EQ_INT(meta_dentry_move(m, 1, "a\xff\x01name", 1, "b"), 0);
+	TEST_ASSERT_EQ_INT(meta_dentry_lookup(m, 1, "b", &ino), 0);
+	TEST_ASSERT_EQ_INT(meta_dentry_move(m, 1, "zz", 1, "c"), -ENOENT);
+	TEST_ASSERT_EQ_INT(meta_dir_has_entries(m, 1), 1);
+	TEST_ASSERT_EQ_INT(meta_dentry_delete(m, 1, "b"), 0);
+	TEST_ASSERT_EQ_INT(meta_dentry_delete(m, 1, "b"), -ENOENT);
+	TEST_ASSERT_EQ_INT(meta_dir_has_entries(m, 1), 0);
+
+	TEST_ASSERT_EQ_INT(meta_inode_insert(m, &ln, "tgt", 3), 0);
+	TEST_ASSERT_EQ_INT(meta_symlink_get(m, ln.ino, target, sizeof(target), &len), 0);
+	TEST_ASSERT_EQ_INT(len, 3);
+	TEST_ASSERT(memcmp(target, "tgt", 3) == 0);
+	/* numbers are never reused, even after the newest is deleted */
+	TEST_ASSERT_EQ_INT(meta_inode_delete(m, ln.ino), 0);
+	TEST_ASSERT_EQ_INT(meta_inode_insert(m, &ln, "x", 1), 0);
+	TEST_ASSERT(ln.ino > first + 1);
+	TEST_ASSERT_EQ_INT(meta_inode_get(m, 999999, &out), -ENOENT);
+	meta_close(m);
+}
+
+static int count_cb(void *arg, uint64_t id, const char *name, const struct meta_inode *in)
+{
+	(void)id;
+	(void)name;
+	(void)in;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void test_readdir_cookies(void)
+{
+	struct meta *m = open_fresh(tmpdir);
+	struct meta_inode d = {.mode = S_IFDIR | 0755, .nlink = 2};
+	char name[16];
+	int n = 0;
+
+	TEST_ASSERT_EQ_INT(meta_inode_insert(m, &d, NULL, 0), 0);
+	for (int i = 0; i < 50; i++) {
+		struct meta_inode f = {.mode = S_IFREG | 0644, .nlink = 1};
+		snprintf(name, sizeof(name), "f%d", i);
+		TEST_ASSERT_EQ_INT(meta_inode_insert(m, &f, NULL, 0), 0);
+		TEST_ASSERT_EQ_INT(meta_dentry_insert(m, d.ino, name, f.ino), 0);
+	}
+	TEST_ASSERT_EQ_INT(meta_readdir(m, d.ino, 0, count_cb, &n), 0);
+	TEST_ASSERT_EQ_INT(n, 50);
+	meta_close(m);
+}
+
+static void test_xattr(void)
+{
+	struct meta *m = open_fresh(tmpdir);
+	char buf[64];
+	size_t len;
+
+	TEST_ASSERT_EQ_INT(meta_xattr_set(m, 1, "user.a", "1", 1, XATTR_REPLACE), -ENODATA);
+	TEST_ASSERT_EQ_INT(meta_xattr_set(m, 1, "user.a", "1", 1, XATTR_CREATE), 0);
+	TEST_ASSERT_EQ_INT(meta_xattr_set(m, 1, "user.a", "1", 1, XATTR_CREATE), -EEXIST);
+	TEST_ASSERT_EQ_INT(meta_xattr_set(m, 1, "user.a", "22", 2, XATTR_REPLACE), 0);
+	TEST_ASSERT_EQ_INT(meta_xattr_set(m, 1, "user.empty", "", 0, 0), 0);
+	TEST_ASSERT_EQ_INT(meta_xattr_get(m, 1, "user.a", buf, 0, &len), 0);
+	TEST_ASSERT_EQ_INT(len, 2);
+	TEST_ASSERT_EQ_INT(meta_xattr_get(m, 1, "user.a", buf, 1, &len), -ERANGE);
+	TEST_ASSERT_EQ_INT(meta_xattr_get(m, 1, "user.empty", buf, sizeof(buf), &len), 0);
+	TEST_ASSERT_EQ_INT(len, 0);
+	TEST_ASSERT_EQ_INT(meta_xattr_list(m, 1, buf, sizeof(buf), &len), 0);
+	TEST_ASSERT_EQ_INT(len, sizeof("user.a") + sizeof("user.empty"));
+	TEST_ASSERT_EQ_INT(meta_xattr_list(m, 1, buf, 3, &len), -ERANGE);
+	TEST_ASSERT_EQ_INT(meta_xattr_remove(m, 1, "user.a"), 0);
+	TEST_ASSERT_EQ_INT(meta_xattr_remove(m, 1, "user.a"), -ENODATA);
+	TEST_ASSERT_EQ_INT(meta_xattr_get(m, 1, "user.a", buf, sizeof(buf), &len), -ENODATA);
+	meta_close(m);
+}
+
+static int chunk_cb(void *arg, uint64_t idx, enum meta_chunk_state state)
+{
+	uint64_t *sum = arg;
+
+	*sum += idx * 10 + (uint64_t)state;
+	return 0;
+}
+
+static void test_chunks_and_check(void)
+{
+	struct meta *m = open_fresh(tmpdir);
+	struct meta_inode f = {.mode = S_IFREG | 0644, .nlink = 1};
+	uint64_t sum = 0;
+
+	TEST_ASSERT_EQ_INT(meta_inode_insert(m, &f, NULL, 0), 0);
+	TEST_ASSERT_EQ_INT(meta_dentry_insert(m, 1, "f", f.ino), 0);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 1), 0);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 1), 0);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 7), 0);
+	TEST_ASSERT_EQ_INT(meta_chunk_list(m, f.ino, chunk_cb, &sum), 0);
+	TEST_ASSERT_EQ_INT(sum, 80);
+	TEST_ASSERT_EQ_INT(meta_chunk_delete_range(m, f.ino, 5, UINT64_MAX), 0);
+	sum = 0;
+	TEST_ASSERT_EQ_INT(meta_chunk_list(m, f.ino, chunk_cb, &sum), 0);
+	TEST_ASSERT_EQ_INT(sum, 10);
+	meta_close(m);
+}
+
+static void ignore_problem(void *arg, const char *p)
+{
+	(void)p;
+	(*(int *)arg)++;
+}
+
+static void test_check_repairs(void)
+{
+	struct meta *m = open_fresh(tmpdir);
+	struct meta_inode f = {.mode = S_IFREG | 0644, .nlink = 1};
+	struct meta_inode d = {.mode = S_IFDIR | 0755, .nlink = 2};
+	struct meta_inode out;
+	int n = 0;
+
+	TEST_ASSERT_EQ_INT(meta_check(m, false, ignore_problem, &n), 0);
+	TEST_ASSERT_EQ_INT(meta_inode_insert(m, &f, NULL, 0), 0);
+	TEST_ASSERT_EQ_INT(meta_inode_insert(m, &d, NULL, 0), 0);
+	TEST_ASSERT_EQ_INT(meta_dentry_insert(m, 1, "f", f.ino), 0);
+	TEST_ASSERT_EQ_INT(meta_dentry_insert(m, 1, "g", f.ino), 0); /* nlink should be 2 */
+	TEST_ASSERT_EQ_INT(meta_dentry_insert(m, 1, "d", d.ino), 0); /* root nlink should be 3 */
+	TEST_ASSERT_EQ_INT(meta_dentry_insert(m, 1, "ghost", 424242), 0);
+	TEST_ASSERT_EQ_INT(meta_xattr_set(m, 434343, "user.x", "1", 1, 0), 0);
+	n = 0;
+	TEST_ASSERT_EQ_INT(meta_check(m, false, ignore_problem, &n), 4);
+	TEST_ASSERT_EQ_INT(n, 4);
+	n = 0;
+	TEST_ASSERT_EQ_INT(meta_check(m, true, ignore_problem, &n), 4);
+	n = 0;
+	TEST_ASSERT_EQ_INT(meta_check(m, false, ignore_problem, &n), 0);
+	TEST_ASSERT_EQ_INT(meta_inode_get(m, f.ino, &out), 0);
+	TEST_ASSERT_EQ_INT(out.nlink, 2);
+	TEST_ASSERT_EQ_INT(meta_inode_get(m, 1, &out), 0);
+	TEST_ASSERT_EQ_INT(out.nlink, 3);
+	meta_close(m);
+}
+
+static void fresh_dir(void)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s && mkdir -p %s", tmpdir, tmpdir);
+	TEST_ASSERT_EQ_INT(system(cmd), 0);
+}
+
+int main(void)
+{
+	char tmpl[] = "/tmp/zero-test-meta-XXXXXX";
+
+	if (!mkdtemp(tmpl))
+		return 1;
+	snprintf(tmpdir, sizeof(tmpdir), "%s", tmpl);
+	fresh_dir();
+	TEST_RUN(test_root_and_settings);
+	fresh_dir();
+	TEST_RUN(test_inode_dentry);
+	fresh_dir();
+	TEST_RUN(test_readdir_cookies);
+	fresh_dir();
+	TEST_RUN(test_xattr);
+	fresh_dir();
+	TEST_RUN(test_chunks_and_check);
+	fresh_dir();
+	TEST_RUN(test_check_repairs);
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	if (system(cmd) != 0)
+		return 1;
+	return TEST_MAIN_END();
+}
