@@ -569,3 +569,46 @@ def test_sizes_roundtrip(workdir, size):
     drop_caches()
     assert os.stat(p).st_size == size
     assert read_file(p) == data
+
+
+def test_mmap_shared(workdir):
+    import mmap
+    p = j(workdir, "f")
+    data = bytearray(random.Random(6).randbytes(3 * MiB + 100))
+    write_file(p, data)
+    os.utime(p, ns=(10**9, 10**9))
+    ctime = os.stat(p).st_ctime_ns
+    time.sleep(0.02)
+    fd = os.open(p, os.O_RDWR)
+    try:
+        with mmap.mmap(fd, len(data)) as m:
+            # the mapping shows what write() wrote
+            assert m[:] == bytes(data)
+            m[MiB - 5:MiB + 5] = b"0123456789"
+            m[len(data) - 3:] = b"end"
+            m.flush()
+            # and write() sees what the mapping wrote
+            assert os.pread(fd, 10, MiB - 5) == b"0123456789"
+            os.pwrite(fd, b"via write", 4096)
+            assert m[4096:4105] == b"via write"
+        data[MiB - 5:MiB + 5] = b"0123456789"
+        data[len(data) - 3:] = b"end"
+        data[4096:4105] = b"via write"
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    st = os.stat(p)
+    assert st.st_mtime_ns > 10**9 and st.st_ctime_ns > ctime
+    assert st.st_size == len(data)
+    drop_caches()
+    assert read_file(p) == bytes(data)
+    # a private mapping never reaches the file
+    fd = os.open(p, os.O_RDWR)
+    try:
+        with mmap.mmap(fd, 4096, mmap.MAP_PRIVATE) as m:
+            m[0:4] = b"priv"
+            assert m[0:4] == b"priv"
+    finally:
+        os.close(fd)
+    drop_caches()
+    assert read_file(p)[:4] == bytes(data[:4])
