@@ -87,9 +87,16 @@ class ZeroTarget:
 
     # -- commands ---------------------------------------------------------
     def run(self, *args, timeout=120, check=True):
-        p = subprocess.run([self.bin, *args], env=self.env,
-                           stdin=subprocess.DEVNULL, capture_output=True,
-                           text=True, timeout=timeout)
+        # Output goes to files, not pipes: a daemon that keeps the inherited
+        # stdout/stderr open would make a pipe reader wait forever.
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            p = subprocess.run([self.bin, *args], env=self.env,
+                               stdin=subprocess.DEVNULL, stdout=out,
+                               stderr=err, timeout=timeout)
+            out.seek(0)
+            err.seek(0)
+            p.stdout = out.read().decode(errors="replace")
+            p.stderr = err.read().decode(errors="replace")
         if check and p.returncode != 0:
             raise AssertionError(
                 f"zero {' '.join(args)} exited {p.returncode}\n"
