@@ -273,7 +273,11 @@ out_fs:
 		log_info("unmounted %s cleanly", mnt_abs);
 	}
 out_unlock:
-	close(lockfd);
+	/*
+	 * lockfd stays open: the lock is released when this process is gone,
+	 * so `zero umount` returns only after the daemon has fully exited.
+	 */
+	(void)lockfd;
 out_config:
 	config_release(&cfg);
 	report_ready(&ready_fd, (char)status);

@@ -638,6 +638,7 @@ int fuseops_mount(struct fs *fs, const char *mountpoint, const struct fuseops_op
 	argv[argc] = NULL;
 	args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
 	f->se = fuse_session_new(&args, &zero_ops, sizeof(zero_ops), f);
+	fuse_opt_free_args(&args);
 	if (!f->se) {
 		snprintf(err, errlen, "cannot start a FUSE session (bad -o options?)");
 		ret = -EINVAL;
