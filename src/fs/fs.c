@@ -41,6 +41,8 @@
 #include <unistd.h>
 
 #define FS_LINK_MAX 65000
+/* the largest file: what ext4, the usual home of the cache, can hold */
+#define FS_MAX_FILE_SIZE ((1ull << 44) - 4096)
 #define FS_FLUSH_INTERVAL_S 5
 #define FS_RELATIME_S (24 * 3600)
 
@@ -51,12 +53,13 @@ struct fs_inode {
 	int fd;		   /* cache file, -1 while closed */
 	bool attr_valid;   /* attr holds the inode's row */
 	bool attr_dirty;   /* attr is newer than the row (size and times of a written file) */
+	bool atime_dirty;  /* only the access time is newer: saved lazily, not on close */
 	bool chunks_known; /* dirty[] has been loaded from the chunk table */
 	struct meta_inode attr;
 	uint8_t *dirty;	  /* bit per chunk: DIRTY mark committed */
 	size_t dirty_len; /* bytes in dirty[] */
 	/* undo record of the current transaction */
-	bool txn_touched, saved_valid, saved_dirty;
+	bool txn_touched, saved_valid, saved_dirty, saved_atime_dirty;
 	struct meta_inode saved;
 	struct fs_inode *txn_next;
 	struct fs_inode *hash_next;
@@ -209,15 +212,22 @@ static void txn_forget_touched(struct fs *fs)
 	fs->in_txn = false;
 }
 
-static void txn_rollback(struct fs *fs)
+/* Put back the cached rows the open transaction changed, and end it. */
+static void txn_undo_cache(struct fs *fs)
 {
-	meta_rollback(fs->meta);
 	for (struct fs_inode *ip = fs->txn_touched; ip; ip = ip->txn_next) {
 		ip->attr = ip->saved;
 		ip->attr_valid = ip->saved_valid;
 		ip->attr_dirty = ip->saved_dirty;
+		ip->atime_dirty = ip->saved_atime_dirty;
 	}
 	txn_forget_touched(fs);
+}
+
+static void txn_rollback(struct fs *fs)
+{
+	meta_rollback(fs->meta);
+	txn_undo_cache(fs);
 }
 
 /* Commit; on failure everything is rolled back. */
@@ -225,15 +235,10 @@ static int txn_commit(struct fs *fs)
 {
 	int ret = meta_commit(fs->meta);
 
-	if (ret) {
-		/* meta_commit rolled the database back; undo the cache too */
-		for (struct fs_inode *ip = fs->txn_touched; ip; ip = ip->txn_next) {
-			ip->attr = ip->saved;
-			ip->attr_valid = ip->saved_valid;
-			ip->attr_dirty = ip->saved_dirty;
-		}
-	}
-	txn_forget_touched(fs);
+	if (ret)
+		txn_undo_cache(fs); /* meta_commit rolled the database back */
+	else
+		txn_forget_touched(fs);
 	return ret;
 }
 
@@ -245,6 +250,7 @@ static void txn_touch(struct fs *fs, struct fs_inode *ip)
 	ip->saved = ip->attr;
 	ip->saved_valid = ip->attr_valid;
 	ip->saved_dirty = ip->attr_dirty;
+	ip->saved_atime_dirty = ip->atime_dirty;
 	ip->txn_next = fs->txn_touched;
 	fs->txn_touched = ip;
 }
@@ -280,14 +286,19 @@ static int inode_store(struct fs *fs, const struct meta_inode *in)
 		ip->attr = *in;
 		ip->attr_valid = true;
 		ip->attr_dirty = false;
+		ip->atime_dirty = false;
 	}
 	return ret;
 }
 
-/* Commit IP's in-memory size and times if they are newer than its row. */
-static int inode_flush(struct fs *fs, struct fs_inode *ip)
+/*
+ * Commit IP's in-memory size and times if they are newer than its row; a
+ * newer access time alone only with ATIME (it waits for the periodic flush,
+ * so that reading a file costs no metadata write on close).
+ */
+static int inode_flush(struct fs *fs, struct fs_inode *ip, bool atime)
 {
-	if (!ip->attr_valid || !ip->attr_dirty)
+	if (!ip->attr_valid || !(ip->attr_dirty || (atime && ip->atime_dirty)))
 		return 0;
 	return inode_store(fs, &ip->attr);
 }
@@ -344,7 +355,7 @@ static void inode_maybe_free(struct fs *fs, struct fs_inode *ip)
 	if (inode_load(fs, ip->ino, &in) == 0) {
 		if (in.nlink == 0)
 			inode_delete(fs, ip->ino);
-		else if (inode_flush(fs, ip))
+		else if (inode_flush(fs, ip, true))
 			log_error("inode %" PRIu64 ": size and times not saved", ip->ino);
 	}
 	itable_remove(fs, ip);
@@ -651,7 +662,7 @@ int fs_flush_all(struct fs *fs)
 	pthread_mutex_lock(&fs->lock);
 	for (size_t i = 0; i < fs->table_size; i++)
 		for (struct fs_inode *ip = fs->table[i]; ip; ip = ip->hash_next)
-			if ((ret = inode_flush(fs, ip)) && !first)
+			if ((ret = inode_flush(fs, ip, true)) && !first)
 				first = ret;
 	pthread_mutex_unlock(&fs->lock);
 	return first;
@@ -809,6 +820,10 @@ int fs_setattr(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, struct fs_
 		}
 		if (attr->st_size < 0) {
 			ret = -EINVAL;
+			goto out_rollback;
+		}
+		if ((uint64_t)attr->st_size > FS_MAX_FILE_SIZE) {
+			ret = -EFBIG;
 			goto out_rollback;
 		}
 		txn_touch(fs, ip);
@@ -1402,7 +1417,7 @@ int fs_read_prepare(struct fs *fs, struct fs_file *fh, off_t off, size_t size, i
 		if (ts_le(a->atime, a->mtime) || ts_le(a->atime, a->ctime) ||
 		    now.tv_sec - a->atime.tv_sec >= FS_RELATIME_S) {
 			a->atime = now;
-			ip->attr_dirty = true;
+			ip->atime_dirty = true;
 		}
 	}
 	pthread_mutex_unlock(&fs->lock);
@@ -1420,7 +1435,7 @@ int fs_write_begin(struct fs *fs, struct fs_file *fh, off_t off, size_t len, int
 		*fd = ip->fd;
 		return 0;
 	}
-	if ((uint64_t)off + len < (uint64_t)off)
+	if ((uint64_t)off + len > FS_MAX_FILE_SIZE)
 		return -EFBIG;
 	pthread_mutex_lock(&fs->lock);
 	ret = chunks_mark_dirty(fs, ip, (uint64_t)off / fs->chunk_size,
@@ -1449,7 +1464,7 @@ int fs_flush(struct fs *fs, struct fs_file *fh)
 	int ret;
 
 	pthread_mutex_lock(&fs->lock);
-	ret = inode_flush(fs, fh->ip);
+	ret = inode_flush(fs, fh->ip, false);
 	pthread_mutex_unlock(&fs->lock);
 	return ret;
 }
@@ -1462,7 +1477,7 @@ int fs_fsync(struct fs *fs, struct fs_file *fh, bool datasync)
 	if (ip->fd >= 0 && (datasync ? fdatasync(ip->fd) : fsync(ip->fd)) < 0)
 		return -errno;
 	pthread_mutex_lock(&fs->lock);
-	ret = inode_flush(fs, ip);
+	ret = inode_flush(fs, ip, false);
 	if (ret == 0)
 		ret = meta_sync(fs->meta);
 	pthread_mutex_unlock(&fs->lock);
@@ -1475,7 +1490,7 @@ int fs_release(struct fs *fs, struct fs_file *fh)
 	int ret;
 
 	pthread_mutex_lock(&fs->lock);
-	ret = inode_flush(fs, ip);
+	ret = inode_flush(fs, ip, false);
 	ip->nopen--;
 	inode_close_fd_if_unused(ip);
 	inode_maybe_free(fs, ip);
@@ -1498,6 +1513,8 @@ int fs_fallocate(struct fs *fs, struct fs_file *fh, int mode, off_t off, off_t l
 	if ((mode & FALLOC_FL_PUNCH_HOLE) && !(mode & FALLOC_FL_KEEP_SIZE))
 		return -EOPNOTSUPP;
 	end = (uint64_t)off + (uint64_t)len;
+	if (end > FS_MAX_FILE_SIZE)
+		return -EFBIG;
 	pthread_mutex_lock(&fs->lock);
 	if (!S_ISREG(ip->attr.mode) || ip->fd < 0) {
 		ret = -ENODEV;

@@ -1,0 +1,309 @@
+/*
+ * test_fs.c - unit tests of the filesystem core (fs.c) through its API,
+ * on a real cache directory: no kernel, no FUSE.
+ */
+#include "fs/fs.h"
+#include "meta/meta.h"
+#include "../unit/test.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char dir[64];
+
+static bool in_no_group(const struct fs_ctx *ctx, gid_t gid)
+{
+	return ctx->gid == gid;
+}
+
+static const struct fs_ctx root_ctx = {0, 0, in_no_group, NULL};
+
+static struct fs *open_fs(void)
+{
+	struct fs_options opt = {.cache_dir = dir, .chunk_size = 1u << 16};
+	struct fs *fs = NULL;
+	char err[256] = "";
+
+	TEST_ASSERT_EQ_INT(fs_new(&opt, &fs, err, sizeof(err)), 0);
+	return fs;
+}
+
+static void fresh_dir(void)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s && mkdir -p %s", dir, dir);
+	TEST_ASSERT_EQ_INT(system(cmd), 0);
+}
+
+/* Write LEN bytes of BYTE at OFF through the three-step write path. */
+static void write_bytes(struct fs *fs, struct fs_file *fh, off_t off, size_t len, int byte)
+{
+	char *buf = malloc(len);
+	int fd = -1;
+
+	memset(buf, byte, len);
+	TEST_ASSERT_EQ_INT(fs_write_begin(fs, fh, off, len, &fd), 0);
+	TEST_ASSERT_EQ_INT(pwrite(fd, buf, len, off), (long long)len);
+	fs_write_end(fs, fh, off, len);
+	free(buf);
+}
+
+static bool cache_file_exists(uint64_t ino)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/data/%llu", dir, (unsigned long long)ino);
+	return access(path, F_OK) == 0;
+}
+
+static int count_chunk(void *arg, uint64_t idx, enum meta_chunk_state state)
+{
+	(void)idx;
+	if (state == CHUNK_DIRTY)
+		(*(int *)arg)++;
+	return 0;
+}
+
+static void test_write_read_persist(void)
+{
+	struct fs *fs = open_fs();
+	struct fs_file *fh;
+	struct stat st;
+	size_t len;
+	int fd, dirty = 0;
+	struct meta *m;
+	char path[128];
+
+	TEST_ASSERT_EQ_INT(fs_create(fs, &root_ctx, 1, "f", 0644, O_RDWR, &fh, &st), 0);
+	write_bytes(fs, fh, 0, 100000, 'a');	  /* chunks 0 and 1 of 64 KiB */
+	write_bytes(fs, fh, 1 << 20, 10, 'b');	  /* chunk 16 */
+	TEST_ASSERT_EQ_INT(fs_read_prepare(fs, fh, (1 << 20) + 5, 100, &fd, &len), 0);
+	TEST_ASSERT_EQ_INT(len, 5);
+	TEST_ASSERT_EQ_INT(fs_read_prepare(fs, fh, 2 << 20, 100, &fd, &len), 0);
+	TEST_ASSERT_EQ_INT(len, 0);
+	TEST_ASSERT_EQ_INT(fs_release(fs, fh), 0);
+	TEST_ASSERT_EQ_INT(fs_getattr(fs, st.st_ino, &st), 0);
+	TEST_ASSERT_EQ_INT(st.st_size, (1 << 20) + 10);
+	fs_forget(fs, st.st_ino, 1);
+	TEST_ASSERT_EQ_INT(fs_free(fs), 0);
+
+	/* the chunk table has the three dirty chunks, committed */
+	snprintf(path, sizeof(path), "%s/meta.db", dir);
+	TEST_ASSERT_EQ_INT(meta_open(path, 1u << 16, 0, 0, &m), 0);
+	TEST_ASSERT_EQ_INT(meta_chunk_list(m, st.st_ino, count_chunk, &dirty), 0);
+	TEST_ASSERT_EQ_INT(dirty, 3);
+	meta_close(m);
+
+	fs = open_fs();
+	TEST_ASSERT_EQ_INT(fs_lookup(fs, 1, "f", &st), 0);
+	TEST_ASSERT_EQ_INT(st.st_size, (1 << 20) + 10);
+	/* truncate drops the chunks past the end and dirties the one holding it */
+	{
+		struct stat attr = {.st_size = 70000};
+		TEST_ASSERT_EQ_INT(fs_setattr(fs, &root_ctx, st.st_ino, NULL, &attr, FS_SET_SIZE, &st),
+				   0);
+	}
+	TEST_ASSERT_EQ_INT(st.st_size, 70000);
+	fs_forget(fs, st.st_ino, 1);
+	TEST_ASSERT_EQ_INT(fs_free(fs), 0);
+	TEST_ASSERT_EQ_INT(meta_open(path, 1u << 16, 0, 0, &m), 0);
+	dirty = 0;
+	TEST_ASSERT_EQ_INT(meta_chunk_list(m, st.st_ino, count_chunk, &dirty), 0);
+	TEST_ASSERT_EQ_INT(dirty, 2);
+	meta_close(m);
+}
+
+static void test_unlink_while_open(void)
+{
+	struct fs *fs = open_fs();
+	struct fs_file *fh;
+	struct stat st;
+	size_t len;
+	int fd;
+
+	TEST_ASSERT_EQ_INT(fs_create(fs, &root_ctx, 1, "g", 0644, O_RDWR, &fh, &st), 0);
+	write_bytes(fs, fh, 0, 5000, 'x');
+	TEST_ASSERT_EQ_INT(fs_unlink(fs, 1, "g"), 0);
+	TEST_ASSERT_EQ_INT(fs_lookup(fs, 1, "g", &st), -ENOENT);
+	TEST_ASSERT(cache_file_exists(st.st_ino));
+	TEST_ASSERT_EQ_INT(fs_read_prepare(fs, fh, 0, 8192, &fd, &len), 0);
+	TEST_ASSERT_EQ_INT(len, 5000);
+	TEST_ASSERT_EQ_INT(fs_release(fs, fh), 0);
+	TEST_ASSERT(cache_file_exists(st.st_ino)); /* the kernel still knows it */
+	fs_forget(fs, st.st_ino, 1);
+	TEST_ASSERT(!cache_file_exists(st.st_ino));
+	TEST_ASSERT_EQ_INT(fs_getattr(fs, st.st_ino, &st), -ENOENT);
+	TEST_ASSERT_EQ_INT(fs_free(fs), 0);
+}
+
+static void test_rename_rules(void)
+{
+	struct fs *fs = open_fs();
+	struct stat a, b, d, e, st;
+
+	TEST_ASSERT_EQ_INT(fs_mkdir(fs, &root_ctx, 1, "a", 0755, &a), 0);
+	TEST_ASSERT_EQ_INT(fs_mkdir(fs, &root_ctx, a.st_ino, "b", 0755, &b), 0);
+	TEST_ASSERT_EQ_INT(fs_mknod(fs, &root_ctx, 1, "f", S_IFREG | 0644, 0, &d), 0);
+	TEST_ASSERT_EQ_INT(fs_mknod(fs, &root_ctx, b.st_ino, "g", S_IFREG | 0644, 0, &e), 0);
+	/* into its own subtree */
+	TEST_ASSERT_EQ_INT(fs_rename(fs, 1, "a", b.st_ino, "x", 0), -EINVAL);
+	/* directory over file and file over directory */
+	TEST_ASSERT_EQ_INT(fs_rename(fs, 1, "a", 1, "f", 0), -ENOTDIR);
+	TEST_ASSERT_EQ_INT(fs_rename(fs, 1, "f", 1, "a", 0), -EISDIR);
+	/* over a non-empty directory */
+	TEST_ASSERT_EQ_INT(fs_mkdir(fs, &root_ctx, 1, "c", 0755, &st), 0);
+	TEST_ASSERT_EQ_INT(fs_rename(fs, 1, "c", a.st_ino, "b", 0), -ENOTEMPTY);
+	TEST_ASSERT_EQ_INT(fs_rename(fs, 1, "f", b.st_ino, "g", RENAME_NOREPLACE), -EEXIST);
+	TEST_ASSERT_EQ_INT(fs_rename(fs, 1, "f", b.st_ino, "g", RENAME_EXCHANGE), 0);
+	TEST_ASSERT_EQ_INT(fs_lookup(fs, 1, "f", &st), 0);
+	TEST_ASSERT_EQ_INT(st.st_ino, e.st_ino);
+	/* exchanging a directory across parents moves the parents' link counts */
+	TEST_ASSERT_EQ_INT(fs_rename(fs, 1, "c", b.st_ino, "g", RENAME_EXCHANGE), 0);
+	TEST_ASSERT_EQ_INT(fs_getattr(fs, b.st_ino, &st), 0);
+	TEST_ASSERT_EQ_INT(st.st_nlink, 3);
+	TEST_ASSERT_EQ_INT(fs_getattr(fs, 1, &st), 0);
+	TEST_ASSERT_EQ_INT(st.st_nlink, 3); /* root: a, and the file that came back */
+	/* a plain move over a file drops the victim's link */
+	TEST_ASSERT_EQ_INT(fs_rename(fs, 1, "c", 1, "f", 0), 0);
+	TEST_ASSERT_EQ_INT(fs_getattr(fs, e.st_ino, &st), 0);
+	TEST_ASSERT_EQ_INT(st.st_nlink, 0);
+	TEST_ASSERT_EQ_INT(fs_rename(fs, 1, "nope", 1, "x", 0), -ENOENT);
+	TEST_ASSERT_EQ_INT(fs_rename(fs, 1, "f", 1, "x", 8), -EINVAL);
+	TEST_ASSERT_EQ_INT(fs_free(fs), 0);
+}
+
+static void test_names_and_links(void)
+{
+	struct fs *fs = open_fs();
+	char longname[300];
+	struct stat st, st2;
+
+	memset(longname, 'n', sizeof(longname));
+	longname[256] = '\0';
+	TEST_ASSERT_EQ_INT(fs_mknod(fs, &root_ctx, 1, longname, S_IFREG | 0644, 0, &st),
+			   -ENAMETOOLONG);
+	longname[255] = '\0';
+	TEST_ASSERT_EQ_INT(fs_mknod(fs, &root_ctx, 1, longname, S_IFREG | 0644, 0, &st), 0);
+	TEST_ASSERT_EQ_INT(fs_mknod(fs, &root_ctx, 1, longname, S_IFREG | 0644, 0, &st), -EEXIST);
+	TEST_ASSERT_EQ_INT(fs_link(fs, st.st_ino, 1, "h", &st2), 0);
+	TEST_ASSERT_EQ_INT(st2.st_nlink, 2);
+	TEST_ASSERT_EQ_INT(fs_link(fs, 1, 1, "rootlink", &st2), -EPERM);
+	TEST_ASSERT_EQ_INT(fs_unlink(fs, 1, longname), 0);
+	TEST_ASSERT_EQ_INT(fs_getattr(fs, st.st_ino, &st2), 0);
+	TEST_ASSERT_EQ_INT(st2.st_nlink, 1);
+	TEST_ASSERT_EQ_INT(fs_rmdir(fs, 1, "h"), -ENOTDIR);
+	TEST_ASSERT_EQ_INT(fs_symlink(fs, &root_ctx, 1, "s", "target", &st2), 0);
+	{
+		char buf[16];
+		size_t len;
+		TEST_ASSERT_EQ_INT(fs_readlink(fs, st2.st_ino, buf, sizeof(buf), &len), 0);
+		TEST_ASSERT_EQ_INT(len, 6);
+		TEST_ASSERT_EQ_INT(fs_readlink(fs, 1, buf, sizeof(buf), &len), -EINVAL);
+	}
+	TEST_ASSERT_EQ_INT(fs_free(fs), 0);
+}
+
+static void test_setgid_directory(void)
+{
+	struct fs *fs = open_fs();
+	struct fs_ctx user = {1000, 1000, in_no_group, NULL};
+	struct stat d, st, attr = {.st_mode = 02775, .st_gid = 50};
+
+	TEST_ASSERT_EQ_INT(fs_mkdir(fs, &root_ctx, 1, "sg", 0755, &d), 0);
+	TEST_ASSERT_EQ_INT(fs_setattr(fs, &root_ctx, d.st_ino, NULL, &attr, FS_SET_MODE | FS_SET_GID,
+				      &d),
+			   0);
+	TEST_ASSERT_EQ_INT(fs_mkdir(fs, &user, d.st_ino, "sub", 0755, &st), 0);
+	TEST_ASSERT_EQ_INT(st.st_gid, 50);
+	TEST_ASSERT(st.st_mode & S_ISGID);
+	/* a setgid file created by a non-member loses its setgid bit */
+	TEST_ASSERT_EQ_INT(fs_mknod(fs, &user, d.st_ino, "f", S_IFREG | 02755, 0, &st), 0);
+	TEST_ASSERT_EQ_INT(st.st_gid, 50);
+	TEST_ASSERT(!(st.st_mode & S_ISGID));
+	TEST_ASSERT_EQ_INT(st.st_uid, 1000);
+	TEST_ASSERT_EQ_INT(fs_free(fs), 0);
+}
+
+static void test_punch_and_bounds(void)
+{
+	struct fs *fs = open_fs();
+	struct fs_file *fh;
+	struct stat st;
+	int fd;
+
+	TEST_ASSERT_EQ_INT(fs_create(fs, &root_ctx, 1, "p", 0644, O_RDWR, &fh, &st), 0);
+	write_bytes(fs, fh, 0, 4 << 16, 'p');
+	TEST_ASSERT_EQ_INT(fs_fallocate(fs, fh, FALLOC_FL_PUNCH_HOLE, 0, 4096), -EOPNOTSUPP);
+	TEST_ASSERT_EQ_INT(
+		fs_fallocate(fs, fh, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 1 << 16, 1 << 16),
+		0);
+	TEST_ASSERT_EQ_INT(fs_fallocate(fs, fh, 0, 0, 8 << 16), 0);
+	TEST_ASSERT_EQ_INT(fs_getattr(fs, st.st_ino, &st), 0);
+	TEST_ASSERT_EQ_INT(st.st_size, 8 << 16);
+	TEST_ASSERT_EQ_INT(fs_write_begin(fs, fh, (off_t)1 << 45, 1, &fd), -EFBIG);
+	TEST_ASSERT_EQ_INT(fs_release(fs, fh), 0);
+	TEST_ASSERT_EQ_INT(fs_free(fs), 0);
+}
+
+/* A child writes and dies without a word; the next open recovers the size. */
+static void test_crash_recovery(void)
+{
+	struct stat st;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct fs *fs = open_fs();
+		struct fs_file *fh;
+		if (fs_create(fs, &root_ctx, 1, "c", 0644, O_RDWR, &fh, &st))
+			_exit(1);
+		write_bytes(fs, fh, 0, 12345, 'c'); /* size only in memory */
+		_exit(0);
+	}
+	int status;
+	TEST_ASSERT_EQ_INT(waitpid(pid, &status, 0), pid);
+	TEST_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	struct fs *fs = open_fs();
+	TEST_ASSERT_EQ_INT(fs_lookup(fs, 1, "c", &st), 0);
+	TEST_ASSERT_EQ_INT(st.st_size, 12345);
+	fs_forget(fs, st.st_ino, 1);
+	TEST_ASSERT_EQ_INT(fs_free(fs), 0);
+}
+
+int main(void)
+{
+	char tmpl[] = "/tmp/zero-test-fs-XXXXXX";
+
+	if (!mkdtemp(tmpl))
+		return 1;
+	snprintf(dir, sizeof(dir), "%s", tmpl);
+	void (*tests[])(void) = {test_write_read_persist, test_unlink_while_open,
+				 test_rename_rules,	  test_names_and_links,
+				 test_setgid_directory,	  test_punch_and_bounds,
+				 test_crash_recovery};
+	const char *names[] = {"test_write_read_persist", "test_unlink_while_open",
+			       "test_rename_rules",	  "test_names_and_links",
+			       "test_setgid_directory",	  "test_punch_and_bounds",
+			       "test_crash_recovery"};
+	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+		int before = test_failed_asserts;
+		fresh_dir();
+		tests[i]();
+		if (test_failed_asserts == before) {
+			test_passed_count++;
+		} else {
+			test_failed_count++;
+			fprintf(stderr, "FAIL %s\n", names[i]);
+		}
+	}
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		return 1;
+	return TEST_MAIN_END();
+}
