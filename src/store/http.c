@@ -227,6 +227,8 @@ struct transfer {
 	const struct http_request *req;
 	struct http_response *resp;
 	uint64_t body_pos;	 /* next byte of the request body to send */
+	uint64_t resp_pos;	 /* bytes of the answer body seen so far */
+	uint64_t resp_base;	 /* first byte of a 206 answer (Content-Range) */
 	int local_error;	 /* source or sink failure (-errno), not retried */
 	unsigned retry_after_s;	 /* from the last answer's Retry-After, 0 if none */
 };
@@ -294,7 +296,29 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *ptr)
 	int r;
 
 	curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
-	if (status >= 200 && status < 300 && t->req->sink)
+	if ((status == 200 || status == 206) && t->req->ranged && t->req->sink) {
+		/*
+		 * Keep only the window that was asked for, wherever the answer
+		 * starts: a server may ignore Range (200, from byte 0) or send
+		 * more than asked (206, from its Content-Range start).
+		 */
+		uint64_t base = status == 206 ? t->resp_base : 0;
+		uint64_t start = base + t->resp_pos, end = start + len;
+		uint64_t lo = t->req->range_off, hi = t->req->range_off + t->req->range_len;
+
+		if (hi < lo)
+			hi = UINT64_MAX;
+		t->resp_pos += len;
+		if (end <= lo || start >= hi)
+			return len;
+		if (start < lo) {
+			data += lo - start;
+			start = lo;
+		}
+		if (end > hi)
+			end = hi;
+		r = objstore_sink_write(t->req->sink, data, (size_t)(end - start));
+	} else if (status >= 200 && status < 300 && t->req->sink)
 		r = objstore_sink_write(t->req->sink, data, len);
 	else if (!(status >= 200 && status < 300) && t->resp->body_len >= ERROR_BODY_MAX)
 		r = 0; /* keep the start of an error page, drop the rest */
@@ -333,6 +357,7 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *data)
 		t->resp->etag[0] = '\0';
 		t->resp->has_content_length = false;
 		t->retry_after_s = 0;
+		t->resp_base = 0;
 		return len;
 	}
 	if (!colon)
@@ -349,6 +374,11 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *data)
 		t->resp->last_modified = (time_t)curl_getdate(value, NULL);
 		if (t->resp->last_modified < 0)
 			t->resp->last_modified = 0;
+	} else if (IS_HEADER("content-range")) {
+		unsigned long long first;
+
+		if (sscanf(value, "bytes %llu-", &first) == 1)
+			t->resp_base = first;
 	} else if (IS_HEADER("retry-after")) {
 		char *end;
 		unsigned long s = strtoul(value, &end, 10);
@@ -499,6 +529,8 @@ int http_perform(struct http_client *c, const struct http_request *req,
 		setup_handle(c, curl);
 		http_response_release(resp);
 		t.body_pos = 0;
+		t.resp_pos = 0;
+		t.resp_base = 0;
 		t.local_error = 0;
 		t.retry_after_s = 0;
 		if (req->sink)

@@ -1,15 +1,19 @@
 /*
  * store_file.c - the "file" backend: a local directory acting as a bucket.
  *
- * Object KEY lives at DIR/KEY; the '/'s in keys become directories, made on
- * demand and removed again when a delete empties them.
+ * Object "a/b/c" lives in the file DIR/a.d/b.d/c.o: the '/'s of keys become
+ * directories (suffix ".d"), made on demand and removed again when a delete
+ * empties them, and objects are files with the suffix ".o". The suffixes
+ * keep "a/b" and "a/b/c" apart, as S3 does, and any other name in the tree
+ * (temporary files, strays) is simply not an object. A key component may
+ * therefore be at most 253 bytes (-ENAMETOOLONG beyond).
  *
  * Invariants:
  *  1. A put writes DIR/.../.zero-tmp.XXXXXX, fsyncs it, renames it over the
  *     key and fsyncs the directory: after a crash the key holds the old
  *     object, no object, or the whole new one (rule 2 of objstore.h).
- *  2. Temporary files are never listed and can't be named by a key; a
- *     leftover one (crash during a put) is garbage that no reader sees.
+ *  2. Temporary files don't end in ".o", so they are never listed or read;
+ *     a leftover one (crash during a put) is garbage that no reader sees.
  *  3. Nothing is cached in memory, so handles are trivially thread-safe.
  *
  * Listing walks the subtree under the prefix's directory and sorts it, so a
@@ -30,7 +34,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define TMP_PREFIX ".zero-tmp."
+#define TMP_PREFIX ".zero-tmp."  /* temporary files: never end in ".o" */
 
 struct store_file {
 	struct objstore base;
@@ -54,26 +58,38 @@ static int file_fail(int err, const char *op, const char *key)
 	return err;
 }
 
-static bool key_has_tmp_component(const char *key)
+/* DIR/a.d/b.d/c.o for key "a/b/c"; NULL with *R set on failure. */
+static char *file_path(struct store_file *f, const char *key, int *r)
 {
-	const char *p = key;
+	size_t dlen = strlen(f->dir), n = dlen;
+	char *path = malloc(dlen + 2 * strlen(key) + 4), *p;
+	const char *c = key;
 
-	while (p) {
-		if (strncmp(p, TMP_PREFIX, strlen(TMP_PREFIX)) == 0)
-			return true;
-		p = strchr(p, '/');
-		if (p)
-			p++;
-	}
-	return false;
-}
-
-static char *file_path(struct store_file *f, const char *key)
-{
-	char *path;
-
-	if (asprintf(&path, "%s/%s", f->dir, key) < 0)
+	if (!path) {
+		*r = -ENOMEM;
 		return NULL;
+	}
+	memcpy(path, f->dir, dlen);
+	p = path + n;
+	for (;;) {
+		const char *slash = strchr(c, '/');
+		size_t clen = slash ? (size_t)(slash - c) : strlen(c);
+
+		if (clen > 253) {
+			free(path);
+			*r = -ENAMETOOLONG;
+			return NULL;
+		}
+		*p++ = '/';
+		memcpy(p, c, clen);
+		p += clen;
+		memcpy(p, slash ? ".d" : ".o", 2);
+		p += 2;
+		if (!slash)
+			break;
+		c = slash + 1;
+	}
+	*p = '\0';
 	return path;
 }
 
@@ -179,11 +195,9 @@ static int file_put(struct objstore *s, const char *key, const struct objstore_s
 	char *path = NULL, *tmp = NULL;
 	int fd = -1, r, attempt;
 
-	if (key_has_tmp_component(key))
-		return file_fail(-EINVAL, "put", key);
-	path = file_path(f, key);
+	path = file_path(f, key, &r);
 	if (!path)
-		return -ENOMEM;
+		return file_fail(r, "access", key);
 	if (asprintf(&tmp, "%.*s/" TMP_PREFIX "XXXXXX", (int)(strrchr(path, '/') - path), path) <
 	    0) {
 		tmp = NULL;
@@ -240,11 +254,9 @@ static int file_get(struct objstore *s, const char *key, uint64_t off, uint64_t 
 	uint64_t end, pos;
 	int fd, r = 0;
 
-	if (key_has_tmp_component(key))
-		return file_fail(-ENOENT, "get", key);
-	path = file_path(f, key);
+	path = file_path(f, key, &r);
 	if (!path)
-		return -ENOMEM;
+		return file_fail(r, "access", key);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		r = file_fail(errno == ENOTDIR || errno == EISDIR ? -ENOENT : -errno, "get", key);
@@ -296,11 +308,9 @@ static int file_head(struct objstore *s, const char *key, struct objstore_info *
 	char *path;
 	int r = 0;
 
-	if (key_has_tmp_component(key))
-		return file_fail(-ENOENT, "head", key);
-	path = file_path(f, key);
+	path = file_path(f, key, &r);
 	if (!path)
-		return -ENOMEM;
+		return file_fail(r, "access", key);
 	if (stat(path, &st) < 0)
 		r = file_fail(errno == ENOTDIR ? -ENOENT : -errno, "head", key);
 	else if (!S_ISREG(st.st_mode))
@@ -322,11 +332,9 @@ static int file_del(struct objstore *s, const char *key)
 	size_t rootlen = strlen(f->dir);
 	int r = 0;
 
-	if (key_has_tmp_component(key))
-		return file_fail(-EINVAL, "delete", key);
-	path = file_path(f, key);
+	path = file_path(f, key, &r);
 	if (!path)
-		return -ENOMEM;
+		return r == -ENAMETOOLONG ? 0 : file_fail(r, "delete", key); /* can't exist */
 	if (unlink(path) < 0 && errno != ENOENT && errno != ENOTDIR) {
 		r = file_fail(errno == EISDIR ? -ENOENT : -errno, "delete", key);
 		if (r == -ENOENT)
@@ -382,55 +390,52 @@ static int key_vec_push(struct key_vec *kv, const char *key, const struct stat *
 	return 0;
 }
 
-/* Collect regular files below ROOT/REL whose key starts with PREFIX. */
-static int walk(const char *root, const char *rel, const char *prefix, const char *token,
+/*
+ * Collect the objects in directory DIRPATH, whose keys start with REL
+ * ("" or ending in '/'), that have PREFIX and sort after TOKEN.
+ */
+static int walk(const char *dirpath, const char *rel, const char *prefix, const char *token,
 		struct key_vec *kv)
 {
-	char *path = NULL;
-	DIR *d;
+	size_t plen = strlen(prefix);
 	struct dirent *de;
+	DIR *d;
 	int r = 0;
 
-	if (asprintf(&path, "%s/%s", root, rel) < 0)
-		return -ENOMEM;
-	d = opendir(path);
-	if (!d) {
-		r = errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
-		free(path);
-		return r;
-	}
+	d = opendir(dirpath);
+	if (!d)
+		return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
 	while ((de = readdir(d))) {
+		size_t nlen = strlen(de->d_name), klen;
+		bool is_dir;
 		char *key;
 		struct stat st;
-		size_t plen, klen;
 
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
-		    strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0)
-			continue;
-		if (asprintf(&key, "%s%s", rel, de->d_name) < 0) {
+		if (nlen < 3 || de->d_name[nlen - 2] != '.' ||
+		    (de->d_name[nlen - 1] != 'd' && de->d_name[nlen - 1] != 'o'))
+			continue; /* not ours: temporary file or stray */
+		is_dir = de->d_name[nlen - 1] == 'd';
+		if (asprintf(&key, "%s%.*s%s", rel, (int)(nlen - 2), de->d_name, is_dir ? "/" : "") <
+		    0) {
 			r = -ENOMEM;
 			break;
 		}
 		/* Prune subtrees that can't hold a key with PREFIX. */
 		klen = strlen(key);
-		plen = strlen(prefix);
-		if (strncmp(key, prefix, klen < plen ? klen : plen) != 0) {
+		if (strncmp(key, prefix, klen < plen ? klen : plen) != 0 ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			free(key);
-			continue;
+			continue; /* elsewhere, or raced with a delete */
 		}
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			free(key);
-			continue; /* raced with a delete */
-		}
-		if (S_ISDIR(st.st_mode)) {
+		if (is_dir && S_ISDIR(st.st_mode)) {
 			char *sub;
 
-			if (asprintf(&sub, "%s/", key) < 0)
+			if (asprintf(&sub, "%s/%s", dirpath, de->d_name) < 0)
 				r = -ENOMEM;
 			else
-				r = walk(root, sub, prefix, token, kv);
+				r = walk(sub, key, prefix, token, kv);
 			free(sub);
-		} else if (S_ISREG(st.st_mode) && klen >= plen &&
+		} else if (!is_dir && S_ISREG(st.st_mode) && klen >= plen &&
 			   (!token || strcmp(key, token) > 0)) {
 			r = key_vec_push(kv, key, &st);
 		}
@@ -439,7 +444,6 @@ static int walk(const char *root, const char *rel, const char *prefix, const cha
 			break;
 	}
 	closedir(d);
-	free(path);
 	return r;
 }
 
@@ -455,15 +459,37 @@ static int file_list(struct objstore *s, const char *prefix, const char *token, 
 	struct store_file *f = to_file(s);
 	struct key_vec kv = {0};
 	const char *slash = strrchr(prefix, '/');
-	char *start;
-	int r;
+	char *rel = NULL, *dirpath = NULL;
+	int r = 0;
 
-	/* Start at the deepest directory the prefix names. */
-	start = strndup(prefix, slash ? (size_t)(slash - prefix + 1) : 0);
-	if (!start)
+	/* Start at the deepest directory the prefix names: "a/b/x" -> DIR/a.d/b.d */
+	if (slash) {
+		rel = strndup(prefix, (size_t)(slash - prefix + 1));
+		if (rel) {
+			/* file_path of "a/b/_" is DIR/a.d/b.d/_.o; cut the last component. */
+			char *probe;
+
+			if (asprintf(&probe, "%s_", rel) >= 0) {
+				dirpath = file_path(f, probe, &r);
+				free(probe);
+				if (dirpath)
+					*strrchr(dirpath, '/') = '\0';
+			}
+		}
+	} else {
+		rel = strdup("");
+		dirpath = strdup(f->dir);
+	}
+	if (!rel || !dirpath) {
+		free(rel);
+		free(dirpath);
+		if (r == -ENAMETOOLONG)
+			return 0; /* no key can have this prefix */
 		return -ENOMEM;
-	r = walk(f->dir, start, prefix, token, &kv);
-	free(start);
+	}
+	r = walk(dirpath, rel, prefix, token, &kv);
+	free(rel);
+	free(dirpath);
 	if (r < 0)
 		goto out_fail;
 	if (kv.n)

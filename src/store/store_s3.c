@@ -71,6 +71,7 @@ struct s3_call {
 	const char *content_md5; /* base64 or NULL */
 	const char *content_type;
 	char range[80];
+	uint64_t range_off, range_len; /* the window RANGE asks for */
 };
 
 static void s3_call_release(struct s3_call *call)
@@ -173,6 +174,9 @@ static int s3_perform(struct s3_call *call, const struct objstore_source *body,
 		      struct http_response *resp)
 {
 	struct http_request req = {
+		.ranged = call->range[0] != '\0',
+		.range_off = call->range_off,
+		.range_len = call->range_len,
 		.method = call->method,
 		.url = call->url,
 		.prepare = s3_prepare,
@@ -543,11 +547,15 @@ static int s3_get(struct objstore *s, const char *key, uint64_t off, uint64_t le
 	r = s3_call_init(&call, s3, "GET", key, NULL);
 	if (r < 0)
 		return r;
+	call.range_off = off;
+	call.range_len = len;
 	if (len != UINT64_MAX && off + len > off)
 		snprintf(call.range, sizeof(call.range), "bytes=%llu-%llu",
 			 (unsigned long long)off, (unsigned long long)(off + len - 1));
 	else if (off)
 		snprintf(call.range, sizeof(call.range), "bytes=%llu-", (unsigned long long)off);
+	else
+		call.range_len = UINT64_MAX;
 	snprintf(what, sizeof(what), "GET %s", key);
 	r = s3_perform(&call, NULL, sink, what, true, &resp);
 	if (r == -ERANGE && resp.status == 416) {
@@ -766,7 +774,7 @@ static int s3_list(struct objstore *s, const char *prefix, const char *token, si
 	free(query);
 	if (r < 0)
 		return r;
-	snprintf(what, sizeof(what), "list %s", prefix);
+	snprintf(what, sizeof(what), "list '%s'", prefix);
 	r = s3_perform(&call, NULL, NULL, what, false, &resp);
 	if (r == 0) {
 		r = s3xml_walk(resp.body ? resp.body : "", resp.body_len, list_field, &l);
