@@ -63,6 +63,7 @@ step unit-asan unit_all build-asan
 if [ -x tests/integration/run.sh ]; then
 	step integration tests/integration/run.sh
 fi
+step cli env ZERO_BIN="$root/build/zero" $PY -m pytest -q -p no:cacheprovider tests/cli
 plain=$(mktemp -d /tmp/zero-plain.XXXXXX)
 step system-plain env ZERO_TEST_DIR="$plain" $PY -m pytest -q -p no:cacheprovider tests/system
 rm -rf "$plain"

@@ -1,0 +1,177 @@
+"""Black-box tests of the `zero` command line: help, version, and every
+refusal of `zero mount` (a clear message, exit status 1, and no mount)."""
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ZERO = os.environ.get("ZERO_BIN", os.path.join(REPO, "build", "zero"))
+
+
+def zero(*args, check=None, timeout=60, env=None):
+    p = subprocess.run([ZERO, *args], capture_output=True, text=True, timeout=timeout, env=env)
+    if check is not None:
+        assert p.returncode == check, f"zero {args}: exit {p.returncode}\n{p.stdout}{p.stderr}"
+    return p
+
+
+def mounted(path):
+    path = os.path.realpath(path)
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == path for line in f)
+
+
+@pytest.fixture
+def dirs(tmp_path):
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    cache = tmp_path / "cache"
+    home = tmp_path / "home"
+    home.mkdir()
+    env = dict(os.environ, HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
+               XDG_DATA_HOME=str(home / ".local/share"))
+    yield mnt, cache, env
+    for m in (mnt,):
+        if mounted(m):
+            subprocess.run([ZERO, "umount", "--lazy", str(m)], capture_output=True)
+
+
+@pytest.mark.parametrize("cmd", [[], ["mount"], ["umount"], ["fsck"], ["bucket"]])
+def test_help(cmd):
+    p = zero(*cmd, "--help", check=0)
+    assert "usage: zero" in p.stdout
+
+
+def test_version_and_unknown_command():
+    assert zero("--version", check=0).stdout.startswith("zero ")
+    p = zero("frobnicate", check=2)
+    assert "unknown command" in p.stderr
+
+
+def test_mount_usage_errors():
+    assert zero("mount", check=2).stderr.startswith("usage")
+    assert zero("mount", "a", "b", "c", check=2).stderr.startswith("usage")
+    assert zero("mount", "--bogus", "x", check=2).returncode == 2
+
+
+def test_missing_mountpoint(dirs):
+    mnt, cache, env = dirs
+    p = zero("mount", str(mnt / "nope"), str(cache), check=1, env=env)
+    assert "nope" in p.stderr and "No such file" in p.stderr
+
+
+def test_mountpoint_not_a_directory(dirs):
+    mnt, cache, env = dirs
+    f = mnt.parent / "file"
+    f.write_text("x")
+    p = zero("mount", str(f), str(cache), check=1, env=env)
+    assert "not a directory" in p.stderr
+    assert not mounted(f)
+
+
+def test_cache_not_a_zero_cache(dirs):
+    mnt, cache, env = dirs
+    cache.mkdir()
+    (cache / "precious").write_text("user data")
+    p = zero("mount", str(mnt), str(cache), check=1, env=env)
+    assert "not a Zero cache" in p.stderr
+    assert not mounted(mnt)
+    assert (cache / "precious").read_text() == "user data"
+
+
+def test_cache_is_a_file(dirs):
+    mnt, cache, env = dirs
+    cache.write_text("x")
+    p = zero("mount", str(mnt), str(cache), check=1, env=env)
+    assert "not a directory" in p.stderr
+
+
+def test_unreadable_config(dirs):
+    mnt, cache, env = dirs
+    cfg = mnt.parent / "config.yml"
+    p = zero("mount", str(mnt), str(cache), "--config", str(cfg), check=1, env=env)
+    assert str(cfg) in p.stderr
+    cfg.write_text("targetDiskUsage: [unclosed\n")
+    p = zero("mount", str(mnt), str(cache), "--config", str(cfg), check=1, env=env)
+    assert str(cfg) in p.stderr
+    cfg.write_text("noSuchKey: 1\n")
+    p = zero("mount", str(mnt), str(cache), "--config", str(cfg), check=1, env=env)
+    assert "noSuchKey" in p.stderr and ":1" in p.stderr
+    assert not mounted(mnt)
+
+
+def test_second_mount_of_one_cache_is_refused(dirs):
+    mnt, cache, env = dirs
+    zero("mount", str(mnt), str(cache), check=0, env=env)
+    try:
+        other = mnt.parent / "mnt2"
+        other.mkdir()
+        p = zero("mount", str(other), str(cache), check=1, env=env)
+        assert "in use" in p.stderr
+        assert not mounted(other)
+        p = zero("fsck", str(cache), check=1, env=env)
+        assert "in use" in p.stderr
+    finally:
+        zero("umount", str(mnt), check=0)
+    assert not mounted(mnt)
+
+
+def test_default_cache_location(dirs):
+    mnt, _, env = dirs
+    zero("mount", str(mnt), check=0, env=env)
+    try:
+        (mnt / "f").write_text("hello")
+    finally:
+        zero("umount", str(mnt), check=0)
+    default = os.path.join(env["XDG_DATA_HOME"], "zero")
+    assert os.path.exists(os.path.join(default, "zero.cache"))
+    assert os.path.exists(os.path.join(default, "meta.db"))
+
+
+def test_umount_of_something_else(dirs):
+    mnt, _, _ = dirs
+    p = zero("umount", str(mnt), check=1)
+    assert "not a Zero mount" in p.stderr
+
+
+def test_umount_busy(dirs):
+    mnt, cache, env = dirs
+    zero("mount", str(mnt), str(cache), check=0, env=env)
+    f = open(mnt / "held", "w")
+    try:
+        p = zero("umount", str(mnt), check=1)
+        assert "busy" in p.stderr
+        assert mounted(mnt)
+    finally:
+        f.close()
+        zero("umount", str(mnt), check=0)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_unmounts_cleanly(dirs, sig):
+    mnt, cache, env = dirs
+    proc = subprocess.Popen([ZERO, "mount", "-f", str(mnt), str(cache)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 10
+        while not mounted(mnt):
+            assert time.time() < deadline and proc.poll() is None, proc.stderr.read()
+            time.sleep(0.05)
+        (mnt / "f").write_bytes(b"x" * 100000)
+        proc.send_signal(sig)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not mounted(mnt)
+    assert "unmounted" in proc.stderr.read()
+    zero("mount", str(mnt), str(cache), check=0, env=env)
+    try:
+        assert (mnt / "f").read_bytes() == b"x" * 100000
+    finally:
+        zero("umount", str(mnt), check=0)
+    assert zero("fsck", str(cache), check=0).stdout.strip().endswith("consistent")
