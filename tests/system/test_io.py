@@ -555,17 +555,67 @@ def test_copy_file_range_between_directories(workdir):
     finally:
         os.close(fs)
         os.close(fd)
-    # the copy is independent of the source afterwards
-    write_file(j(workdir, "a", "src"), b"changed")
     drop_caches()
     assert read_file(j(workdir, "b", "dst")) == data
+    # the copy and the source are independent afterwards, whichever of
+    # them changes (a filesystem that shares blocks must copy on write)
+    src, dst = j(workdir, "a", "src"), j(workdir, "b", "dst")
+    fd = os.open(src, os.O_WRONLY)
+    os.pwrite(fd, b"S" * 5000, 4 * MiB - 2500)
+    os.close(fd)
+    fd = os.open(dst, os.O_WRONLY)
+    os.pwrite(fd, b"D" * 5000, 100)
+    os.close(fd)
+    want_src = bytearray(data)
+    want_src[4 * MiB - 2500:4 * MiB + 2500] = b"S" * 5000
+    want_dst = bytearray(data)
+    want_dst[100:5100] = b"D" * 5000
+    drop_caches()
+    assert read_file(src) == bytes(want_src)
+    assert read_file(dst) == bytes(want_dst)
+    os.unlink(src)
+    drop_caches()
+    assert read_file(dst) == bytes(want_dst)
 
 
-@pytest.mark.parametrize("size", [0, 1, 4095, 4096, 4097, MiB + 1])
+def test_identical_contents_stay_independent(workdir):
+    """Files with equal contents (which a content-addressed store may keep
+    once) change and disappear independently."""
+    data = random.Random(8).randbytes(9 * MiB)
+    names = [j(workdir, f"same{i}") for i in range(3)]
+    for n in names:
+        write_file(n, data)
+        fd = os.open(n, os.O_RDONLY)
+        os.fsync(fd)
+        os.close(fd)
+    fd = os.open(names[0], os.O_WRONLY)
+    os.pwrite(fd, b"X", 5 * MiB)
+    os.close(fd)
+    os.truncate(names[1], MiB)
+    os.unlink(names[2])
+    drop_caches()
+    changed = bytearray(data)
+    changed[5 * MiB] = ord("X")
+    assert read_file(names[0]) == bytes(changed)
+    assert read_file(names[1]) == data[:MiB]
+    write_file(names[2], data)
+    assert read_file(names[2]) == data
+
+
+@pytest.mark.parametrize("size", [0, 1, 4095, 4096, 4097, MiB + 1,
+                                  4 * MiB, 4 * MiB + 1])
 def test_sizes_roundtrip(workdir, size):
     p = j(workdir, "f")
     data = random.Random(size).randbytes(size)
     write_file(p, data)
+    fd = os.open(p, os.O_RDONLY)
+    os.fsync(fd)
+    os.close(fd)
+    st = os.stat(p)
+    assert st.st_size == size
+    # a dense file occupies at least its size (du is meaningful)
+    assert st.st_blocks * 512 >= size
+    assert st.st_blocks * 512 < size + 8 * MiB
     drop_caches()
     assert os.stat(p).st_size == size
     assert read_file(p) == data

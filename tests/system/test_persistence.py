@@ -92,6 +92,22 @@ def _build_tree(root):
                       1_500_000_000_000_000_000 + k * 1_000_000_007,
                       1_400_000_000_000_000_000 + k * 999_999_937,
                       follow=False)
+    # times set implicitly by writes through the page cache, truncate and
+    # a shared mapping must persist exactly too
+    import mmap
+    write_file(p(b"implicit_write"), rnd.randbytes(300000))
+    fd = os.open(p(b"implicit_write"), os.O_WRONLY)
+    os.pwrite(fd, b"again", 5 * MiB)
+    os.close(fd)
+    write_file(p(b"implicit_trunc"), b"x" * 10000)
+    os.truncate(p(b"implicit_trunc"), 10)
+    write_file(p(b"implicit_mmap"), bytes(3 * 4096))
+    fd = os.open(p(b"implicit_mmap"), os.O_RDWR)
+    with mmap.mmap(fd, 3 * 4096) as m:
+        m[5000:5004] = b"mmap"
+    os.close(fd)
+    os.mkdir(p(b"implicit_dir"))
+    write_file(p(b"implicit_dir", b"child"), b"c")
 
 
 def _walk(root):
@@ -199,7 +215,7 @@ def _compare(root, before):
 def test_remount_persistence(workdir, zero):
     _build_tree(workdir)
     before = _snapshot(workdir)
-    assert len(before[0]) >= 29
+    assert len(before[0]) >= 33
     zero.umount()
     p = zero.fsck()
     zero.mount()
@@ -280,6 +296,20 @@ def _prepare_crash(workdir):
     os.rename(os.path.join(w, "tmpname"), os.path.join(w, "final"))
     sync_dir(w)
     synced["final"] = b"renamed into place"
+    # metadata made durable by fsync: mode, owner, xattr, a hard link and a
+    # symlink (the directory fsynced)
+    meta = os.path.join(w, "meta")
+    _write_synced(meta, b"meta")
+    os.chown(meta, NOBODY, OTHER)
+    os.chmod(meta, 0o4710)
+    os.setxattr(meta, "user.durable", b"yes")
+    os.link(meta, os.path.join(w, "meta_link"))
+    os.symlink("meta", os.path.join(w, "meta_sym"))
+    fd = os.open(meta, os.O_RDONLY)
+    os.fsync(fd)
+    os.close(fd)
+    sync_dir(w)
+    synced["meta"] = b"meta"
     # written and closed but never fsynced: may be lost, must not be corrupt
     write_file(os.path.join(w, "unsynced"), rnd.randbytes(3 * MiB))
     # open for writing at the time of the kill
@@ -305,6 +335,12 @@ def _check_after_crash(workdir, synced):
     finally:
         os.close(fd)
     assert not os.path.exists(os.path.join(workdir, "tmpname"))
+    st = os.stat(os.path.join(workdir, "meta"))
+    assert stat.S_IMODE(st.st_mode) == 0o4710
+    assert (st.st_uid, st.st_gid, st.st_nlink) == (NOBODY, OTHER, 2)
+    assert os.getxattr(os.path.join(workdir, "meta"), "user.durable") == b"yes"
+    assert os.stat(os.path.join(workdir, "meta_link")).st_ino == st.st_ino
+    assert os.readlink(os.path.join(workdir, "meta_sym")) == "meta"
     # unsynced files: any state, but readable without errors
     for name in ("unsynced", "open_at_kill"):
         p = os.path.join(workdir, name)
@@ -388,6 +424,78 @@ def test_kill9_during_writes(workdir, zero):
         for name in os.listdir(workdir):
             with open(os.path.join(workdir, name), "rb") as f:
                 f.read()
+        zero.umount()
+        p = zero.fsck()
+        assert p.returncode == 0, f"zero fsck exited {p.returncode}:\n" \
+            f"{p.stdout}{p.stderr}"
+        zero.mount()
+    finally:
+        zero.ensure_mounted()
+
+
+def test_shared_content_after_remount(workdir, zero):
+    """Identical contents (one object in a content-addressed store) stay
+    correct when one copy is deleted or changed across remounts."""
+    data = random.Random(13).randbytes(9 * MiB)
+    names = [os.path.join(workdir, f"dup{i}") for i in range(3)]
+    for n in names:
+        write_file(n, data)
+    zero.remount()
+    os.unlink(names[0])
+    fd = os.open(names[1], os.O_WRONLY)
+    os.pwrite(fd, b"changed", 4 * MiB + 10)
+    os.close(fd)
+    zero.remount()
+    with open(names[2], "rb") as f:
+        assert f.read() == data
+    changed = bytearray(data)
+    changed[4 * MiB + 10:4 * MiB + 17] = b"changed"
+    with open(names[1], "rb") as f:
+        assert f.read() == bytes(changed)
+    write_file(names[0], data)
+    zero.remount()
+    with open(names[0], "rb") as f:
+        assert f.read() == data
+
+
+def _cache_usage(zero):
+    total = 0
+    for root, _dirs, files in os.walk(os.path.join(zero.cache, "data")):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_blocks * 512
+            except FileNotFoundError:
+                pass
+    return total
+
+
+def test_kill9_with_open_unlinked_file(workdir, zero):
+    """A file unlinked while open when the daemon is killed is gone after
+    recovery and its data is freed."""
+    size = 64 * MiB
+    p = os.path.join(workdir, "orphan")
+    block = random.Random(14).randbytes(MiB)
+    fd = os.open(p, os.O_CREAT | os.O_RDWR, 0o644)
+    for i in range(size // MiB):
+        pwrite_all(fd, block, i * MiB)
+    os.fsync(fd)
+    before = _cache_usage(zero)
+    os.unlink(p)
+    os.fsync(fd)
+    dfd = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY)
+    os.fsync(dfd)
+    os.close(dfd)
+    try:
+        _kill_and_check_dead(zero, fd)
+        zero.run("umount", zero.mnt, timeout=60)
+        zero.mount()
+        assert os.listdir(workdir) == []
+        deadline = time.time() + 15
+        while before - _cache_usage(zero) < size // 2 and \
+                time.time() < deadline:
+            time.sleep(0.1)
+        assert before - _cache_usage(zero) >= size // 2, \
+            "the orphan's data was not freed after recovery"
         zero.umount()
         p = zero.fsck()
         assert p.returncode == 0, f"zero fsck exited {p.returncode}:\n" \
