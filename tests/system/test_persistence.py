@@ -310,6 +310,11 @@ def _prepare_crash(workdir):
     os.close(fd)
     sync_dir(w)
     synced["meta"] = b"meta"
+    # an unlink made durable by fsyncing the directory
+    _write_synced(os.path.join(w, "deleted"), b"gone")
+    sync_dir(w)
+    os.unlink(os.path.join(w, "deleted"))
+    sync_dir(w)
     # written and closed but never fsynced: may be lost, must not be corrupt
     write_file(os.path.join(w, "unsynced"), rnd.randbytes(3 * MiB))
     # open for writing at the time of the kill
@@ -335,6 +340,7 @@ def _check_after_crash(workdir, synced):
     finally:
         os.close(fd)
     assert not os.path.exists(os.path.join(workdir, "tmpname"))
+    assert not os.path.exists(os.path.join(workdir, "deleted"))
     st = os.stat(os.path.join(workdir, "meta"))
     assert stat.S_IMODE(st.st_mode) == 0o4710
     assert (st.st_uid, st.st_gid, st.st_nlink) == (NOBODY, OTHER, 2)

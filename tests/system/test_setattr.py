@@ -400,3 +400,80 @@ def test_timestamps_of_new_files(workdir):
         stamps.append(os.stat(q).st_mtime_ns)
         time.sleep(0.003)
     assert any(s % 1000 for s in stamps), stamps
+
+
+def test_attributes_stable_when_cache_dropped(workdir):
+    """What stat reports right after an operation is what the filesystem
+    stored: dropping the kernel's caches (which makes FUSE ask the daemon
+    again) changes no size or timestamp."""
+    import mmap
+
+    from sysutil import FALLOC_FL_KEEP_SIZE, drop_caches, fallocate, \
+        punch_hole
+
+    p = os.path.join(workdir, "f")
+
+    def key(path):
+        st = os.stat(path)
+        return (st.st_size, st.st_mode, st.st_nlink, st.st_atime_ns,
+                st.st_mtime_ns, st.st_ctime_ns)
+
+    def write():
+        fd = os.open(p, os.O_WRONLY)
+        os.pwrite(fd, b"w" * 100000, 12345)
+        os.close(fd)
+
+    def append_big():
+        fd = os.open(p, os.O_WRONLY | os.O_APPEND)
+        os.write(fd, b"a" * (5 << 20))
+        os.close(fd)
+
+    def mmap_write():
+        fd = os.open(p, os.O_RDWR)
+        with mmap.mmap(fd, 8192) as m:
+            m[10:20] = b"0123456789"
+        os.close(fd)
+
+    def copy():
+        write_file(p + ".src", b"s" * 70000)
+        fs = os.open(p + ".src", os.O_RDONLY)
+        fd = os.open(p, os.O_WRONLY)
+        os.copy_file_range(fs, fd, 70000, 0, 3 << 20)
+        os.close(fs)
+        os.close(fd)
+
+    def falloc():
+        fd = os.open(p, os.O_WRONLY)
+        fallocate(fd, 0, 0, 9 << 20)
+        os.close(fd)
+
+    def falloc_keep():
+        fd = os.open(p, os.O_WRONLY)
+        fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 20 << 20)
+        os.close(fd)
+
+    def punch():
+        fd = os.open(p, os.O_WRONLY)
+        punch_hole(fd, 4096, 1 << 20)
+        os.close(fd)
+
+    ops = [("create", lambda: write_file(p, b"x" * 5000)),
+           ("write", write), ("append", append_big),
+           ("mmap write", mmap_write), ("copy_file_range", copy),
+           ("fallocate", falloc), ("fallocate keep", falloc_keep),
+           ("punch", punch), ("truncate", lambda: os.truncate(p, 7777)),
+           ("chmod", lambda: os.chmod(p, 0o751)),
+           ("utime", lambda: os.utime(p, ns=(OLD, OLD + 5))),
+           ("link", lambda: os.link(p, p + ".l")),
+           ("setxattr", lambda: os.setxattr(p, "user.a", b"1"))]
+    for name, op in ops:
+        time.sleep(0.01)
+        op()
+        a = key(p)
+        drop_caches()
+        b = key(p)
+        assert a == b, f"after {name}: {a} became {b}"
+    assert key(workdir) == key(workdir)
+    a = key(workdir)
+    drop_caches()
+    assert key(workdir) == a
