@@ -200,6 +200,9 @@ def _snapshot(root):
 
 def _compare(root, before):
     paths, stats, contents = before
+    r = os.fsencode(root)
+    gone = [rel for rel in paths if not os.path.lexists(os.path.join(r, rel))]
+    assert not gone, f"lost across remount: {gone}"
     after_stats = _stats(root, paths)       # first, before any access
     for rel in paths:
         a, b = stats[rel], after_stats[rel]
