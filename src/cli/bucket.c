@@ -239,7 +239,7 @@ static int cmd_put(struct bucket_ctx *b, int argc, char **argv)
 	}
 	t0 = now_s();
 	if (strcmp(path, "-") == 0) {
-		char *buf;
+		char *buf = NULL;
 		size_t len;
 
 		r = read_stdin(&buf, &len);

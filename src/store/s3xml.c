@@ -119,7 +119,8 @@ int s3xml_walk(const char *doc, size_t len,
 
 size_t s3xml_escape(const char *text, char *out, size_t outlen)
 {
-	size_t n = 0;
+	size_t n = 0, written = 0;
+	bool fits = outlen > 0;
 
 	for (const char *p = text; *p; p++) {
 		const char *rep = NULL;
@@ -134,12 +135,17 @@ size_t s3xml_escape(const char *text, char *out, size_t outlen)
 		default: break;
 		}
 		rlen = rep ? strlen(rep) : 1;
-		if (n + rlen < outlen)
-			memcpy(out + n, rep ? rep : p, rlen);
+		/* Never cut an entity in half: stop at the first piece that doesn't fit. */
+		if (fits && written + rlen < outlen) {
+			memcpy(out + written, rep ? rep : p, rlen);
+			written += rlen;
+		} else {
+			fits = false;
+		}
 		n += rlen;
 	}
 	if (outlen)
-		out[n < outlen ? n : outlen - 1] = '\0';
+		out[written] = '\0';
 	return n;
 }
 
