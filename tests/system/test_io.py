@@ -229,7 +229,7 @@ def _usage_probe(target, workdir):
 
 def test_unlinked_open_file(workdir, target):
     p = j(workdir, "f")
-    size = 64 * MiB
+    size = 128 * MiB
     used = _usage_probe(target, workdir)
     fd = os.open(p, os.O_CREAT | os.O_RDWR, 0o644)
     try:

@@ -172,10 +172,29 @@ def test_write_clears_setuid_setgid(workdir):
     as_user(lambda: os.truncate("f", 0), workdir, uid=NOBODY)
     assert stat.S_IMODE(os.stat(p).st_mode) == 0o777
     assert os.stat(p).st_size == 0
-    # root writing does not clear them (CAP_FSETID)
+    os.chmod(p, 0o6666)
+    as_user(lambda: os.truncate("f", 1), workdir, uid=NOBODY)
+    assert stat.S_IMODE(os.stat(p).st_mode) == 0o666
+    # root writing or truncating does not clear them (CAP_FSETID)
     os.chmod(p, 0o6777)
     write_file(p, b"root")
+    os.truncate(p, 2)
     assert stat.S_IMODE(os.stat(p).st_mode) == 0o6777
+    # S_ISUID always goes; S_ISGID without group-execute goes only when
+    # the writer is not a member of the file's group (Linux
+    # setattr_should_drop_sgid), with group-execute always
+    for mode, groups, after in ((0o2666, [], 0o666), (0o2666, [0], 0o2666),
+                                (0o4666, [0], 0o666), (0o6666, [], 0o666),
+                                (0o6666, [0], 0o2666), (0o2676, [0], 0o676)):
+        os.chmod(p, mode)
+        as_user(w, workdir, uid=NOBODY, groups=groups)
+        assert stat.S_IMODE(os.stat(p).st_mode) == after, \
+            (oct(mode), groups)
+    # the owner writing clears them as well
+    os.chown(p, NOBODY, NOBODY)
+    os.chmod(p, 0o6770)
+    as_user(w, workdir, uid=NOBODY)
+    assert stat.S_IMODE(os.stat(p).st_mode) == 0o770
 
 
 def test_truncate(workdir):
