@@ -4,6 +4,7 @@ RENAME_NOREPLACE, RENAME_EXCHANGE, EINVAL into its own subtree, ...)."""
 import errno
 import os
 import stat
+import time
 
 from sysutil import (RENAME_EXCHANGE, RENAME_NOREPLACE, drop_caches,
                      expect_errno, read_file, renameat2, write_file)
@@ -88,10 +89,13 @@ def test_rename_file(workdir):
     write_file(a, b"new")
     victim_ino = os.stat(b).st_ino
     os.link(b, j(workdir, "keep"))
+    victim_ctime = os.stat(b).st_ctime_ns
+    time.sleep(0.02)
     os.rename(a, b)
     assert read_file(b) == b"new"
     st = os.stat(j(workdir, "keep"))
     assert st.st_ino == victim_ino and st.st_nlink == 1
+    assert st.st_ctime_ns > victim_ctime    # it lost a link
     # to itself
     os.rename(b, b)
     assert read_file(b) == b"new"
@@ -216,3 +220,30 @@ def test_rename_open_file(workdir):
         os.close(fa)
         os.close(fb)
     assert os.listdir(workdir) == ["b"]
+
+
+def test_rename_exchange_directories_across_parents(workdir):
+    p1, p2 = j(workdir, "p1"), j(workdir, "p2")
+    os.mkdir(p1)
+    os.mkdir(p2)
+    os.mkdir(j(p1, "a"))
+    os.mkdir(j(p1, "a", "sub"))
+    os.mkdir(j(p2, "b"))
+    write_file(j(p2, "b", "f"), b"f")
+    n1, n2 = os.stat(p1).st_nlink, os.stat(p2).st_nlink
+    ia, ib = os.stat(j(p1, "a")).st_ino, os.stat(j(p2, "b")).st_ino
+    ca, cb = os.stat(j(p1, "a")).st_ctime_ns, os.stat(j(p2, "b")).st_ctime_ns
+    time.sleep(0.02)
+    renameat2(j(p1, "a"), j(p2, "b"), RENAME_EXCHANGE)
+    assert os.stat(j(p1, "a")).st_ino == ib
+    assert os.stat(j(p2, "b")).st_ino == ia
+    assert os.stat(j(p1, "a", "..")).st_ino == os.stat(p1).st_ino
+    assert os.stat(j(p2, "b", "..")).st_ino == os.stat(p2).st_ino
+    assert (os.stat(p1).st_nlink, os.stat(p2).st_nlink) == (n1, n2)
+    assert os.stat(j(p2, "b")).st_nlink == 3      # it holds "sub"
+    assert os.stat(j(p1, "a")).st_ctime_ns > cb
+    assert os.stat(j(p2, "b")).st_ctime_ns > ca
+    drop_caches()
+    assert os.listdir(j(p1, "a")) == ["f"]
+    assert os.listdir(j(p2, "b")) == ["sub"]
+    assert os.stat(j(p2, "b", "sub", "..", "..")).st_ino == os.stat(p2).st_ino

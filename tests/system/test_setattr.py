@@ -190,6 +190,31 @@ def test_write_clears_setuid_setgid(workdir):
         as_user(w, workdir, uid=NOBODY, groups=groups)
         assert stat.S_IMODE(os.stat(p).st_mode) == after, \
             (oct(mode), groups)
+    # so do fallocate, hole punching and copy_file_range into the file
+    from sysutil import fallocate, punch_hole
+
+    def falloc():
+        fd = os.open("f", os.O_WRONLY)
+        fallocate(fd, 0, 0, 20000)
+        os.close(fd)
+
+    def punch():
+        fd = os.open("f", os.O_WRONLY)
+        punch_hole(fd, 0, 4096)
+        os.close(fd)
+
+    def copy():
+        fs = os.open("src", os.O_RDONLY)
+        fd = os.open("f", os.O_WRONLY)
+        os.copy_file_range(fs, fd, 100, 0, 0)
+        os.close(fs)
+        os.close(fd)
+
+    write_file(os.path.join(workdir, "src"), b"y" * 100)
+    for fn in (falloc, punch, copy):
+        os.chmod(p, 0o6777)
+        as_user(fn, workdir, uid=NOBODY)
+        assert stat.S_IMODE(os.stat(p).st_mode) == 0o777, fn.__name__
     # the owner writing clears them as well
     os.chown(p, NOBODY, NOBODY)
     os.chmod(p, 0o6770)

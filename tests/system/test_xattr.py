@@ -33,9 +33,12 @@ def test_xattr_basic(workdir):
     assert "user.a" not in os.listxattr(p)
     drop_caches()
     assert os.getxattr(p, "user.bin") == binary
-    # trusted namespace works for root
+    # trusted and security namespaces work for root
     os.setxattr(p, "trusted.t", b"root only")
     assert os.getxattr(p, "trusted.t") == b"root only"
+    os.setxattr(p, "security.zero_test", b"sec")
+    assert os.getxattr(p, "security.zero_test") == b"sec"
+    os.removexattr(p, "security.zero_test")
 
 
 def test_xattr_flags_and_errors(workdir):
