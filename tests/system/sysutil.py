@@ -330,3 +330,18 @@ def is_mounted(path):
             if _unescape_mountinfo(line.split()[4]) == path:
                 return True
     return False
+
+
+def mount_options(path):
+    """The per-mount options (mountinfo field 6) of the mount holding
+    path, e.g. {'rw', 'relatime', 'nosuid'}."""
+    path = os.path.realpath(path)
+    best, opts = "", set()
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            mnt = _unescape_mountinfo(fields[4])
+            if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) \
+                    and len(mnt) >= len(best):
+                best, opts = mnt, set(fields[5].split(","))
+    return opts

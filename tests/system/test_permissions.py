@@ -176,6 +176,8 @@ def test_setgid_directory(workdir):
     assert (st.st_uid, st.st_gid) == (NOBODY, EXTRA_GROUP)
     assert st.st_mode & stat.S_ISGID
     assert os.stat(os.path.join(d, "p")).st_gid == EXTRA_GROUP
+    as_user(lambda: os.symlink("f", "sg/sym"), workdir, uid=NOBODY)
+    assert os.lstat(os.path.join(d, "sym")).st_gid == EXTRA_GROUP
     # and inherited further down
     as_user(lambda: os.mkdir("sg/sub/deeper"), workdir, uid=NOBODY)
     st = os.stat(os.path.join(d, "sub", "deeper"))

@@ -6,6 +6,8 @@ import os
 import stat
 import time
 
+import pytest
+
 from sysutil import (EXTRA_GROUP, NOBODY, OTHER, UTIME_NOW, UTIME_OMIT,
                      as_user, expect_errno, read_file, user_errno, utimensat,
                      write_file)
@@ -521,3 +523,35 @@ def test_attributes_stable_when_cache_dropped(workdir):
     a = key(workdir)
     drop_caches()
     assert key(workdir) == a
+
+
+def test_atime_on_access(workdir):
+    """Reads and directory listings update atime as the mount's atime
+    mode promises (relatime, the default, or strictatime)."""
+    from sysutil import mount_options
+    opts = mount_options(workdir)
+    if "noatime" in opts:
+        pytest.skip("mounted noatime")
+    p = os.path.join(workdir, "f")
+    write_file(p, b"data")
+    d = os.path.join(workdir, "d")
+    os.mkdir(d)
+    # atime older than mtime: relatime updates it on the next access
+    for path in (p, d):
+        os.utime(path, ns=(OLD, OLD + 10**9))
+    t0 = time.time_ns()
+    read_file(p)
+    os.listdir(d)
+    for path in (p, d):
+        st = os.stat(path)
+        assert st.st_atime_ns >= t0 - 10**9, path
+        assert st.st_mtime_ns == OLD + 10**9
+    # relatime: atime newer than mtime/ctime and recent: no update needed,
+    # but never may a read move mtime or ctime
+    c = os.stat(p).st_ctime_ns
+    read_file(p)
+    assert os.stat(p).st_ctime_ns == c
+    # an atime more than a day old is refreshed even if newer than mtime
+    os.utime(p, ns=(OLD + 2 * 10**9, OLD + 10**9))
+    read_file(p)
+    assert os.stat(p).st_atime_ns >= t0 - 10**9
