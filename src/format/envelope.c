@@ -1,0 +1,426 @@
+/*
+ * envelope.c - the object format (layer 7): wrap a chunk's plaintext into
+ * the versioned envelope that goes to the bucket, and verify and unwrap it
+ * on the way back. See envelope.h for the layout and docs/format.md for the
+ * byte-by-byte table.
+ *
+ * Rules this file keeps:
+ *  1. The header is packed and parsed by hand, byte by byte, little-endian;
+ *     no struct is ever copied to or from the wire.
+ *  2. A header is parsed completely (parse_fields) before any length in it
+ *     is used, and the lengths must agree with each other and with the
+ *     object's size, so a flipped length bit is caught without trusting it.
+ *  3. Decode writes to DST only after the checksum or AEAD tag verified the
+ *     payload (libsodium's detached decrypt checks the tag before it
+ *     decrypts), and decompresses at most the header's plaintext length.
+ *  4. No needless copies of chunk-sized data: encode compresses straight
+ *     into the output after the header and encrypts in place; decode hashes
+ *     the object where it lies and decrypts or decompresses straight into
+ *     DST. The one exception is a sealed zstd object, whose decrypted frame
+ *     needs a buffer of its own before zstd can read it.
+ */
+#include "format/envelope.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+#include <zstd.h>
+
+/* Version 1 layout: offsets into the object. */
+#define ENVELOPE_MAGIC "ZOBJ"
+#define ENVELOPE_VERSION 1
+#define ENVELOPE_FLAG_ENCRYPTED 0x01u
+
+#define OFF_MAGIC 0
+#define OFF_VERSION 4
+#define OFF_CODEC 5
+#define OFF_FLAGS 6
+#define OFF_RESERVED8 7
+#define OFF_HEADER_LEN 8
+#define OFF_RESERVED32 12
+#define OFF_PLAINTEXT_LEN 16
+#define OFF_PAYLOAD_LEN 24
+#define FIELDS_LEN 32 /* what the checksum and the AEAD cover besides the payload */
+
+#define OFF_CHECKSUM FIELDS_LEN
+#define CHECKSUM_LEN 32
+#define PLAIN_HEADER_LEN (FIELDS_LEN + CHECKSUM_LEN)
+
+#define OFF_NONCE FIELDS_LEN
+#define NONCE_LEN crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define OFF_TAG (OFF_NONCE + NONCE_LEN)
+#define TAG_LEN crypto_aead_xchacha20poly1305_ietf_ABYTES
+#define SEALED_HEADER_LEN (OFF_TAG + TAG_LEN)
+
+_Static_assert(ENVELOPE_PEEK_LEN == FIELDS_LEN, "peek covers exactly the fields");
+_Static_assert(ENVELOPE_HEADER_MAX == SEALED_HEADER_LEN, "sealed header is the largest");
+_Static_assert(NONCE_LEN == 24 && TAG_LEN == 16, "XChaCha20-Poly1305 sizes");
+_Static_assert(crypto_aead_xchacha20poly1305_ietf_KEYBYTES == ENVELOPE_KEY_LEN, "data key");
+_Static_assert(crypto_generichash_KEYBYTES_MAX >= ENVELOPE_KEY_LEN, "id key");
+
+/* The fields of a header, as parsed; only parse_fields fills one. */
+struct envelope_fields {
+	uint8_t codec;
+	bool sealed;
+	size_t header_len;
+	uint64_t plaintext_len;
+	uint64_t payload_len;
+};
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+	uint32_t v = 0;
+
+	for (int i = 3; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static uint64_t get_le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static void write_fields(uint8_t *p, const struct envelope_fields *f)
+{
+	memcpy(p + OFF_MAGIC, ENVELOPE_MAGIC, 4);
+	p[OFF_VERSION] = ENVELOPE_VERSION;
+	p[OFF_CODEC] = f->codec;
+	p[OFF_FLAGS] = f->sealed ? ENVELOPE_FLAG_ENCRYPTED : 0;
+	p[OFF_RESERVED8] = 0;
+	put_le32(p + OFF_HEADER_LEN, (uint32_t)f->header_len);
+	put_le32(p + OFF_RESERVED32, 0);
+	put_le64(p + OFF_PLAINTEXT_LEN, f->plaintext_len);
+	put_le64(p + OFF_PAYLOAD_LEN, f->payload_len);
+}
+
+/*
+ * Parse and check the FIELDS_LEN bytes at P (AVAIL bytes readable). Checks
+ * everything a header can say about itself; not the object's total size,
+ * which only the caller knows. 0 or -EBADMSG.
+ */
+static int parse_fields(const uint8_t *p, size_t avail, struct envelope_fields *f)
+{
+	uint8_t flags;
+
+	if (avail < FIELDS_LEN)
+		return -EBADMSG;
+	if (memcmp(p + OFF_MAGIC, ENVELOPE_MAGIC, 4) != 0 || p[OFF_VERSION] != ENVELOPE_VERSION)
+		return -EBADMSG;
+	if (p[OFF_RESERVED8] != 0 || get_le32(p + OFF_RESERVED32) != 0)
+		return -EBADMSG;
+	flags = p[OFF_FLAGS];
+	if (flags & ~ENVELOPE_FLAG_ENCRYPTED)
+		return -EBADMSG;
+	f->sealed = flags & ENVELOPE_FLAG_ENCRYPTED;
+	f->codec = p[OFF_CODEC];
+	if (f->codec != ENVELOPE_CODEC_NONE && f->codec != ENVELOPE_CODEC_ZSTD)
+		return -EBADMSG; /* LZ4 included: reserved, not readable by version 1 */
+	f->header_len = f->sealed ? SEALED_HEADER_LEN : PLAIN_HEADER_LEN;
+	if (get_le32(p + OFF_HEADER_LEN) != f->header_len)
+		return -EBADMSG;
+	f->plaintext_len = get_le64(p + OFF_PLAINTEXT_LEN);
+	f->payload_len = get_le64(p + OFF_PAYLOAD_LEN);
+	/* Both lengths must fit this machine's memory once the header is added. */
+	if (f->plaintext_len > (uint64_t)(SIZE_MAX - f->header_len) ||
+	    f->payload_len > (uint64_t)(SIZE_MAX - f->header_len))
+		return -EBADMSG;
+	if (f->codec == ENVELOPE_CODEC_NONE && f->payload_len != f->plaintext_len)
+		return -EBADMSG;
+	if (f->codec == ENVELOPE_CODEC_ZSTD &&
+	    (f->payload_len == 0 || f->payload_len >= f->plaintext_len))
+		return -EBADMSG;
+	return 0;
+}
+
+/* BLAKE2b-256 over the fields and the payload, without joining them. */
+static void plain_checksum(const uint8_t *fields, const uint8_t *payload, size_t payload_len,
+			   uint8_t sum[CHECKSUM_LEN])
+{
+	crypto_generichash_state st;
+
+	crypto_generichash_init(&st, NULL, 0, CHECKSUM_LEN);
+	crypto_generichash_update(&st, fields, FIELDS_LEN);
+	if (payload_len)
+		crypto_generichash_update(&st, payload, payload_len);
+	crypto_generichash_final(&st, sum, CHECKSUM_LEN);
+}
+
+void envelope_object_id(const uint8_t key[ENVELOPE_KEY_LEN], const void *plaintext, size_t len,
+			uint8_t id[ENVELOPE_ID_LEN])
+{
+	static const uint8_t empty;
+
+	crypto_generichash(id, ENVELOPE_ID_LEN, len ? plaintext : &empty, len, key,
+			   ENVELOPE_KEY_LEN);
+}
+
+void envelope_id_hex(const uint8_t id[ENVELOPE_ID_LEN], char hex[2 * ENVELOPE_ID_LEN + 1])
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < ENVELOPE_ID_LEN; i++) {
+		hex[2 * i] = digits[id[i] >> 4];
+		hex[2 * i + 1] = digits[id[i] & 0xf];
+	}
+	hex[2 * ENVELOPE_ID_LEN] = '\0';
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int envelope_id_from_hex(const char *hex, uint8_t id[ENVELOPE_ID_LEN])
+{
+	uint8_t tmp[ENVELOPE_ID_LEN];
+
+	if (!hex || strnlen(hex, 2 * ENVELOPE_ID_LEN + 1) != 2 * ENVELOPE_ID_LEN)
+		return -EINVAL;
+	for (size_t i = 0; i < ENVELOPE_ID_LEN; i++) {
+		int hi = hex_digit(hex[2 * i]);
+		int lo = hex_digit(hex[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		tmp[i] = (uint8_t)(hi << 4 | lo);
+	}
+	memcpy(id, tmp, ENVELOPE_ID_LEN);
+	return 0;
+}
+
+void envelope_object_key(const uint8_t id[ENVELOPE_ID_LEN], char *key, size_t size)
+{
+	char hex[2 * ENVELOPE_ID_LEN + 1];
+
+	if (size == 0)
+		return;
+	envelope_id_hex(id, hex);
+	snprintf(key, size, "zero/chunks/%.2s/%s", hex, hex);
+}
+
+int envelope_encode(const struct envelope_opts *o, const void *plaintext, size_t len, uint8_t **out,
+		    size_t *outlen)
+{
+	struct envelope_fields f = {0};
+	size_t cap = len;
+	uint8_t *buf, *payload;
+	int ret;
+
+	*out = NULL;
+	*outlen = 0;
+	if (len && !plaintext)
+		return -EINVAL;
+	if (o->codec == ENVELOPE_CODEC_LZ4)
+		return -ENOTSUP;
+	if (o->codec != ENVELOPE_CODEC_NONE && o->codec != ENVELOPE_CODEC_ZSTD)
+		return -EINVAL;
+	if (o->codec == ENVELOPE_CODEC_ZSTD &&
+	    (o->zstd_level < ZSTD_minCLevel() || o->zstd_level > ZSTD_maxCLevel()))
+		return -EINVAL;
+	/* Idempotent and thread-safe; picks libsodium's fast code paths and seeds its RNG. */
+	if (sodium_init() < 0)
+		return -EIO;
+
+	f.sealed = o->data_key != NULL;
+	f.header_len = f.sealed ? SEALED_HEADER_LEN : PLAIN_HEADER_LEN;
+	f.plaintext_len = len;
+	f.codec = ENVELOPE_CODEC_NONE;
+	/* An empty plaintext cannot shrink, so it is never given to zstd. */
+	if (o->codec == ENVELOPE_CODEC_ZSTD && len) {
+		cap = ZSTD_compressBound(len);
+		if (ZSTD_isError(cap) || cap < len)
+			return -EFBIG;
+	}
+	if (cap > SIZE_MAX - f.header_len)
+		return -EFBIG;
+	buf = malloc(f.header_len + cap);
+	if (!buf)
+		return -ENOMEM;
+	payload = buf + f.header_len;
+
+	if (cap > len) {
+		/*
+		 * One-shot compression with a context made per call: simple and
+		 * thread-safe; a context kept per worker would save its setup.
+		 */
+		size_t csize = ZSTD_compress(payload, cap, plaintext, len, o->zstd_level);
+
+		if (!ZSTD_isError(csize) && csize < len) {
+			f.codec = ENVELOPE_CODEC_ZSTD;
+			f.payload_len = csize;
+		}
+	}
+	if (f.codec == ENVELOPE_CODEC_NONE) {
+		/* Stored as is; also the fallback for any zstd failure. */
+		if (len)
+			memcpy(payload, plaintext, len);
+		f.payload_len = len;
+	}
+	write_fields(buf, &f);
+
+	if (f.sealed) {
+		randombytes_buf(buf + OFF_NONCE, NONCE_LEN);
+		/* In place: libsodium allows the ciphertext to overwrite the message. */
+		if (crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
+			payload, buf + OFF_TAG, NULL, payload, f.payload_len, buf, FIELDS_LEN, NULL,
+			buf + OFF_NONCE, o->data_key) != 0) {
+			ret = -EIO;
+			goto out_free_buf;
+		}
+	} else {
+		plain_checksum(buf, payload, (size_t)f.payload_len, buf + OFF_CHECKSUM);
+	}
+
+	*outlen = f.header_len + (size_t)f.payload_len;
+	if (*outlen < f.header_len + cap) {
+		/* Give back the unused compression bound (MBs for a 64 MiB chunk). */
+		uint8_t *shrunk = realloc(buf, *outlen);
+
+		if (shrunk)
+			buf = shrunk;
+	}
+	*out = buf;
+	return 0;
+
+out_free_buf:
+	free(buf);
+	*outlen = 0;
+	return ret;
+}
+
+/* Unwrap a plain object whose fields F were parsed and whose size agrees with them. */
+static int decode_plain(const struct envelope_fields *f, const uint8_t *obj, void *dst,
+			size_t dstcap)
+{
+	const uint8_t *payload = obj + f->header_len;
+	size_t payload_len = (size_t)f->payload_len;
+	uint8_t sum[CHECKSUM_LEN];
+	size_t n;
+
+	plain_checksum(obj, payload, payload_len, sum);
+	if (sodium_memcmp(sum, obj + OFF_CHECKSUM, CHECKSUM_LEN) != 0)
+		return -EBADMSG;
+	if (f->plaintext_len > dstcap)
+		return -ERANGE;
+	if (f->codec == ENVELOPE_CODEC_NONE) {
+		if (payload_len)
+			memcpy(dst, payload, payload_len);
+		return 0;
+	}
+	n = ZSTD_decompress(dst, (size_t)f->plaintext_len, payload, payload_len);
+	if (ZSTD_isError(n) || n != f->plaintext_len)
+		return -EBADMSG;
+	return 0;
+}
+
+/* Unwrap a sealed object whose fields F were parsed and whose size agrees with them. */
+static int decode_sealed(const struct envelope_fields *f, const uint8_t *key, const uint8_t *obj,
+			 void *dst, size_t dstcap)
+{
+	const uint8_t *payload = obj + f->header_len;
+	size_t payload_len = (size_t)f->payload_len;
+	uint8_t *frame;
+	size_t n;
+	int ret;
+
+	if (f->codec == ENVELOPE_CODEC_NONE) {
+		/* Lengths agree, so only a genuine plaintext can be this large. */
+		if (f->plaintext_len > dstcap)
+			return -ERANGE;
+		/* With an empty payload DST may be NULL: libsodium then only checks the tag. */
+		if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
+			payload_len ? dst : NULL, NULL, payload, payload_len, obj + OFF_TAG, obj,
+			FIELDS_LEN, obj + OFF_NONCE, key) != 0)
+			return -EBADMSG;
+		return 0;
+	}
+
+	frame = malloc(payload_len);
+	if (!frame)
+		return -ENOMEM;
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(frame, NULL, payload, payload_len,
+								obj + OFF_TAG, obj, FIELDS_LEN,
+								obj + OFF_NONCE, key) != 0) {
+		ret = -EBADMSG;
+		goto out_free_frame;
+	}
+	if (f->plaintext_len > dstcap) {
+		ret = -ERANGE;
+		goto out_free_frame;
+	}
+	n = ZSTD_decompress(dst, (size_t)f->plaintext_len, frame, payload_len);
+	if (ZSTD_isError(n) || n != f->plaintext_len) {
+		ret = -EBADMSG;
+		goto out_free_frame;
+	}
+	ret = 0;
+out_free_frame:
+	free(frame);
+	return ret;
+}
+
+int envelope_decode(const uint8_t *data_key, const void *obj, size_t objlen, void *dst,
+		    size_t dstcap, size_t *len)
+{
+	struct envelope_fields f;
+	int ret;
+
+	*len = 0;
+	ret = parse_fields(obj, objlen, &f);
+	if (ret)
+		return ret;
+	if (objlen < f.header_len || objlen - f.header_len != f.payload_len)
+		return -EBADMSG;
+	if (sodium_init() < 0)
+		return -EIO;
+	if (f.sealed) {
+		if (!data_key)
+			return -ENOKEY;
+		ret = decode_sealed(&f, data_key, obj, dst, dstcap);
+	} else {
+		/* A key means the fs is encrypted: an unsealed object is not one of ours. */
+		if (data_key)
+			return -EBADMSG;
+		ret = decode_plain(&f, obj, dst, dstcap);
+	}
+	if (ret)
+		return ret;
+	*len = (size_t)f.plaintext_len;
+	return 0;
+}
+
+int envelope_plaintext_len(const void *obj, size_t objlen, uint64_t *len)
+{
+	struct envelope_fields f;
+	int ret;
+
+	ret = parse_fields(obj, objlen, &f);
+	if (ret)
+		return ret;
+	*len = f.plaintext_len;
+	return 0;
+}
