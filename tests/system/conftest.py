@@ -28,23 +28,13 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from sysutil import is_mounted  # noqa: E402
+from sysutil import is_mounted, log_problems  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 
-LOG_MARKERS = ("AddressSanitizer", "runtime error:", "LeakSanitizer")
 NEEDS_DAEMON = ("needs the Zero daemon: ZERO_TEST_DIR is set, the suite runs "
                 "against a plain directory")
-
-
-def log_problems(text):
-    """Lines of a daemon log that must fail the run."""
-    bad = []
-    for line in text.splitlines():
-        if any(m in line for m in LOG_MARKERS) or " error: " in line:
-            bad.append(line)
-    return bad
 
 
 class PlainTarget:

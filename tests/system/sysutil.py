@@ -345,3 +345,15 @@ def mount_options(path):
                     and len(mnt) >= len(best):
                 best, opts = mnt, set(fields[5].split(","))
     return opts
+
+
+LOG_MARKERS = ("AddressSanitizer", "runtime error:", "LeakSanitizer")
+
+
+def log_problems(text):
+    """Lines of a daemon log that must fail the run."""
+    bad = []
+    for line in text.splitlines():
+        if any(m in line for m in LOG_MARKERS) or " error: " in line:
+            bad.append(line)
+    return bad

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from sysutil import (NOBODY, OTHER, drop_caches, expect_errno, is_mounted,
-                     pwrite_all, utimensat, write_file)
+                     log_problems, pwrite_all, utimensat, write_file)
 
 MiB = 1 << 20
 
@@ -512,3 +512,50 @@ def test_kill9_with_open_unlinked_file(workdir, zero):
         zero.mount()
     finally:
         zero.ensure_mounted()
+
+
+def test_foreground_mount(zero, tmp_path):
+    """`zero mount MNT CACHE -f` serves in the foreground until
+    `zero umount MNT`, then exits 0; its cache is consistent."""
+    mnt, cache = tmp_path / "mnt", tmp_path / "cache"
+    mnt.mkdir()
+    cache.mkdir()
+    out = open(tmp_path / "stderr", "w+")
+    proc = subprocess.Popen([zero.bin, "mount", str(mnt), str(cache), "-f"],
+                            env=zero.env, stdin=subprocess.DEVNULL,
+                            stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 20
+        while not os.path.ismount(mnt):
+            assert proc.poll() is None, f"exited {proc.returncode}"
+            assert time.time() < deadline, "no mount after 20 s"
+            time.sleep(0.05)
+        write_file(os.path.join(mnt, "f"), b"foreground")
+        time.sleep(0.2)
+        assert proc.poll() is None, "the foreground daemon went away"
+        zero.run("umount", str(mnt), timeout=60)
+        assert proc.wait(timeout=30) == 0
+        assert not is_mounted(str(mnt))
+    finally:
+        if proc.poll() is None:
+            if is_mounted(str(mnt)):
+                subprocess.run(["fusermount3", "-u", "-z", str(mnt)])
+            proc.kill()
+            proc.wait()
+    out.seek(0)
+    text = out.read()
+    try:
+        with open(cache / "zero.log", errors="replace") as f:
+            text += f.read()
+    except FileNotFoundError:
+        pass
+    assert not log_problems(text), log_problems(text)
+    p = zero.run("fsck", str(cache), check=False)
+    assert p.returncode == 0, p.stdout + p.stderr
+    # the data is there for the next (background) mount
+    zero.run("mount", str(mnt), str(cache))
+    try:
+        with open(os.path.join(mnt, "f"), "rb") as f:
+            assert f.read() == b"foreground"
+    finally:
+        zero.run("umount", str(mnt), timeout=60)
