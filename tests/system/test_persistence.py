@@ -559,3 +559,42 @@ def test_foreground_mount(zero, tmp_path):
             assert f.read() == b"foreground"
     finally:
         zero.run("umount", str(mnt), timeout=60)
+
+
+def test_many_entries_and_changes_across_remounts(workdir, zero):
+    """Thousands of entries survive; changes made after a remount (unlink,
+    rename, link, rmdir) survive the next one with exact link counts."""
+    for d in range(20):
+        os.mkdir(os.path.join(workdir, f"d{d}"))
+        for i in range(100):
+            n = os.path.join(workdir, f"d{d}", f"f{i}")
+            write_file(n, n.encode())
+    os.link(os.path.join(workdir, "d0", "f0"), os.path.join(workdir, "hl"))
+    zero.remount()
+    for d in range(20):
+        assert len(os.listdir(os.path.join(workdir, f"d{d}"))) == 100
+    assert os.stat(os.path.join(workdir, "hl")).st_nlink == 2
+    for i in range(100):
+        os.unlink(os.path.join(workdir, "d1", f"f{i}"))
+    os.rmdir(os.path.join(workdir, "d1"))
+    os.rename(os.path.join(workdir, "d2"), os.path.join(workdir, "d3", "d2"))
+    os.unlink(os.path.join(workdir, "d0", "f0"))
+    os.link(os.path.join(workdir, "d4", "f4"), os.path.join(workdir, "hl2"))
+    zero.remount()
+    names = sorted(os.listdir(workdir))
+    assert names == sorted([f"d{d}" for d in range(20) if d not in (1, 2)] +
+                           ["hl", "hl2"])
+    assert os.stat(workdir).st_nlink == 2 + 18
+    assert os.stat(os.path.join(workdir, "d3")).st_nlink == 3
+    assert os.stat(os.path.join(workdir, "hl")).st_nlink == 1
+    assert os.stat(os.path.join(workdir, "hl2")).st_nlink == 2
+    with open(os.path.join(workdir, "hl"), "rb") as f:
+        assert f.read() == os.path.join(workdir, "d0", "f0").encode()
+    for i in range(100):
+        n = os.path.join(workdir, "d3", "d2", f"f{i}")
+        with open(n, "rb") as f:
+            assert f.read() == os.path.join(workdir, "d2", f"f{i}").encode()
+    zero.umount()
+    p = zero.fsck()
+    zero.mount()
+    assert p.returncode == 0, p.stdout + p.stderr
