@@ -25,7 +25,7 @@ def test_readdir_contents(workdir):
                      (b"p", DT_FIFO)):
         assert ents[name][1] == os.lstat(os.path.join(
             os.fsencode(workdir), name)).st_ino
-        assert ents[name][2] in (dt, 0)     # DT_UNKNOWN is allowed
+        assert ents[name][2] == dt          # as ext4: no DT_UNKNOWN
     # readdirplus-style consumer: scandir types and inode numbers
     with os.scandir(workdir) as it:
         got = {e.name: e for e in it}
