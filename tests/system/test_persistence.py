@@ -225,6 +225,14 @@ def test_remount_persistence(workdir, zero):
     _compare(workdir, before)
     assert p.returncode == 0, f"zero fsck after a clean unmount exited " \
         f"{p.returncode}:\n{p.stdout}{p.stderr}"
+    # holes are still holes
+    sparse = os.path.join(workdir, "sparse")
+    assert os.stat(sparse).st_blocks * 512 < 64 * MiB
+    fd = os.open(sparse, os.O_RDONLY)
+    try:
+        assert os.lseek(fd, 6 * MiB, os.SEEK_DATA) >= (1 << 30) - 64 * MiB
+    finally:
+        os.close(fd)
     # and once more, after the kernel forgot everything
     drop_caches()
     zero.remount()
