@@ -222,16 +222,16 @@ class ZeroTarget:
             self.force_cleanup()
         finally:
             self.scan_log()
-            if not self.problems:
+            if is_mounted(self.mnt):
+                sys.stderr.write(f"\n{self.mnt} is still mounted\n")
+            elif self.problems:
+                sys.stderr.write(f"\ndaemon log kept: {self.log}\n")
+            else:
                 shutil.rmtree(self.base, ignore_errors=True)
-
-
-_target = None
 
 
 @pytest.fixture(scope="session")
 def target():
-    global _target
     plain = os.environ.get("ZERO_TEST_DIR")
     if plain:
         t = PlainTarget(plain)
@@ -247,7 +247,6 @@ def target():
         except BaseException:
             t.finish()
             raise
-    _target = t
     yield t
     seen = len(getattr(t, "problems", ()))
     t.finish()

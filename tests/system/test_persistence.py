@@ -245,6 +245,7 @@ def test_second_mount_of_same_cache_refused(zero, tmp_path):
     p = zero.run("mount", str(other), zero.cache, check=False, timeout=30)
     try:
         assert p.returncode != 0, "a second daemon mounted the same cache"
+        assert (p.stdout + p.stderr).strip(), "refused without a message"
         assert not is_mounted(str(other))
     finally:
         if is_mounted(str(other)):
