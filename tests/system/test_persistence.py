@@ -6,6 +6,7 @@ import errno
 import hashlib
 import os
 import random
+import signal
 import stat
 import subprocess
 import time
@@ -431,7 +432,7 @@ def test_kill9_during_writes(workdir, zero):
         time.sleep(0.5)
         zero.kill9()
     finally:
-        os.kill(pid, 9)
+        os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
     try:
         zero.run("umount", zero.mnt, timeout=60)
@@ -644,6 +645,10 @@ def test_kill9_atomic_replace(workdir, zero):
         time.sleep(1.5)
         zero.kill9()
     finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         os.waitpid(pid, 0)
         with os.fdopen(rfd) as f:
             for line in f:
