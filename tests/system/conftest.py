@@ -66,36 +66,52 @@ class ZeroTarget:
             os.mkdir(d)
         self.root = self.mnt
         self.log = os.path.join(self.cache, "zero.log")
+        # stdout/stderr of `zero mount` and of the daemon it leaves behind
+        self.output = os.path.join(self.base, "daemon-output.txt")
         # Keep the daemon away from the user's configuration and buckets.
         self.env = dict(os.environ, HOME=self.home,
                         XDG_CONFIG_HOME=os.path.join(self.home, ".config"),
                         XDG_DATA_HOME=os.path.join(self.home, ".local/share"),
-                        XDG_CACHE_HOME=os.path.join(self.home, ".cache"))
+                        XDG_CACHE_HOME=os.path.join(self.home, ".cache"),
+                        # glibc's fatal messages to stderr, not /dev/tty
+                        LIBC_FATAL_STDERR_="1")
         self.extra = os.environ.get("ZERO_MOUNT_ARGS", "").split()
-        self.log_pos = (None, 0)
+        self.log_pos = {}
         self.problems = []
 
     # -- commands ---------------------------------------------------------
-    def run(self, *args, timeout=120, check=True):
-        # Output goes to files, not pipes: a daemon that keeps the inherited
-        # stdout/stderr open would make a pipe reader wait forever.
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    def run(self, *args, timeout=120, check=True, output=None):
+        """Run `zero ARGS`. Output goes to files, not pipes (a daemon that
+        keeps the inherited stdout/stderr open would make a pipe reader wait
+        forever): to temporary files, or appended to `output` (used for
+        the session's mounts, whose detached daemon may keep writing there).
+        Sanitizer reports and error lines in it count as problems."""
+        if output is None:
+            out = tempfile.TemporaryFile()
+            start = 0
+        else:
+            out = open(output, "ab+")
+            start = out.seek(0, os.SEEK_END)
+        try:
             p = subprocess.run([self.bin, *args], env=self.env,
                                stdin=subprocess.DEVNULL, stdout=out,
-                               stderr=err, timeout=timeout)
-            out.seek(0)
-            err.seek(0)
+                               stderr=subprocess.STDOUT, timeout=timeout)
+            out.seek(start)
             p.stdout = out.read().decode(errors="replace")
-            p.stderr = err.read().decode(errors="replace")
+            p.stderr = ""
+        finally:
+            out.close()
+        if output is None:
+            self.problems += log_problems(p.stdout, error_lines=False)
         if check and p.returncode != 0:
             raise AssertionError(
                 f"zero {' '.join(args)} exited {p.returncode}\n"
-                f"stdout: {p.stdout}\nstderr: {p.stderr}\n"
-                f"log tail:\n{self.log_tail()}")
+                f"output: {p.stdout}\nlog tail:\n{self.log_tail()}")
         return p
 
     def mount(self):
-        self.run("mount", self.mnt, self.cache, *self.extra)
+        self.run("mount", self.mnt, self.cache, *self.extra,
+                 output=self.output)
         # `zero mount` returns once the mount is ready; allow a short grace
         # for a daemon that detaches slightly early.
         deadline = time.time() + 10
@@ -154,27 +170,34 @@ class ZeroTarget:
 
     # -- logs -------------------------------------------------------------
     def log_tail(self, n=30):
-        try:
-            with open(self.log, errors="replace") as f:
-                return "".join(f.readlines()[-n:])
-        except OSError as e:
-            return f"(no log: {e})"
+        text = ""
+        for path in (self.log, self.output):
+            try:
+                with open(path, errors="replace") as f:
+                    lines = f.readlines()[-n:]
+            except OSError:
+                continue
+            if lines:
+                text += f"--- {os.path.basename(path)}:\n" + "".join(lines)
+        return text or "(no log)"
 
     def scan_log(self):
-        """Scan what the log gained since the last scan; returns and
-        remembers the bad lines."""
-        try:
-            st = os.stat(self.log)
-        except FileNotFoundError:
-            return []
-        ino, pos = self.log_pos
-        if ino != st.st_ino or st.st_size < pos:
-            pos = 0
-        with open(self.log, "rb") as f:
-            f.seek(pos)
-            text = f.read().decode(errors="replace")
-            self.log_pos = (st.st_ino, f.tell())
-        bad = log_problems(text)
+        """Scan what CACHE/zero.log and the daemon's output gained since
+        the last scan; returns and remembers the bad lines."""
+        bad = []
+        for path in (self.log, self.output):
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                continue
+            ino, pos = self.log_pos.get(path, (None, 0))
+            if ino != st.st_ino or st.st_size < pos:
+                pos = 0
+            with open(path, "rb") as f:
+                f.seek(pos)
+                text = f.read().decode(errors="replace")
+                self.log_pos[path] = (st.st_ino, f.tell())
+            bad += log_problems(text, error_lines=(path == self.log))
         self.problems += bad
         return bad
 
