@@ -323,3 +323,47 @@ def test_fsx_remount(workdir, zero):
             fsx.compare(i)
     finally:
         fsx.close()
+
+
+def test_fsx_parallel(workdir):
+    """Four fsx runs at once in separate processes and directories: the
+    daemon's request threads work on different files concurrently."""
+    nproc = 4
+    pids = {}
+    for k in range(nproc):
+        d = os.path.join(workdir, f"p{k}")
+        os.mkdir(d)
+        rfd, wfd = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            msg = b""
+            try:
+                os.close(rfd)
+                fsx = Fsx(d, SEED + 10 + k)
+                try:
+                    fsx.run(NOPS // 3)
+                    for i in range(NFILES):
+                        fsx.compare(i)
+                finally:
+                    fsx.close()
+            except BaseException as e:  # report everything to the parent
+                msg = str(e).encode()[:60000]
+            finally:
+                os.write(wfd, msg)
+                os._exit(0)
+        os.close(wfd)
+        pids[pid] = rfd
+    errors = []
+    for pid, rfd in pids.items():
+        chunks = []
+        while True:
+            b = os.read(rfd, 65536)
+            if not b:
+                break
+            chunks.append(b)
+        os.close(rfd)
+        os.waitpid(pid, 0)
+        if chunks:
+            errors.append(b"".join(chunks).decode(errors="replace"))
+    assert not errors, "\n\n".join(errors)
+    drop_caches()

@@ -247,3 +247,21 @@ def test_rename_exchange_directories_across_parents(workdir):
     assert os.listdir(j(p1, "a")) == ["f"]
     assert os.listdir(j(p2, "b")) == ["sub"]
     assert os.stat(j(p2, "b", "sub", "..", "..")).st_ino == os.stat(p2).st_ino
+
+
+def test_many_links(workdir):
+    a = j(workdir, "a")
+    write_file(a, b"many")
+    os.mkdir(j(workdir, "d"))
+    for i in range(1000):
+        os.link(a, j(workdir, "d", f"l{i}"))
+    assert os.stat(a).st_nlink == 1001
+    for i in range(0, 1000, 2):
+        os.unlink(j(workdir, "d", f"l{i}"))
+    for i in range(1, 1000, 4):
+        os.rename(j(workdir, "d", f"l{i}"), j(workdir, f"m{i}"))
+    drop_caches()
+    assert os.stat(a).st_nlink == 501
+    os.unlink(a)
+    assert os.stat(j(workdir, "m1")).st_nlink == 500
+    assert read_file(j(workdir, "d", "l3")) == b"many"
