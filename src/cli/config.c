@@ -68,6 +68,8 @@ static const struct config_key config_keys[] = {
 	KEY_SECRET("applicationKey", application_key),
 	KEY_STR("bucketId", bucket_id, CONFIG_STRING),
 	KEY_STR("b2ApiUrl", b2_api_url, CONFIG_URL),
+	KEY_STR("uploadChecksum", upload_checksum, CONFIG_STRING),
+	KEY_STR("signPayload", sign_payload, CONFIG_BOOL),
 	KEY_STR("sqliteFileLocation", sqlite_file_location, CONFIG_PATH),
 	KEY_STR("targetDiskUsage", target_disk_usage_gb, CONFIG_GB),
 	KEY_NUM("uploadDelay", upload_delay_s, CONFIG_SECONDS, 0, 86400),
@@ -79,6 +81,7 @@ static const struct config_key config_keys[] = {
 	KEY_NUM("lowSpeedTimeout", low_speed_timeout_s, CONFIG_SECONDS, 1, 3600),
 	KEY_NUM("maxRetries", max_retries, CONFIG_COUNT, 0, 100),
 	KEY_NUM("retryBaseDelayMs", retry_base_ms, CONFIG_COUNT, 1, 600000),
+	KEY_NUM("backpressureTimeout", backpressure_timeout_s, CONFIG_SECONDS, 1, 86400),
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -102,12 +105,13 @@ static void config_set_defaults(struct config *cfg)
 	cfg->upload_delay_s = 5;
 	cfg->metadata_backup_interval_s = 300;
 	cfg->max_parallel_transfers = 8;
-	cfg->multipart_threshold = 64ULL << 20;
-	cfg->multipart_part_size = 16ULL << 20;
+	cfg->multipart_threshold = 512ULL << 20;
+	cfg->multipart_part_size = 64ULL << 20;
 	cfg->connect_timeout_s = 10;
 	cfg->low_speed_timeout_s = 30;
 	cfg->max_retries = 5;
 	cfg->retry_base_ms = 200;
+	cfg->backpressure_timeout_s = 300;
 }
 
 void config_release(struct config *cfg)
@@ -118,6 +122,7 @@ void config_release(struct config *cfg)
 		&cfg->prefix,	     &cfg->access_key_id,    &cfg->secret_access_key,
 		&cfg->ca_file,	     &cfg->account_id,	     &cfg->application_key,
 		&cfg->bucket_id,     &cfg->b2_api_url,	     &cfg->sqlite_file_location,
+		&cfg->upload_checksum,
 	};
 
 	for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
@@ -345,7 +350,7 @@ static bool is_null_scalar(const yaml_node_t *node)
 
 /* Checks that need the whole file: backend name and inference, prefix form. */
 static int config_finish(struct config *cfg, const char *name, unsigned long backend_line,
-			 char *err, size_t errlen)
+			 unsigned long checksum_line, char *err, size_t errlen)
 {
 	if (cfg->backend) {
 		if (strcmp(cfg->backend, "file") != 0 && strcmp(cfg->backend, "s3") != 0 &&
@@ -365,6 +370,13 @@ static int config_finish(struct config *cfg, const char *name, unsigned long bac
 		cfg->backend = strdup(b);
 		if (!cfg->backend)
 			return -ENOMEM;
+	}
+	if (cfg->upload_checksum && strcmp(cfg->upload_checksum, "crc32c") != 0 &&
+	    strcmp(cfg->upload_checksum, "sha256") != 0 && strcmp(cfg->upload_checksum, "md5") != 0) {
+		set_err(err, errlen,
+			"%s:%lu: key 'uploadChecksum': unknown checksum '%s' (crc32c, sha256 or md5)",
+			name, checksum_line, cfg->upload_checksum);
+		return -EINVAL;
 	}
 	if (cfg->prefix) {
 		/* Normalise to "" or "a/b/": no leading '/', exactly one trailing '/'. */
@@ -404,7 +416,7 @@ int config_parse(const char *name, const char *buf, size_t len, struct config *c
 	yaml_document_t doc;
 	yaml_node_t *root;
 	bool seen[sizeof(config_keys) / sizeof(config_keys[0])] = {false};
-	unsigned long backend_line = 0;
+	unsigned long backend_line = 0, checksum_line = 0;
 	int r = 0;
 
 	config_set_defaults(cfg);
@@ -468,6 +480,8 @@ int config_parse(const char *name, const char *buf, size_t len, struct config *c
 			continue; /* "key:" alone leaves the default */
 		if (strcmp(kname, "backend") == 0)
 			backend_line = line;
+		if (strcmp(kname, "uploadChecksum") == 0)
+			checksum_line = line;
 		r = config_set(cfg, key, (const char *)v->data.scalar.value,
 			       v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE, name, line, err,
 			       errlen);
@@ -479,7 +493,7 @@ out_doc:
 out_parser:
 	yaml_parser_delete(&parser);
 	if (r == 0)
-		r = config_finish(cfg, name, backend_line, err, errlen);
+		r = config_finish(cfg, name, backend_line, checksum_line, err, errlen);
 	if (r < 0)
 		config_release(cfg);
 	return r;
@@ -636,8 +650,10 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 			name, (unsigned)(st.st_mode & 0777), name);
 out_env:
 	config_apply_env(cfg);
-	if (!cfg->bucket_dir)
+	if (!cfg->bucket_dir) {
 		cfg->bucket_dir = config_default_bucket_dir();
+		cfg->bucket_dir_default = true;
+	}
 	if (!cfg->region)
 		cfg->region = strdup("us-east-1");
 	if (!cfg->bucket_dir || !cfg->region) {

@@ -16,6 +16,7 @@ struct config {
 	char *path;		     /* file that was loaded, or NULL when none exists */
 	char *backend;		     /* "file" (default), "s3" or "b2" */
 	char *bucket_dir;	     /* file backend: directory acting as the bucket */
+	bool bucket_dir_default;     /* bucket_dir was not configured: the default applies */
 	char *endpoint;		     /* s3: https://host[:port] */
 	char *bucket;		     /* s3: bucket name */
 	char *region;		     /* s3: region, default "us-east-1" */
@@ -40,7 +41,10 @@ struct config {
 	unsigned max_retries;
 	/* added by the store layer */
 	unsigned retry_base_ms;		  /* first retry delay; doubles each retry */
+	unsigned backpressure_timeout_s;  /* writers waiting for uploads get ENOSPC after this */
 	char *b2_api_url;		  /* b2: authorize URL (tests point it at a fake) */
+	char *upload_checksum;		  /* s3: "crc32c", "sha256" or "md5"; NULL: by endpoint */
+	bool sign_payload;		  /* s3: sign the body's SHA-256 (default false) */
 };
 
 /* Default location of the file backend's bucket directory; caller frees. */

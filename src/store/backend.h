@@ -31,6 +31,8 @@ struct s3_params {
 	unsigned low_speed_timeout_s;
 	unsigned max_retries;
 	unsigned retry_base_ms;
+	const char *upload_checksum; /* "crc32c", "sha256", "md5"; NULL: md5 for Backblaze, else crc32c */
+	bool sign_payload;	     /* x-amz-content-sha256 = the body's SHA-256, not UNSIGNED-PAYLOAD */
 };
 
 /* Backend constructors: on success *OUT has ops and describe set; prefix is set by the caller. */

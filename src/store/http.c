@@ -409,7 +409,7 @@ static void setup_handle(struct http_client *c, CURL *curl)
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, 512L * 1024);
-	curl_easy_setopt(curl, CURLOPT_UPLOAD_BUFFERSIZE, 2L * 1024 * 1024);
+	curl_easy_setopt(curl, CURLOPT_UPLOAD_BUFFERSIZE, 256L * 1024);
 	if (c->ca_file) {
 		/* The custom bundle plus the system's hashed CA directory. */
 		curl_easy_setopt(curl, CURLOPT_CAINFO, c->ca_file);

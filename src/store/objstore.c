@@ -93,6 +93,8 @@ static void s3_params_from_config(const struct config *cfg, struct s3_params *p)
 	p->low_speed_timeout_s = cfg->low_speed_timeout_s;
 	p->max_retries = cfg->max_retries;
 	p->retry_base_ms = cfg->retry_base_ms;
+	p->upload_checksum = cfg->upload_checksum;
+	p->sign_payload = cfg->sign_payload;
 }
 
 int objstore_open_from_config(const struct config *cfg, struct objstore **out, char *err,

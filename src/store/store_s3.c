@@ -8,10 +8,16 @@
  * tokens, and the multipart upload calls.
  *
  * Rules:
- *  1. Every request is signed with SigV4 over a real payload SHA-256
- *     (x-amz-content-sha256), re-signed on each retry (http.c calls
- *     s3_prepare per attempt), and every upload carries Content-MD5 so the
- *     server rejects a body damaged in transit.
+ *  1. Every request is signed with SigV4, afresh on each retry (http.c
+ *     calls s3_prepare per attempt). Every upload carries an integrity
+ *     checksum of its body in a signed header, so the server rejects a body
+ *     damaged in transit: x-amz-checksum-crc32c (default), -sha256, or
+ *     Content-MD5 (the default for Backblaze, and always for the small XML
+ *     bodies). The body itself is signed (x-amz-content-sha256) only with
+ *     signPayload; otherwise it is UNSIGNED-PAYLOAD, which keeps a checksum
+ *     pass and the server's own SHA-256 pass off the critical path. Zero's
+ *     object envelope authenticates every object's content end to end anyway
+ *     (DESIGN.md), so transport signing of bodies adds cost, not safety.
  *  2. Keys are URI-encoded once (sigv4_uri_encode); the same bytes go into
  *     the URL and the canonical request, and the Host header is set by us,
  *     so what is signed is exactly what is sent.
@@ -24,6 +30,7 @@
 #include "store/backend.h"
 
 #include "common/log.h"
+#include "store/crc32c.h"
 #include "store/http.h"
 #include "store/s3xml.h"
 #include "store/sigv4.h"
@@ -34,6 +41,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -49,6 +58,8 @@ struct store_s3 {
 	char *access_key_id;
 	char *secret_access_key;
 	bool path_style;
+	bool sign_payload;
+	enum { CHECKSUM_CRC32C, CHECKSUM_SHA256, CHECKSUM_MD5 } checksum;
 	unsigned max_parallel;
 	uint64_t multipart_threshold;
 	uint64_t multipart_part_size;
@@ -68,7 +79,8 @@ struct s3_call {
 	char *url;	 /* owned */
 	char hostname[300];
 	const char *payload_hash;
-	const char *content_md5; /* base64 or NULL */
+	struct sigv4_header extra[3]; /* more headers to send and sign */
+	size_t nextra;
 	const char *content_type;
 	char range[80];
 	uint64_t range_off, range_len; /* the window RANGE asks for */
@@ -152,8 +164,8 @@ static int s3_prepare(void *ctx, struct http_headers *h)
 	sh[n++] = (struct sigv4_header){"host", call->hostname};
 	sh[n++] = (struct sigv4_header){"x-amz-date", date};
 	sh[n++] = (struct sigv4_header){"x-amz-content-sha256", call->payload_hash};
-	if (call->content_md5)
-		sh[n++] = (struct sigv4_header){"content-md5", call->content_md5};
+	for (size_t i = 0; i < call->nextra; i++)
+		sh[n++] = call->extra[i];
 	if (call->content_type)
 		sh[n++] = (struct sigv4_header){"content-type", call->content_type};
 	if (call->range[0])
@@ -190,24 +202,77 @@ static int s3_perform(struct s3_call *call, const struct objstore_source *body,
 	return http_perform(call->s3->http, &req, resp);
 }
 
-/* SHA-256 (hex) and MD5 (base64) of SRC's bytes, read once. */
-static int hash_source(const struct objstore_source *src, char sha_hex[65], char md5_b64[32])
+/* Digests of an upload body, as its headers want them. */
+struct body_sums {
+	char sha256_hex[65];
+	char sha256_b64[48];
+	char md5_b64[32];
+	char crc32c_b64[12];
+};
+
+enum { SUM_SHA256 = 1, SUM_MD5 = 2, SUM_CRC32C = 4 };
+
+static void feed(EVP_MD_CTX *sha, EVP_MD_CTX *md5, uint32_t *crc, const void *p, size_t n)
 {
-	EVP_MD_CTX *sha = EVP_MD_CTX_new(), *md5 = EVP_MD_CTX_new();
-	unsigned char dsha[32], dmd5[16];
+	if (sha)
+		EVP_DigestUpdate(sha, p, n);
+	if (md5)
+		EVP_DigestUpdate(md5, p, n);
+	if (crc)
+		*crc = crc32c_update(*crc, p, n);
+}
+
+/* The digests WHAT asks for of SRC's bytes, read once. */
+static int hash_source(const struct objstore_source *src, unsigned what, struct body_sums *out)
+{
+	EVP_MD_CTX *sha = NULL, *md5 = NULL;
+	unsigned char d[32], crc_be[4];
+	uint32_t crc = 0;
 	char *buf = NULL;
 	uint64_t done = 0;
 	int r = 0;
 
-	if (!sha || !md5 || !EVP_DigestInit_ex(sha, EVP_sha256(), NULL) ||
-	    !EVP_DigestInit_ex(md5, EVP_md5(), NULL)) {
-		r = -ENOMEM;
-		goto out_free;
+	memset(out, 0, sizeof(*out));
+	if (what & SUM_SHA256) {
+		sha = EVP_MD_CTX_new();
+		if (!sha || !EVP_DigestInit_ex(sha, EVP_sha256(), NULL)) {
+			r = -ENOMEM;
+			goto out_free;
+		}
+	}
+	if (what & SUM_MD5) {
+		md5 = EVP_MD_CTX_new();
+		if (!md5 || !EVP_DigestInit_ex(md5, EVP_md5(), NULL)) {
+			r = -ENOMEM;
+			goto out_free;
+		}
 	}
 	if (src->buf) {
-		EVP_DigestUpdate(sha, src->buf, src->len);
-		EVP_DigestUpdate(md5, src->buf, src->len);
+		feed(sha, md5, what & SUM_CRC32C ? &crc : NULL, src->buf, src->len);
+	} else if (src->len && src->len < SIZE_MAX / 2) {
+		/*
+		 * Map the file rather than copy it through a buffer: the copy
+		 * costs more than the checksum itself. Pages come from the
+		 * page cache and are read again by the upload right after.
+		 */
+		off_t start = (off_t)(src->offset & ~(uint64_t)(sysconf(_SC_PAGESIZE) - 1));
+		size_t skip = (size_t)((off_t)src->offset - start);
+		size_t maplen = skip + (size_t)src->len;
+		char *map = mmap(NULL, maplen, PROT_READ, MAP_SHARED, src->fd, start);
+		struct stat st;
+
+		if (map == MAP_FAILED || fstat(src->fd, &st) < 0 ||
+		    (uint64_t)st.st_size < src->offset + src->len) {
+			/* Short file (or unmappable): the read loop below reports it. */
+			if (map != MAP_FAILED)
+				munmap(map, maplen);
+			goto read_loop;
+		}
+		madvise(map, maplen, MADV_SEQUENTIAL);
+		feed(sha, md5, what & SUM_CRC32C ? &crc : NULL, map + skip, (size_t)src->len);
+		munmap(map, maplen);
 	} else {
+read_loop:
 		buf = malloc(1 << 20);
 		if (!buf) {
 			r = -ENOMEM;
@@ -223,16 +288,27 @@ static int hash_source(const struct objstore_source *src, char sha_hex[65], char
 				r = n < 0 ? -errno : -EIO;
 				goto out_free;
 			}
-			EVP_DigestUpdate(sha, buf, (size_t)n);
-			EVP_DigestUpdate(md5, buf, (size_t)n);
+			feed(sha, md5, what & SUM_CRC32C ? &crc : NULL, buf, (size_t)n);
 			done += (uint64_t)n;
 		}
 	}
-	EVP_DigestFinal_ex(sha, dsha, NULL);
-	EVP_DigestFinal_ex(md5, dmd5, NULL);
-	for (int i = 0; i < 32; i++)
-		snprintf(sha_hex + 2 * i, 3, "%02x", dsha[i]);
-	EVP_EncodeBlock((unsigned char *)md5_b64, dmd5, 16);
+	if (sha) {
+		EVP_DigestFinal_ex(sha, d, NULL);
+		for (int i = 0; i < 32; i++)
+			snprintf(out->sha256_hex + 2 * i, 3, "%02x", d[i]);
+		EVP_EncodeBlock((unsigned char *)out->sha256_b64, d, 32);
+	}
+	if (md5) {
+		EVP_DigestFinal_ex(md5, d, NULL);
+		EVP_EncodeBlock((unsigned char *)out->md5_b64, d, 16);
+	}
+	if (what & SUM_CRC32C) {
+		crc_be[0] = (unsigned char)(crc >> 24);
+		crc_be[1] = (unsigned char)(crc >> 16);
+		crc_be[2] = (unsigned char)(crc >> 8);
+		crc_be[3] = (unsigned char)crc;
+		EVP_EncodeBlock((unsigned char *)out->crc32c_b64, crc_be, 4);
+	}
 out_free:
 	free(buf);
 	EVP_MD_CTX_free(sha);
@@ -240,16 +316,33 @@ out_free:
 	return r;
 }
 
-/* One PUT of SRC at KEY (with QUERY for a part); the answer's ETag into ETAG. */
+static void call_add_header(struct s3_call *call, const char *name, const char *value)
+{
+	if (call->nextra < sizeof(call->extra) / sizeof(call->extra[0]))
+		call->extra[call->nextra++] = (struct sigv4_header){name, value};
+}
+
+/*
+ * One PUT of SRC at KEY (with QUERY for a part) carrying the configured
+ * checksum (rule 1); the answer's ETag into ETAG, the checksum sent into
+ * CHECKSUM (for CompleteMultipartUpload).
+ */
 static int s3_put_single(struct store_s3 *s3, const char *key, const char *query,
-			 const struct objstore_source *src, char *etag, size_t etaglen)
+			 const struct objstore_source *src, char *etag, size_t etaglen,
+			 char *checksum, size_t checksumlen)
 {
 	struct s3_call call;
 	struct http_response resp;
-	char sha[65], md5[32], what[300];
+	struct body_sums sums;
+	char what[300];
+	unsigned need = s3->checksum == CHECKSUM_CRC32C   ? SUM_CRC32C
+			: s3->checksum == CHECKSUM_SHA256 ? SUM_SHA256
+							  : SUM_MD5;
 	int r;
 
-	r = hash_source(src, sha, md5);
+	if (s3->sign_payload)
+		need |= SUM_SHA256;
+	r = hash_source(src, need, &sums);
 	if (r < 0) {
 		objstore_error_set(r, 0, "LocalError", "cannot read the data to upload");
 		log_error("PUT %s: reading the source: %s", key, strerror(-r));
@@ -258,8 +351,20 @@ static int s3_put_single(struct store_s3 *s3, const char *key, const char *query
 	r = s3_call_init(&call, s3, "PUT", key, query);
 	if (r < 0)
 		return r;
-	call.payload_hash = sha;
-	call.content_md5 = md5;
+	call.payload_hash = s3->sign_payload ? sums.sha256_hex : "UNSIGNED-PAYLOAD";
+	switch (s3->checksum) {
+	case CHECKSUM_CRC32C:
+		call_add_header(&call, "x-amz-checksum-crc32c", sums.crc32c_b64);
+		break;
+	case CHECKSUM_SHA256:
+		call_add_header(&call, "x-amz-checksum-sha256", sums.sha256_b64);
+		break;
+	case CHECKSUM_MD5:
+		call_add_header(&call, "content-md5", sums.md5_b64);
+		break;
+	}
+	if (checksum)
+		snprintf(checksum, checksumlen, "%s", call.extra[0].value);
 	snprintf(what, sizeof(what), "PUT %s%s%.40s", key, query ? "?" : "", query ? query : "");
 	r = s3_perform(&call, src, NULL, what, false, &resp);
 	if (r == 0 && etag)
@@ -274,20 +379,21 @@ static int s3_post_xml(struct store_s3 *s3, const char *key, const char *query, 
 		       size_t len, const char *what, struct http_response *resp)
 {
 	struct objstore_source src = {.buf = xml, .fd = -1, .len = len};
+	struct body_sums sums;
 	struct s3_call call;
-	char sha[65], md5[32];
 	int r;
 
-	r = hash_source(&src, sha, md5);
+	/* Small bodies: signed, and Content-MD5, which DeleteObjects requires everywhere. */
+	r = hash_source(&src, SUM_SHA256 | SUM_MD5, &sums);
 	if (r == 0)
 		r = s3_call_init(&call, s3, "POST", key, query);
 	if (r < 0) {
 		memset(resp, 0, sizeof(*resp));
 		return r;
 	}
-	call.payload_hash = sha;
-	call.content_md5 = md5;
+	call.payload_hash = sums.sha256_hex;
 	call.content_type = "application/xml";
+	call_add_header(&call, "content-md5", sums.md5_b64);
 	r = s3_perform(&call, &src, NULL, what, false, resp);
 	s3_call_release(&call);
 	return r;
@@ -297,6 +403,7 @@ static int s3_post_xml(struct store_s3 *s3, const char *key, const char *query, 
 
 struct part {
 	char etag[80];
+	char checksum[48]; /* base64 CRC32C or SHA-256 of the part, as sent */
 	bool done;
 };
 
@@ -342,7 +449,8 @@ static void *multipart_worker(void *arg)
 		snprintf(query, sizeof(query), "partNumber=%u&uploadId=%s", i + 1,
 			 m->upload_id_enc);
 		r = s3_put_single(m->s3, m->key, query, &part, m->parts[i].etag,
-				  sizeof(m->parts[i].etag));
+				  sizeof(m->parts[i].etag), m->parts[i].checksum,
+				  sizeof(m->parts[i].checksum));
 		pthread_mutex_lock(&m->lock);
 		if (r < 0 && !m->error)
 			m->error = r;
@@ -412,6 +520,11 @@ static int s3_put_multipart(struct store_s3 *s3, const char *key,
 	r = s3_call_init(&call, s3, "POST", key, "uploads");
 	if (r < 0)
 		return r;
+	/* With a flexible checksum, S3 wants the algorithm named up front. */
+	if (s3->checksum == CHECKSUM_CRC32C)
+		call_add_header(&call, "x-amz-checksum-algorithm", "CRC32C");
+	else if (s3->checksum == CHECKSUM_SHA256)
+		call_add_header(&call, "x-amz-checksum-algorithm", "SHA256");
 	snprintf(what, sizeof(what), "start multipart upload of %s", key);
 	r = s3_perform(&call, NULL, NULL, what, false, &resp);
 	s3_call_release(&call);
@@ -457,9 +570,17 @@ static int s3_put_multipart(struct store_s3 *s3, const char *key,
 		goto out_abort;
 	}
 	fputs("<CompleteMultipartUpload>", f);
-	for (unsigned i = 0; i < m.nparts; i++)
-		fprintf(f, "<Part><PartNumber>%u</PartNumber><ETag>\"%s\"</ETag></Part>", i + 1,
+	for (unsigned i = 0; i < m.nparts; i++) {
+		const char *tag = s3->checksum == CHECKSUM_CRC32C   ? "ChecksumCRC32C"
+				  : s3->checksum == CHECKSUM_SHA256 ? "ChecksumSHA256"
+								    : NULL;
+
+		fprintf(f, "<Part><PartNumber>%u</PartNumber><ETag>\"%s\"</ETag>", i + 1,
 			m.parts[i].etag);
+		if (tag)
+			fprintf(f, "<%s>%s</%s>", tag, m.parts[i].checksum, tag);
+		fputs("</Part>", f);
+	}
 	fputs("</CompleteMultipartUpload>", f);
 	if (fclose(f) != 0) {
 		r = -ENOMEM;
@@ -504,7 +625,7 @@ static int s3_put(struct objstore *s, const char *key, const struct objstore_sou
 
 	if (s3->multipart_threshold && src->len > s3->multipart_threshold)
 		return s3_put_multipart(s3, key, src);
-	return s3_put_single(s3, key, NULL, src, NULL, 0);
+	return s3_put_single(s3, key, NULL, src, NULL, 0, NULL, 0);
 }
 
 static int s3_head(struct objstore *s, const char *key, struct objstore_info *info)
@@ -872,14 +993,27 @@ int store_s3_open(const struct s3_params *p, struct objstore **out, char *err, s
 	s3->access_key_id = strdup(p->access_key_id);
 	s3->secret_access_key = strdup(p->secret_access_key);
 	s3->path_style = p->path_style;
+	s3->sign_payload = p->sign_payload;
+	if (p->upload_checksum)
+		s3->checksum = strcmp(p->upload_checksum, "md5") == 0	   ? CHECKSUM_MD5
+			       : strcmp(p->upload_checksum, "sha256") == 0 ? CHECKSUM_SHA256
+									   : CHECKSUM_CRC32C;
+	else if (strstr(p->endpoint, "backblazeb2.com"))
+		s3->checksum = CHECKSUM_MD5; /* B2's S3 API documents Content-MD5 */
+	else
+		s3->checksum = CHECKSUM_CRC32C;
 	s3->max_parallel = opt.max_parallel;
 	s3->multipart_part_size = p->multipart_part_size ? p->multipart_part_size : 16 << 20;
 	s3->multipart_threshold = p->multipart_threshold;
 	s3->http = http_client_new(&opt);
 	if (!s3->scheme || !s3->host || !s3->bucket || !s3->region || !s3->access_key_id ||
 	    !s3->secret_access_key || !s3->http ||
-	    asprintf(&s3->base.describe, "s3 %s bucket %s (region %s, %s)", p->endpoint,
-		     p->bucket, s3->region, p->path_style ? "path-style" : "virtual-hosted") < 0) {
+	    asprintf(&s3->base.describe, "s3 %s bucket %s (region %s, %s, %s checksums%s)",
+		     p->endpoint, p->bucket, s3->region,
+		     p->path_style ? "path-style" : "virtual-hosted",
+		     s3->checksum == CHECKSUM_MD5 ? "md5"
+		     : s3->checksum == CHECKSUM_SHA256 ? "sha256" : "crc32c",
+		     p->sign_payload ? ", signed payloads" : "") < 0) {
 		s3->base.describe = NULL;
 		s3_free(&s3->base);
 		return -ENOMEM;

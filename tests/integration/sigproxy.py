@@ -9,8 +9,10 @@ every request:
      (botocore's S3SigV4Auth) from the request as it arrived, and answers
      403 SignatureDoesNotMatch on any difference (InvalidAccessKeyId for an
      unknown key id, AccessDenied for a missing or malformed Authorization);
-  2. checks that x-amz-content-sha256 and Content-MD5 match the body it
-     received, and that host, x-amz-date and x-amz-content-sha256 are signed;
+  2. checks that x-amz-content-sha256, Content-MD5, x-amz-checksum-crc32c
+     and x-amz-checksum-sha256 match the body it received, that every PUT
+     carries one of them, and that host, x-amz-date and
+     x-amz-content-sha256 are signed;
   3. applies the first matching injected fault, if any, else forwards the
      request unchanged to the upstream server and relays its answer.
 
@@ -21,6 +23,7 @@ restrict itself with "method" and "path_contains"):
   {"action": "truncate"}     forward, then send half the body and close
   {"action": "delay", "seconds": 2}   wait, then forward
   {"action": "slow", "chunk": 65536, "pause": 0.05}  dribble the answer body
+  {"action": "corrupt"}      flip a bit of the request body before checking it
 GET /__proxy__/stats returns counters and the request log; POST
 /__proxy__/reset clears faults and counters. The control paths are the
 only unsigned requests accepted.
@@ -73,10 +76,11 @@ class State:
         self.faults_fired = 0
         self.log = []
 
-    def take_fault(self, method, path):
+    def take_fault(self, method, path, corrupt=False):
+        """The first matching fault; CORRUPT picks body-corrupting ones (applied first)."""
         with self.lock:
             for f in self.faults:
-                if f.get("times", 1) <= 0:
+                if f.get("times", 1) <= 0 or (f.get("action") == "corrupt") != corrupt:
                     continue
                 if f.get("method") and f["method"] != method:
                     continue
@@ -86,6 +90,28 @@ class State:
                 self.faults_fired += 1
                 return dict(f)
         return None
+
+
+def _crc32c_table():
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+CRC32C_TABLE = _crc32c_table()
+
+
+def crc32c(data):
+    """CRC-32C (Castagnoli), written out here so the check is independent of the client's."""
+    c = 0xFFFFFFFF
+    t = CRC32C_TABLE
+    for b in data:
+        c = t[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
 
 
 def verify(state, method, path, headers, body):
@@ -120,6 +146,14 @@ def verify(state, method, path, headers, body):
     md5 = headers.get("Content-MD5")
     if md5 is not None and md5 != base64.b64encode(hashlib.md5(body).digest()).decode():
         return 400, "BadDigest", "Content-MD5 does not match the body"
+    crc = headers.get("x-amz-checksum-crc32c")
+    if crc is not None and crc != base64.b64encode(crc32c(body).to_bytes(4, "big")).decode():
+        return 400, "BadDigest", "x-amz-checksum-crc32c does not match the body"
+    sha = headers.get("x-amz-checksum-sha256")
+    if sha is not None and sha != base64.b64encode(hashlib.sha256(body).digest()).decode():
+        return 400, "BadDigest", "x-amz-checksum-sha256 does not match the body"
+    if method == "PUT" and md5 is None and crc is None and sha is None and payload == "UNSIGNED-PAYLOAD":
+        return 400, "MissingChecksum", "an upload without any integrity checksum"
     # Recompute with botocore from what arrived: only the signed headers.
     signed_headers = {}
     for name in signed_names:
@@ -209,6 +243,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self._control(body)
         with st.lock:
             st.requests += 1
+        if body and st.take_fault(self.command, self.path, corrupt=True):
+            body = bytes([body[0] ^ 0x01]) + body[1:]  # damage "in transit"
         problem = verify(st, self.command, self.path, self.headers, body)
         if problem:
             status, code, message = problem

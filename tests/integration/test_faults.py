@@ -102,6 +102,36 @@ def test_failed_multipart_upload_is_aborted(zs3, proxy, tmp_path):
     assert out.read_bytes() == src.read_bytes()
 
 
+@pytest.mark.parametrize("checksum,signed", [("crc32c", "false"), ("sha256", "false"),
+                                             ("md5", "false"), ("crc32c", "true"),
+                                             ("md5", "true")])
+def test_upload_checksums_and_payload_signing(zs3, tmp_path, checksum, signed):
+    """Every mode, single and multipart; the proxy checks each checksum against the body."""
+    zs3.write_config(dict(zs3.conf, uploadChecksum=checksum, signPayload=signed,
+                          multipartThreshold="6MiB", multipartPartSize="5MiB"))
+    small = os.urandom(1000)
+    zs3.run("put", "small", "-", input=small)
+    assert zs3.run("get", "small").stdout == small
+    big = tmp_path / "big"
+    big.write_bytes(os.urandom(11 << 20))  # 3 parts
+    zs3.run("put", "big", big)
+    out = tmp_path / "out"
+    zs3.run("get", "big", out)
+    assert out.read_bytes() == big.read_bytes()
+    parts = [e for e in zs3.proxy.stats()["log"] if e[0] == "PUT" and "partNumber=" in e[1]]
+    assert len(parts) == 3
+
+
+@pytest.mark.bad_signatures
+@pytest.mark.parametrize("checksum", ["crc32c", "sha256", "md5"])
+def test_body_damaged_in_transit_is_rejected(zs3, proxy, checksum):
+    zs3.write_config(dict(zs3.conf, uploadChecksum=checksum))
+    proxy.faults([{"action": "corrupt", "method": "PUT", "times": 1}])
+    p = zs3.run("put", "k", "-", input=b"precious bytes", expect=1)
+    assert b"BadDigest" in p.stderr
+    zs3.run("stat", "k", expect=1)
+
+
 @pytest.mark.bad_signatures
 def test_wrong_secret_is_caught_by_the_verifying_proxy(zs3, proxy):
     zs3.write_config(dict(zs3.conf, secretAccessKey="not-the-secret"))

@@ -44,8 +44,8 @@ static void test_empty_file_gives_defaults(void)
 	TEST_ASSERT_EQ_STR(cfg.prefix, "");
 	TEST_ASSERT(cfg.path_style);
 	TEST_ASSERT_EQ_INT(cfg.max_parallel_transfers, 8);
-	TEST_ASSERT_EQ_INT(cfg.multipart_threshold, 64 << 20);
-	TEST_ASSERT_EQ_INT(cfg.multipart_part_size, 16 << 20);
+	TEST_ASSERT_EQ_INT(cfg.multipart_threshold, 512 << 20);
+	TEST_ASSERT_EQ_INT(cfg.multipart_part_size, 64 << 20);
 	TEST_ASSERT_EQ_INT(cfg.max_retries, 5);
 	TEST_ASSERT(cfg.target_disk_usage_gb == 0);
 	TEST_ASSERT(cfg.access_key_id == NULL);
@@ -156,6 +156,26 @@ static void test_tuning_keys_and_units(void)
 	TEST_ASSERT_EQ_INT(cfg.multipart_threshold, 1000000000LL);
 	TEST_ASSERT_EQ_INT(cfg.multipart_part_size, 6000000);
 	config_release(&cfg);
+}
+
+static void test_upload_integrity_keys(void)
+{
+	struct config cfg;
+
+	TEST_ASSERT_EQ_INT(parse("", &cfg), 0);
+	TEST_ASSERT(cfg.upload_checksum == NULL); /* chosen by endpoint */
+	TEST_ASSERT(!cfg.sign_payload);
+	config_release(&cfg);
+	TEST_ASSERT_EQ_INT(parse("uploadChecksum: sha256\nsignPayload: yes\n", &cfg), 0);
+	TEST_ASSERT_EQ_STR(cfg.upload_checksum, "sha256");
+	TEST_ASSERT(cfg.sign_payload);
+	config_release(&cfg);
+	TEST_ASSERT_EQ_INT(parse("uploadChecksum: md5\n", &cfg), 0);
+	config_release(&cfg);
+	TEST_ASSERT_EQ_INT(parse("uploadChecksum: crc32c\n", &cfg), 0);
+	config_release(&cfg);
+	expect_error("bucket: b\nuploadChecksum: crc64\n",
+		     "c.yml:2: key 'uploadChecksum': unknown checksum 'crc64'");
 }
 
 static void test_booleans(void)
@@ -374,6 +394,7 @@ int main(void)
 	TEST_RUN(test_s3_keys);
 	TEST_RUN(test_backend_named_explicitly);
 	TEST_RUN(test_tuning_keys_and_units);
+	TEST_RUN(test_upload_integrity_keys);
 	TEST_RUN(test_booleans);
 	TEST_RUN(test_null_values_keep_defaults);
 	TEST_RUN(test_home_expansion);

@@ -4,6 +4,7 @@
  * S3 XML reader, and the one HTTP-failure-to-errno mapping.
  */
 #include "cli/config.h"
+#include "store/crc32c.h"
 #include "store/http.h"
 #include "store/objstore.h"
 #include "store/s3xml.h"
@@ -326,6 +327,39 @@ static void test_http_error_mapping(void)
 	TEST_ASSERT_EQ_INT(http_map_error(0, NULL, 60 /* PEER_FAILED_VERIFICATION */), -EPROTO);
 }
 
+static void test_crc32c(void)
+{
+	unsigned char buf[4099];
+	uint32_t seed = 12345;
+
+	/* The check value of CRC-32C, and RFC 3720's (iSCSI) examples. */
+	TEST_ASSERT_EQ_INT(crc32c_update(0, "123456789", 9), 0xe3069283);
+	TEST_ASSERT_EQ_INT(crc32c_update_table(0, "123456789", 9), 0xe3069283);
+	memset(buf, 0, 32);
+	TEST_ASSERT_EQ_INT(crc32c_update(0, buf, 32), 0x8a9136aa);
+	memset(buf, 0xff, 32);
+	TEST_ASSERT_EQ_INT(crc32c_update(0, buf, 32), 0x62a8ab43);
+	for (int i = 0; i < 32; i++)
+		buf[i] = (unsigned char)i;
+	TEST_ASSERT_EQ_INT(crc32c_update(0, buf, 32), 0x46dd794e);
+	TEST_ASSERT_EQ_INT(crc32c_update(0, "", 0), 0);
+	/* Hardware and table agree on every length and alignment, in pieces or whole. */
+	for (size_t i = 0; i < sizeof(buf); i++) {
+		seed = seed * 1103515245 + 12345;
+		buf[i] = (unsigned char)(seed >> 16);
+	}
+	for (size_t off = 0; off < 9; off++) {
+		for (size_t len = 0; len + off <= sizeof(buf); len += 37) {
+			uint32_t whole = crc32c_update(0, buf + off, len);
+			uint32_t split = crc32c_update(crc32c_update(0, buf + off, len / 3),
+						       buf + off + len / 3, len - len / 3);
+
+			TEST_ASSERT_EQ_INT(whole, crc32c_update_table(0, buf + off, len));
+			TEST_ASSERT_EQ_INT(whole, split);
+		}
+	}
+}
+
 static void test_open_errors(void)
 {
 	struct config cfg;
@@ -373,6 +407,7 @@ int main(void)
 	TEST_RUN(test_file_bucket_layout_ignores_strays);
 	TEST_RUN(test_s3xml);
 	TEST_RUN(test_http_error_mapping);
+	TEST_RUN(test_crc32c);
 	TEST_RUN(test_open_errors);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	r = system(cmd);
