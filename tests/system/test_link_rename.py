@@ -133,7 +133,7 @@ def test_rename_directories(workdir):
     assert read_file(j(empty, "d1", "f")) == b"in d1"
     # over a non-empty directory
     os.mkdir(j(workdir, "x"))
-    with expect_errno(errno.ENOTEMPTY, errno.EEXIST):
+    with expect_errno(errno.ENOTEMPTY):
         os.rename(j(workdir, "x"), empty)
     # file over directory and directory over file
     write_file(j(workdir, "file"), b"")
@@ -146,10 +146,9 @@ def test_rename_directories(workdir):
         os.rename(empty, j(empty, "d1", "inside"))
     with expect_errno(errno.EINVAL):
         os.rename(empty, j(empty, "inside"))
-    with expect_errno(errno.EINVAL, errno.EBUSY):
+    with expect_errno(errno.EBUSY):
         os.rename(j(empty, "."), j(workdir, "dot"))
-    with expect_errno(errno.ENOTEMPTY, errno.EEXIST, errno.EBUSY,
-                      errno.EINVAL):
+    with expect_errno(errno.EBUSY):
         os.rename(j(workdir, "x"), j(empty, ".."))
     # the tree is unchanged by the failures
     assert sorted(os.listdir(workdir)) == ["d2", "empty", "file", "x"]

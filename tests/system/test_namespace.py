@@ -116,11 +116,11 @@ def test_rmdir(workdir):
     os.mkdir(d)
     nlink = os.stat(workdir).st_nlink
     write_file(os.path.join(d, "f"), b"x")
-    with expect_errno(errno.ENOTEMPTY, errno.EEXIST):
+    with expect_errno(errno.ENOTEMPTY):
         os.rmdir(d)
     os.mkdir(os.path.join(d, "sub"))
     os.unlink(os.path.join(d, "f"))
-    with expect_errno(errno.ENOTEMPTY, errno.EEXIST):
+    with expect_errno(errno.ENOTEMPTY):
         os.rmdir(d)
     os.rmdir(os.path.join(d, "sub"))
     assert os.stat(d).st_nlink == 2
@@ -136,7 +136,7 @@ def test_rmdir(workdir):
     os.mkdir(d)
     with expect_errno(errno.EINVAL):
         os.rmdir(os.path.join(d, "."))
-    with expect_errno(errno.ENOTEMPTY, errno.EEXIST, errno.EBUSY):
+    with expect_errno(errno.ENOTEMPTY):
         os.rmdir(os.path.join(d, ".."))
     # a directory removed while it is the cwd of an open descriptor
     fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
@@ -161,7 +161,7 @@ def test_unlink(workdir):
     assert os.listdir(workdir) == []
     d = os.path.join(workdir, "d")
     os.mkdir(d)
-    with expect_errno(errno.EISDIR, errno.EPERM):
+    with expect_errno(errno.EISDIR):
         os.unlink(d)
     # recreating the name gives a fresh empty file
     write_file(p, b"")
