@@ -442,6 +442,25 @@ static bool status_retryable(long status, const char *code)
 	       (status == 400 && strcmp(code, "RequestTimeout") == 0);
 }
 
+/* A per-thread xorshift generator, seeded differently in every process and thread. */
+static unsigned jitter_permille(void)
+{
+	static _Thread_local uint64_t state;
+
+	if (!state) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		state = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^
+			((uint64_t)getpid() << 40) ^ (uint64_t)(uintptr_t)&state;
+		state |= 1;
+	}
+	state ^= state << 13;
+	state ^= state >> 7;
+	state ^= state << 17;
+	return (unsigned)(state % 1000);
+}
+
 static unsigned backoff_ms(const struct http_client *c, unsigned attempt)
 {
 	uint64_t ms = c->opt.retry_base_ms;
@@ -452,7 +471,7 @@ static unsigned backoff_ms(const struct http_client *c, unsigned attempt)
 	if (ms > BACKOFF_CAP_MS)
 		ms = BACKOFF_CAP_MS;
 	/* Random factor in [0.5, 1.5) so that many clients don't retry in step. */
-	jitter = (unsigned)(random() % 1000);
+	jitter = jitter_permille();
 	return (unsigned)(ms / 2 + ms * jitter / 1000);
 }
 

@@ -103,7 +103,7 @@ class Server:
                 self.kill()
 
 
-def s3rver_server(data_dir, log, port=None):
+def s3rver_server(data_dir, log, port=None, extra=()):
     script = HERE / "node_modules" / "s3rver" / "bin" / "s3rver.js"
     if not script.exists():
         pytest.exit("s3rver is not installed: run tests/integration/run.sh "
@@ -115,7 +115,8 @@ def s3rver_server(data_dir, log, port=None):
         # Node 17+ needs the legacy provider for s3rver's truncated listings.
         cmd = ["node", "--openssl-legacy-provider", str(script), "-d", str(data_dir),
                "-a", "127.0.0.1", "-p", str(p), "--silent",
-               "--service-endpoint", "localhost", "--configure-bucket", BUCKET]
+               "--service-endpoint", "localhost", *map(str, extra),
+               "--configure-bucket", BUCKET]
         try:
             return Server(cmd, port=p, log=log).start()
         except RuntimeError as e:  # port taken meanwhile: try another

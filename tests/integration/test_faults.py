@@ -4,6 +4,7 @@ the proxy or by killing the server, and the usual operator mistakes
 """
 
 import os
+import subprocess
 import time
 
 import pytest
@@ -175,12 +176,44 @@ def test_tls_failure(s3rver, tmp_path, zero_bin):
     assert b"TLS or protocol failure" in p.stderr
 
 
-def test_bad_ca_file_is_reported(s3rver, tmp_path, zero_bin):
-    conf = s3_conf(s3rver.port, "x/", maxRetries=0)
-    conf["endpoint"] = "https://127.0.0.1:%d" % s3rver.port
-    conf["caFile"] = str(tmp_path / "missing-ca.pem")
+@pytest.fixture(scope="module")
+def tls_s3rver(tmp_path_factory):
+    """s3rver over https with a self-signed certificate for 127.0.0.1."""
+    d = tmp_path_factory.mktemp("tls")
+    key, cert = d / "key.pem", d / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                    "-keyout", str(key), "-out", str(cert), "-days", "2",
+                    "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True)
+    srv = s3rver_server(d / "data", d / "s3rver.log", extra=["--key", key, "--cert", cert])
+    srv.cert = cert
+    yield srv
+    srv.stop()
+
+
+def tls_conf(srv, **extra):
+    conf = s3_conf(srv.port, "tls/", maxRetries=1, retryBaseDelayMs=20, **extra)
+    conf["endpoint"] = "https://127.0.0.1:%d" % srv.port
+    return conf
+
+
+def test_https_with_a_custom_ca_file(tls_s3rver, tmp_path, zero_bin):
+    z = Zero(zero_bin, tmp_path, tls_conf(tls_s3rver, caFile=tls_s3rver.cert))
+    assert b"bucket check passed" in z.run("check").stdout
+
+
+def test_https_untrusted_certificate(tls_s3rver, tmp_path, zero_bin):
+    p = Zero(zero_bin, tmp_path, tls_conf(tls_s3rver)).run("ls", expect=1)
+    assert b"TLS or protocol failure" in p.stderr
+    assert b"set caFile" in p.stderr
+    assert b"certificate" in p.stderr  # the library's own reason
+
+
+def test_missing_ca_file(tls_s3rver, tmp_path, zero_bin):
+    conf = tls_conf(tls_s3rver, caFile=tmp_path / "missing-ca.pem")
     p = Zero(zero_bin, tmp_path, conf).run("ls", expect=1)
-    assert b"failed" in p.stderr
+    assert b"TLS or protocol failure" in p.stderr
 
 
 def test_virtual_hosted_addressing(proxy, tmp_path, zero_bin):
