@@ -421,8 +421,22 @@ def test_kill9_during_writes(workdir, zero):
         try:
             k = 0
             while True:
-                write_file(os.path.join(workdir, f"busy{k % 10}"),
-                           os.urandom(100000))
+                # data and metadata changes of every kind, without fsync
+                n = os.path.join(workdir, f"busy{k % 10}")
+                write_file(n, os.urandom(100000 + k % 7 * 70000))
+                os.setxattr(n, "user.k", str(k).encode())
+                d = os.path.join(workdir, f"dir{k % 5}")
+                if os.path.isdir(d):
+                    for e in os.listdir(d):
+                        os.unlink(os.path.join(d, e))
+                    os.rmdir(d)
+                else:
+                    os.mkdir(d)
+                    os.link(n, os.path.join(d, "link"))
+                    os.symlink("../x", os.path.join(d, "sym"))
+                    os.rename(os.path.join(d, "link"),
+                              os.path.join(d, "moved"))
+                os.truncate(n, k % 3 * 4096)
                 k += 1
         except BaseException:
             pass
@@ -440,9 +454,27 @@ def test_kill9_during_writes(workdir, zero):
         for name, data in done.items():
             with open(os.path.join(workdir, name), "rb") as f:
                 assert f.read() == data, name
-        for name in os.listdir(workdir):
-            with open(os.path.join(workdir, name), "rb") as f:
-                f.read()
+        # everything else is in some state, but consistent and readable
+        for root, dirs, files in os.walk(workdir):
+            for name in files:
+                full = os.path.join(root, name)
+                if os.path.islink(full):
+                    assert os.readlink(full) == "../x"
+                    continue
+                with open(full, "rb") as f:
+                    f.read()
+                os.listxattr(full)
+            for name in dirs:
+                assert os.stat(os.path.join(root, name)).st_nlink == 2
+        # link counts agree with the names found
+        names = {}
+        for root, _dirs, files in os.walk(workdir):
+            for name in files:
+                st = os.lstat(os.path.join(root, name))
+                if stat.S_ISREG(st.st_mode):
+                    names.setdefault(st.st_ino, []).append(st.st_nlink)
+        for ino, counts in names.items():
+            assert counts[0] == len(counts), (ino, counts)
         zero.umount()
         p = zero.fsck()
         assert p.returncode == 0, f"zero fsck exited {p.returncode}:\n" \
