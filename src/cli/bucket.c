@@ -31,25 +31,25 @@ struct bucket_ctx {
 };
 
 static const char bucket_usage[] =
-	"usage: zero bucket [--config FILE] [-v] COMMAND [ARGS...]\n"
-	"\n"
-	"Operate on the bucket the configuration names (default\n"
-	"~/.config/zero/config.yml). Keys are relative to the configured prefix.\n"
-	"\n"
-	"commands:\n"
-	"  check                 reachable? credentials right? list, put, get and delete a\n"
-	"                        probe object; round-trip latency and throughput\n"
-	"  ls [PREFIX]           list objects (size, time, key)\n"
-	"  put KEY [FILE|-]      upload FILE (default: standard input) as KEY\n"
-	"  get KEY [FILE|-]      download KEY into FILE (default: standard output)\n"
-	"                        --range START-[END]  only bytes START..END (inclusive)\n"
-	"  rm KEY...             delete objects (absent ones are fine)\n"
-	"  stat KEY              size, modification time and entity tag of KEY\n"
-	"\n"
-	"options:\n"
-	"  --config FILE         configuration file to use\n"
-	"  -v, --verbose         log every request's outcome (debug level)\n"
-	"  -h, --help            this help; 'zero bucket COMMAND --help' for a command\n";
+    "usage: zero bucket [--config FILE] [-v] COMMAND [ARGS...]\n"
+    "\n"
+    "Operate on the bucket the configuration names (default\n"
+    "~/.config/zero/config.yml). Keys are relative to the configured prefix.\n"
+    "\n"
+    "commands:\n"
+    "  check                 reachable? credentials right? list, put, get and delete a\n"
+    "                        probe object; round-trip latency and throughput\n"
+    "  ls [PREFIX]           list objects (size, time, key)\n"
+    "  put KEY [FILE|-]      upload FILE (default: standard input) as KEY\n"
+    "  get KEY [FILE|-]      download KEY into FILE (default: standard output)\n"
+    "                        --range START-[END]  only bytes START..END (inclusive)\n"
+    "  rm KEY...             delete objects (absent ones are fine)\n"
+    "  stat KEY              size, modification time and entity tag of KEY\n"
+    "\n"
+    "options:\n"
+    "  --config FILE         configuration file to use\n"
+    "  -v, --verbose         log every request's outcome (debug level)\n"
+    "  -h, --help            this help; 'zero bucket COMMAND --help' for a command\n";
 
 struct subcommand {
 	const char *name;
@@ -88,22 +88,28 @@ static void print_advice(const struct bucket_ctx *b, const char *what, int r)
 	else if (r == -EACCES)
 		fprintf(stderr, "access denied: wrong keys, or the key may not use this bucket");
 	else if (r == -ENXIO || strcmp(e->code, "NoSuchBucket") == 0)
-		fprintf(stderr, "no such bucket '%s' at %s; create it, or check bucket (and "
-				"endpoint)", c->bucket ? c->bucket : "?", endpoint);
+		fprintf(stderr,
+			"no such bucket '%s' at %s; create it, or check bucket (and "
+			"endpoint)",
+			c->bucket ? c->bucket : "?", endpoint);
 	else if (r == -EREMOTE || strcmp(e->code, "AuthorizationHeaderMalformed") == 0 ||
 		 strcmp(e->code, "PermanentRedirect") == 0 || strstr(e->code, "Region"))
 		fprintf(stderr, "wrong region or endpoint for this bucket; check region and "
 				"endpoint");
 	else if (r == -ECONNREFUSED)
-		fprintf(stderr, "connection refused by %s: is the server running and the "
-				"port right?", endpoint);
+		fprintf(stderr,
+			"connection refused by %s: is the server running and the "
+			"port right?",
+			endpoint);
 	else if (r == -EHOSTUNREACH)
 		fprintf(stderr, "cannot resolve or reach the host of %s; check endpoint", endpoint);
 	else if (r == -ETIMEDOUT)
 		fprintf(stderr, "timed out talking to %s", endpoint);
 	else if (r == -EPROTO && e->http_status == 0)
-		fprintf(stderr, "TLS or protocol failure with %s; check the https URL, and set "
-				"caFile if the server uses a private CA", endpoint);
+		fprintf(stderr,
+			"TLS or protocol failure with %s; check the https URL, and set "
+			"caFile if the server uses a private CA",
+			endpoint);
 	else if (r == -ENOENT)
 		fprintf(stderr, "no such object");
 	else if (r == -ECONNRESET)
@@ -370,8 +376,7 @@ static int cmd_rm(struct bucket_ctx *b, int argc, char **argv)
 	if (argc == 2)
 		r = objstore_delete(b->store, argv[1]);
 	else
-		r = objstore_delete_many(b->store, (const char *const *)argv + 1,
-					 (size_t)argc - 1);
+		r = objstore_delete_many(b->store, (const char *const *)argv + 1, (size_t)argc - 1);
 	if (r < 0) {
 		print_advice(b, "rm", r);
 		return 1;
@@ -440,8 +445,7 @@ static int cmd_check(struct bucket_ctx *b, int argc, char **argv)
 	if (argc != 1)
 		return 2;
 	gethostname(host, sizeof(host) - 1);
-	snprintf(key, sizeof(key), "zero-check/%s-%ld-%ld", host, (long)getpid(),
-		 (long)time(NULL));
+	snprintf(key, sizeof(key), "zero-check/%s-%ld-%ld", host, (long)getpid(), (long)time(NULL));
 	snprintf(bigkey, sizeof(bigkey), "%s-big", key);
 	printf("checking %s\n", objstore_describe(b->store));
 
@@ -476,8 +480,10 @@ static int cmd_check(struct bucket_ctx *b, int argc, char **argv)
 	r = objstore_get(b->store, key, 0, UINT64_MAX, &back, &backlen);
 	if (r == 0 && (backlen != PROBE_SMALL || memcmp(back, small, PROBE_SMALL) != 0)) {
 		printf("  FAIL get the probe back\n");
-		fprintf(stderr, "zero bucket: check: the probe came back different "
-				"(%zu bytes instead of %d)\n", backlen, PROBE_SMALL);
+		fprintf(stderr,
+			"zero bucket: check: the probe came back different "
+			"(%zu bytes instead of %d)\n",
+			backlen, PROBE_SMALL);
 		goto out;
 	}
 	if (check_step(b, "get it back (content matches)", r, t0) < 0)
@@ -567,19 +573,25 @@ out:
 }
 
 static const struct subcommand subcommands[] = {
-	{"check", cmd_check, "usage: zero bucket check\n\n"
-			     "Lists the bucket, puts, reads back, stats and deletes probe objects\n"
-			     "under zero-check/, and reports round-trip latency and throughput.\n"},
-	{"ls", cmd_ls, "usage: zero bucket ls [PREFIX]\n\n"
-		       "Lists every object under PREFIX: size, modification time (UTC), key.\n"},
-	{"put", cmd_put, "usage: zero bucket put KEY [FILE|-]\n\n"
-			 "Uploads FILE, or standard input, as KEY (multipart above the threshold).\n"},
-	{"get", cmd_get, "usage: zero bucket get [--range START-[END]] KEY [FILE|-]\n\n"
-			 "Downloads KEY (or bytes START..END of it) into FILE or standard output.\n"},
-	{"rm", cmd_rm, "usage: zero bucket rm KEY...\n\n"
-		       "Deletes the keys; absent keys are not an error.\n"},
-	{"stat", cmd_stat, "usage: zero bucket stat KEY\n\n"
-			   "Prints the size, modification time and entity tag of KEY.\n"},
+    {"check", cmd_check,
+     "usage: zero bucket check\n\n"
+     "Lists the bucket, puts, reads back, stats and deletes probe objects\n"
+     "under zero-check/, and reports round-trip latency and throughput.\n"},
+    {"ls", cmd_ls,
+     "usage: zero bucket ls [PREFIX]\n\n"
+     "Lists every object under PREFIX: size, modification time (UTC), key.\n"},
+    {"put", cmd_put,
+     "usage: zero bucket put KEY [FILE|-]\n\n"
+     "Uploads FILE, or standard input, as KEY (multipart above the threshold).\n"},
+    {"get", cmd_get,
+     "usage: zero bucket get [--range START-[END]] KEY [FILE|-]\n\n"
+     "Downloads KEY (or bytes START..END of it) into FILE or standard output.\n"},
+    {"rm", cmd_rm,
+     "usage: zero bucket rm KEY...\n\n"
+     "Deletes the keys; absent keys are not an error.\n"},
+    {"stat", cmd_stat,
+     "usage: zero bucket stat KEY\n\n"
+     "Prints the size, modification time and entity tag of KEY.\n"},
 };
 
 int cli_bucket(int argc, char **argv)

@@ -31,14 +31,14 @@
 #include <yaml.h>
 
 enum config_type {
-	CONFIG_STRING,	 /* any scalar, taken verbatim */
-	CONFIG_PATH,	 /* a string; a leading "~/" is expanded */
-	CONFIG_URL,	 /* http:// or https:// URL; trailing '/' removed */
-	CONFIG_BOOL,	 /* true/false, yes/no, on/off */
-	CONFIG_GB,	 /* positive decimal number (fractions allowed) */
-	CONFIG_SIZE,	 /* byte count, optional suffix K/M/G (1000) or KiB/MiB/GiB (1024) */
-	CONFIG_SECONDS,	 /* whole seconds, optional suffix s/m/h */
-	CONFIG_COUNT,	 /* non-negative integer */
+	CONFIG_STRING,	/* any scalar, taken verbatim */
+	CONFIG_PATH,	/* a string; a leading "~/" is expanded */
+	CONFIG_URL,	/* http:// or https:// URL; trailing '/' removed */
+	CONFIG_BOOL,	/* true/false, yes/no, on/off */
+	CONFIG_GB,	/* positive decimal number (fractions allowed) */
+	CONFIG_SIZE,	/* byte count, optional suffix K/M/G (1000) or KiB/MiB/GiB (1024) */
+	CONFIG_SECONDS, /* whole seconds, optional suffix s/m/h */
+	CONFIG_COUNT,	/* non-negative integer */
 };
 
 struct config_key {
@@ -49,6 +49,7 @@ struct config_key {
 	bool secret;	   /* triggers the permissions warning */
 };
 
+/* clang-format off */
 #define KEY_STR(n, f, t) {n, t, offsetof(struct config, f), 0, 0, false}
 #define KEY_SECRET(n, f) {n, CONFIG_STRING, offsetof(struct config, f), 0, 0, true}
 #define KEY_NUM(n, f, t, lo, hi) {n, t, offsetof(struct config, f), lo, hi, false}
@@ -83,9 +84,10 @@ static const struct config_key config_keys[] = {
 	KEY_NUM("retryBaseDelayMs", retry_base_ms, CONFIG_COUNT, 1, 600000),
 	KEY_NUM("backpressureTimeout", backpressure_timeout_s, CONFIG_SECONDS, 1, 86400),
 };
+/* clang-format on */
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -117,12 +119,22 @@ static void config_set_defaults(struct config *cfg)
 void config_release(struct config *cfg)
 {
 	char **strings[] = {
-		&cfg->path,	     &cfg->backend,	     &cfg->bucket_dir,
-		&cfg->endpoint,	     &cfg->bucket,	     &cfg->region,
-		&cfg->prefix,	     &cfg->access_key_id,    &cfg->secret_access_key,
-		&cfg->ca_file,	     &cfg->account_id,	     &cfg->application_key,
-		&cfg->bucket_id,     &cfg->b2_api_url,	     &cfg->sqlite_file_location,
-		&cfg->upload_checksum,
+	    &cfg->path,
+	    &cfg->backend,
+	    &cfg->bucket_dir,
+	    &cfg->endpoint,
+	    &cfg->bucket,
+	    &cfg->region,
+	    &cfg->prefix,
+	    &cfg->access_key_id,
+	    &cfg->secret_access_key,
+	    &cfg->ca_file,
+	    &cfg->account_id,
+	    &cfg->application_key,
+	    &cfg->bucket_id,
+	    &cfg->b2_api_url,
+	    &cfg->sqlite_file_location,
+	    &cfg->upload_checksum,
 	};
 
 	for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
@@ -164,8 +176,10 @@ char *config_default_bucket_dir(void)
 
 static bool parse_bool(const char *s, bool *out)
 {
-	static const char *const yes[] = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"};
-	static const char *const no[] = {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"};
+	static const char *const yes[] = {"true", "True", "TRUE", "yes", "Yes",
+					  "YES",  "on",	  "On",	  "ON"};
+	static const char *const no[] = {"false", "False", "FALSE", "no", "No",
+					 "NO",	  "off",   "Off",   "OFF"};
 
 	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
 		if (strcmp(s, yes[i]) == 0) {
@@ -187,14 +201,23 @@ struct unit {
 };
 
 static const struct unit size_units[] = {
-	{"", 1},	{"B", 1},	     {"K", 1000},	   {"KB", 1000},
-	{"M", 1000000}, {"MB", 1000000},     {"G", 1000000000ULL}, {"GB", 1000000000ULL},
-	{"KiB", 1024},	{"MiB", 1024 * 1024}, {"GiB", 1ULL << 30},  {"TiB", 1ULL << 40},
-	{NULL, 0},
+    {"", 1},
+    {"B", 1},
+    {"K", 1000},
+    {"KB", 1000},
+    {"M", 1000000},
+    {"MB", 1000000},
+    {"G", 1000000000ULL},
+    {"GB", 1000000000ULL},
+    {"KiB", 1024},
+    {"MiB", 1024 * 1024},
+    {"GiB", 1ULL << 30},
+    {"TiB", 1ULL << 40},
+    {NULL, 0},
 };
 
 static const struct unit second_units[] = {
-	{"", 1}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}, {NULL, 0},
+    {"", 1}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}, {NULL, 0},
 };
 
 static const struct unit count_units[] = {{"", 1}, {NULL, 0}};
@@ -239,7 +262,8 @@ static int config_set(struct config *cfg, const struct config_key *key, const ch
 		char *copy;
 
 		if (key->type == CONFIG_URL) {
-			if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0) {
+			if (strncmp(value, "http://", 7) != 0 &&
+			    strncmp(value, "https://", 8) != 0) {
 				set_err(err, errlen,
 					"%s:%lu: key '%s': '%s' is not an http:// or https:// URL",
 					name, line, key->name, value);
@@ -317,9 +341,8 @@ static int config_set(struct config *cfg, const struct config_key *key, const ch
 		return -EINVAL;
 	}
 	if (r < 0 || v < key->min || v > key->max) {
-		set_err(err, errlen,
-			"%s:%lu: key '%s': %s is out of range (%llu to %llu)", name, line,
-			key->name, value, (unsigned long long)key->min,
+		set_err(err, errlen, "%s:%lu: key '%s': %s is out of range (%llu to %llu)", name,
+			line, key->name, value, (unsigned long long)key->min,
 			(unsigned long long)key->max);
 		return -EINVAL;
 	}
@@ -356,8 +379,8 @@ static int config_finish(struct config *cfg, const char *name, unsigned long bac
 		if (strcmp(cfg->backend, "file") != 0 && strcmp(cfg->backend, "s3") != 0 &&
 		    strcmp(cfg->backend, "b2") != 0) {
 			set_err(err, errlen,
-				"%s:%lu: key 'backend': unknown backend '%s' (file, s3 or b2)", name,
-				backend_line, cfg->backend);
+				"%s:%lu: key 'backend': unknown backend '%s' (file, s3 or b2)",
+				name, backend_line, cfg->backend);
 			return -EINVAL;
 		}
 	} else {
@@ -372,10 +395,12 @@ static int config_finish(struct config *cfg, const char *name, unsigned long bac
 			return -ENOMEM;
 	}
 	if (cfg->upload_checksum && strcmp(cfg->upload_checksum, "crc32c") != 0 &&
-	    strcmp(cfg->upload_checksum, "sha256") != 0 && strcmp(cfg->upload_checksum, "md5") != 0) {
-		set_err(err, errlen,
-			"%s:%lu: key 'uploadChecksum': unknown checksum '%s' (crc32c, sha256 or md5)",
-			name, checksum_line, cfg->upload_checksum);
+	    strcmp(cfg->upload_checksum, "sha256") != 0 &&
+	    strcmp(cfg->upload_checksum, "md5") != 0) {
+		set_err(
+		    err, errlen,
+		    "%s:%lu: key 'uploadChecksum': unknown checksum '%s' (crc32c, sha256 or md5)",
+		    name, checksum_line, cfg->upload_checksum);
 		return -EINVAL;
 	}
 	if (cfg->prefix) {
@@ -398,8 +423,7 @@ static int config_finish(struct config *cfg, const char *name, unsigned long bac
 		if (!cfg->prefix)
 			return -ENOMEM;
 	}
-	if (cfg->multipart_part_size > cfg->multipart_threshold &&
-	    cfg->multipart_threshold != 0) {
+	if (cfg->multipart_part_size > cfg->multipart_threshold && cfg->multipart_threshold != 0) {
 		set_err(err, errlen,
 			"%s: key 'multipartPartSize': %llu is larger than multipartThreshold %llu",
 			name, (unsigned long long)cfg->multipart_part_size,

@@ -51,11 +51,21 @@ static bool json_string(struct json *j, char *out, size_t outlen)
 			if (++j->p >= j->end)
 				return false;
 			switch (*j->p) {
-			case 'n': c = '\n'; break;
-			case 't': c = '\t'; break;
-			case 'r': c = '\r'; break;
-			case 'b': c = '\b'; break;
-			case 'f': c = '\f'; break;
+			case 'n':
+				c = '\n';
+				break;
+			case 't':
+				c = '\t';
+				break;
+			case 'r':
+				c = '\r';
+				break;
+			case 'b':
+				c = '\b';
+				break;
+			case 'f':
+				c = '\f';
+				break;
 			case 'u':
 				/* Not needed for the fields we read: keep a placeholder. */
 				if (j->end - j->p < 5)
@@ -63,7 +73,9 @@ static bool json_string(struct json *j, char *out, size_t outlen)
 				j->p += 4;
 				c = '?';
 				break;
-			default: c = *j->p; break;
+			default:
+				c = *j->p;
+				break;
 			}
 		}
 		if (out && n + 1 < outlen)
@@ -156,8 +168,7 @@ static bool json_member(struct json *j, const char *name)
 	}
 }
 
-static bool json_get_string(const char *doc, size_t len, const char *name, char *out,
-			    size_t outlen)
+static bool json_get_string(const char *doc, size_t len, const char *name, char *out, size_t outlen)
 {
 	struct json j = {doc, doc + len};
 
@@ -233,12 +244,12 @@ int b2_bootstrap(const char *api_url, const char *account_id, const char *applic
 		 char **bucket_name, char **region, char *err, size_t errlen)
 {
 	struct http_client_options opt = {
-		.max_parallel = 1,
-		.connect_timeout_s = tuning->connect_timeout_s,
-		.low_speed_timeout_s = tuning->low_speed_timeout_s,
-		.max_retries = tuning->max_retries,
-		.retry_base_ms = tuning->retry_base_ms,
-		.ca_file = tuning->ca_file,
+	    .max_parallel = 1,
+	    .connect_timeout_s = tuning->connect_timeout_s,
+	    .low_speed_timeout_s = tuning->low_speed_timeout_s,
+	    .max_retries = tuning->max_retries,
+	    .retry_base_ms = tuning->retry_base_ms,
+	    .ca_file = tuning->ca_file,
 	};
 	struct http_client *http;
 	struct http_response resp = {0};
@@ -274,8 +285,11 @@ int b2_bootstrap(const char *api_url, const char *account_id, const char *applic
 	}
 	call.authorization = basic;
 	{
-		struct http_request req = {.method = "GET", .url = url, .prepare = b2_prepare,
-					   .ctx = &call, .what = "b2_authorize_account"};
+		struct http_request req = {.method = "GET",
+					   .url = url,
+					   .prepare = b2_prepare,
+					   .ctx = &call,
+					   .what = "b2_authorize_account"};
 
 		r = http_perform(http, &req, &resp);
 	}
@@ -283,22 +297,23 @@ int b2_bootstrap(const char *api_url, const char *account_id, const char *applic
 		set_err(err, errlen, "b2_authorize_account", r);
 		goto out_free;
 	}
-	if (!resp.body || !json_get_string(resp.body, resp.body_len, "authorizationToken", token,
-					   sizeof(token)) ||
+	if (!resp.body ||
+	    !json_get_string(resp.body, resp.body_len, "authorizationToken", token,
+			     sizeof(token)) ||
 	    !json_get_string(resp.body, resp.body_len, "apiUrl", api, sizeof(api)) ||
 	    !json_get_string(resp.body, resp.body_len, "s3ApiUrl", s3url, sizeof(s3url)) ||
 	    !json_get_string(resp.body, resp.body_len, "accountId", account, sizeof(account))) {
 		r = -EPROTO;
-		snprintf(err, errlen, "b2_authorize_account: answer lacks authorizationToken, "
-				      "apiUrl, s3ApiUrl or accountId");
+		snprintf(err, errlen,
+			 "b2_authorize_account: answer lacks authorizationToken, "
+			 "apiUrl, s3ApiUrl or accountId");
 		goto out_free;
 	}
 	http_response_release(&resp);
 
 	free(url);
 	if (asprintf(&url, "%s/b2api/v2/b2_list_buckets", api) < 0 ||
-	    asprintf(&body, "{\"accountId\":\"%s\",\"bucketId\":\"%s\"}", account, bucket_id) <
-		    0) {
+	    asprintf(&body, "{\"accountId\":\"%s\",\"bucketId\":\"%s\"}", account, bucket_id) < 0) {
 		url = body = NULL;
 		r = -ENOMEM;
 		goto out_free;
@@ -312,8 +327,12 @@ int b2_bootstrap(const char *api_url, const char *account_id, const char *applic
 	call.json_body = true;
 	src = (struct objstore_source){.buf = body, .fd = -1, .len = strlen(body)};
 	{
-		struct http_request req = {.method = "POST", .url = url, .prepare = b2_prepare,
-					   .ctx = &call, .body = &src, .what = "b2_list_buckets"};
+		struct http_request req = {.method = "POST",
+					   .url = url,
+					   .prepare = b2_prepare,
+					   .ctx = &call,
+					   .body = &src,
+					   .what = "b2_list_buckets"};
 
 		r = http_perform(http, &req, &resp);
 	}
@@ -321,8 +340,8 @@ int b2_bootstrap(const char *api_url, const char *account_id, const char *applic
 		set_err(err, errlen, "b2_list_buckets", r);
 		goto out_free;
 	}
-	if (!resp.body || !json_bucket_name(resp.body, resp.body_len, bucket_id, name,
-					    sizeof(name))) {
+	if (!resp.body ||
+	    !json_bucket_name(resp.body, resp.body_len, bucket_id, name, sizeof(name))) {
 		r = -ENXIO;
 		snprintf(err, errlen, "b2_list_buckets: no bucket with id %s for this key",
 			 bucket_id);

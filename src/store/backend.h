@@ -17,12 +17,12 @@ struct objstore {
 
 /* Parameters of an s3 store, filled from the config or by the b2 bootstrap. */
 struct s3_params {
-	const char *endpoint;	/* scheme://host[:port], no trailing '/' */
+	const char *endpoint; /* scheme://host[:port], no trailing '/' */
 	const char *bucket;
 	const char *region;
 	const char *access_key_id;
 	const char *secret_access_key;
-	const char *ca_file;	/* NULL: system CAs only */
+	const char *ca_file; /* NULL: system CAs only */
 	bool path_style;
 	unsigned max_parallel;
 	uint64_t multipart_threshold;
@@ -31,8 +31,9 @@ struct s3_params {
 	unsigned low_speed_timeout_s;
 	unsigned max_retries;
 	unsigned retry_base_ms;
-	const char *upload_checksum; /* "crc32c", "sha256", "md5"; NULL: md5 for Backblaze, else crc32c */
-	bool sign_payload;	     /* x-amz-content-sha256 = the body's SHA-256, not UNSIGNED-PAYLOAD */
+	const char
+	    *upload_checksum; /* "crc32c", "sha256", "md5"; NULL: md5 for Backblaze, else crc32c */
+	bool sign_payload;    /* x-amz-content-sha256 = the body's SHA-256, not UNSIGNED-PAYLOAD */
 };
 
 /* Backend constructors: on success *OUT has ops and describe set; prefix is set by the caller. */

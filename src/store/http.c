@@ -38,8 +38,8 @@
 struct http_client {
 	pthread_mutex_t pool_lock;
 	pthread_cond_t pool_cond;
-	CURL **handles;	  /* protected by pool_lock */
-	bool *in_use;	  /* protected by pool_lock */
+	CURL **handles; /* protected by pool_lock */
+	bool *in_use;	/* protected by pool_lock */
 	unsigned nhandles;
 	struct http_client_options opt;
 	char *ca_file;
@@ -226,11 +226,11 @@ struct transfer {
 	CURL *curl;
 	const struct http_request *req;
 	struct http_response *resp;
-	uint64_t body_pos;	 /* next byte of the request body to send */
-	uint64_t resp_pos;	 /* bytes of the answer body seen so far */
-	uint64_t resp_base;	 /* first byte of a 206 answer (Content-Range) */
-	int local_error;	 /* source or sink failure (-errno), not retried */
-	unsigned retry_after_s;	 /* from the last answer's Retry-After, 0 if none */
+	uint64_t body_pos;	/* next byte of the request body to send */
+	uint64_t resp_pos;	/* bytes of the answer body seen so far */
+	uint64_t resp_base;	/* first byte of a 206 answer (Content-Range) */
+	int local_error;	/* source or sink failure (-errno), not retried */
+	unsigned retry_after_s; /* from the last answer's Retry-After, 0 if none */
 };
 
 static size_t on_read(char *buf, size_t size, size_t nitems, void *data)
@@ -363,7 +363,8 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *data)
 	if (!colon)
 		return len;
 	copy_header_value(colon + 1, len - (size_t)(colon + 1 - line), value, sizeof(value));
-#define IS_HEADER(name) ((size_t)(colon - line) == strlen(name) && strncasecmp(line, name, strlen(name)) == 0)
+#define IS_HEADER(name)                                                                            \
+	((size_t)(colon - line) == strlen(name) && strncasecmp(line, name, strlen(name)) == 0)
 	if (IS_HEADER("etag")) {
 		copy_header_value(colon + 1, len - (size_t)(colon + 1 - line), t->resp->etag,
 				  sizeof(t->resp->etag));
@@ -384,15 +385,16 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *data)
 		unsigned long s = strtoul(value, &end, 10);
 
 		if (end != value && !*end) {
-			t->retry_after_s = (unsigned)(s > RETRY_AFTER_CAP_S ? RETRY_AFTER_CAP_S : s);
+			t->retry_after_s =
+			    (unsigned)(s > RETRY_AFTER_CAP_S ? RETRY_AFTER_CAP_S : s);
 		} else {
 			time_t when = (time_t)curl_getdate(value, NULL);
 			time_t now = time(NULL);
 
 			if (when > now)
-				t->retry_after_s = (unsigned)(when - now > RETRY_AFTER_CAP_S
-								  ? RETRY_AFTER_CAP_S
-								  : when - now);
+				t->retry_after_s =
+				    (unsigned)(when - now > RETRY_AFTER_CAP_S ? RETRY_AFTER_CAP_S
+									      : when - now);
 		}
 	}
 #undef IS_HEADER
@@ -500,7 +502,8 @@ static int http_fail(const struct http_request *req, struct http_response *resp,
 	if (rc != CURLE_OK) {
 		err = http_map_error(0, NULL, (int)rc);
 		snprintf(resp->code, sizeof(resp->code), "%s", curl_easy_strerror(rc));
-		objstore_error_set(err, 0, resp->code, curl_msg && *curl_msg ? curl_msg : resp->code);
+		objstore_error_set(err, 0, resp->code,
+				   curl_msg && *curl_msg ? curl_msg : resp->code);
 		log_error("%s: %s (%s) after %u attempt%s", what,
 			  curl_msg && *curl_msg ? curl_msg : curl_easy_strerror(rc), strerror(-err),
 			  attempts, attempts == 1 ? "" : "s");
@@ -519,8 +522,7 @@ static int http_fail(const struct http_request *req, struct http_response *resp,
 	return err;
 }
 
-int http_perform(struct http_client *c, const struct http_request *req,
-		 struct http_response *resp)
+int http_perform(struct http_client *c, const struct http_request *req, struct http_response *resp)
 {
 	unsigned slot = pool_acquire(c);
 	CURL *curl = c->handles[slot];
@@ -589,7 +591,8 @@ int http_perform(struct http_client *c, const struct http_request *req,
 		}
 		if (req->body) {
 			curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
-			curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body->len);
+			curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE,
+					 (curl_off_t)req->body->len);
 			curl_easy_setopt(curl, CURLOPT_READFUNCTION, on_read);
 			curl_easy_setopt(curl, CURLOPT_READDATA, &t);
 			curl_easy_setopt(curl, CURLOPT_SEEKFUNCTION, on_seek);

@@ -22,12 +22,13 @@
 struct http_client;
 
 struct http_client_options {
-	unsigned max_parallel;	      /* transfers in flight (pool size), >= 1 */
-	unsigned connect_timeout_s;   /* 0: 10 s */
-	unsigned low_speed_timeout_s; /* abort a transfer slower than 1 KiB/s for this long; 0: 30 s */
-	unsigned max_retries;	      /* retries after the first attempt */
-	unsigned retry_base_ms;	      /* first backoff; doubles per retry, capped at 20 s */
-	const char *ca_file;	      /* extra CA bundle, added to the system's; NULL for none */
+	unsigned max_parallel;	    /* transfers in flight (pool size), >= 1 */
+	unsigned connect_timeout_s; /* 0: 10 s */
+	unsigned
+	    low_speed_timeout_s; /* abort a transfer slower than 1 KiB/s for this long; 0: 30 s */
+	unsigned max_retries;	 /* retries after the first attempt */
+	unsigned retry_base_ms;	 /* first backoff; doubles per retry, capped at 20 s */
+	const char *ca_file;	 /* extra CA bundle, added to the system's; NULL for none */
 };
 
 /* Caller owns the result (http_client_free). NULL on allocation failure. */
@@ -71,7 +72,7 @@ struct http_response {
 	long status;
 	char *body; /* non-2xx body, or the 2xx body when the request had no sink; owned */
 	size_t body_len;
-	char etag[80];	/* without quotes */
+	char etag[80]; /* without quotes */
 	uint64_t content_length;
 	bool has_content_length;
 	time_t last_modified;
@@ -83,8 +84,7 @@ struct http_response {
  * -errno (the response still holds status, body and code). Caller releases
  * RESP (http_response_release) in both cases.
  */
-int http_perform(struct http_client *c, const struct http_request *req,
-		 struct http_response *resp);
+int http_perform(struct http_client *c, const struct http_request *req, struct http_response *resp);
 void http_response_release(struct http_response *resp);
 
 /* The one mapping of HTTP status / server code / transport error to -errno. */

@@ -63,7 +63,7 @@ bool objstore_key_valid(const char *key)
 }
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -404,7 +404,8 @@ int objstore_sink_write(struct objstore_sink *sink, const void *data, size_t len
 		size_t left = len;
 
 		while (left) {
-			ssize_t n = pwrite(sink->fd, p, left, (off_t)(sink->offset + sink->written));
+			ssize_t n =
+			    pwrite(sink->fd, p, left, (off_t)(sink->offset + sink->written));
 
 			if (n < 0 && errno == EINTR)
 				continue;

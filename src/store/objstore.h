@@ -43,9 +43,9 @@ struct objstore;
 
 /* Result of head and of each listing entry. */
 struct objstore_info {
-	uint64_t size;	 /* bytes */
-	time_t mtime;	 /* last modification, seconds since the epoch (0 if unknown) */
-	char etag[80];	 /* backend's entity tag without quotes, "" if unknown */
+	uint64_t size; /* bytes */
+	time_t mtime;  /* last modification, seconds since the epoch (0 if unknown) */
+	char etag[80]; /* backend's entity tag without quotes, "" if unknown */
 };
 
 /* One listed object; KEY is owned by the listing it belongs to. */

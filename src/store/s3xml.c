@@ -127,12 +127,23 @@ size_t s3xml_escape(const char *text, char *out, size_t outlen)
 		size_t rlen;
 
 		switch (*p) {
-		case '&': rep = "&amp;"; break;
-		case '<': rep = "&lt;"; break;
-		case '>': rep = "&gt;"; break;
-		case '"': rep = "&quot;"; break;
-		case '\'': rep = "&apos;"; break;
-		default: break;
+		case '&':
+			rep = "&amp;";
+			break;
+		case '<':
+			rep = "&lt;";
+			break;
+		case '>':
+			rep = "&gt;";
+			break;
+		case '"':
+			rep = "&quot;";
+			break;
+		case '\'':
+			rep = "&apos;";
+			break;
+		default:
+			break;
 		}
 		rlen = rep ? strlen(rep) : 1;
 		/* Never cut an entity in half: stop at the first piece that doesn't fit. */

@@ -17,12 +17,12 @@ struct sigv4_header {
 };
 
 struct sigv4_request {
-	const char *method;	   /* "GET", "PUT", ... */
-	const char *path;	   /* URI path, already URI-encoded (sigv4_uri_encode) */
-	const char *query;	   /* "k=v&k2" already encoded, any order, "" or NULL for none */
+	const char *method; /* "GET", "PUT", ... */
+	const char *path;   /* URI path, already URI-encoded (sigv4_uri_encode) */
+	const char *query;  /* "k=v&k2" already encoded, any order, "" or NULL for none */
 	const struct sigv4_header *headers;
-	size_t nheaders;	   /* every header listed is signed; must include host */
-	const char *payload_hash;  /* hex SHA-256 of the body, or "UNSIGNED-PAYLOAD" */
+	size_t nheaders;	  /* every header listed is signed; must include host */
+	const char *payload_hash; /* hex SHA-256 of the body, or "UNSIGNED-PAYLOAD" */
 };
 
 struct sigv4_credentials {

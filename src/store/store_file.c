@@ -34,7 +34,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define TMP_PREFIX ".zero-tmp."  /* temporary files: never end in ".o" */
+#define TMP_PREFIX ".zero-tmp." /* temporary files: never end in ".o" */
 
 struct store_file {
 	struct objstore base;
@@ -318,8 +318,8 @@ static int file_head(struct objstore *s, const char *key, struct objstore_info *
 	else {
 		info->size = (uint64_t)st.st_size;
 		info->mtime = st.st_mtime;
-		snprintf(info->etag, sizeof(info->etag), "%llx-%llx",
-			 (unsigned long long)st.st_ino, (unsigned long long)st.st_mtim.tv_nsec);
+		snprintf(info->etag, sizeof(info->etag), "%llx-%llx", (unsigned long long)st.st_ino,
+			 (unsigned long long)st.st_mtim.tv_nsec);
 	}
 	free(path);
 	return r;
@@ -415,8 +415,8 @@ static int walk(const char *dirpath, const char *rel, const char *prefix, const 
 		    (de->d_name[nlen - 1] != 'd' && de->d_name[nlen - 1] != 'o'))
 			continue; /* not ours: temporary file or stray */
 		is_dir = de->d_name[nlen - 1] == 'd';
-		if (asprintf(&key, "%s%.*s%s", rel, (int)(nlen - 2), de->d_name, is_dir ? "/" : "") <
-		    0) {
+		if (asprintf(&key, "%s%.*s%s", rel, (int)(nlen - 2), de->d_name,
+			     is_dir ? "/" : "") < 0) {
 			r = -ENOMEM;
 			break;
 		}
@@ -523,14 +523,14 @@ static void file_free(struct objstore *s)
 }
 
 static const struct objstore_ops file_ops = {
-	.name = "file",
-	.put = file_put,
-	.get = file_get,
-	.head = file_head,
-	.del = file_del,
-	.delete_many = file_delete_many,
-	.list = file_list,
-	.free = file_free,
+    .name = "file",
+    .put = file_put,
+    .get = file_get,
+    .head = file_head,
+    .del = file_del,
+    .delete_many = file_delete_many,
+    .list = file_list,
+    .free = file_free,
 };
 
 int store_file_open(const char *dir, struct objstore **out, char *err, size_t errlen)

@@ -51,8 +51,8 @@
 struct store_s3 {
 	struct objstore base;
 	struct http_client *http;
-	char *scheme;	 /* "http" or "https" */
-	char *host;	 /* host[:port] as given in the endpoint */
+	char *scheme; /* "http" or "https" */
+	char *host;   /* host[:port] as given in the endpoint */
 	char *bucket;
 	char *region;
 	char *access_key_id;
@@ -74,9 +74,9 @@ static struct store_s3 *to_s3(struct objstore *s)
 struct s3_call {
 	struct store_s3 *s3;
 	const char *method;
-	char *path;	 /* canonical (encoded) path; owned */
-	char *query;	 /* encoded query or NULL; owned */
-	char *url;	 /* owned */
+	char *path;  /* canonical (encoded) path; owned */
+	char *query; /* encoded query or NULL; owned */
+	char *url;   /* owned */
 	char hostname[300];
 	const char *payload_hash;
 	struct sigv4_header extra[3]; /* more headers to send and sign */
@@ -146,17 +146,17 @@ static int s3_prepare(void *ctx, struct http_headers *h)
 	size_t n = 0;
 	char date[17], auth[1024];
 	struct sigv4_credentials cred = {
-		.access_key_id = s3->access_key_id,
-		.secret_access_key = s3->secret_access_key,
-		.region = s3->region,
-		.service = "s3",
+	    .access_key_id = s3->access_key_id,
+	    .secret_access_key = s3->secret_access_key,
+	    .region = s3->region,
+	    .service = "s3",
 	};
 	struct sigv4_request req = {
-		.method = call->method,
-		.path = call->path,
-		.query = call->query,
-		.headers = sh,
-		.payload_hash = call->payload_hash,
+	    .method = call->method,
+	    .path = call->path,
+	    .query = call->query,
+	    .headers = sh,
+	    .payload_hash = call->payload_hash,
 	};
 	int r;
 
@@ -186,17 +186,17 @@ static int s3_perform(struct s3_call *call, const struct objstore_source *body,
 		      struct http_response *resp)
 {
 	struct http_request req = {
-		.ranged = call->range[0] != '\0',
-		.range_off = call->range_off,
-		.range_len = call->range_len,
-		.method = call->method,
-		.url = call->url,
-		.prepare = s3_prepare,
-		.ctx = call,
-		.body = body,
-		.sink = sink,
-		.what = what,
-		.quiet_404 = quiet_404,
+	    .ranged = call->range[0] != '\0',
+	    .range_off = call->range_off,
+	    .range_len = call->range_len,
+	    .method = call->method,
+	    .url = call->url,
+	    .prepare = s3_prepare,
+	    .ctx = call,
+	    .body = body,
+	    .sink = sink,
+	    .what = what,
+	    .quiet_404 = quiet_404,
 	};
 
 	return http_perform(call->s3->http, &req, resp);
@@ -272,14 +272,15 @@ static int hash_source(const struct objstore_source *src, unsigned what, struct 
 		feed(sha, md5, what & SUM_CRC32C ? &crc : NULL, map + skip, (size_t)src->len);
 		munmap(map, maplen);
 	} else {
-read_loop:
+	read_loop:
 		buf = malloc(1 << 20);
 		if (!buf) {
 			r = -ENOMEM;
 			goto out_free;
 		}
 		while (done < src->len) {
-			size_t want = src->len - done > (1 << 20) ? 1 << 20 : (size_t)(src->len - done);
+			size_t want =
+			    src->len - done > (1 << 20) ? 1 << 20 : (size_t)(src->len - done);
 			ssize_t n = pread(src->fd, buf, want, (off_t)(src->offset + done));
 
 			if (n < 0 && errno == EINTR)
@@ -335,7 +336,7 @@ static int s3_put_single(struct store_s3 *s3, const char *key, const char *query
 	struct http_response resp;
 	struct body_sums sums;
 	char what[300];
-	unsigned need = s3->checksum == CHECKSUM_CRC32C   ? SUM_CRC32C
+	unsigned need = s3->checksum == CHECKSUM_CRC32C	  ? SUM_CRC32C
 			: s3->checksum == CHECKSUM_SHA256 ? SUM_SHA256
 							  : SUM_MD5;
 	int r;
@@ -416,8 +417,8 @@ struct multipart {
 	unsigned nparts;
 	struct part *parts;
 	pthread_mutex_t lock;
-	unsigned next;	/* protected by lock: next part to start */
-	int error;	/* protected by lock: first failure, stops everyone */
+	unsigned next; /* protected by lock: next part to start */
+	int error;     /* protected by lock: first failure, stops everyone */
 };
 
 static void *multipart_worker(void *arg)
@@ -498,8 +499,7 @@ static void s3_abort_multipart(struct store_s3 *s3, const char *key, const char 
 	s3_call_release(&call);
 }
 
-static int s3_put_multipart(struct store_s3 *s3, const char *key,
-			    const struct objstore_source *src)
+static int s3_put_multipart(struct store_s3 *s3, const char *key, const struct objstore_source *src)
 {
 	struct multipart m = {.s3 = s3, .key = key, .src = src};
 	struct initiate_result init = {.upload_id = ""};
@@ -671,8 +671,8 @@ static int s3_get(struct objstore *s, const char *key, uint64_t off, uint64_t le
 	call.range_off = off;
 	call.range_len = len;
 	if (len != UINT64_MAX && off + len > off)
-		snprintf(call.range, sizeof(call.range), "bytes=%llu-%llu",
-			 (unsigned long long)off, (unsigned long long)(off + len - 1));
+		snprintf(call.range, sizeof(call.range), "bytes=%llu-%llu", (unsigned long long)off,
+			 (unsigned long long)(off + len - 1));
 	else if (off)
 		snprintf(call.range, sizeof(call.range), "bytes=%llu-", (unsigned long long)off);
 	else
@@ -900,7 +900,8 @@ static int s3_list(struct objstore *s, const char *prefix, const char *token, si
 	if (r == 0) {
 		r = s3xml_walk(resp.body ? resp.body : "", resp.body_len, list_field, &l);
 		if (r == -EPROTO) {
-			objstore_error_set(r, resp.status, "MalformedAnswer", "bad ListBucketResult");
+			objstore_error_set(r, resp.status, "MalformedAnswer",
+					   "bad ListBucketResult");
 			log_error("%s: malformed answer", what);
 		}
 	}
@@ -941,25 +942,25 @@ static void s3_free(struct objstore *s)
 }
 
 static const struct objstore_ops s3_ops = {
-	.name = "s3",
-	.put = s3_put,
-	.get = s3_get,
-	.head = s3_head,
-	.del = s3_del,
-	.delete_many = s3_delete_many,
-	.list = s3_list,
-	.free = s3_free,
+    .name = "s3",
+    .put = s3_put,
+    .get = s3_get,
+    .head = s3_head,
+    .del = s3_del,
+    .delete_many = s3_delete_many,
+    .list = s3_list,
+    .free = s3_free,
 };
 
 int store_s3_open(const struct s3_params *p, struct objstore **out, char *err, size_t errlen)
 {
 	struct http_client_options opt = {
-		.max_parallel = p->max_parallel ? p->max_parallel : 8,
-		.connect_timeout_s = p->connect_timeout_s,
-		.low_speed_timeout_s = p->low_speed_timeout_s,
-		.max_retries = p->max_retries,
-		.retry_base_ms = p->retry_base_ms,
-		.ca_file = p->ca_file,
+	    .max_parallel = p->max_parallel ? p->max_parallel : 8,
+	    .connect_timeout_s = p->connect_timeout_s,
+	    .low_speed_timeout_s = p->low_speed_timeout_s,
+	    .max_retries = p->max_retries,
+	    .retry_base_ms = p->retry_base_ms,
+	    .ca_file = p->ca_file,
 	};
 	const char *rest, *slash;
 	struct store_s3 *s3;
@@ -1011,8 +1012,9 @@ int store_s3_open(const struct s3_params *p, struct objstore **out, char *err, s
 	    asprintf(&s3->base.describe, "s3 %s bucket %s (region %s, %s, %s checksums%s)",
 		     p->endpoint, p->bucket, s3->region,
 		     p->path_style ? "path-style" : "virtual-hosted",
-		     s3->checksum == CHECKSUM_MD5 ? "md5"
-		     : s3->checksum == CHECKSUM_SHA256 ? "sha256" : "crc32c",
+		     s3->checksum == CHECKSUM_MD5      ? "md5"
+		     : s3->checksum == CHECKSUM_SHA256 ? "sha256"
+						       : "crc32c",
 		     p->sign_payload ? ", signed payloads" : "") < 0) {
 		s3->base.describe = NULL;
 		s3_free(&s3->base);

@@ -232,9 +232,12 @@ static void test_errors_name_file_line_and_key(void)
 	expect_error("bucket: b\nfoo: 1\n", "c.yml:2: key 'foo': unknown key");
 	expect_error("Bucket: b\n", "c.yml:1: key 'Bucket': unknown key");
 	expect_error("bucket: a\nbucket: b\n", "c.yml:2: key 'bucket': given more than once");
-	expect_error("bucket: [a, b]\n", "c.yml:1: key 'bucket': expected a single value, got a list");
-	expect_error("region:\n  name: x\n", "c.yml:2: key 'region': expected a single value, got a mapping");
-	expect_error("targetDiskUsage: lots\n", "c.yml:1: key 'targetDiskUsage': expected a number of GB");
+	expect_error("bucket: [a, b]\n",
+		     "c.yml:1: key 'bucket': expected a single value, got a list");
+	expect_error("region:\n  name: x\n",
+		     "c.yml:2: key 'region': expected a single value, got a mapping");
+	expect_error("targetDiskUsage: lots\n",
+		     "c.yml:1: key 'targetDiskUsage': expected a number of GB");
 	expect_error("targetDiskUsage: -1\n", "key 'targetDiskUsage'");
 	expect_error("targetDiskUsage: 0\n", "c.yml:1: key 'targetDiskUsage': 0 GB is impossible");
 	expect_error("targetDiskUsage: nan\n", "key 'targetDiskUsage'");
@@ -247,8 +250,7 @@ static void test_errors_name_file_line_and_key(void)
 	expect_error("multipartPartSize: 1MiB\n", "key 'multipartPartSize': 1MiB is out of range");
 	expect_error("multipartThreshold: 10 parsecs\n",
 		     "key 'multipartThreshold': expected a size in bytes");
-	expect_error("multipartThreshold: 99999999999999999999999\n",
-		     "key 'multipartThreshold'");
+	expect_error("multipartThreshold: 99999999999999999999999\n", "key 'multipartThreshold'");
 	expect_error("multipartThreshold: 8MiB\nmultipartPartSize: 16MiB\n",
 		     "key 'multipartPartSize'");
 	expect_error("connectTimeout: 5 fortnights\n",

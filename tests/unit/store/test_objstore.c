@@ -263,13 +263,13 @@ static int xml_cb(void *ctx, const char *path, const char *text)
 static void test_s3xml(void)
 {
 	static const char doc[] =
-		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-		"<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
-		"<Name>b</Name><IsTruncated>true</IsTruncated>"
-		"<Contents><Key>a&amp;b</Key><Size>3</Size></Contents>"
-		"<Contents><Key>c &lt;d&gt;</Key><Size>4</Size></Contents>"
-		"<NextContinuationToken>tok/en=</NextContinuationToken>"
-		"</ListBucketResult>";
+	    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	    "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+	    "<Name>b</Name><IsTruncated>true</IsTruncated>"
+	    "<Contents><Key>a&amp;b</Key><Size>3</Size></Contents>"
+	    "<Contents><Key>c &lt;d&gt;</Key><Size>4</Size></Contents>"
+	    "<NextContinuationToken>tok/en=</NextContinuationToken>"
+	    "</ListBucketResult>";
 	struct xml_seen x;
 	char code[64], msg[128], esc[64];
 
@@ -281,12 +281,13 @@ static void test_s3xml(void)
 	TEST_ASSERT_EQ_STR(x.token, "tok/en=");
 	TEST_ASSERT_EQ_INT(s3xml_walk("<a><b></a>", 10, xml_cb, &x), -EPROTO);
 
-	s3xml_error_fields("<Error><Code>NoSuchKey</Code><Message>gone</Message></Error>", 60,
-			   code, sizeof(code), msg, sizeof(msg));
+	s3xml_error_fields("<Error><Code>NoSuchKey</Code><Message>gone</Message></Error>", 60, code,
+			   sizeof(code), msg, sizeof(msg));
 	TEST_ASSERT_EQ_STR(code, "NoSuchKey");
 	TEST_ASSERT_EQ_STR(msg, "gone");
-	s3xml_error_fields("{\"status\": 401, \"code\": \"unauthorized\", \"message\": \"bad \\\"key\\\"\"}",
-			   63, code, sizeof(code), msg, sizeof(msg));
+	s3xml_error_fields(
+	    "{\"status\": 401, \"code\": \"unauthorized\", \"message\": \"bad \\\"key\\\"\"}", 63,
+	    code, sizeof(code), msg, sizeof(msg));
 	TEST_ASSERT_EQ_STR(code, "unauthorized");
 	TEST_ASSERT_EQ_STR(msg, "bad \"key\"");
 	s3xml_error_fields("", 0, code, sizeof(code), msg, sizeof(msg));

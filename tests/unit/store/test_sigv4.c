@@ -15,27 +15,27 @@
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 static const struct sigv4_credentials suite_cred = {
-	.access_key_id = "AKIDEXAMPLE",
-	.secret_access_key = SUITE_SECRET,
-	.region = "us-east-1",
-	.service = "service",
+    .access_key_id = "AKIDEXAMPLE",
+    .secret_access_key = SUITE_SECRET,
+    .region = "us-east-1",
+    .service = "service",
 };
 
 static const struct sigv4_header suite_headers[] = {
-	{"Host", "example.amazonaws.com"},
-	{"X-Amz-Date", SUITE_DATE},
+    {"Host", "example.amazonaws.com"},
+    {"X-Amz-Date", SUITE_DATE},
 };
 
 static void check_suite(const char *method, const char *path, const char *query,
 			const char *want_sig)
 {
 	struct sigv4_request req = {
-		.method = method,
-		.path = path,
-		.query = query,
-		.headers = suite_headers,
-		.nheaders = 2,
-		.payload_hash = EMPTY_SHA256,
+	    .method = method,
+	    .path = path,
+	    .query = query,
+	    .headers = suite_headers,
+	    .nheaders = 2,
+	    .payload_hash = EMPTY_SHA256,
 	};
 	char auth[512], want[512];
 
@@ -69,11 +69,11 @@ static void test_get_vanilla_empty_query_key(void)
 static void test_get_vanilla_canonical_request(void)
 {
 	struct sigv4_request req = {
-		.method = "GET",
-		.path = "/",
-		.headers = suite_headers,
-		.nheaders = 2,
-		.payload_hash = EMPTY_SHA256,
+	    .method = "GET",
+	    .path = "/",
+	    .headers = suite_headers,
+	    .nheaders = 2,
+	    .payload_hash = EMPTY_SHA256,
 	};
 	char *creq;
 
@@ -94,22 +94,23 @@ static void test_get_utf8_canonical_path(void)
 static void test_query_sorting_and_header_trimming(void)
 {
 	static const struct sigv4_header h[] = {
-		{"My-Header1", "  value1   with  spaces  "},
-		{"host", "example.amazonaws.com"},
+	    {"My-Header1", "  value1   with  spaces  "},
+	    {"host", "example.amazonaws.com"},
 	};
 	struct sigv4_request req = {
-		.method = "GET",
-		.path = "/",
-		.query = "b=2&a=2&a=1&c",
-		.headers = h,
-		.nheaders = 2,
-		.payload_hash = "UNSIGNED-PAYLOAD",
+	    .method = "GET",
+	    .path = "/",
+	    .query = "b=2&a=2&a=1&c",
+	    .headers = h,
+	    .nheaders = 2,
+	    .payload_hash = "UNSIGNED-PAYLOAD",
 	};
 	char *creq;
 
 	TEST_ASSERT_EQ_INT(sigv4_canonical_request(&req, &creq), 0);
-	TEST_ASSERT_EQ_STR(creq, "GET\n/\na=1&a=2&b=2&c=\nhost:example.amazonaws.com\n"
-				 "my-header1:value1 with spaces\n\nhost;my-header1\nUNSIGNED-PAYLOAD");
+	TEST_ASSERT_EQ_STR(creq,
+			   "GET\n/\na=1&a=2&b=2&c=\nhost:example.amazonaws.com\n"
+			   "my-header1:value1 with spaces\n\nhost;my-header1\nUNSIGNED-PAYLOAD");
 	free(creq);
 }
 
@@ -137,32 +138,33 @@ static void test_signing_key_examples(void)
 static void test_s3_get_object_range_example(void)
 {
 	static const struct sigv4_header h[] = {
-		{"Host", "examplebucket.s3.amazonaws.com"},
-		{"Range", "bytes=0-9"},
-		{"x-amz-content-sha256", EMPTY_SHA256},
-		{"x-amz-date", "20130524T000000Z"},
+	    {"Host", "examplebucket.s3.amazonaws.com"},
+	    {"Range", "bytes=0-9"},
+	    {"x-amz-content-sha256", EMPTY_SHA256},
+	    {"x-amz-date", "20130524T000000Z"},
 	};
 	static const struct sigv4_credentials cred = {
-		.access_key_id = "AKIAIOSFODNN7EXAMPLE",
-		.secret_access_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-		.region = "us-east-1",
-		.service = "s3",
+	    .access_key_id = "AKIAIOSFODNN7EXAMPLE",
+	    .secret_access_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+	    .region = "us-east-1",
+	    .service = "s3",
 	};
 	struct sigv4_request req = {
-		.method = "GET",
-		.path = "/test.txt",
-		.headers = h,
-		.nheaders = 4,
-		.payload_hash = EMPTY_SHA256,
+	    .method = "GET",
+	    .path = "/test.txt",
+	    .headers = h,
+	    .nheaders = 4,
+	    .payload_hash = EMPTY_SHA256,
 	};
 	char auth[512];
 
 	TEST_ASSERT_EQ_INT(sigv4_authorization(&req, &cred, "20130524T000000Z", auth, sizeof(auth)),
 			   0);
-	TEST_ASSERT_EQ_STR(auth, "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/"
-				 "us-east-1/s3/aws4_request, "
-				 "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
-				 "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
+	TEST_ASSERT_EQ_STR(
+	    auth, "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/"
+		  "us-east-1/s3/aws4_request, "
+		  "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
+		  "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
 }
 
 static void test_uri_encode(void)
@@ -187,8 +189,11 @@ static void test_amz_date(void)
 static void test_too_small_buffer(void)
 {
 	struct sigv4_request req = {
-		.method = "GET", .path = "/", .headers = suite_headers, .nheaders = 2,
-		.payload_hash = EMPTY_SHA256,
+	    .method = "GET",
+	    .path = "/",
+	    .headers = suite_headers,
+	    .nheaders = 2,
+	    .payload_hash = EMPTY_SHA256,
 	};
 	char auth[20];
 
