@@ -417,8 +417,9 @@ struct multipart {
 	unsigned nparts;
 	struct part *parts;
 	pthread_mutex_t lock;
-	unsigned next; /* protected by lock: next part to start */
-	int error;     /* protected by lock: first failure, stops everyone */
+	unsigned next;		      /* protected by lock: next part to start */
+	int error;		      /* protected by lock: first failure, stops everyone */
+	struct objstore_error detail; /* protected by lock: that failure's detail */
 };
 
 static void *multipart_worker(void *arg)
@@ -453,10 +454,13 @@ static void *multipart_worker(void *arg)
 				  sizeof(m->parts[i].etag), m->parts[i].checksum,
 				  sizeof(m->parts[i].checksum));
 		pthread_mutex_lock(&m->lock);
-		if (r < 0 && !m->error)
+		if (r < 0 && !m->error) {
 			m->error = r;
-		else if (r == 0)
+			/* The detail is thread-local: carry it back to the caller's thread. */
+			m->detail = *objstore_last_error();
+		} else if (r == 0) {
 			m->parts[i].done = true;
+		}
 		pthread_mutex_unlock(&m->lock);
 	}
 }
@@ -561,6 +565,8 @@ static int s3_put_multipart(struct store_s3 *s3, const char *key, const struct o
 	pthread_mutex_destroy(&m.lock);
 	if (m.error) {
 		r = m.error;
+		objstore_error_set(m.detail.err, m.detail.http_status, m.detail.code,
+				   m.detail.message);
 		goto out_abort;
 	}
 

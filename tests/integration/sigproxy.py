@@ -71,6 +71,9 @@ class State:
         self.reset_stats()
 
     def reset_stats(self):
+        self.connections = 0
+        self.inflight = 0
+        self.max_inflight = 0
         self.requests = 0
         self.sig_failures = 0
         self.faults_fired = 0
@@ -181,6 +184,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         pass
 
+    def setup(self):
+        super().setup()
+        self.counted = False  # connections that carry S3 requests, not control calls
+
     def _reply(self, status, body, extra=None, content_type="application/xml"):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -219,6 +226,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path == "/__proxy__/stats":
             with st.lock:
                 data = {"requests": st.requests, "sig_failures": st.sig_failures,
+                        "connections": st.connections, "max_inflight": st.max_inflight,
                         "faults_fired": st.faults_fired, "log": st.log}
             return self._reply(200, json.dumps(data).encode(), content_type="application/json")
         return self._reply(404, b"{}", content_type="application/json")
@@ -242,7 +250,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path.startswith("/__proxy__/"):
             return self._control(body)
         with st.lock:
+            if not self.counted:
+                st.connections += 1
+                self.counted = True
             st.requests += 1
+            st.inflight += 1
+            st.max_inflight = max(st.max_inflight, st.inflight)
+        try:
+            return self._handle_s3(body)
+        finally:
+            with st.lock:
+                st.inflight -= 1
+
+    def _handle_s3(self, body):
+        st = self.state
         if body and st.take_fault(self.command, self.path, corrupt=True):
             body = bytes([body[0] ^ 0x01]) + body[1:]  # damage "in transit"
         problem = verify(st, self.command, self.path, self.headers, body)

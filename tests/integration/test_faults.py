@@ -4,6 +4,7 @@ the proxy or by killing the server, and the usual operator mistakes
 """
 
 import os
+import shutil
 import subprocess
 import time
 
@@ -92,7 +93,8 @@ def test_failed_multipart_upload_is_aborted(zs3, proxy, tmp_path):
     src.write_bytes(os.urandom(20 << 20))
     proxy.faults([{"action": "status", "status": 400, "method": "PUT",
                    "path_contains": "partNumber=3", "times": 1}])
-    zs3.run("put", "big", src, expect=1)
+    p = zs3.run("put", "big", src, expect=1)
+    assert b"HTTP 400 InvalidRequest" in p.stderr  # the part's failure, from its thread
     log = proxy.stats()["log"]
     assert any(e[0] == "DELETE" and "uploadId=" in e[1] for e in log), "upload not aborted"
     zs3.run("stat", "big", expect=1)  # no object appeared
@@ -121,6 +123,21 @@ def test_upload_checksums_and_payload_signing(zs3, tmp_path, checksum, signed):
     assert out.read_bytes() == big.read_bytes()
     parts = [e for e in zs3.proxy.stats()["log"] if e[0] == "PUT" and "partNumber=" in e[1]]
     assert len(parts) == 3
+
+
+def test_parts_go_in_parallel_bounded_and_on_reused_connections(zs3, proxy, tmp_path):
+    zs3.write_config(dict(zs3.conf, maxParallelTransfers=3, multipartThreshold="8MiB",
+                          multipartPartSize="5MiB"))
+    src = tmp_path / "big"
+    src.write_bytes(os.urandom(40 << 20))  # 8 parts
+    proxy.reset()
+    # Each part waits a little at the proxy, so that uploads overlap if they can.
+    proxy.faults([{"action": "delay", "seconds": 0.3, "method": "PUT", "times": 100}])
+    zs3.run("put", "big", src)
+    st = proxy.stats()
+    assert st["max_inflight"] == 3, st["max_inflight"]  # parallel, and never more than 3
+    assert st["requests"] == 10  # create + 8 parts + complete
+    assert st["connections"] <= 3, st["connections"]  # one per pooled handle, reused
 
 
 @pytest.mark.bad_signatures
@@ -179,6 +196,8 @@ def test_tls_failure(s3rver, tmp_path, zero_bin):
 @pytest.fixture(scope="module")
 def tls_s3rver(tmp_path_factory):
     """s3rver over https with a self-signed certificate for 127.0.0.1."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make a test certificate")
     d = tmp_path_factory.mktemp("tls")
     key, cert = d / "key.pem", d / "cert.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
