@@ -371,7 +371,7 @@ int objstore_list_all(struct objstore *s, const char *prefix,
 		      int (*fn)(void *ctx, const struct objstore_entry *entry), void *ctx)
 {
 	char *token = NULL;
-	int r;
+	int r = 0;
 
 	do {
 		struct objstore_list page;

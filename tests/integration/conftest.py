@@ -130,7 +130,8 @@ class Proxy(Server):
     def __init__(self, upstream_port, log, port=0):
         super().__init__([PYTHON, str(HERE / "sigproxy.py"), "--port", str(port),
                           "--upstream", "127.0.0.1:%d" % upstream_port,
-                          "--key", "%s:%s" % (KEY_ID, SECRET)], log=log)
+                          "--key", "%s:%s" % (KEY_ID, SECRET), "--region", "us-east-1"],
+                         log=log)
 
     def _call(self, path, data=None):
         req = urllib.request.Request("http://127.0.0.1:%d/__proxy__/%s" % (self.port, path),

@@ -29,7 +29,9 @@ GET /__proxy__/stats returns counters and the request log; POST
 only unsigned requests accepted.
 
 Run: /usr/bin/python3 sigproxy.py --port 0 --upstream 127.0.0.1:4568 \
-         --key S3RVER:S3RVER   (prints "listening on PORT" once ready)
+         --key S3RVER:S3RVER [--region us-east-1]
+(prints "listening on PORT" once ready; with --region, a request signed for
+another region gets AWS's 400 AuthorizationHeaderMalformed)
 """
 
 import argparse
@@ -63,9 +65,10 @@ def s3_error(code, message):
 
 
 class State:
-    def __init__(self, upstream, keys):
+    def __init__(self, upstream, keys, region=None):
         self.upstream = upstream
         self.keys = keys
+        self.region = region
         self.lock = threading.Lock()
         self.faults = []
         self.reset_stats()
@@ -128,6 +131,11 @@ def verify(state, method, path, headers, body):
     key_id, date8, region, service, signed, signature = m.groups()
     if key_id not in state.keys:
         return 403, "InvalidAccessKeyId", "unknown access key id %s" % key_id
+    if state.region and region != state.region:
+        # What AWS answers when the credential scope names another region.
+        return 400, "AuthorizationHeaderMalformed", (
+            "The authorization header is malformed; the region '%s' is wrong; "
+            "expecting '%s'" % (region, state.region))
     signed_names = signed.split(";")
     for required in ("host", "x-amz-date", "x-amz-content-sha256"):
         if required not in signed_names:
@@ -343,10 +351,11 @@ def main():
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--upstream", required=True, help="HOST:PORT of the S3 server")
     ap.add_argument("--key", action="append", default=[], help="ACCESS_KEY_ID:SECRET")
+    ap.add_argument("--region", help="the only region the bucket answers to")
     args = ap.parse_args()
     host, port = args.upstream.rsplit(":", 1)
     keys = dict(k.split(":", 1) for k in args.key)
-    Handler.state = State((host, int(port)), keys)
+    Handler.state = State((host, int(port)), keys, args.region)
     http.server.ThreadingHTTPServer.allow_reuse_address = True
     http.server.ThreadingHTTPServer.daemon_threads = True
     server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)

@@ -167,6 +167,14 @@ def test_unknown_access_key_id(zs3):
     assert b"does not know this access key id" in p.stderr
 
 
+@pytest.mark.bad_signatures
+def test_wrong_region(zs3):
+    zs3.write_config(dict(zs3.conf, region="eu-west-1"))
+    p = zs3.run("check", expect=1)
+    assert b"wrong region or endpoint for this bucket" in p.stderr
+    assert b"AuthorizationHeaderMalformed" in p.stderr
+
+
 def test_no_such_bucket(zs3):
     zs3.write_config(dict(zs3.conf, bucket="no-such-bucket"))
     p = zs3.run("check", expect=1)
