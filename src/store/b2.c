@@ -218,11 +218,12 @@ struct b2_call {
 	bool json_body;
 };
 
-static int b2_prepare(void *ctx, struct http_headers *h)
+static int b2_prepare(void *ctx, struct http_headers *h, const struct http_attempt *attempt)
 {
 	struct b2_call *call = ctx;
 	int r = http_headers_add(h, "Authorization", call->authorization);
 
+	(void)attempt;
 	if (r == 0 && call->json_body)
 		r = http_headers_add(h, "Content-Type", "application/json");
 	return r;

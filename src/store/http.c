@@ -11,6 +11,8 @@
  *     other 4xx, TLS verification failures, local source/sink errors.
  *     Backoff: base * 2^attempt, capped at 20 s, times a random factor in
  *     [0.5, 1.5); a Retry-After header (seconds, capped at 120) replaces it.
+ *     A resumable download that broke off mid-answer asks for the rest
+ *     (Range, If-Match) instead of starting over.
  *  3. http_map_error is the only place that turns a failure into -errno;
  *     http_fail is the only place that logs it, once per request.
  *
@@ -229,6 +231,8 @@ struct transfer {
 	uint64_t body_pos;	/* next byte of the request body to send */
 	uint64_t resp_pos;	/* bytes of the answer body seen so far */
 	uint64_t resp_base;	/* first byte of a 206 answer (Content-Range) */
+	uint64_t resume_at;	/* window bytes already in the sink before this attempt */
+	char first_etag[80];	/* entity tag of the first 2xx answer */
 	int local_error;	/* source or sink failure (-errno), not retried */
 	unsigned retry_after_s; /* from the last answer's Retry-After, 0 if none */
 };
@@ -296,17 +300,18 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *ptr)
 	int r;
 
 	curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
-	if ((status == 200 || status == 206) && t->req->ranged && t->req->sink) {
+	if ((status == 200 || status == 206) && t->req->sink && (t->req->ranged || t->resume_at)) {
 		/*
-		 * Keep only the window that was asked for, wherever the answer
-		 * starts: a server may ignore Range (200, from byte 0) or send
-		 * more than asked (206, from its Content-Range start).
+		 * Keep only the part of the window still missing, wherever the
+		 * answer starts: a server may ignore Range (200, from byte 0)
+		 * or send more than asked (206, from its Content-Range start).
 		 */
 		uint64_t base = status == 206 ? t->resp_base : 0;
 		uint64_t start = base + t->resp_pos, end = start + len;
-		uint64_t lo = t->req->range_off, hi = t->req->range_off + t->req->range_len;
+		uint64_t lo = (t->req->ranged ? t->req->range_off : 0) + t->resume_at;
+		uint64_t hi = t->req->ranged ? t->req->range_off + t->req->range_len : UINT64_MAX;
 
-		if (hi < lo)
+		if (hi < t->req->range_off)
 			hi = UINT64_MAX;
 		t->resp_pos += len;
 		if (end <= lo || start >= hi)
@@ -530,6 +535,7 @@ int http_perform(struct http_client *c, const struct http_request *req, struct h
 	char curl_msg[CURL_ERROR_SIZE];
 	unsigned attempt;
 	CURLcode rc = CURLE_OK;
+	bool resume = false;
 	int r = 0;
 
 	memset(resp, 0, sizeof(*resp));
@@ -545,19 +551,28 @@ int http_perform(struct http_client *c, const struct http_request *req, struct h
 	for (attempt = 0;; attempt++) {
 		struct http_headers h = {.n = 0};
 		struct curl_slist *list = NULL;
+		struct http_attempt a = {.number = attempt};
 
 		curl_easy_reset(curl);
 		setup_handle(c, curl);
-		http_response_release(resp);
 		t.body_pos = 0;
 		t.resp_pos = 0;
 		t.resp_base = 0;
 		t.local_error = 0;
 		t.retry_after_s = 0;
-		if (req->sink)
-			objstore_sink_reset(req->sink);
+		if (resume) {
+			/* Continue after the bytes the sink already holds. */
+			t.resume_at = req->sink->written;
+			a.resume_at = t.resume_at;
+			a.etag = t.first_etag[0] ? t.first_etag : NULL;
+		} else {
+			t.resume_at = 0;
+			if (req->sink)
+				objstore_sink_reset(req->sink);
+		}
+		http_response_release(resp);
 		if (req->prepare) {
-			r = req->prepare(req->ctx, &h);
+			r = req->prepare(req->ctx, &h, &a);
 			if (r < 0) {
 				http_headers_release(&h);
 				goto out_release;
@@ -607,6 +622,11 @@ int http_perform(struct http_client *c, const struct http_request *req, struct h
 		curl_slist_free_all(list);
 		http_headers_release(&h);
 		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
+		if (resp->status >= 200 && resp->status < 300 && !t.first_etag[0])
+			snprintf(t.first_etag, sizeof(t.first_etag), "%s", resp->etag);
+		/* Resume next time if this attempt broke off in the middle of a good answer. */
+		resume = req->resumable && req->sink && rc != CURLE_OK && !t.local_error &&
+			 (resp->status == 200 || resp->status == 206) && req->sink->written > 0;
 		if (rc == CURLE_OK && resp->status >= 200 && resp->status < 300) {
 			r = 0;
 			goto out_release;

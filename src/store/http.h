@@ -46,14 +46,23 @@ struct http_headers {
 int http_headers_add(struct http_headers *h, const char *name, const char *value);
 void http_headers_release(struct http_headers *h);
 
+/* What an attempt is: passed to http_request.prepare. */
+struct http_attempt {
+	unsigned number;    /* 0 for the first */
+	uint64_t resume_at; /* bytes of the window already in the sink; ask for the rest */
+	const char *etag;   /* with resume_at: the entity tag the first bytes came from */
+};
+
 struct http_request {
 	const char *method; /* "GET", "PUT", "POST", "DELETE", "HEAD" */
 	const char *url;
 	/*
 	 * Called before every attempt to build the headers, so that a retry
-	 * is signed afresh. Returns 0 or -errno (which ends the request).
+	 * is signed afresh (and, for a resumed download, asks for the rest:
+	 * Range from window start + resume_at, If-Match etag). Returns 0 or
+	 * -errno (which ends the request).
 	 */
-	int (*prepare)(void *ctx, struct http_headers *h);
+	int (*prepare)(void *ctx, struct http_headers *h, const struct http_attempt *attempt);
 	void *ctx;
 	const struct objstore_source *body; /* NULL: no request body */
 	struct objstore_sink *sink;	    /* a 2xx body goes here; NULL: into response.body */
@@ -66,6 +75,11 @@ struct http_request {
 	 */
 	bool ranged;
 	uint64_t range_off, range_len;
+	/*
+	 * A download into SINK that broke off after some bytes of a 2xx answer
+	 * continues where it stopped instead of starting over.
+	 */
+	bool resumable;
 };
 
 struct http_response {

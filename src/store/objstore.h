@@ -104,8 +104,9 @@ struct objstore_ops {
 	/*
 	 * Read LEN bytes from OFF of KEY into SINK; LEN UINT64_MAX means to the
 	 * end. A range running past the end yields the bytes that exist (none
-	 * when OFF >= size). -ENOENT if KEY is absent. A retried transfer
-	 * restarts the sink from where it began.
+	 * when OFF >= size). -ENOENT if KEY is absent. A transfer that
+	 * broke off may resume where it stopped (the sink keeps its bytes)
+	 * or start the sink over (objstore_sink_reset).
 	 */
 	int (*get)(struct objstore *s, const char *key, uint64_t off, uint64_t len,
 		   struct objstore_sink *sink);

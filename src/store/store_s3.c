@@ -82,8 +82,8 @@ struct s3_call {
 	struct sigv4_header extra[3]; /* more headers to send and sign */
 	size_t nextra;
 	const char *content_type;
-	char range[80];
-	uint64_t range_off, range_len; /* the window RANGE asks for */
+	bool ranged;		       /* a GET of the window below */
+	uint64_t range_off, range_len; /* range_len UINT64_MAX: to the end */
 };
 
 static void s3_call_release(struct s3_call *call)
@@ -138,13 +138,13 @@ out_nomem:
 }
 
 /* http.c calls this before each attempt: fresh date, fresh signature (rule 1). */
-static int s3_prepare(void *ctx, struct http_headers *h)
+static int s3_prepare(void *ctx, struct http_headers *h, const struct http_attempt *attempt)
 {
 	struct s3_call *call = ctx;
 	struct store_s3 *s3 = call->s3;
-	struct sigv4_header sh[8];
+	struct sigv4_header sh[10];
 	size_t n = 0;
-	char date[17], auth[1024];
+	char date[17], auth[1024], range[80], if_match[96];
 	struct sigv4_credentials cred = {
 	    .access_key_id = s3->access_key_id,
 	    .secret_access_key = s3->secret_access_key,
@@ -168,8 +168,21 @@ static int s3_prepare(void *ctx, struct http_headers *h)
 		sh[n++] = call->extra[i];
 	if (call->content_type)
 		sh[n++] = (struct sigv4_header){"content-type", call->content_type};
-	if (call->range[0])
-		sh[n++] = (struct sigv4_header){"range", call->range};
+	if (call->ranged || attempt->resume_at) {
+		uint64_t start = call->range_off + attempt->resume_at;
+
+		if (call->range_len != UINT64_MAX)
+			snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)start,
+				 (unsigned long long)(call->range_off + call->range_len - 1));
+		else
+			snprintf(range, sizeof(range), "bytes=%llu-", (unsigned long long)start);
+		sh[n++] = (struct sigv4_header){"range", range};
+	}
+	if (attempt->resume_at && attempt->etag) {
+		/* The rest must come from the same object as the first bytes. */
+		snprintf(if_match, sizeof(if_match), "\"%s\"", attempt->etag);
+		sh[n++] = (struct sigv4_header){"if-match", if_match};
+	}
 	req.nheaders = n;
 	r = sigv4_authorization(&req, &cred, date, auth, sizeof(auth));
 	if (r < 0)
@@ -186,9 +199,10 @@ static int s3_perform(struct s3_call *call, const struct objstore_source *body,
 		      struct http_response *resp)
 {
 	struct http_request req = {
-	    .ranged = call->range[0] != '\0',
+	    .ranged = call->ranged,
 	    .range_off = call->range_off,
 	    .range_len = call->range_len,
+	    .resumable = sink != NULL,
 	    .method = call->method,
 	    .url = call->url,
 	    .prepare = s3_prepare,
@@ -675,20 +689,18 @@ static int s3_get(struct objstore *s, const char *key, uint64_t off, uint64_t le
 	if (r < 0)
 		return r;
 	call.range_off = off;
-	call.range_len = len;
-	if (len != UINT64_MAX && off + len > off)
-		snprintf(call.range, sizeof(call.range), "bytes=%llu-%llu", (unsigned long long)off,
-			 (unsigned long long)(off + len - 1));
-	else if (off)
-		snprintf(call.range, sizeof(call.range), "bytes=%llu-", (unsigned long long)off);
-	else
-		call.range_len = UINT64_MAX;
+	call.range_len = len != UINT64_MAX && off + len > off ? len : UINT64_MAX;
+	call.ranged = off != 0 || call.range_len != UINT64_MAX;
 	snprintf(what, sizeof(what), "GET %s", key);
 	r = s3_perform(&call, NULL, sink, what, true, &resp);
 	if (r == -ERANGE && resp.status == 416) {
-		/* OFF at or past the end: no bytes, like pread. */
+		/*
+		 * OFF at or past the end: no bytes, like pread. Or a resumed
+		 * download asked for the rest when nothing was left: done.
+		 */
 		objstore_error_clear();
-		objstore_sink_reset(sink);
+		if (!sink->written)
+			objstore_sink_reset(sink);
 		r = 0;
 	}
 	http_response_release(&resp);

@@ -24,7 +24,8 @@ restrict itself with "method" and "path_contains"):
   {"action": "delay", "seconds": 2}   wait, then forward
   {"action": "slow", "chunk": 65536, "pause": 0.05}  dribble the answer body
   {"action": "corrupt"}      flip a bit of the request body before checking it
-GET /__proxy__/stats returns counters and the request log; POST
+GET /__proxy__/stats returns counters and the request log ([method, path,
+status, note, Range header] per request); POST
 /__proxy__/reset clears faults and counters. The control paths are the
 only unsigned requests accepted.
 
@@ -279,7 +280,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             status, code, message = problem
             with st.lock:
                 st.sig_failures += 1
-                st.log.append([self.command, self.path, status, code])
+                st.log.append([self.command, self.path, status, code,
+                               self.headers.get("Range", "")])
             sys.stderr.write("sigproxy: %s %s -> %d %s: %s\n"
                              % (self.command, self.path, status, code, message))
             return self._reply(status, s3_error(code, message))
@@ -287,7 +289,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         action = fault["action"] if fault else None
         if action == "status":
             with st.lock:
-                st.log.append([self.command, self.path, fault["status"], "injected"])
+                st.log.append([self.command, self.path, fault["status"], "injected",
+                               self.headers.get("Range", "")])
             extra = {}
             if "retry_after" in fault:
                 extra["Retry-After"] = str(fault["retry_after"])
@@ -298,7 +301,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                extra)
         if action == "reset":
             with st.lock:
-                st.log.append([self.command, self.path, 0, "reset"])
+                st.log.append([self.command, self.path, 0, "reset", self.headers.get("Range", "")])
             return self._abort()
         if action == "delay":
             time.sleep(float(fault.get("seconds", 1)))
@@ -316,7 +319,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         finally:
             conn.close()
         with st.lock:
-            st.log.append([self.command, self.path, resp.status, action or ""])
+            st.log.append([self.command, self.path, resp.status, action or "",
+                           self.headers.get("Range", "")])
         self.send_response(resp.status)
         for k, v in resp.getheaders():
             if k.lower() not in HOP_HEADERS and k.lower() != "content-length":

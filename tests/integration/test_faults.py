@@ -68,14 +68,31 @@ def test_connection_reset_is_retried(zs3, proxy):
     assert len(attempts(proxy, "GET", "/k")) == 3
 
 
-def test_truncated_answer_is_retried(zs3, proxy, tmp_path):
+def test_truncated_answer_is_resumed(zs3, proxy, tmp_path):
     data = os.urandom(3 << 20)
     zs3.run("put", "k", "-", input=data)
     proxy.faults([{"action": "truncate", "method": "GET", "times": 1}])
     out = tmp_path / "out"
     zs3.run("get", "k", out)
     assert out.read_bytes() == data
-    assert len(attempts(proxy, "GET", "/k")) == 2
+    gets = attempts(proxy, "GET", "/k")
+    assert len(gets) == 2
+    assert gets[0][4] == ""  # the whole object
+    start = int(gets[1][4].split("=")[1].split("-")[0])
+    assert start > 0, "the retry started over instead of resuming: %s" % gets[1][4]
+
+
+def test_truncated_range_is_resumed_within_the_window(zs3, proxy):
+    data = os.urandom(3 << 20)
+    zs3.run("put", "k", "-", input=data)
+    proxy.faults([{"action": "truncate", "method": "GET", "times": 1}])
+    lo, hi = 1000, (2 << 20) + 999
+    got = zs3.run("get", "--range", "%d-%d" % (lo, hi), "k").stdout
+    assert got == data[lo:hi + 1]
+    gets = attempts(proxy, "GET", "/k")
+    assert gets[0][4] == "bytes=%d-%d" % (lo, hi)
+    start, end = gets[1][4].split("=")[1].split("-")
+    assert lo < int(start) <= hi and int(end) == hi
 
 
 def test_stalled_server_hits_the_low_speed_timeout_and_retries(zs3, proxy):
