@@ -590,7 +590,12 @@ int http_perform(struct http_client *c, const struct http_request *req, struct h
 			list = more;
 		}
 		/* No 100-continue round trip: the body goes right after the headers. */
-		list = curl_slist_append(list, "Expect:");
+		{
+			struct curl_slist *more = curl_slist_append(list, "Expect:");
+
+			if (more)
+				list = more;
+		}
 		curl_msg[0] = '\0';
 		curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_msg);
 		curl_easy_setopt(curl, CURLOPT_URL, req->url);
@@ -624,9 +629,12 @@ int http_perform(struct http_client *c, const struct http_request *req, struct h
 		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
 		if (resp->status >= 200 && resp->status < 300 && !t.first_etag[0])
 			snprintf(t.first_etag, sizeof(t.first_etag), "%s", resp->etag);
-		/* Resume next time if this attempt broke off in the middle of a good answer. */
-		resume = req->resumable && req->sink && rc != CURLE_OK && !t.local_error &&
-			 (resp->status == 200 || resp->status == 206) && req->sink->written > 0;
+		/*
+		 * The sink only ever receives bytes of 2xx answers for this
+		 * object (If-Match on resumed attempts), so whatever it holds
+		 * stays good: the next attempt asks for the rest.
+		 */
+		resume = req->resumable && req->sink && !t.local_error && req->sink->written > 0;
 		if (rc == CURLE_OK && resp->status >= 200 && resp->status < 300) {
 			r = 0;
 			goto out_release;
