@@ -74,8 +74,8 @@ static void print_advice(const struct bucket_ctx *b, const char *what, int r)
 	char detail[700] = "";
 
 	if (e->http_status)
-		snprintf(detail, sizeof(detail), " (HTTP %ld %s%s%s)", e->http_status,
-			 e->code[0] ? e->code : "", e->message[0] ? ": " : "", e->message);
+		snprintf(detail, sizeof(detail), " (HTTP %ld%s%s%s%s)", e->http_status,
+			 e->code[0] ? " " : "", e->code, e->message[0] ? ": " : "", e->message);
 	else if (e->message[0])
 		snprintf(detail, sizeof(detail), " (%s)", e->message);
 	fprintf(stderr, "zero bucket: %s failed: ", what);
@@ -110,6 +110,11 @@ static void print_advice(const struct bucket_ctx *b, const char *what, int r)
 			"TLS or protocol failure with %s; check the https URL, and set "
 			"caFile if the server uses a private CA",
 			endpoint);
+	else if (e->http_status && !e->code[0] && c->backend && strcmp(c->backend, "file") != 0)
+		fprintf(stderr,
+			"%s answered HTTP %ld without an S3 error document; is endpoint "
+			"an S3-compatible service?",
+			endpoint, e->http_status);
 	else if (r == -ENOENT)
 		fprintf(stderr, "no such object");
 	else if (r == -ECONNRESET)

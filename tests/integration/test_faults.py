@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from conftest import (BUCKET, Proxy, Zero, free_port, s3_conf, s3rver_server)
+from conftest import (BUCKET, PYTHON, Proxy, Server, Zero, free_port, s3_conf,
+                      s3rver_server)
 
 
 @pytest.fixture
@@ -197,6 +198,21 @@ def test_no_such_bucket(zs3):
     p = zs3.run("check", expect=1)
     assert b"no such bucket 'no-such-bucket'" in p.stderr
     assert b"NoSuchBucket" in p.stderr
+
+
+def test_endpoint_that_is_not_s3(tmp_path, zero_bin):
+    # A plain web server: 404s and 501s without S3 error documents.
+    (tmp_path / "www").mkdir()
+    web = Server([PYTHON, "-m", "http.server", "--bind", "127.0.0.1", "--directory",
+                  str(tmp_path / "www"), str(free_port())])
+    web.port = int(web.cmd[-1])
+    web.start()
+    try:
+        z = Zero(zero_bin, tmp_path, s3_conf(web.port, "x/"))
+        p = z.run("check", expect=1)
+        assert b"without an S3 error document; is endpoint an S3-compatible service?" in p.stderr
+    finally:
+        web.stop()
 
 
 def test_connection_refused(tmp_path, zero_bin):
