@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -608,6 +609,12 @@ int cli_bucket(int argc, char **argv)
 	char **rest;
 	int nrest = 0, r, status;
 
+	/*
+	 * A peer closing a TLS connection must be an error, not a signal that
+	 * kills us (http.c runs libcurl with CURLOPT_NOSIGNAL, as threaded
+	 * programs must); likewise a closed standard output.
+	 */
+	signal(SIGPIPE, SIG_IGN);
 	rest = calloc((size_t)argc + 1, sizeof(*rest));
 	if (!rest)
 		return 1;

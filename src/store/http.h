@@ -8,6 +8,10 @@
  * Retries with exponential backoff and jitter happen inside http_perform;
  * every final failure is mapped to -errno in one function (http.c) and
  * logged there once, with the server's error code and message.
+ *
+ * Transfers never raise signals (CURLOPT_NOSIGNAL, as threaded programs
+ * need), so a program using this must ignore SIGPIPE: OpenSSL writes to a
+ * connection the peer closed would otherwise kill it.
  */
 #ifndef ZERO_HTTP_H
 #define ZERO_HTTP_H
