@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "fs/fs.h"
 #include "fuse/fuse_ops.h"
+#include "store/objstore.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +26,9 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* targetDiskUsage when the configuration does not set it */
+#define DEFAULT_TARGET_GB 10.0
 
 static void usage(FILE *out)
 {
@@ -136,6 +140,7 @@ int cli_mount(int argc, char **argv)
 	char cache[PATH_MAX], mnt_abs[PATH_MAX], err[1024] = "", logpath[PATH_MAX + 16];
 	bool foreground = false, debug = false, writeback = false;
 	struct config cfg = {0};
+	struct objstore *store = NULL;
 	struct fs *fs = NULL;
 	struct fuseops *fo = NULL;
 	int c, lockfd = -1, ready_fd = -1, ret, status = 1;
@@ -214,10 +219,34 @@ int cli_mount(int argc, char **argv)
 	if (!foreground && log_open_file(logpath) != 0)
 		fprintf(stderr, "zero: cannot write log %s; logging to stderr\n", logpath);
 
+	if (cfg.bucket_dir_default) {
+		/* the embedded default: a bucket directory of this cache's own */
+		char *dir = NULL;
+		if (asprintf(&dir, "%s/bucket", cache) < 0) {
+			fprintf(stderr, "zero: out of memory\n");
+			goto out_unlock;
+		}
+		free(cfg.bucket_dir);
+		cfg.bucket_dir = dir;
+	}
+	ret = objstore_open_from_config(&cfg, &store, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "zero: %s\n", err);
+		goto out_unlock;
+	}
 	{
-		struct fs_options fopt = {.cache_dir = cache,
-					  .db_path = cfg.sqlite_file_location,
-					  .chunk_size = 0};
+		struct fs_options fopt = {
+			.cache_dir = cache,
+			.db_path = cfg.sqlite_file_location,
+			.store = store, /* fs_new takes it */
+			.target_bytes = (uint64_t)((cfg.target_disk_usage_gb > 0
+							    ? cfg.target_disk_usage_gb
+							    : DEFAULT_TARGET_GB) *
+						   1e9),
+			.upload_delay_s = cfg.upload_delay_s,
+			.backpressure_timeout_s = cfg.backpressure_timeout_s,
+			.uploaders = cfg.max_parallel_transfers,
+		};
 		ret = fs_new(&fopt, &fs, err, sizeof(err));
 	}
 	if (ret) {

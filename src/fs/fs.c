@@ -23,10 +23,12 @@
  *     are deleted at the next mount.
  */
 #include "fs/fs.h"
+#include "fs/fs_internal.h"
 
 #include "cache/cache.h"
 #include "common/log.h"
 #include "meta/meta.h"
+#include "store/objstore.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,56 +42,9 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#define FS_LINK_MAX 65000
-/* the largest file: what ext4, the usual home of the cache, can hold */
-#define FS_MAX_FILE_SIZE ((1ull << 44) - 4096)
-#define FS_FLUSH_INTERVAL_S 5
-#define FS_RELATIME_S (24 * 3600)
-
-struct fs_inode {
-	uint64_t ino;
-	uint64_t nlookup;  /* references the kernel holds */
-	uint32_t nopen;	   /* open handles */
-	int fd;		   /* cache file, -1 while closed */
-	bool attr_valid;   /* attr holds the inode's row */
-	bool attr_dirty;   /* attr is newer than the row (size and times of a written file) */
-	bool atime_dirty;  /* only the access time is newer: saved lazily, not on close */
-	bool chunks_known; /* dirty[] has been loaded from the chunk table */
-	struct meta_inode attr;
-	uint8_t *dirty;	  /* bit per chunk: DIRTY mark committed */
-	size_t dirty_len; /* bytes in dirty[] */
-	/* undo record of the current transaction */
-	bool txn_touched, saved_valid, saved_dirty, saved_atime_dirty;
-	struct meta_inode saved;
-	struct fs_inode *txn_next;
-	struct fs_inode *hash_next;
-};
-
-struct fs_file {
-	struct fs_inode *ip;
-	int flags;
-};
-
-struct fs {
-	pthread_mutex_t lock; /* protects everything below */
-	struct meta *meta;
-	struct cache *cache;
-	uint32_t chunk_size;
-	struct fs_inode **table; /* hash of in-memory inodes, chained */
-	size_t table_size;	 /* power of two */
-	size_t table_count;
-	struct fs_inode *txn_touched; /* inodes changed by the open transaction */
-	bool in_txn;
-	/* flusher thread */
-	pthread_t flusher;
-	bool flusher_running;
-	bool stopping;
-	pthread_cond_t stop_cond;
-};
-
 /* ---- small helpers ---- */
 
-static struct timespec now_ts(void)
+struct timespec now_ts(void)
 {
 	struct timespec ts;
 
@@ -120,7 +75,7 @@ static size_t hash_ino(uint64_t ino, size_t size)
 	return (size_t)((ino * 0x9E3779B97F4A7C15ull) >> 20) & (size - 1);
 }
 
-static struct fs_inode *itable_find(struct fs *fs, uint64_t ino)
+struct fs_inode *itable_find(struct fs *fs, uint64_t ino)
 {
 	struct fs_inode *ip = fs->table[hash_ino(ino, fs->table_size)];
 
@@ -151,7 +106,7 @@ static void itable_grow(struct fs *fs)
 }
 
 /* Find or add the in-memory inode INO; NULL only when out of memory. */
-static struct fs_inode *itable_get(struct fs *fs, uint64_t ino)
+struct fs_inode *itable_get(struct fs *fs, uint64_t ino)
 {
 	struct fs_inode *ip = itable_find(fs, ino);
 	size_t h;
@@ -182,7 +137,8 @@ static void itable_remove(struct fs *fs, struct fs_inode *ip)
 	fs->table_count--;
 	if (ip->fd >= 0)
 		close(ip->fd);
-	free(ip->dirty);
+	chunk_bits_free(&ip->dirty);
+	chunk_bits_free(&ip->remote);
 	free(ip);
 }
 
@@ -257,7 +213,7 @@ static void txn_touch(struct fs *fs, struct fs_inode *ip)
 
 /* ---- inode rows, through the cache ---- */
 
-static int inode_load(struct fs *fs, uint64_t ino, struct meta_inode *out)
+int inode_load(struct fs *fs, uint64_t ino, struct meta_inode *out)
 {
 	struct fs_inode *ip = itable_find(fs, ino);
 	int ret;
@@ -274,7 +230,7 @@ static int inode_load(struct fs *fs, uint64_t ino, struct meta_inode *out)
 	return ret;
 }
 
-static int inode_store(struct fs *fs, const struct meta_inode *in)
+int inode_store(struct fs *fs, const struct meta_inode *in)
 {
 	struct fs_inode *ip = itable_find(fs, in->ino);
 	int ret;
@@ -346,11 +302,12 @@ static int inode_delete(struct fs *fs, uint64_t ino)
 }
 
 /* Drop IP from memory if nothing references it; delete the inode if unlinked. */
-static void inode_maybe_free(struct fs *fs, struct fs_inode *ip)
+void inode_maybe_free(struct fs *fs, struct fs_inode *ip)
 {
 	struct meta_inode in;
 
-	if (ip->nlookup > 0 || ip->nopen > 0 || ip->ino == META_ROOT_INO)
+	if (ip->nlookup > 0 || ip->nopen > 0 || ip->nread > 0 || ip->nfetch > 0 ||
+	    ip->ino == META_ROOT_INO)
 		return;
 	if (inode_load(fs, ip->ino, &in) == 0) {
 		if (in.nlink == 0)
@@ -404,64 +361,88 @@ static void inode_close_fd_if_unused(struct fs_inode *ip)
 
 /* ---- chunk marks ---- */
 
-static int chunk_bit_set(struct fs_inode *ip, uint64_t idx)
+int chunk_bits_set(struct chunk_bits *b, uint64_t idx)
 {
 	size_t byte = (size_t)(idx / 8);
 
-	if (byte >= ip->dirty_len) {
-		size_t nlen = ip->dirty_len ? ip->dirty_len : 16;
+	if (byte >= b->len) {
+		size_t nlen = b->len ? b->len : 16;
 		while (nlen <= byte)
 			nlen *= 2;
-		uint8_t *p = realloc(ip->dirty, nlen);
+		uint8_t *p = realloc(b->bits, nlen);
 		if (!p)
 			return -ENOMEM;
-		memset(p + ip->dirty_len, 0, nlen - ip->dirty_len);
-		ip->dirty = p;
-		ip->dirty_len = nlen;
+		memset(p + b->len, 0, nlen - b->len);
+		b->bits = p;
+		b->len = nlen;
 	}
-	ip->dirty[byte] |= (uint8_t)(1u << (idx % 8));
+	b->bits[byte] |= (uint8_t)(1u << (idx % 8));
 	return 0;
 }
 
-static bool chunk_bit_test(const struct fs_inode *ip, uint64_t idx)
+bool chunk_bits_test(const struct chunk_bits *b, uint64_t idx)
 {
 	size_t byte = (size_t)(idx / 8);
 
-	return byte < ip->dirty_len && (ip->dirty[byte] & (1u << (idx % 8)));
+	return byte < b->len && (b->bits[byte] & (1u << (idx % 8)));
 }
 
-static void chunk_bits_clear(struct fs_inode *ip, uint64_t first, uint64_t last)
+void chunk_bits_clear(struct chunk_bits *b, uint64_t first, uint64_t last)
 {
-	for (uint64_t idx = first; idx <= last && idx / 8 < ip->dirty_len; idx++)
-		ip->dirty[idx / 8] &= (uint8_t) ~(1u << (idx % 8));
+	for (uint64_t idx = first; idx <= last && idx / 8 < b->len; idx++)
+		b->bits[idx / 8] &= (uint8_t) ~(1u << (idx % 8));
+}
+
+void chunk_bits_free(struct chunk_bits *b)
+{
+	free(b->bits);
+	b->bits = NULL;
+	b->len = 0;
 }
 
 static int chunk_load_cb(void *arg, uint64_t idx, enum meta_chunk_state state)
 {
-	return state == CHUNK_DIRTY ? chunk_bit_set(arg, idx) : 0;
+	struct fs_inode *ip = arg;
+
+	if (state == CHUNK_DIRTY)
+		return chunk_bits_set(&ip->dirty, idx);
+	if (state == CHUNK_REMOTE)
+		return chunk_bits_set(&ip->remote, idx);
+	return 0;
+}
+
+int chunks_load(struct fs *fs, struct fs_inode *ip)
+{
+	int ret;
+
+	if (ip->chunks_known)
+		return 0;
+	ret = meta_chunk_list(fs->meta, ip->ino, chunk_load_cb, ip);
+	if (ret) {
+		chunk_bits_free(&ip->dirty);
+		chunk_bits_free(&ip->remote);
+		return ret;
+	}
+	ip->chunks_known = true;
+	return 0;
 }
 
 /* Commit DIRTY marks for chunks FIRST..LAST of IP that do not have one yet. */
 static int chunks_mark_dirty(struct fs *fs, struct fs_inode *ip, uint64_t first, uint64_t last)
 {
-	int ret;
+	int ret = chunks_load(fs, ip);
 
-	if (!ip->chunks_known) {
-		ret = meta_chunk_list(fs->meta, ip->ino, chunk_load_cb, ip);
-		if (ret)
-			return ret;
-		ip->chunks_known = true;
-	}
-	for (uint64_t idx = first; idx <= last; idx++) {
-		if (chunk_bit_test(ip, idx))
+	for (uint64_t idx = first; ret == 0 && idx <= last; idx++) {
+		if (chunk_bits_test(&ip->dirty, idx))
 			continue;
-		ret = meta_chunk_set_dirty(fs->meta, ip->ino, idx);
-		if (ret == 0)
-			ret = chunk_bit_set(ip, idx);
-		if (ret)
-			return ret;
+		ret = meta_chunk_set_dirty(fs->meta, ip->ino, idx, now_ts().tv_sec);
+		if (ret > 0)
+			tier_note_dirty(fs, 1);
+		if (ret >= 0)
+			ret = chunk_bits_set(&ip->dirty, idx);
+		chunk_bits_clear(&ip->remote, idx, idx);
 	}
-	return 0;
+	return ret;
 }
 
 /* Forget chunk rows FIRST..LAST (they became holes). */
@@ -469,8 +450,10 @@ static int chunks_drop(struct fs *fs, struct fs_inode *ip, uint64_t first, uint6
 {
 	int ret = meta_chunk_delete_range(fs->meta, ip->ino, first, last);
 
-	if (ret == 0)
-		chunk_bits_clear(ip, first, last);
+	if (ret == 0) {
+		chunk_bits_clear(&ip->dirty, first, last);
+		chunk_bits_clear(&ip->remote, first, last);
+	}
 	return ret;
 }
 
@@ -569,14 +552,18 @@ static void *flusher_main(void *arg)
 int fs_new(const struct fs_options *opt, struct fs **out, char *err, size_t errlen)
 {
 	char db_path[4096], buf[64];
+	bool opt_store_taken = false;
 	struct fs *fs;
 	int ret;
 
 	fs = calloc(1, sizeof(*fs));
-	if (!fs)
+	if (!fs) {
+		objstore_free(opt->store);
 		return -ENOMEM;
+	}
 	pthread_mutex_init(&fs->lock, NULL);
 	pthread_cond_init(&fs->stop_cond, NULL);
+	pthread_cond_init(&fs->fetch_cond, NULL);
 	fs->table_size = 1024;
 	fs->table = calloc(fs->table_size, sizeof(*fs->table));
 	if (!fs->table) {
@@ -634,10 +621,22 @@ int fs_new(const struct fs_options *opt, struct fs **out, char *err, size_t errl
 		ret = -ENOMEM;
 		goto out_free;
 	}
+	if (opt->store) {
+		ret = tier_init(fs, opt, err, errlen);
+		opt_store_taken = true;
+		if (ret)
+			goto out_free;
+	}
 	*out = fs;
 	return 0;
 
 out_free:
+	if (!opt_store_taken)
+		objstore_free(opt->store);
+	tier_free(fs);
+	for (size_t i = 0; fs->table && i < fs->table_size; i++)
+		while (fs->table[i])
+			itable_remove(fs, fs->table[i]);
 	meta_close(fs->meta);
 	cache_close(fs->cache);
 	free(fs->table);
@@ -652,7 +651,7 @@ int fs_start(struct fs *fs)
 	if (ret)
 		return -ret;
 	fs->flusher_running = true;
-	return 0;
+	return fs->tier ? tier_start(fs) : 0;
 }
 
 int fs_flush_all(struct fs *fs)
@@ -678,6 +677,8 @@ int fs_free(struct fs *fs)
 	pthread_mutex_unlock(&fs->lock);
 	if (fs->flusher_running)
 		pthread_join(fs->flusher, NULL);
+	if (fs->tier)
+		tier_stop(fs);
 
 	ret = fs_flush_all(fs);
 	/* the kernel is gone: nobody holds the unlinked-but-open files any more */
@@ -692,9 +693,11 @@ int fs_free(struct fs *fs)
 	for (size_t i = 0; i < fs->table_size; i++)
 		while (fs->table[i])
 			itable_remove(fs, fs->table[i]);
+	tier_free(fs);
 	meta_close(fs->meta);
 	cache_close(fs->cache);
 	free(fs->table);
+	pthread_cond_destroy(&fs->fetch_cond);
 	pthread_cond_destroy(&fs->stop_cond);
 	pthread_mutex_destroy(&fs->lock);
 	free(fs);
@@ -788,6 +791,26 @@ int fs_getattr(struct fs *fs, uint64_t ino, struct stat *st)
 	return ret;
 }
 
+/*
+ * Before truncating IP to SIZE (lock held, outside a transaction): fetch
+ * the chunk that will hold the new end, then wait for fetches into the
+ * file to finish, so that none writes past the new end.
+ */
+static int prepare_truncate(struct fs *fs, struct fs_inode *ip, off_t size)
+{
+	uint64_t cs = fs->chunk_size;
+	int ret;
+
+	if (size < 0)
+		return 0; /* refused later */
+	ret = chunks_load(fs, ip);
+	if (ret == 0 && (uint64_t)size % cs && (uint64_t)size < ip->attr.size)
+		ret = tier_make_local(fs, ip, (uint64_t)size / cs, (uint64_t)size / cs);
+	if (ret == 0)
+		tier_wait_fetches(fs, ip);
+	return ret;
+}
+
 int fs_setattr(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, struct fs_file *fh,
 	       const struct stat *attr, int to_set, struct stat *st)
 {
@@ -796,7 +819,6 @@ int fs_setattr(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, struct fs_
 	struct meta_inode in;
 	int ret;
 
-	(void)ctx;
 	pthread_mutex_lock(&fs->lock);
 	ip = fh ? fh->ip : itable_get(fs, ino);
 	if (!ip) {
@@ -806,6 +828,14 @@ int fs_setattr(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, struct fs_
 	ret = inode_load(fs, ino, &in);
 	if (ret)
 		goto out_unlock;
+	if ((to_set & FS_SET_SIZE) && S_ISREG(in.mode) && fs->tier) {
+		/* the chunk that will hold the new end must be local; no fetch may run */
+		ret = prepare_truncate(fs, ip, attr->st_size);
+		if (ret == 0)
+			ret = inode_load(fs, ino, &in);
+		if (ret)
+			goto out_unlock;
+	}
 	ret = txn_begin(fs);
 	if (ret)
 		goto out_unlock;
@@ -836,6 +866,9 @@ int fs_setattr(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, struct fs_
 	}
 	if (to_set & FS_SET_MODE)
 		in.mode = (in.mode & S_IFMT) | (attr->st_mode & 07777);
+	if ((to_set & FS_SET_SIZE) && ctx->uid != 0 && (in.mode & S_ISGID) &&
+	    !ctx->in_group(ctx, in.gid))
+		in.mode &= ~(mode_t)(S_ISUID | S_ISGID); /* see drop_setgid_for() */
 	if (to_set & FS_SET_UID)
 		in.uid = attr->st_uid;
 	if (to_set & FS_SET_GID)
@@ -1325,6 +1358,32 @@ out_unlock:
 
 /* ---- files ---- */
 
+/*
+ * An access under relatime rules, in memory: the row is written with the
+ * next periodic flush, so reading costs no metadata write of its own.
+ */
+static bool access_due(const struct meta_inode *a)
+{
+	struct timespec now = now_ts();
+
+	return ts_le(a->atime, a->mtime) || ts_le(a->atime, a->ctime) ||
+	       now.tv_sec - a->atime.tv_sec >= FS_RELATIME_S;
+}
+
+static void note_access(struct fs_inode *ip)
+{
+	if (ip->attr_valid && access_due(&ip->attr)) {
+		ip->attr.atime = now_ts();
+		ip->atime_dirty = true;
+	}
+}
+
+bool fs_file_keep_cache(const struct fs_file *fh)
+{
+	return fh->keep_cache;
+}
+
+
 static int file_open_locked(struct fs *fs, struct fs_inode *ip, int flags, struct fs_file **fhp)
 {
 	struct fs_file *fh;
@@ -1348,6 +1407,7 @@ static int file_open_locked(struct fs *fs, struct fs_inode *ip, int flags, struc
 		}
 	}
 	ip->nopen++;
+	fh->keep_cache = (flags & O_NOATIME) || !access_due(&ip->attr);
 	*fhp = fh;
 	return 0;
 }
@@ -1361,7 +1421,10 @@ int fs_open(struct fs *fs, uint64_t ino, int flags, struct fs_file **fhp)
 	ip = itable_get(fs, ino);
 	ret = ip ? file_open_locked(fs, ip, flags, fhp) : -ENOMEM;
 	if (ret == 0 && (flags & O_TRUNC) && S_ISREG(ip->attr.mode)) {
-		struct meta_inode in = ip->attr;
+		struct meta_inode in;
+		if (fs->tier)
+			tier_wait_fetches(fs, ip);
+		in = ip->attr;
 		ret = inode_truncate(fs, ip, 0);
 		if (ret == 0) {
 			in.size = 0;
@@ -1399,32 +1462,131 @@ int fs_create(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, const ch
 	return ret;
 }
 
+/* Are any of chunks FIRST..LAST of IP only in the bucket? */
+static bool any_remote(const struct fs_inode *ip, uint64_t first, uint64_t last)
+{
+	for (uint64_t idx = first; idx <= last; idx++)
+		if (chunk_bits_test(&ip->remote, idx))
+			return true;
+	return false;
+}
+
 int fs_read_prepare(struct fs *fs, struct fs_file *fh, off_t off, size_t size, int *fd,
-		    size_t *len)
+		    size_t *len, struct fs_read **rd)
 {
 	struct fs_inode *ip = fh->ip;
 	struct meta_inode *a = &ip->attr;
+	uint64_t cs = fs->chunk_size;
+	int ret = 0;
 
 	if (off < 0)
 		return -EINVAL;
 	pthread_mutex_lock(&fs->lock);
-	*fd = ip->fd;
-	*len = (uint64_t)off >= a->size ? 0 : a->size - (uint64_t)off < size ? a->size - (uint64_t)off
-									       : size;
-	/* relatime, in memory: at most one row write per day per file, batched */
-	if (!(fh->flags & O_NOATIME)) {
-		struct timespec now = now_ts();
-		if (ts_le(a->atime, a->mtime) || ts_le(a->atime, a->ctime) ||
-		    now.tv_sec - a->atime.tv_sec >= FS_RELATIME_S) {
-			a->atime = now;
-			ip->atime_dirty = true;
-		}
+	for (;;) {
+		*len = (uint64_t)off >= a->size		      ? 0
+		       : a->size - (uint64_t)off < size ? a->size - (uint64_t)off
+							: size;
+		if (*len == 0 || !fs->tier)
+			break;
+		ret = chunks_load(fs, ip);
+		if (ret)
+			goto out_unlock;
+		uint64_t first = (uint64_t)off / cs, last = ((uint64_t)off + *len - 1) / cs;
+		if (!any_remote(ip, first, last))
+			break;
+		/* fetch, then look again: the file may have changed meanwhile */
+		ret = tier_make_local(fs, ip, first, last);
+		if (ret)
+			goto out_unlock;
 	}
+	*fd = ip->fd;
+	if (*fd < 0) {
+		ret = -EBADF;
+		goto out_unlock;
+	}
+	ip->nread++;
+	*rd = (struct fs_read *)ip;
+	if (fs->tier && *len)
+		tier_note_read(fs, fh, (uint64_t)off, *len);
+	if (!(fh->flags & O_NOATIME))
+		note_access(ip);
+out_unlock:
 	pthread_mutex_unlock(&fs->lock);
-	return *fd < 0 ? -EBADF : 0;
+	return ret;
 }
 
-int fs_write_begin(struct fs *fs, struct fs_file *fh, off_t off, size_t len, int *fd)
+void fs_read_done(struct fs *fs, struct fs_read *rd)
+{
+	struct fs_inode *ip = (struct fs_inode *)rd;
+
+	pthread_mutex_lock(&fs->lock);
+	ip->nread--;
+	inode_maybe_free(fs, ip);
+	pthread_mutex_unlock(&fs->lock);
+}
+
+/*
+ * Before a write of LEN bytes at OFF into IP: wait while dirty data is at
+ * its limit, and fetch the REMOTE chunks the write only partly covers (a
+ * chunk it covers to its end or to the end of the file needs no fetch).
+ * Drops the lock while waiting; loops until nothing changed meanwhile.
+ */
+static int write_make_room(struct fs *fs, struct fs_inode *ip, uint64_t off, size_t len)
+{
+	uint64_t cs = fs->chunk_size, first = off / cs, last = (off + len - 1) / cs;
+	int ret;
+
+	for (;;) {
+		uint64_t fresh = 0, partial = UINT64_MAX;
+
+		ret = chunks_load(fs, ip);
+		if (ret)
+			return ret;
+		for (uint64_t idx = first; idx <= last; idx++) {
+			uint64_t start = idx * cs, end = start + cs;
+			if (end > ip->attr.size)
+				end = ip->attr.size > start ? ip->attr.size : start;
+			if (!chunk_bits_test(&ip->dirty, idx))
+				fresh++;
+			if (chunk_bits_test(&ip->remote, idx) && (start < off || end > off + len) &&
+			    partial == UINT64_MAX)
+				partial = idx;
+		}
+		if (partial != UINT64_MAX) {
+			ret = tier_make_local(fs, ip, partial, partial);
+			if (ret)
+				return ret;
+			continue;
+		}
+		if (fresh == 0)
+			break;
+		ret = tier_reserve_dirty(fs, fresh);
+		if (ret <= 0)
+			return ret; /* room without waiting, or an error */
+		/* waited: look again */
+	}
+	return 0;
+}
+
+/*
+ * A write or truncate by CTX: like ext4, someone outside the file's group
+ * (and not root) drops its setgid bit even without group-execute, which
+ * the kernel leaves to the filesystem. Lock held.
+ */
+static int drop_setgid_for(struct fs *fs, struct fs_inode *ip, const struct fs_ctx *ctx)
+{
+	struct meta_inode in = ip->attr;
+
+	if (!ctx || ctx->uid == 0 || !(in.mode & S_ISGID) || !S_ISREG(in.mode) ||
+	    ctx->in_group(ctx, in.gid))
+		return 0;
+	in.mode &= ~(mode_t)(S_ISUID | S_ISGID);
+	in.ctime = now_ts();
+	return inode_store(fs, &in);
+}
+
+int fs_write_begin(struct fs *fs, const struct fs_ctx *ctx, struct fs_file *fh, off_t off,
+		   size_t len, int *fd)
 {
 	struct fs_inode *ip = fh->ip;
 	int ret;
@@ -1438,8 +1600,12 @@ int fs_write_begin(struct fs *fs, struct fs_file *fh, off_t off, size_t len, int
 	if ((uint64_t)off + len > FS_MAX_FILE_SIZE)
 		return -EFBIG;
 	pthread_mutex_lock(&fs->lock);
-	ret = chunks_mark_dirty(fs, ip, (uint64_t)off / fs->chunk_size,
-				((uint64_t)off + len - 1) / fs->chunk_size);
+	ret = drop_setgid_for(fs, ip, ctx);
+	if (ret == 0 && fs->tier)
+		ret = write_make_room(fs, ip, (uint64_t)off, len);
+	if (ret == 0)
+		ret = chunks_mark_dirty(fs, ip, (uint64_t)off / fs->chunk_size,
+					((uint64_t)off + len - 1) / fs->chunk_size);
 	*fd = ip->fd;
 	pthread_mutex_unlock(&fs->lock);
 	return ret;
@@ -1454,7 +1620,7 @@ void fs_write_end(struct fs *fs, struct fs_file *fh, off_t off, size_t written)
 	pthread_mutex_lock(&fs->lock);
 	if ((uint64_t)off + written > ip->attr.size)
 		ip->attr.size = (uint64_t)off + written;
-	ip->attr.mtime = ip->attr.ctime = now_ts();
+	ip->attr.mtime = ip->attr.ctime = ip->last_write = now_ts();
 	ip->attr_dirty = true;
 	pthread_mutex_unlock(&fs->lock);
 }
@@ -1520,6 +1686,17 @@ int fs_fallocate(struct fs *fs, struct fs_file *fh, int mode, off_t off, off_t l
 		ret = -ENODEV;
 		goto out_unlock;
 	}
+	if (punch && fs->tier) {
+		/* partly cleared chunks must be local; no fetch may refill what is cleared */
+		ret = chunks_load(fs, ip);
+		if (ret == 0)
+			ret = tier_make_local(fs, ip, (uint64_t)off / cs, (uint64_t)off / cs);
+		if (ret == 0)
+			ret = tier_make_local(fs, ip, (end - 1) / cs, (end - 1) / cs);
+		if (ret)
+			goto out_unlock;
+		tier_wait_fetches(fs, ip);
+	}
 	if (punch) {
 		/* the range may reach past the end of the file; only the part inside matters */
 		uint64_t pend = end < ip->attr.size ? end : ip->attr.size;
@@ -1562,31 +1739,43 @@ out_unlock:
 
 int fs_lseek(struct fs *fs, struct fs_file *fh, off_t off, int whence, off_t *result)
 {
+	struct fs_inode *ip = fh->ip;
 	off_t r;
+	int ret = 0;
 
-	(void)fs;
-	if (fh->ip->fd < 0)
+	if (ip->fd < 0)
 		return -EINVAL;
-	r = lseek(fh->ip->fd, off, whence);
+	if (fs->tier) {
+		pthread_mutex_lock(&fs->lock);
+		ret = chunks_load(fs, ip);
+		if (ret == 0)
+			ret = tier_lseek(fs, ip, off, whence, result);
+		pthread_mutex_unlock(&fs->lock);
+		return ret;
+	}
+	r = lseek(ip->fd, off, whence);
 	if (r < 0)
 		return -errno;
 	*result = r;
 	return 0;
 }
 
-int fs_copy_file_range(struct fs *fs, struct fs_file *in, off_t off_in, struct fs_file *out,
-		       off_t off_out, size_t len, size_t *copied)
+int fs_copy_file_range(struct fs *fs, const struct fs_ctx *ctx, struct fs_file *in, off_t off_in,
+		       struct fs_file *out, off_t off_out, size_t len, size_t *copied)
 {
 	size_t avail, done = 0;
+	struct fs_read *rd;
 	int fd_in, fd_out, ret;
 
 	*copied = 0;
-	ret = fs_read_prepare(fs, in, off_in, len, &fd_in, &avail);
-	if (ret || avail == 0)
-		return ret;
-	ret = fs_write_begin(fs, out, off_out, avail, &fd_out);
+	ret = fs_read_prepare(fs, in, off_in, len, &fd_in, &avail, &rd);
 	if (ret)
 		return ret;
+	if (avail == 0)
+		goto out_read_done;
+	ret = fs_write_begin(fs, ctx, out, off_out, avail, &fd_out);
+	if (ret)
+		goto out_read_done;
 	while (done < avail) {
 		loff_t oi = off_in + (off_t)done, oo = off_out + (off_t)done;
 		ssize_t n = copy_file_range(fd_in, &oi, fd_out, &oo, avail - done, 0);
@@ -1600,7 +1789,11 @@ int fs_copy_file_range(struct fs *fs, struct fs_file *in, off_t off_in, struct f
 	}
 	fs_write_end(fs, out, off_out, done);
 	*copied = done;
-	return done ? 0 : ret;
+	if (done)
+		ret = 0;
+out_read_done:
+	fs_read_done(fs, rd);
+	return ret;
 }
 
 /* ---- directories ---- */
@@ -1672,6 +1865,11 @@ int fs_readdir(struct fs *fs, uint64_t ino, off_t off, bool plus, fs_dirent_cb c
 		ret = -ENOTDIR;
 		goto out_unlock;
 	}
+	if (off == 0) {
+		struct fs_inode *dp = itable_find(fs, ino);
+		if (dp)
+			note_access(dp);
+	}
 	memset(&st, 0, sizeof(st));
 	st.st_mode = S_IFDIR;
 	if (off < 1) {
@@ -1740,6 +1938,12 @@ static int check_xattr_name(const char *name)
 	return 0;
 }
 
+/* Zero's own attributes: computed, never stored or listed. */
+static bool is_zero_xattr(const char *name)
+{
+	return strncmp(name, "user.zero.", 10) == 0;
+}
+
 int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *value, size_t size,
 		int flags)
 {
@@ -1748,6 +1952,12 @@ int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *value
 
 	if (ret)
 		return ret;
+	if (is_zero_xattr(name)) {
+		pthread_mutex_lock(&fs->lock);
+		ret = fs->tier ? tier_setxattr(fs, ino, name, value, size) : -ENOTSUP;
+		pthread_mutex_unlock(&fs->lock);
+		return ret;
+	}
 	if (flags & ~(XATTR_CREATE | XATTR_REPLACE))
 		return -EINVAL;
 	pthread_mutex_lock(&fs->lock);
@@ -1779,7 +1989,10 @@ int fs_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, size_t
 	if (ret)
 		return ret == -EOPNOTSUPP ? -ENODATA : ret;
 	pthread_mutex_lock(&fs->lock);
-	ret = meta_xattr_get(fs->meta, ino, name, buf, size, len);
+	if (is_zero_xattr(name))
+		ret = fs->tier ? tier_getxattr(fs, ino, name, buf, size, len) : -ENODATA;
+	else
+		ret = meta_xattr_get(fs->meta, ino, name, buf, size, len);
 	pthread_mutex_unlock(&fs->lock);
 	return ret;
 }

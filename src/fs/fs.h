@@ -32,10 +32,18 @@ struct fs_ctx {
 	void *opaque; /* for in_group */
 };
 
+struct objstore;
+
 struct fs_options {
 	const char *cache_dir; /* required; must exist */
 	const char *db_path;   /* NULL: CACHE/meta.db */
 	uint32_t chunk_size;   /* 0: default 4 MiB; a new filesystem only */
+	/* the bucket; NULL: none (nothing is uploaded or evicted). fs_new takes ownership. */
+	struct objstore *store;
+	uint64_t target_bytes;		 /* cache size target; 0: no eviction */
+	unsigned upload_delay_s;	 /* seconds without writes before a chunk is uploaded */
+	unsigned backpressure_timeout_s; /* writers waiting for uploads get ENOSPC after this */
+	unsigned uploaders;		 /* parallel uploads; 0: default */
 };
 
 /* What fs_setattr changes. */
@@ -89,21 +97,36 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newpare
 	      const char *newname, unsigned int flags);
 
 int fs_open(struct fs *fs, uint64_t ino, int flags, struct fs_file **fh);
+/*
+ * May the kernel keep its cached pages of the file open through FH? Not
+ * when a read is due to update the access time (relatime): reads served
+ * from the page cache never reach the filesystem.
+ */
+bool fs_file_keep_cache(const struct fs_file *fh);
 int fs_create(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, const char *name,
 	      mode_t mode, int flags, struct fs_file **fh, struct stat *st);
 /*
- * Prepare a read of SIZE bytes at OFF: *FD gets the cache file to read
- * from (valid until the handle is released) and *LEN the number of bytes
- * that exist there (0 at or past the end of the file).
+ * Prepare a read of SIZE bytes at OFF: fetch what is only in the bucket;
+ * *FD gets the cache file to read from (valid until the handle is
+ * released) and *LEN the number of bytes that exist there (0 at or past
+ * the end of the file).
  */
+struct fs_read;
 int fs_read_prepare(struct fs *fs, struct fs_file *fh, off_t off, size_t size, int *fd,
-		    size_t *len);
+		    size_t *len, struct fs_read **rd);
 /*
- * A write is three steps: fs_write_begin() marks the chunks dirty and gives
+ * The bytes of a successful fs_read_prepare() have been sent: RD, not the
+ * handle (which the kernel may release as soon as the reply is out), says
+ * which read ended. Until then the bytes stay in the cache file.
+ */
+void fs_read_done(struct fs *fs, struct fs_read *rd);
+/*
+ * A write is three steps: fs_write_begin() (by CTX, the writer) marks the chunks dirty and gives
  * the cache file; the caller copies the bytes into *FD at OFF; then
  * fs_write_end() records the new size and times with what was written.
  */
-int fs_write_begin(struct fs *fs, struct fs_file *fh, off_t off, size_t len, int *fd);
+int fs_write_begin(struct fs *fs, const struct fs_ctx *ctx, struct fs_file *fh, off_t off,
+		   size_t len, int *fd);
 void fs_write_end(struct fs *fs, struct fs_file *fh, off_t off, size_t written);
 int fs_flush(struct fs *fs, struct fs_file *fh);
 int fs_fsync(struct fs *fs, struct fs_file *fh, bool datasync);
@@ -111,8 +134,8 @@ int fs_fsync(struct fs *fs, struct fs_file *fh, bool datasync);
 int fs_release(struct fs *fs, struct fs_file *fh);
 int fs_fallocate(struct fs *fs, struct fs_file *fh, int mode, off_t off, off_t len);
 int fs_lseek(struct fs *fs, struct fs_file *fh, off_t off, int whence, off_t *result);
-int fs_copy_file_range(struct fs *fs, struct fs_file *in, off_t off_in, struct fs_file *out,
-		       off_t off_out, size_t len, size_t *copied);
+int fs_copy_file_range(struct fs *fs, const struct fs_ctx *ctx, struct fs_file *in, off_t off_in,
+		       struct fs_file *out, off_t off_out, size_t len, size_t *copied);
 
 int fs_opendir(struct fs *fs, uint64_t ino);
 /*

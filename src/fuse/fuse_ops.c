@@ -268,7 +268,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->fh = (uintptr_t)fh;
 	/* every change to the bytes passes through the kernel: its cache stays valid */
-	fi->keep_cache = 1;
+	fi->keep_cache = fs_file_keep_cache(fh);
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		fs_release(req_fs(req), fh);
 }
@@ -299,11 +299,13 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(0);
+	struct fs *fs = req_fs(req); /* the reply frees REQ */
+	struct fs_read *rd;
 	size_t len;
 	int fd, ret;
 
 	(void)ino;
-	ret = fs_read_prepare(req_fs(req), fi_file(fi), off, size, &fd, &len);
+	ret = fs_read_prepare(fs, fi_file(fi), off, size, &fd, &len, &rd);
 	if (ret) {
 		reply_err(req, ret);
 		return;
@@ -313,6 +315,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	buf.buf[0].fd = fd;
 	buf.buf[0].pos = off;
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+	fs_read_done(fs, rd);
 }
 
 static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
@@ -325,7 +328,9 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 	int fd, ret;
 
 	(void)ino;
-	ret = fs_write_begin(fs, fh, off, out.buf[0].size, &fd);
+	struct fs_ctx ctx = req_ctx(req);
+
+	ret = fs_write_begin(fs, &ctx, fh, off, out.buf[0].size, &fd);
 	if (ret) {
 		reply_err(req, ret);
 		return;
@@ -551,8 +556,10 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	ret = fs_copy_file_range(req_fs(req), fi_file(fi_in), off_in, fi_file(fi_out), off_out,
-				 len, &copied);
+	struct fs_ctx ctx = req_ctx(req);
+
+	ret = fs_copy_file_range(req_fs(req), &ctx, fi_file(fi_in), off_in, fi_file(fi_out),
+				 off_out, len, &copied);
 	if (ret)
 		reply_err(req, ret);
 	else

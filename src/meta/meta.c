@@ -29,7 +29,7 @@ static const char *const schema_sql =
 	"  rdev INTEGER NOT NULL, atime_s INTEGER NOT NULL, atime_ns INTEGER NOT NULL,"
 	"  mtime_s INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_s INTEGER NOT NULL,"
 	"  ctime_ns INTEGER NOT NULL, btime_s INTEGER NOT NULL, btime_ns INTEGER NOT NULL,"
-	"  target BLOB);"
+	"  flags INTEGER NOT NULL DEFAULT 0, target BLOB);"
 	"CREATE TABLE IF NOT EXISTS dentry("
 	"  id INTEGER PRIMARY KEY AUTOINCREMENT, parent INTEGER NOT NULL, name BLOB NOT NULL,"
 	"  ino INTEGER NOT NULL, UNIQUE(parent, name));"
@@ -41,12 +41,14 @@ static const char *const schema_sql =
 	"  state INTEGER NOT NULL, object BLOB, length INTEGER NOT NULL DEFAULT 0,"
 	"  version INTEGER NOT NULL DEFAULT 0, atime INTEGER NOT NULL DEFAULT 0,"
 	"  PRIMARY KEY(ino, idx)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS chunk_state ON chunk(state, ino, idx);"
+	"CREATE INDEX IF NOT EXISTS chunk_lru ON chunk(atime) WHERE state = 1;"
 	"CREATE TABLE IF NOT EXISTS object(id BLOB PRIMARY KEY, refcount INTEGER NOT NULL,"
 	"  stored_size INTEGER NOT NULL) WITHOUT ROWID;";
 
 #define INODE_COLS                                                                                 \
 	"ino, mode, uid, gid, nlink, size, rdev, atime_s, atime_ns, mtime_s, mtime_ns, ctime_s, "  \
-	"ctime_ns, btime_s, btime_ns"
+	"ctime_ns, btime_s, btime_ns, flags"
 
 enum stmt_id {
 	ST_BEGIN,
@@ -59,7 +61,6 @@ enum stmt_id {
 	ST_INODE_UPDATE,
 	ST_INODE_DELETE,
 	ST_INODE_XATTRS_DELETE,
-	ST_INODE_CHUNKS_DELETE,
 	ST_SYMLINK_GET,
 	ST_INODE_COUNT,
 	ST_DENTRY_LOOKUP,
@@ -76,9 +77,26 @@ enum stmt_id {
 	ST_XATTR_UPSERT,
 	ST_XATTR_LIST,
 	ST_XATTR_REMOVE,
-	ST_CHUNK_SET_DIRTY,
 	ST_CHUNK_DELETE_RANGE,
 	ST_CHUNK_LIST,
+	ST_CHUNK_GET,
+	ST_CHUNK_INSERT_DIRTY,
+	ST_CHUNK_UPDATE_DIRTY,
+	ST_CHUNK_SET_CLEAN,
+	ST_CHUNK_SET_STATE,
+	ST_CHUNK_DIRTY_LIST,
+	ST_CHUNK_LRU_LIST,
+	ST_CHUNK_TOUCH,
+	ST_CHUNK_COUNTS,
+	ST_CHUNK_RESIDENCY,
+	ST_OBJECT_UNREF_RANGE,
+	ST_OBJECT_REF,
+	ST_OBJECT_UNREF,
+	ST_OBJECT_ENSURE,
+	ST_OBJECT_EXISTS,
+	ST_OBJECT_GARBAGE,
+	ST_OBJECT_DELETE,
+	ST_OBJECT_STATS,
 	ST_ORPHAN_LIST,
 	ST_FILE_LIST,
 	ST_COUNT
@@ -94,15 +112,14 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_INODE_GET] = "SELECT " INODE_COLS " FROM inode WHERE ino = ?1",
 	[ST_INODE_INSERT] = "INSERT INTO inode(mode, uid, gid, nlink, size, rdev, atime_s, "
 			    "atime_ns, mtime_s, mtime_ns, ctime_s, ctime_ns, btime_s, btime_ns, "
-			    "target) VALUES(?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
-			    "?15, ?16)",
+			    "flags, target) VALUES(?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+			    "?14, ?15, ?16, ?17)",
 	[ST_INODE_UPDATE] = "UPDATE inode SET mode = ?2, uid = ?3, gid = ?4, nlink = ?5, size = ?6, "
 			    "rdev = ?7, atime_s = ?8, atime_ns = ?9, mtime_s = ?10, mtime_ns = ?11, "
-			    "ctime_s = ?12, ctime_ns = ?13, btime_s = ?14, btime_ns = ?15 "
+			    "ctime_s = ?12, ctime_ns = ?13, btime_s = ?14, btime_ns = ?15, flags = ?16 "
 			    "WHERE ino = ?1",
 	[ST_INODE_DELETE] = "DELETE FROM inode WHERE ino = ?1",
 	[ST_INODE_XATTRS_DELETE] = "DELETE FROM xattr WHERE ino = ?1",
-	[ST_INODE_CHUNKS_DELETE] = "DELETE FROM chunk WHERE ino = ?1",
 	[ST_SYMLINK_GET] = "SELECT target FROM inode WHERE ino = ?1",
 	[ST_INODE_COUNT] = "SELECT count(*) FROM inode",
 	[ST_DENTRY_LOOKUP] = "SELECT ino FROM dentry WHERE parent = ?1 AND name = ?2",
@@ -114,7 +131,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_DIR_PARENT] = "SELECT parent FROM dentry WHERE ino = ?1 LIMIT 1",
 	[ST_READDIR] = "SELECT d.id, d.name, i.ino, i.mode, i.uid, i.gid, i.nlink, i.size, i.rdev, "
 		       "i.atime_s, i.atime_ns, i.mtime_s, i.mtime_ns, i.ctime_s, i.ctime_ns, "
-		       "i.btime_s, i.btime_ns FROM dentry d JOIN inode i ON i.ino = d.ino "
+		       "i.btime_s, i.btime_ns, i.flags FROM dentry d JOIN inode i ON i.ino = d.ino "
 		       "WHERE d.parent = ?1 AND d.id > ?2 ORDER BY d.id",
 	[ST_XATTR_GET] = "SELECT value FROM xattr WHERE ino = ?1 AND name = ?2",
 	[ST_XATTR_INSERT] = "INSERT INTO xattr(ino, name, value) VALUES(?1, ?2, ?3)",
@@ -123,11 +140,40 @@ static const char *const stmt_sql[ST_COUNT] = {
 			    "ON CONFLICT(ino, name) DO UPDATE SET value = excluded.value",
 	[ST_XATTR_LIST] = "SELECT name FROM xattr WHERE ino = ?1 ORDER BY name",
 	[ST_XATTR_REMOVE] = "DELETE FROM xattr WHERE ino = ?1 AND name = ?2",
-	[ST_CHUNK_SET_DIRTY] = "INSERT INTO chunk(ino, idx, state, version) VALUES(?1, ?2, 0, 1) "
-			       "ON CONFLICT(ino, idx) DO UPDATE SET state = 0, "
-			       "version = version + 1",
 	[ST_CHUNK_DELETE_RANGE] = "DELETE FROM chunk WHERE ino = ?1 AND idx >= ?2 AND idx <= ?3",
 	[ST_CHUNK_LIST] = "SELECT idx, state FROM chunk WHERE ino = ?1 ORDER BY idx",
+	[ST_CHUNK_GET] = "SELECT state, object, length, version, atime FROM chunk "
+			 "WHERE ino = ?1 AND idx = ?2",
+	[ST_CHUNK_INSERT_DIRTY] = "INSERT INTO chunk(ino, idx, state, version, atime) "
+				  "VALUES(?1, ?2, 0, 1, ?3)",
+	[ST_CHUNK_UPDATE_DIRTY] = "UPDATE chunk SET state = 0, version = version + 1, atime = ?3 "
+				  "WHERE ino = ?1 AND idx = ?2",
+	[ST_CHUNK_SET_CLEAN] = "UPDATE chunk SET state = 1, object = ?3, length = ?4 "
+			       "WHERE ino = ?1 AND idx = ?2",
+	[ST_CHUNK_SET_STATE] = "UPDATE chunk SET state = ?4 WHERE ino = ?1 AND idx = ?2 AND state = ?3",
+	[ST_CHUNK_DIRTY_LIST] = "SELECT ino, idx, state, object, length, version, atime FROM chunk "
+				"WHERE state = 0 AND (ino > ?1 OR (ino = ?1 AND idx > ?2)) "
+				"ORDER BY state, ino, idx LIMIT ?3",
+	[ST_CHUNK_LRU_LIST] = "SELECT ino, idx, state, object, length, version, atime FROM chunk "
+			      "WHERE state = 1 ORDER BY atime LIMIT ?1",
+	[ST_CHUNK_TOUCH] = "UPDATE chunk SET atime = ?3 WHERE ino = ?1 AND idx = ?2",
+	[ST_CHUNK_COUNTS] = "SELECT state, count(*), sum(length) FROM chunk GROUP BY state",
+	[ST_CHUNK_RESIDENCY] = "SELECT state, idx FROM chunk WHERE ino = ?1",
+	[ST_OBJECT_UNREF_RANGE] =
+		"UPDATE object SET refcount = refcount - (SELECT count(*) FROM chunk c "
+		"WHERE c.ino = ?1 AND c.idx >= ?2 AND c.idx <= ?3 AND c.object = object.id) "
+		"WHERE id IN (SELECT object FROM chunk WHERE ino = ?1 AND idx >= ?2 AND idx <= ?3 "
+		"AND object IS NOT NULL)",
+	[ST_OBJECT_REF] = "INSERT INTO object(id, refcount, stored_size) VALUES(?1, 1, ?2) "
+			  "ON CONFLICT(id) DO UPDATE SET refcount = refcount + 1",
+	[ST_OBJECT_UNREF] = "UPDATE object SET refcount = refcount - 1 WHERE id = ?1",
+	[ST_OBJECT_ENSURE] = "INSERT OR IGNORE INTO object(id, refcount, stored_size) "
+			     "VALUES(?1, 0, ?2)",
+	[ST_OBJECT_EXISTS] = "SELECT refcount FROM object WHERE id = ?1",
+	[ST_OBJECT_GARBAGE] = "SELECT id FROM object WHERE refcount <= 0 LIMIT ?1",
+	[ST_OBJECT_DELETE] = "DELETE FROM object WHERE id = ?1 AND refcount <= 0",
+	[ST_OBJECT_STATS] = "SELECT count(*), coalesce(sum(stored_size), 0) FROM object "
+			    "WHERE refcount > 0",
 	[ST_ORPHAN_LIST] = "SELECT ino FROM inode WHERE nlink = 0",
 	[ST_FILE_LIST] = "SELECT ino FROM inode WHERE (mode & 61440) = 32768",
 };
@@ -229,9 +275,10 @@ static void inode_from_row(sqlite3_stmt *st, int c, struct meta_inode *in)
 	in->ctime.tv_nsec = sqlite3_column_int64(st, c + 12);
 	in->btime.tv_sec = sqlite3_column_int64(st, c + 13);
 	in->btime.tv_nsec = sqlite3_column_int64(st, c + 14);
+	in->flags = (uint32_t)sqlite3_column_int64(st, c + 15);
 }
 
-/* Bind IN's fields to parameters ?2..?15 (?1 is the ino). */
+/* Bind IN's fields to parameters ?2..?16 (?1 is the ino). */
 static void inode_bind(sqlite3_stmt *st, const struct meta_inode *in)
 {
 	sqlite3_bind_int64(st, 2, in->mode);
@@ -248,6 +295,7 @@ static void inode_bind(sqlite3_stmt *st, const struct meta_inode *in)
 	sqlite3_bind_int64(st, 13, in->ctime.tv_nsec);
 	sqlite3_bind_int64(st, 14, in->btime.tv_sec);
 	sqlite3_bind_int64(st, 15, in->btime.tv_nsec);
+	sqlite3_bind_int64(st, 16, in->flags);
 }
 
 static int meta_init_new(struct meta *m, uint32_t chunk_size, uid_t root_uid, gid_t root_gid)
@@ -430,7 +478,7 @@ int meta_inode_insert(struct meta *m, struct meta_inode *in, const char *target,
 
 	inode_bind(st, in);
 	if (target)
-		sqlite3_bind_blob(st, 16, target, (int)target_len, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 17, target, (int)target_len, SQLITE_STATIC);
 	ret = stmt_exec(m, st, "inode insert");
 	if (ret == 0)
 		in->ino = (uint64_t)sqlite3_last_insert_rowid(m->db);
@@ -450,18 +498,24 @@ int meta_inode_update(struct meta *m, const struct meta_inode *in)
 	return ret;
 }
 
+static int chunk_delete_range(struct meta *m, uint64_t ino, uint64_t first, uint64_t last);
+static int savepoint_begin(struct meta *m);
+static int savepoint_end(struct meta *m, int ret);
+
 int meta_inode_delete(struct meta *m, uint64_t ino)
 {
-	static const enum stmt_id ids[] = {ST_INODE_XATTRS_DELETE, ST_INODE_CHUNKS_DELETE,
-					   ST_INODE_DELETE};
-	int ret = 0;
+	static const enum stmt_id ids[] = {ST_INODE_XATTRS_DELETE, ST_INODE_DELETE};
+	int ret = savepoint_begin(m);
 
+	if (ret)
+		return ret;
+	ret = chunk_delete_range(m, ino, 0, UINT64_MAX);
 	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]) && ret == 0; i++) {
 		sqlite3_stmt *st = stmt_get(m, ids[i]);
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
 		ret = stmt_exec(m, st, "inode delete");
 	}
-	return ret;
+	return savepoint_end(m, ret);
 }
 
 int meta_symlink_get(struct meta *m, uint64_t ino, char *buf, size_t size, size_t *len)
@@ -705,25 +759,307 @@ int meta_xattr_remove(struct meta *m, uint64_t ino, const char *name)
 	return ret == -ENOENT ? -ENODATA : ret;
 }
 
-int meta_chunk_set_dirty(struct meta *m, uint64_t ino, uint64_t idx)
+/* Statements that must apply together run inside a savepoint (nestable in a transaction). */
+static int savepoint_begin(struct meta *m)
 {
-	sqlite3_stmt *st = stmt_get(m, ST_CHUNK_SET_DIRTY);
-
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)idx);
-	return stmt_exec(m, st, "chunk dirty");
+	return exec_sql(m, "SAVEPOINT meta_sp");
 }
 
-int meta_chunk_delete_range(struct meta *m, uint64_t ino, uint64_t first, uint64_t last)
+static int savepoint_end(struct meta *m, int ret)
 {
-	sqlite3_stmt *st = stmt_get(m, ST_CHUNK_DELETE_RANGE);
+	if (ret)
+		exec_sql(m, "ROLLBACK TO meta_sp");
+	int ret2 = exec_sql(m, "RELEASE meta_sp");
+	return ret ? ret : ret2;
+}
 
+static void bind_range(sqlite3_stmt *st, uint64_t ino, uint64_t first, uint64_t last)
+{
 	if (last > (uint64_t)INT64_MAX)
 		last = (uint64_t)INT64_MAX;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)first);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)last);
+}
+
+/* Drop the object references of chunks FIRST..LAST of INO, then the rows. */
+static int chunk_delete_range(struct meta *m, uint64_t ino, uint64_t first, uint64_t last)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_OBJECT_UNREF_RANGE);
+	int ret;
+
+	bind_range(st, ino, first, last);
+	ret = stmt_exec(m, st, "object unref");
+	if (ret)
+		return ret;
+	st = stmt_get(m, ST_CHUNK_DELETE_RANGE);
+	bind_range(st, ino, first, last);
 	return stmt_exec(m, st, "chunk delete");
+}
+
+int meta_chunk_delete_range(struct meta *m, uint64_t ino, uint64_t first, uint64_t last)
+{
+	int ret = savepoint_begin(m);
+
+	if (ret)
+		return ret;
+	return savepoint_end(m, chunk_delete_range(m, ino, first, last));
+}
+
+static void chunk_from_row(sqlite3_stmt *st, int c, struct meta_chunk *ch)
+{
+	const void *obj = sqlite3_column_blob(st, c + 1);
+
+	ch->state = (enum meta_chunk_state)sqlite3_column_int(st, c);
+	ch->has_object = obj && sqlite3_column_bytes(st, c + 1) == META_OBJECT_ID_LEN;
+	if (ch->has_object)
+		memcpy(ch->object, obj, META_OBJECT_ID_LEN);
+	ch->length = (uint64_t)sqlite3_column_int64(st, c + 2);
+	ch->version = (uint64_t)sqlite3_column_int64(st, c + 3);
+	ch->atime = sqlite3_column_int64(st, c + 4);
+}
+
+int meta_chunk_get(struct meta *m, uint64_t ino, uint64_t idx, struct meta_chunk *out)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_CHUNK_GET);
+	int rc, ret = 0;
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)idx);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->ino = ino;
+		out->idx = idx;
+		chunk_from_row(st, 0, out);
+	} else {
+		ret = rc == SQLITE_DONE ? -ENOENT : sqlite_errno(m, rc, "chunk get");
+	}
+	sqlite3_reset(st);
+	return ret;
+}
+
+int meta_chunk_set_dirty(struct meta *m, uint64_t ino, uint64_t idx, int64_t now)
+{
+	struct meta_chunk ch;
+	sqlite3_stmt *st;
+	int ret = meta_chunk_get(m, ino, idx, &ch);
+
+	if (ret && ret != -ENOENT)
+		return ret;
+	st = stmt_get(m, ret == -ENOENT ? ST_CHUNK_INSERT_DIRTY : ST_CHUNK_UPDATE_DIRTY);
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)idx);
+	sqlite3_bind_int64(st, 3, now);
+	int was_dirty = ret == 0 && ch.state == CHUNK_DIRTY;
+	ret = stmt_exec(m, st, "chunk dirty");
+	return ret ? ret : !was_dirty;
+}
+
+int meta_chunk_set_clean(struct meta *m, uint64_t ino, uint64_t idx, uint64_t version,
+			 const uint8_t object[META_OBJECT_ID_LEN], uint64_t length,
+			 uint64_t stored_size)
+{
+	struct meta_chunk ch;
+	sqlite3_stmt *st;
+	int ret, done = 0;
+
+	ret = savepoint_begin(m);
+	if (ret)
+		return ret;
+	ret = meta_chunk_get(m, ino, idx, &ch);
+	if (ret == -ENOENT || (ret == 0 && (ch.state != CHUNK_DIRTY || ch.version != version))) {
+		/* the chunk changed or went while it was uploaded: the object is garbage */
+		st = stmt_get(m, ST_OBJECT_ENSURE);
+		sqlite3_bind_blob(st, 1, object, META_OBJECT_ID_LEN, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)stored_size);
+		ret = stmt_exec(m, st, "object ensure");
+		goto out;
+	}
+	if (ret)
+		goto out;
+	st = stmt_get(m, ST_OBJECT_REF);
+	sqlite3_bind_blob(st, 1, object, META_OBJECT_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)stored_size);
+	ret = stmt_exec(m, st, "object ref");
+	if (ret == 0 && ch.has_object) {
+		st = stmt_get(m, ST_OBJECT_UNREF);
+		sqlite3_bind_blob(st, 1, ch.object, META_OBJECT_ID_LEN, SQLITE_STATIC);
+		ret = stmt_exec(m, st, "object unref");
+	}
+	if (ret == 0) {
+		st = stmt_get(m, ST_CHUNK_SET_CLEAN);
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)idx);
+		sqlite3_bind_blob(st, 3, object, META_OBJECT_ID_LEN, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, (sqlite3_int64)length);
+		ret = stmt_exec(m, st, "chunk clean");
+	}
+	done = 1;
+out:
+	ret = savepoint_end(m, ret);
+	return ret ? ret : done;
+}
+
+int meta_chunk_set_state(struct meta *m, uint64_t ino, uint64_t idx, enum meta_chunk_state from,
+			 enum meta_chunk_state to)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_CHUNK_SET_STATE);
+	int ret;
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)idx);
+	sqlite3_bind_int(st, 3, from);
+	sqlite3_bind_int(st, 4, to);
+	ret = stmt_exec(m, st, "chunk state");
+	return ret ? ret : sqlite3_changes(m->db) > 0;
+}
+
+/* Run ST and hand each row (ino, idx, then the chunk columns) to CB. */
+static int chunk_rows(struct meta *m, sqlite3_stmt *st, meta_chunk_row_cb cb, void *arg)
+{
+	int rc, ret = 0;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct meta_chunk ch;
+		ch.ino = (uint64_t)sqlite3_column_int64(st, 0);
+		ch.idx = (uint64_t)sqlite3_column_int64(st, 1);
+		chunk_from_row(st, 2, &ch);
+		ret = cb(arg, &ch);
+		if (ret)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = sqlite_errno(m, rc, "chunk rows");
+	sqlite3_reset(st);
+	return ret;
+}
+
+int meta_chunk_dirty_list(struct meta *m, uint64_t after_ino, uint64_t after_idx, size_t limit,
+			  meta_chunk_row_cb cb, void *arg)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_CHUNK_DIRTY_LIST);
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)after_ino);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)after_idx);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
+	return chunk_rows(m, st, cb, arg);
+}
+
+int meta_chunk_lru_list(struct meta *m, size_t limit, meta_chunk_row_cb cb, void *arg)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_CHUNK_LRU_LIST);
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)limit);
+	return chunk_rows(m, st, cb, arg);
+}
+
+int meta_chunk_touch(struct meta *m, uint64_t ino, uint64_t idx, int64_t atime)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_CHUNK_TOUCH);
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)idx);
+	sqlite3_bind_int64(st, 3, atime);
+	return stmt_exec(m, st, "chunk touch");
+}
+
+int meta_chunk_counts(struct meta *m, uint64_t count[3], uint64_t bytes[3])
+{
+	sqlite3_stmt *st = stmt_get(m, ST_CHUNK_COUNTS);
+	int rc, ret = 0;
+
+	memset(count, 0, 3 * sizeof(*count));
+	memset(bytes, 0, 3 * sizeof(*bytes));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int s = sqlite3_column_int(st, 0);
+		if (s < 0 || s > 2)
+			continue;
+		count[s] = (uint64_t)sqlite3_column_int64(st, 1);
+		bytes[s] = (uint64_t)sqlite3_column_int64(st, 2);
+	}
+	if (rc != SQLITE_DONE)
+		ret = sqlite_errno(m, rc, "chunk counts");
+	sqlite3_reset(st);
+	return ret;
+}
+
+int meta_chunk_residency(struct meta *m, uint64_t ino, meta_chunk_cb cb, void *arg)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_CHUNK_RESIDENCY);
+	int rc, ret = 0;
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		ret = cb(arg, (uint64_t)sqlite3_column_int64(st, 1),
+			 (enum meta_chunk_state)sqlite3_column_int(st, 0));
+		if (ret)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = sqlite_errno(m, rc, "chunk residency");
+	sqlite3_reset(st);
+	return ret;
+}
+
+int meta_object_exists(struct meta *m, const uint8_t id[META_OBJECT_ID_LEN])
+{
+	sqlite3_stmt *st = stmt_get(m, ST_OBJECT_EXISTS);
+	int rc, ret;
+
+	sqlite3_bind_blob(st, 1, id, META_OBJECT_ID_LEN, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	ret = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : sqlite_errno(m, rc, "object exists");
+	sqlite3_reset(st);
+	return ret;
+}
+
+int meta_object_garbage(struct meta *m, size_t limit, meta_object_cb cb, void *arg)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_OBJECT_GARBAGE);
+	uint8_t (*ids)[META_OBJECT_ID_LEN] = NULL;
+	size_t n = 0;
+	int rc, ret = 0;
+
+	ids = calloc(limit ? limit : 1, META_OBJECT_ID_LEN);
+	if (!ids)
+		return -ENOMEM;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < limit) {
+		if (sqlite3_column_bytes(st, 0) == META_OBJECT_ID_LEN)
+			memcpy(ids[n++], sqlite3_column_blob(st, 0), META_OBJECT_ID_LEN);
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = sqlite_errno(m, rc, "object garbage");
+	sqlite3_reset(st);
+	for (size_t i = 0; i < n && ret == 0; i++)
+		ret = cb(arg, ids[i]);
+	free(ids);
+	return ret;
+}
+
+int meta_object_delete(struct meta *m, const uint8_t id[META_OBJECT_ID_LEN])
+{
+	sqlite3_stmt *st = stmt_get(m, ST_OBJECT_DELETE);
+	int ret;
+
+	sqlite3_bind_blob(st, 1, id, META_OBJECT_ID_LEN, SQLITE_STATIC);
+	ret = stmt_exec(m, st, "object delete");
+	return ret ? ret : sqlite3_changes(m->db) > 0;
+}
+
+int meta_object_stats(struct meta *m, uint64_t *count, uint64_t *bytes)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_OBJECT_STATS);
+	int rc = sqlite3_step(st), ret = 0;
+
+	if (rc == SQLITE_ROW) {
+		*count = (uint64_t)sqlite3_column_int64(st, 0);
+		*bytes = (uint64_t)sqlite3_column_int64(st, 1);
+	} else {
+		ret = sqlite_errno(m, rc, "object stats");
+	}
+	sqlite3_reset(st);
+	return ret;
 }
 
 int meta_chunk_list(struct meta *m, uint64_t ino, meta_chunk_cb cb, void *arg)

@@ -40,7 +40,11 @@ struct meta_inode {
 	struct timespec mtime;
 	struct timespec ctime;
 	struct timespec btime;
+	uint32_t flags; /* META_INODE_* */
 };
+
+/* The file's chunks stay local whatever the pressure (zero pin). */
+#define META_INODE_PINNED 1u
 
 /* Chunk states, see docs/design.md. */
 enum meta_chunk_state { CHUNK_DIRTY = 0, CHUNK_CLEAN = 1, CHUNK_REMOTE = 2 };
@@ -110,13 +114,71 @@ int meta_xattr_set(struct meta *m, uint64_t ino, const char *name, const void *v
 int meta_xattr_list(struct meta *m, uint64_t ino, char *buf, size_t size, size_t *len);
 int meta_xattr_remove(struct meta *m, uint64_t ino, const char *name);
 
-/* Mark chunk IDX of INO DIRTY (creating the row), bumping its version. */
-int meta_chunk_set_dirty(struct meta *m, uint64_t ino, uint64_t idx);
-/* Delete chunk rows FIRST..LAST (inclusive) of INO. */
+#define META_OBJECT_ID_LEN 32
+
+/* One row of the chunk table. */
+struct meta_chunk {
+	uint64_t ino, idx;
+	enum meta_chunk_state state;
+	bool has_object;		     /* object[] names the chunk's last uploaded object */
+	uint8_t object[META_OBJECT_ID_LEN];
+	uint64_t length;		     /* plaintext bytes in that object */
+	uint64_t version;		     /* bumped by every transition to DIRTY */
+	int64_t atime;			     /* last access, seconds */
+};
+
+/*
+ * Object references: a chunk row references its object (the object column)
+ * from its first upload until the row is deleted or a newer upload replaces
+ * it, DIRTY rows included. object.refcount counts those references; an
+ * object whose count is zero is garbage.
+ */
+
+int meta_chunk_get(struct meta *m, uint64_t ino, uint64_t idx, struct meta_chunk *out);
+/*
+ * Mark chunk IDX of INO DIRTY (creating the row), bumping its version and
+ * setting its access time to NOW. Returns 1 when it was not DIRTY before,
+ * 0 when it was.
+ */
+int meta_chunk_set_dirty(struct meta *m, uint64_t ino, uint64_t idx, int64_t now);
+/*
+ * An upload of the chunk at VERSION produced OBJECT: if the chunk is still
+ * DIRTY at VERSION it becomes CLEAN, referencing OBJECT (its previous
+ * object loses a reference) and 1 is returned. Otherwise (written or
+ * removed meanwhile) 0 is returned and OBJECT is recorded as garbage.
+ */
+int meta_chunk_set_clean(struct meta *m, uint64_t ino, uint64_t idx, uint64_t version,
+			 const uint8_t object[META_OBJECT_ID_LEN], uint64_t length,
+			 uint64_t stored_size);
+/* FROM -> TO for one chunk; 1 when it was in FROM, 0 when not. */
+int meta_chunk_set_state(struct meta *m, uint64_t ino, uint64_t idx, enum meta_chunk_state from,
+			 enum meta_chunk_state to);
+/* Delete chunk rows FIRST..LAST (inclusive) of INO, dropping their object references. */
 int meta_chunk_delete_range(struct meta *m, uint64_t ino, uint64_t first, uint64_t last);
+typedef int (*meta_chunk_row_cb)(void *arg, const struct meta_chunk *chunk);
+/* Up to LIMIT DIRTY chunks after (AFTER_INO, AFTER_IDX), in (ino, idx) order. */
+int meta_chunk_dirty_list(struct meta *m, uint64_t after_ino, uint64_t after_idx, size_t limit,
+			  meta_chunk_row_cb cb, void *arg);
+/* Up to LIMIT CLEAN chunks, least recently used first. */
+int meta_chunk_lru_list(struct meta *m, size_t limit, meta_chunk_row_cb cb, void *arg);
+int meta_chunk_touch(struct meta *m, uint64_t ino, uint64_t idx, int64_t atime);
+/* Number of chunks and plaintext bytes of their objects, per state. */
+int meta_chunk_counts(struct meta *m, uint64_t count[3], uint64_t bytes[3]);
+
+/* 1 when a row for object ID exists (referenced or garbage), else 0. */
+int meta_object_exists(struct meta *m, const uint8_t id[META_OBJECT_ID_LEN]);
+typedef int (*meta_object_cb)(void *arg, const uint8_t id[META_OBJECT_ID_LEN]);
+/* Up to LIMIT unreferenced objects. */
+int meta_object_garbage(struct meta *m, size_t limit, meta_object_cb cb, void *arg);
+/* Forget unreferenced object ID; 1 when deleted, 0 when it is referenced again. */
+int meta_object_delete(struct meta *m, const uint8_t id[META_OBJECT_ID_LEN]);
+/* Referenced objects: how many, and their stored bytes. */
+int meta_object_stats(struct meta *m, uint64_t *count, uint64_t *bytes);
 /* Call CB for each chunk row of INO in index order; nonzero from CB stops. */
 typedef int (*meta_chunk_cb)(void *arg, uint64_t idx, enum meta_chunk_state state);
 int meta_chunk_list(struct meta *m, uint64_t ino, meta_chunk_cb cb, void *arg);
+/* Every chunk row of INO (any order). */
+int meta_chunk_residency(struct meta *m, uint64_t ino, meta_chunk_cb cb, void *arg);
 
 /* Every inode whose link count is zero (orphans left by a crash or unmount). */
 typedef int (*meta_ino_cb)(void *arg, uint64_t ino);

@@ -48,7 +48,7 @@ static void write_bytes(struct fs *fs, struct fs_file *fh, off_t off, size_t len
 	int fd = -1;
 
 	memset(buf, byte, len);
-	TEST_ASSERT_EQ_INT(fs_write_begin(fs, fh, off, len, &fd), 0);
+	TEST_ASSERT_EQ_INT(fs_write_begin(fs, &root_ctx, fh, off, len, &fd), 0);
 	TEST_ASSERT_EQ_INT(pwrite(fd, buf, len, off), (long long)len);
 	fs_write_end(fs, fh, off, len);
 	free(buf);
@@ -75,6 +75,7 @@ static void test_write_read_persist(void)
 	struct fs *fs = open_fs();
 	struct fs_file *fh;
 	struct stat st;
+	struct fs_read *rd;
 	size_t len;
 	int fd, dirty = 0;
 	struct meta *m;
@@ -83,10 +84,12 @@ static void test_write_read_persist(void)
 	TEST_ASSERT_EQ_INT(fs_create(fs, &root_ctx, 1, "f", 0644, O_RDWR, &fh, &st), 0);
 	write_bytes(fs, fh, 0, 100000, 'a');	  /* chunks 0 and 1 of 64 KiB */
 	write_bytes(fs, fh, 1 << 20, 10, 'b');	  /* chunk 16 */
-	TEST_ASSERT_EQ_INT(fs_read_prepare(fs, fh, (1 << 20) + 5, 100, &fd, &len), 0);
+	TEST_ASSERT_EQ_INT(fs_read_prepare(fs, fh, (1 << 20) + 5, 100, &fd, &len, &rd), 0);
 	TEST_ASSERT_EQ_INT(len, 5);
-	TEST_ASSERT_EQ_INT(fs_read_prepare(fs, fh, 2 << 20, 100, &fd, &len), 0);
+	fs_read_done(fs, rd);
+	TEST_ASSERT_EQ_INT(fs_read_prepare(fs, fh, 2 << 20, 100, &fd, &len, &rd), 0);
 	TEST_ASSERT_EQ_INT(len, 0);
+	fs_read_done(fs, rd);
 	TEST_ASSERT_EQ_INT(fs_release(fs, fh), 0);
 	TEST_ASSERT_EQ_INT(fs_getattr(fs, st.st_ino, &st), 0);
 	TEST_ASSERT_EQ_INT(st.st_size, (1 << 20) + 10);
@@ -123,6 +126,7 @@ static void test_unlink_while_open(void)
 {
 	struct fs *fs = open_fs();
 	struct fs_file *fh;
+	struct fs_read *rd;
 	struct stat st;
 	size_t len;
 	int fd;
@@ -132,8 +136,9 @@ static void test_unlink_while_open(void)
 	TEST_ASSERT_EQ_INT(fs_unlink(fs, 1, "g"), 0);
 	TEST_ASSERT_EQ_INT(fs_lookup(fs, 1, "g", &st), -ENOENT);
 	TEST_ASSERT(cache_file_exists(st.st_ino));
-	TEST_ASSERT_EQ_INT(fs_read_prepare(fs, fh, 0, 8192, &fd, &len), 0);
+	TEST_ASSERT_EQ_INT(fs_read_prepare(fs, fh, 0, 8192, &fd, &len, &rd), 0);
 	TEST_ASSERT_EQ_INT(len, 5000);
+	fs_read_done(fs, rd);
 	TEST_ASSERT_EQ_INT(fs_release(fs, fh), 0);
 	TEST_ASSERT(cache_file_exists(st.st_ino)); /* the kernel still knows it */
 	fs_forget(fs, st.st_ino, 1);
@@ -246,7 +251,7 @@ static void test_punch_and_bounds(void)
 	TEST_ASSERT_EQ_INT(fs_fallocate(fs, fh, 0, 0, 8 << 16), 0);
 	TEST_ASSERT_EQ_INT(fs_getattr(fs, st.st_ino, &st), 0);
 	TEST_ASSERT_EQ_INT(st.st_size, 8 << 16);
-	TEST_ASSERT_EQ_INT(fs_write_begin(fs, fh, (off_t)1 << 45, 1, &fd), -EFBIG);
+	TEST_ASSERT_EQ_INT(fs_write_begin(fs, &root_ctx, fh, (off_t)1 << 45, 1, &fd), -EFBIG);
 	TEST_ASSERT_EQ_INT(fs_release(fs, fh), 0);
 	TEST_ASSERT_EQ_INT(fs_free(fs), 0);
 }

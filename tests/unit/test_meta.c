@@ -154,15 +154,68 @@ static void test_chunks_and_check(void)
 
 	TEST_ASSERT_EQ_INT(meta_inode_insert(m, &f, NULL, 0), 0);
 	TEST_ASSERT_EQ_INT(meta_dentry_insert(m, 1, "f", f.ino), 0);
-	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 1), 0);
-	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 1), 0);
-	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 7), 0);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 1, 100), 1);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 1, 100), 0);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 7, 100), 1);
 	TEST_ASSERT_EQ_INT(meta_chunk_list(m, f.ino, chunk_cb, &sum), 0);
 	TEST_ASSERT_EQ_INT(sum, 80);
 	TEST_ASSERT_EQ_INT(meta_chunk_delete_range(m, f.ino, 5, UINT64_MAX), 0);
 	sum = 0;
 	TEST_ASSERT_EQ_INT(meta_chunk_list(m, f.ino, chunk_cb, &sum), 0);
 	TEST_ASSERT_EQ_INT(sum, 10);
+	meta_close(m);
+}
+
+static int count_garbage(void *arg, const uint8_t id[META_OBJECT_ID_LEN])
+{
+	(void)id;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* Upload transitions and object reference counts. */
+static void test_objects(void)
+{
+	struct meta *m = open_fresh(tmpdir);
+	struct meta_inode f = {.mode = S_IFREG | 0644, .nlink = 1};
+	struct meta_chunk ch;
+	uint8_t a[META_OBJECT_ID_LEN] = {1}, b[META_OBJECT_ID_LEN] = {2};
+	uint64_t n, bytes;
+	int garbage = 0;
+
+	TEST_ASSERT_EQ_INT(meta_inode_insert(m, &f, NULL, 0), 0);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 0, 5), 1);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 1, 5), 1);
+	TEST_ASSERT_EQ_INT(meta_chunk_get(m, f.ino, 0, &ch), 0);
+	TEST_ASSERT_EQ_INT(ch.version, 1);
+	/* a stale version does not land; its object is garbage */
+	TEST_ASSERT_EQ_INT(meta_chunk_set_clean(m, f.ino, 0, 7, b, 10, 20), 0);
+	TEST_ASSERT_EQ_INT(meta_object_garbage(m, 10, count_garbage, &garbage), 0);
+	TEST_ASSERT_EQ_INT(garbage, 1);
+	TEST_ASSERT_EQ_INT(meta_object_delete(m, b), 1);
+	/* two chunks with the same content share one object */
+	TEST_ASSERT_EQ_INT(meta_chunk_set_clean(m, f.ino, 0, 1, a, 10, 20), 1);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_clean(m, f.ino, 1, 1, a, 10, 20), 1);
+	TEST_ASSERT_EQ_INT(meta_object_stats(m, &n, &bytes), 0);
+	TEST_ASSERT_EQ_INT(n, 1);
+	TEST_ASSERT_EQ_INT(bytes, 20);
+	TEST_ASSERT_EQ_INT(meta_object_exists(m, a), 1);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_state(m, f.ino, 0, CHUNK_CLEAN, CHUNK_REMOTE), 1);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_state(m, f.ino, 0, CHUNK_CLEAN, CHUNK_REMOTE), 0);
+	/* rewriting keeps the reference until the new upload replaces it */
+	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 1, 6), 1);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_clean(m, f.ino, 1, 2, b, 10, 30), 1);
+	TEST_ASSERT_EQ_INT(meta_object_stats(m, &n, &bytes), 0);
+	TEST_ASSERT_EQ_INT(n, 2);
+	/* deleting the rows drops the references: both objects become garbage */
+	TEST_ASSERT_EQ_INT(meta_chunk_delete_range(m, f.ino, 0, 0), 0);
+	garbage = 0;
+	TEST_ASSERT_EQ_INT(meta_object_garbage(m, 10, count_garbage, &garbage), 0);
+	TEST_ASSERT_EQ_INT(garbage, 1);
+	TEST_ASSERT_EQ_INT(meta_inode_delete(m, f.ino), 0);
+	garbage = 0;
+	TEST_ASSERT_EQ_INT(meta_object_garbage(m, 10, count_garbage, &garbage), 0);
+	TEST_ASSERT_EQ_INT(garbage, 2);
 	meta_close(m);
 }
 
@@ -229,6 +282,8 @@ int main(void)
 	TEST_RUN(test_chunks_and_check);
 	fresh_dir();
 	TEST_RUN(test_check_repairs);
+	fresh_dir();
+	TEST_RUN(test_objects);
 	char cmd[256];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)
