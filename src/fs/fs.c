@@ -1621,6 +1621,7 @@ void fs_write_end(struct fs *fs, struct fs_file *fh, off_t off, size_t written)
 	if ((uint64_t)off + written > ip->attr.size)
 		ip->attr.size = (uint64_t)off + written;
 	ip->attr.mtime = ip->attr.ctime = ip->last_write = now_ts();
+	ip->last_write_idx = ((uint64_t)off + written - 1) / fs->chunk_size;
 	ip->attr_dirty = true;
 	pthread_mutex_unlock(&fs->lock);
 }

@@ -719,8 +719,13 @@ static int pick_cb(void *arg, const struct meta_chunk *ch)
 	if (p->have || uploading_has(t, ch->ino, ch->idx))
 		return 0;
 	ip = itable_find(fs, ch->ino);
-	if (ip && !t->pressure && now_ts().tv_sec - ip->last_write.tv_sec < (time_t)t->upload_delay_s)
-		return 0; /* still being written */
+	if (ip) {
+		time_t idle = now_ts().tv_sec - ip->last_write.tv_sec;
+		if (!t->pressure && idle < (time_t)t->upload_delay_s)
+			return 0; /* still being written */
+		if (ch->idx == ip->last_write_idx && idle < 1)
+			return 0; /* the writer is in this very chunk: it would go up twice */
+	}
 	p->found = *ch;
 	p->have = true;
 	return 0;
@@ -942,6 +947,18 @@ static uint64_t evict_chunk(struct fs *fs, const struct meta_chunk *ch)
 	fd = cache_file_open(fs->cache, ch->ino, false);
 	if (fd < 0)
 		return 0;
+	/*
+	 * REMOTE is committed before the hole is punched: after a crash in
+	 * between, the bytes are fetched again over themselves, whereas a
+	 * CLEAN mark over a hole would read as zeros.
+	 */
+	ret = meta_chunk_set_state(fs->meta, ch->ino, ch->idx, CHUNK_CLEAN, CHUNK_REMOTE);
+	if (ret <= 0) {
+		close(fd);
+		return 0;
+	}
+	if (ip && ip->chunks_known)
+		chunk_bits_set(&ip->remote, ch->idx);
 	if (fstat(fd, &before) < 0 ||
 	    fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		      (off_t)(ch->idx * fs->chunk_size), (off_t)fs->chunk_size) < 0 ||
@@ -949,14 +966,9 @@ static uint64_t evict_chunk(struct fs *fs, const struct meta_chunk *ch)
 		log_error("evicting chunk %" PRIu64 "/%" PRIu64 ": %s", ch->ino, ch->idx,
 			  strerror(errno));
 		close(fd);
-		return 0;
+		return 1; /* REMOTE with its bytes still here: correct, only not smaller */
 	}
 	close(fd);
-	ret = meta_chunk_set_state(fs->meta, ch->ino, ch->idx, CHUNK_CLEAN, CHUNK_REMOTE);
-	if (ret < 0)
-		return 0;
-	if (ip && ip->chunks_known)
-		chunk_bits_set(&ip->remote, ch->idx);
 	t->evictions++;
 	uint64_t freed = (uint64_t)(before.st_blocks - after.st_blocks) * 512;
 	t->evicted_bytes += freed;
