@@ -72,6 +72,8 @@ static void print_advice(const struct bucket_ctx *b, const char *what, int r)
 	const struct objstore_error *e = objstore_last_error();
 	const struct config *c = &b->cfg;
 	const char *endpoint = c->endpoint ? c->endpoint : "the endpoint";
+	/* A 404 on a listing means the bucket's URL is wrong, not a missing object. */
+	bool listing = strcmp(what, "ls") == 0 || strstr(what, "list") != NULL;
 	char detail[700] = "";
 
 	if (e->http_status)
@@ -111,6 +113,8 @@ static void print_advice(const struct bucket_ctx *b, const char *what, int r)
 			"TLS or protocol failure with %s; check the https URL, and set "
 			"caFile if the server uses a private CA",
 			endpoint);
+	else if (r == -ENOENT && !listing)
+		fprintf(stderr, "no such object");
 	else if (e->http_status && !e->code[0] && c->backend && strcmp(c->backend, "file") != 0)
 		fprintf(stderr,
 			"%s answered HTTP %ld without an S3 error document; is endpoint "
