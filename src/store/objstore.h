@@ -18,7 +18,11 @@
  *     -ETIMEDOUT / -ECONNRESET (network, after retries), -EPROTO (TLS or a
  *     malformed answer), -EAGAIN (server still throttling after retries),
  *     -EIO (server error after retries, local I/O error), -EINVAL (a request
- *     the server calls invalid), -ENOMEM.
+ *     the server calls invalid), -ENOMEM; rarer: -EREMOTE (redirected: wrong
+ *     region or endpoint), -EBUSY (409 conflict), -EFBIG (too large for the
+ *     server or for a bounded sink), -ENAMETOOLONG (a key component the file
+ *     backend can't name). http.c's http_map_error is the one mapping for
+ *     HTTP; docs/objstore.md has the table.
  *  4. Failures are logged once, where they are mapped to errno, and the
  *     detail of the calling thread's last failure is kept for callers that
  *     print advice (objstore_last_error).
