@@ -38,7 +38,7 @@ step() {
 unit() {
 	local build=$1 rc=0
 	for t in "$build"/tests/unit/test_* "$build"/tests/unit/store/test_*; do
-		[ -x "$t" ] || continue
+		[ -f "$t" ] && [ -x "$t" ] || continue
 		echo "--- $(basename "$t")"
 		"$t" || rc=1
 	done

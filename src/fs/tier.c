@@ -1090,6 +1090,7 @@ static void *tier_main(void *arg)
 	struct fs *fs = arg;
 	struct tier *t = fs->tier;
 	unsigned round = 0;
+	time_t next_measure = 0;
 
 	pthread_mutex_lock(&fs->lock);
 	while (!fs->stopping) {
@@ -1105,12 +1106,23 @@ static void *tier_main(void *arg)
 		pthread_mutex_unlock(&fs->lock);
 
 		gc_once(fs);
-		if (cache_usage(fs->cache, &used) == 0) {
-			pthread_mutex_lock(&fs->lock);
-			t->cache_used = used;
-			pthread_mutex_unlock(&fs->lock);
-			if (t->target && used > t->target)
-				evict_until(fs, used, t->low);
+		/*
+		 * Measuring walks every cache file: with many files that costs,
+		 * so the pause between walks grows with the time a walk takes.
+		 */
+		if (now_ts().tv_sec >= next_measure) {
+			struct timespec t0 = now_ts();
+			int r = cache_usage(fs->cache, &used);
+			double took = ts_seconds(now_ts()) - ts_seconds(t0);
+
+			next_measure = now_ts().tv_sec + (time_t)(took * 20);
+			if (r == 0) {
+				pthread_mutex_lock(&fs->lock);
+				t->cache_used = used;
+				pthread_mutex_unlock(&fs->lock);
+				if (t->target && used > t->target)
+					evict_until(fs, used, t->low);
+			}
 		}
 
 		pthread_mutex_lock(&fs->lock);
