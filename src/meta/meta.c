@@ -1171,6 +1171,24 @@ static const struct check_rule check_rules[] = {
 	 "SELECT 'xattr ' || quote(name) || ' of ' || ino FROM xattr WHERE ino NOT IN "
 	 "(SELECT ino FROM inode)",
 	 "DELETE FROM xattr WHERE ino NOT IN (SELECT ino FROM inode)"},
+	{"clean chunk without an object",
+	 "SELECT 'chunk ' || ino || '/' || idx FROM chunk WHERE state = 1 AND object IS NULL",
+	 "UPDATE chunk SET state = 0, version = version + 1 WHERE state = 1 AND object IS NULL"},
+	{"remote chunk without an object (its data is lost)",
+	 "SELECT 'chunk ' || ino || '/' || idx FROM chunk WHERE state = 2 AND object IS NULL",
+	 NULL},
+	{"wrong object reference count",
+	 "SELECT 'object ' || hex(o.id) || ' refcount ' || o.refcount || ' but ' || "
+	 "coalesce(r.n, 0) || ' references' FROM object o LEFT JOIN (SELECT object, count(*) AS n "
+	 "FROM chunk WHERE object IS NOT NULL GROUP BY object) r ON r.object = o.id "
+	 "WHERE o.refcount != coalesce(r.n, 0)",
+	 "UPDATE object SET refcount = (SELECT count(*) FROM chunk c WHERE c.object = object.id)"},
+	{"chunk references an unknown object",
+	 "SELECT 'chunk ' || ino || '/' || idx FROM chunk WHERE object IS NOT NULL AND object NOT IN "
+	 "(SELECT id FROM object)",
+	 "INSERT OR IGNORE INTO object(id, refcount, stored_size) SELECT object, count(*), 0 "
+	 "FROM chunk WHERE object IS NOT NULL AND object NOT IN (SELECT id FROM object) "
+	 "GROUP BY object"},
 	{"root is missing or not a directory",
 	 "SELECT 'root' WHERE NOT EXISTS (SELECT 1 FROM inode WHERE ino = 1 AND "
 	 "(mode & 61440) = 16384)",
