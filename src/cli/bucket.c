@@ -120,8 +120,6 @@ static void print_advice(const struct bucket_ctx *b, const char *what, int r)
 			"%s answered HTTP %ld without an S3 error document; is endpoint "
 			"an S3-compatible service?",
 			endpoint, e->http_status);
-	else if (r == -ENOENT)
-		fprintf(stderr, "no such object");
 	else if (r == -ECONNRESET)
 		fprintf(stderr, "the connection broke and retries did not help");
 	else

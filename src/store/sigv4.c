@@ -182,7 +182,8 @@ static int add_canonical_query(struct sbuf *b, const char *query)
 		kvs[n].keylen = strcspn(tok, "=");
 		n++;
 	}
-	qsort(kvs, n, sizeof(*kvs), kv_cmp);
+	if (n)
+		qsort(kvs, n, sizeof(*kvs), kv_cmp);
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			sbuf_add(b, "&", 1);
