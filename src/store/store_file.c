@@ -13,7 +13,8 @@
  *     key and fsyncs the directory: after a crash the key holds the old
  *     object, no object, or the whole new one (rule 2 of objstore.h).
  *  2. Temporary files don't end in ".o", so they are never listed or read;
- *     a leftover one (crash during a put) is garbage that no reader sees.
+ *     a leftover one (crash during a put) is garbage that no reader sees,
+ *     and listings remove those older than a day.
  *  3. Nothing is cached in memory, so handles are trivially thread-safe.
  *
  * Listing walks the subtree under the prefix's directory and sorts it, so a
@@ -32,9 +33,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TMP_PREFIX ".zero-tmp." /* temporary files: never end in ".o" */
+#define TMP_MAX_AGE_S 86400	/* listings remove temporary files older than this */
 
 struct store_file {
 	struct objstore base;
@@ -411,9 +414,19 @@ static int walk(const char *dirpath, const char *rel, const char *prefix, const 
 		char *key;
 		struct stat st;
 
+		if (strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0) {
+			/*
+			 * Left by a put that crashed. A day old, no put can still
+			 * be writing it: remove it while we pass by.
+			 */
+			if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISREG(st.st_mode) && st.st_mtime < time(NULL) - TMP_MAX_AGE_S)
+				unlinkat(dirfd(d), de->d_name, 0);
+			continue;
+		}
 		if (nlen < 3 || de->d_name[nlen - 2] != '.' ||
 		    (de->d_name[nlen - 1] != 'd' && de->d_name[nlen - 1] != 'o'))
-			continue; /* not ours: temporary file or stray */
+			continue; /* not ours: a stray */
 		is_dir = de->d_name[nlen - 1] == 'd';
 		if (asprintf(&key, "%s%.*s%s", rel, (int)(nlen - 2), de->d_name,
 			     is_dir ? "/" : "") < 0) {

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static char dir[] = "/tmp/zero-objstore-test-XXXXXX";
@@ -235,7 +236,17 @@ static void test_file_bucket_layout_ignores_strays(void)
 	TEST_ASSERT_EQ_INT(page.count, 1);
 	TEST_ASSERT_EQ_STR(page.entries[0].key, "d/obj");
 	objstore_list_release(&page);
-	unlink(path);
+	/* A fresh one stays (a put may be writing it); a day-old one goes. */
+	TEST_ASSERT(access(path, F_OK) == 0);
+	{
+		struct timespec old[2] = {{.tv_sec = time(NULL) - 2 * 86400},
+					  {.tv_sec = time(NULL) - 2 * 86400}};
+
+		TEST_ASSERT_EQ_INT(utimensat(AT_FDCWD, path, old, 0), 0);
+	}
+	TEST_ASSERT_EQ_INT(objstore_list(s, "", NULL, 1000, &page), 0);
+	objstore_list_release(&page);
+	TEST_ASSERT(access(path, F_OK) != 0);
 	TEST_ASSERT_EQ_INT(objstore_delete(s, "d/obj"), 0);
 	/* The emptied directory went with it. */
 	snprintf(path, sizeof(path), "%s/bucket/d.d", dir);
