@@ -12,6 +12,11 @@ int cli_mount(int argc, char **argv);
 int cli_umount(int argc, char **argv);
 int cli_fsck(int argc, char **argv);
 int cli_bucket(int argc, char **argv);
+int cli_status(int argc, char **argv);
+int cli_prefetch(int argc, char **argv);
+int cli_pin(int argc, char **argv);
+int cli_unpin(int argc, char **argv);
+int cli_evict(int argc, char **argv);
 
 /* True when ARG is -h or --help. */
 int cli_is_help(const char *arg);

@@ -17,6 +17,11 @@ static const struct command commands[] = {
 	{"umount", cli_umount, "unmount a Zero filesystem and wait for its daemon to finish"},
 	{"fsck", cli_fsck, "check (and repair) the metadata of an unmounted cache"},
 	{"bucket", cli_bucket, "operate on the configured bucket (check, ls, put, get, rm, stat)"},
+	{"status", cli_status, "show the cache, the upload queue, the bucket and fetches"},
+	{"prefetch", cli_prefetch, "bring files into the local cache now"},
+	{"pin", cli_pin, "keep files local whatever the pressure on the cache"},
+	{"unpin", cli_unpin, "let pinned files be evicted again"},
+	{"evict", cli_evict, "drop the local copy of files' uploaded data now"},
 };
 
 static void usage(FILE *out)
