@@ -60,9 +60,8 @@ unit_all() {
 
 step unit unit_all build
 step unit-asan unit_all build-asan
-if [ -x tests/integration/run.sh ]; then
-	step integration tests/integration/run.sh
-fi
+step integration tests/integration/run.sh build
+step integration-asan env ASAN_OPTIONS=detect_leaks=1 tests/integration/run.sh build-asan
 step cli env ZERO_BIN="$root/build/zero" $PY -m pytest -q -p no:cacheprovider tests/cli
 plain=$(mktemp -d /tmp/zero-plain.XXXXXX)
 step system-plain env ZERO_TEST_DIR="$plain" $PY -m pytest -q -p no:cacheprovider tests/system

@@ -3,6 +3,7 @@
  */
 #include "cli/cli.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -42,6 +43,8 @@ int cli_is_help(const char *arg)
 
 int main(int argc, char **argv)
 {
+	/* libcurl runs without signals: a write to a closed connection must not kill us */
+	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2) {
 		usage(stderr);
 		return 2;
