@@ -142,7 +142,7 @@ if command -v rclone >/dev/null; then
 	mkdir -p "$WORK/rclonemnt"
 	export RCLONE_CONFIG_B_TYPE=s3 RCLONE_CONFIG_B_PROVIDER=Other RCLONE_CONFIG_B_ENDPOINT=$URL \
 		RCLONE_CONFIG_B_ACCESS_KEY_ID=S3RVER RCLONE_CONFIG_B_SECRET_ACCESS_KEY=S3RVER
-	if rclone mount b:rclone "$WORK/rclonemnt" --daemon --vfs-cache-mode writes \
+	if env -u AWS_CA_BUNDLE rclone mount b:rclone "$WORK/rclonemnt" --daemon --vfs-cache-mode writes \
 		--allow-other 2>"$WORK/rclone.log"; then
 		MOUNTS+=("$WORK/rclonemnt")
 		sleep 1

@@ -1477,6 +1477,7 @@ int fs_read_prepare(struct fs *fs, struct fs_file *fh, off_t off, size_t size, i
 	struct fs_inode *ip = fh->ip;
 	struct meta_inode *a = &ip->attr;
 	uint64_t cs = fs->chunk_size;
+	bool fetched = false;
 	int ret = 0;
 
 	if (off < 0)
@@ -1495,6 +1496,7 @@ int fs_read_prepare(struct fs *fs, struct fs_file *fh, off_t off, size_t size, i
 		if (!any_remote(ip, first, last))
 			break;
 		/* fetch, then look again: the file may have changed meanwhile */
+		fetched = true;
 		ret = tier_make_local(fs, ip, first, last);
 		if (ret)
 			goto out_unlock;
@@ -1507,7 +1509,7 @@ int fs_read_prepare(struct fs *fs, struct fs_file *fh, off_t off, size_t size, i
 	ip->nread++;
 	*rd = (struct fs_read *)ip;
 	if (fs->tier && *len)
-		tier_note_read(fs, fh, (uint64_t)off, *len);
+		tier_note_read(fs, fh, (uint64_t)off, *len, fetched);
 	if (!(fh->flags & O_NOATIME))
 		note_access(ip);
 out_unlock:

@@ -126,8 +126,11 @@ void tier_wait_fetches(struct fs *fs, struct fs_inode *ip);
 int tier_reserve_dirty(struct fs *fs, uint64_t new_chunks);
 /* A chunk became DIRTY (1) or stopped being so. */
 void tier_note_dirty(struct fs *fs, int delta);
-/* A read of chunks FIRST..LAST: access times, and read-ahead for sequential readers. */
-void tier_note_read(struct fs *fs, struct fs_file *fh, uint64_t off, uint64_t len);
+/*
+ * A read of LEN bytes at OFF (FETCHED: part of it had to come from the
+ * bucket): statistics, access times, and read-ahead for sequential readers.
+ */
+void tier_note_read(struct fs *fs, struct fs_file *fh, uint64_t off, uint64_t len, bool fetched);
 /* SEEK_DATA / SEEK_HOLE with REMOTE chunks counted as data. */
 int tier_lseek(struct fs *fs, struct fs_inode *ip, off_t off, int whence, off_t *result);
 /* The user.zero.* attributes: 1 when NAME is one (then RET holds the result). */

