@@ -62,7 +62,8 @@ int cli_fsck(int argc, char **argv)
 	}
 	if (!arg) {
 		if (cachedir_default(cache, sizeof(cache))) {
-			fprintf(stderr, "zero: no CACHE given and neither XDG_DATA_HOME nor HOME set\n");
+			fprintf(stderr,
+				"zero: no CACHE given and neither XDG_DATA_HOME nor HOME set\n");
 			goto out_config;
 		}
 		arg = cache;

@@ -14,23 +14,25 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{"mount", cli_mount, "mount a Zero filesystem"},
-	{"umount", cli_umount, "unmount a Zero filesystem and wait for its daemon to finish"},
-	{"fsck", cli_fsck, "check (and repair) the metadata of an unmounted cache"},
-	{"bucket", cli_bucket, "operate on the configured bucket (check, ls, put, get, rm, stat)"},
-	{"status", cli_status, "show the cache, the upload queue, the bucket and fetches"},
-	{"prefetch", cli_prefetch, "bring files into the local cache now"},
-	{"pin", cli_pin, "keep files local whatever the pressure on the cache"},
-	{"unpin", cli_unpin, "let pinned files be evicted again"},
-	{"evict", cli_evict, "drop the local copy of files' uploaded data now"},
+    {"mount", cli_mount, "mount a Zero filesystem"},
+    {"umount", cli_umount, "unmount a Zero filesystem and wait for its daemon to finish"},
+    {"fsck", cli_fsck, "check (and repair) the metadata of an unmounted cache"},
+    {"bucket", cli_bucket, "operate on the configured bucket (check, ls, put, get, rm, stat)"},
+    {"status", cli_status, "show the cache, the upload queue, the bucket and fetches"},
+    {"prefetch", cli_prefetch, "bring files into the local cache now"},
+    {"pin", cli_pin, "keep files local whatever the pressure on the cache"},
+    {"unpin", cli_unpin, "let pinned files be evicted again"},
+    {"evict", cli_evict, "drop the local copy of files' uploaded data now"},
 };
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: zero COMMAND [ARGS...]\n"
-		     "       zero --version | --help\n\n"
-		     "Zero is a filesystem whose capacity is a bucket and whose speed is the local disk.\n\n"
-		     "commands:\n");
+	fprintf(
+	    out,
+	    "usage: zero COMMAND [ARGS...]\n"
+	    "       zero --version | --help\n\n"
+	    "Zero is a filesystem whose capacity is a bucket and whose speed is the local disk.\n\n"
+	    "commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
 	fprintf(out, "\nRun 'zero COMMAND --help' for a command's options.\n");

@@ -133,9 +133,9 @@ static void report_ready(int *ready_fd, char status)
 int cli_mount(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"foreground", no_argument, NULL, 'f'}, {"debug", no_argument, NULL, 'd'},
-		{"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'},
-		{"writeback-cache", no_argument, NULL, 'w'}, {NULL, 0, NULL, 0}};
+	    {"foreground", no_argument, NULL, 'f'},	 {"debug", no_argument, NULL, 'd'},
+	    {"config", required_argument, NULL, 'c'},	 {"help", no_argument, NULL, 'h'},
+	    {"writeback-cache", no_argument, NULL, 'w'}, {NULL, 0, NULL, 0}};
 	const char *config_path = NULL, *user_options = NULL, *mnt, *cache_arg;
 	char cache[PATH_MAX], mnt_abs[PATH_MAX], err[1024] = "", logpath[PATH_MAX + 16];
 	bool foreground = false, debug = false, writeback = false;
@@ -191,7 +191,8 @@ int cli_mount(int argc, char **argv)
 	}
 	if (!cache_arg) {
 		if (cachedir_default(cache, sizeof(cache))) {
-			fprintf(stderr, "zero: no CACHE given and neither XDG_DATA_HOME nor HOME set\n");
+			fprintf(stderr,
+				"zero: no CACHE given and neither XDG_DATA_HOME nor HOME set\n");
 			goto out_config;
 		}
 		cache_arg = cache;
@@ -206,8 +207,8 @@ int cli_mount(int argc, char **argv)
 	}
 	if (strncmp(mnt_abs, cache, strlen(cache)) == 0 &&
 	    (mnt_abs[strlen(cache)] == '/' || mnt_abs[strlen(cache)] == '\0')) {
-		fprintf(stderr, "zero: the mountpoint %s may not lie inside the cache %s\n", mnt_abs,
-			cache);
+		fprintf(stderr, "zero: the mountpoint %s may not lie inside the cache %s\n",
+			mnt_abs, cache);
 		goto out_config;
 	}
 	lockfd = cachedir_lock(cache, err, sizeof(err));
@@ -236,16 +237,16 @@ int cli_mount(int argc, char **argv)
 	}
 	{
 		struct fs_options fopt = {
-			.cache_dir = cache,
-			.db_path = cfg.sqlite_file_location,
-			.store = store, /* fs_new takes it */
-			.target_bytes = (uint64_t)((cfg.target_disk_usage_gb > 0
-							    ? cfg.target_disk_usage_gb
-							    : DEFAULT_TARGET_GB) *
-						   1e9),
-			.upload_delay_s = cfg.upload_delay_s,
-			.backpressure_timeout_s = cfg.backpressure_timeout_s,
-			.uploaders = cfg.max_parallel_transfers,
+		    .cache_dir = cache,
+		    .db_path = cfg.sqlite_file_location,
+		    .store = store, /* fs_new takes it */
+		    .target_bytes =
+			(uint64_t)((cfg.target_disk_usage_gb > 0 ? cfg.target_disk_usage_gb
+								 : DEFAULT_TARGET_GB) *
+				   1e9),
+		    .upload_delay_s = cfg.upload_delay_s,
+		    .backpressure_timeout_s = cfg.backpressure_timeout_s,
+		    .uploaders = cfg.max_parallel_transfers,
 		};
 		ret = fs_new(&fopt, &fs, err, sizeof(err));
 	}

@@ -43,7 +43,8 @@ bool mounts_find_zero(const char *mnt, char *source, size_t size)
 		if (!sep)
 			continue;
 		*sep = '\0';
-		for (char *t = strtok_r(line, " ", &save); t && n < 16; t = strtok_r(NULL, " ", &save))
+		for (char *t = strtok_r(line, " ", &save); t && n < 16;
+		     t = strtok_r(NULL, " ", &save))
 			fields[n++] = t;
 		if (n < 5)
 			continue;

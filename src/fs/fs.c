@@ -767,8 +767,8 @@ void fs_forget(struct fs *fs, uint64_t ino, uint64_t nlookup)
 	ip = itable_find(fs, ino);
 	if (ip) {
 		if (ip->nlookup < nlookup) {
-			log_error("forget of %" PRIu64 " below zero (%" PRIu64 " < %" PRIu64 ")", ino,
-				  ip->nlookup, nlookup);
+			log_error("forget of %" PRIu64 " below zero (%" PRIu64 " < %" PRIu64 ")",
+				  ino, ip->nlookup, nlookup);
 			ip->nlookup = 0;
 		} else {
 			ip->nlookup -= nlookup;
@@ -1383,7 +1383,6 @@ bool fs_file_keep_cache(const struct fs_file *fh)
 	return fh->keep_cache;
 }
 
-
 static int file_open_locked(struct fs *fs, struct fs_inode *ip, int flags, struct fs_file **fhp)
 {
 	struct fs_file *fh;
@@ -1471,8 +1470,8 @@ static bool any_remote(const struct fs_inode *ip, uint64_t first, uint64_t last)
 	return false;
 }
 
-int fs_read_prepare(struct fs *fs, struct fs_file *fh, off_t off, size_t size, int *fd,
-		    size_t *len, struct fs_read **rd)
+int fs_read_prepare(struct fs *fs, struct fs_file *fh, off_t off, size_t size, int *fd, size_t *len,
+		    struct fs_read **rd)
 {
 	struct fs_inode *ip = fh->ip;
 	struct meta_inode *a = &ip->attr;
@@ -1484,7 +1483,7 @@ int fs_read_prepare(struct fs *fs, struct fs_file *fh, off_t off, size_t size, i
 		return -EINVAL;
 	pthread_mutex_lock(&fs->lock);
 	for (;;) {
-		*len = (uint64_t)off >= a->size		      ? 0
+		*len = (uint64_t)off >= a->size		? 0
 		       : a->size - (uint64_t)off < size ? a->size - (uint64_t)off
 							: size;
 		if (*len == 0 || !fs->tier)
@@ -1565,7 +1564,7 @@ static int write_make_room(struct fs *fs, struct fs_inode *ip, uint64_t off, siz
 		ret = tier_reserve_dirty(fs, fresh);
 		if (ret <= 0)
 			return ret; /* room without waiting, or an error */
-		/* waited: look again */
+				    /* waited: look again */
 	}
 	return 0;
 }
@@ -1717,7 +1716,8 @@ int fs_fallocate(struct fs *fs, struct fs_file *fh, int mode, off_t off, off_t l
 			if (ret == 0 && end_full * cs < pend)
 				ret = chunks_mark_dirty(fs, ip, end_full, end_full);
 			if (ret == 0 && !(mode & FALLOC_FL_PUNCH_HOLE))
-				ret = chunks_mark_dirty(fs, ip, (uint64_t)off / cs, (pend - 1) / cs);
+				ret =
+				    chunks_mark_dirty(fs, ip, (uint64_t)off / cs, (pend - 1) / cs);
 			if (ret)
 				goto out_unlock;
 		}
@@ -1984,8 +1984,7 @@ out_unlock:
 	return ret;
 }
 
-int fs_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, size_t size,
-		size_t *len)
+int fs_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, size_t size, size_t *len)
 {
 	int ret = check_xattr_name(name);
 

@@ -112,8 +112,8 @@ int fs_create(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, const ch
  * the end of the file).
  */
 struct fs_read;
-int fs_read_prepare(struct fs *fs, struct fs_file *fh, off_t off, size_t size, int *fd,
-		    size_t *len, struct fs_read **rd);
+int fs_read_prepare(struct fs *fs, struct fs_file *fh, off_t off, size_t size, int *fd, size_t *len,
+		    struct fs_read **rd);
 /*
  * The bytes of a successful fs_read_prepare() have been sent: RD, not the
  * handle (which the kernel may release as soon as the reply is out), says
@@ -153,8 +153,7 @@ int fs_statfs(struct fs *fs, struct statvfs *out);
 int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *value, size_t size,
 		int flags);
 /* SIZE 0 asks for the length only (*LEN). */
-int fs_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, size_t size,
-		size_t *len);
+int fs_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, size_t size, size_t *len);
 /* Names the caller may see (trusted.* only for root). */
 int fs_listxattr(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, char *buf, size_t size,
 		 size_t *len);

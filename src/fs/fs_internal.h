@@ -68,7 +68,7 @@ struct fs_file {
 	struct fs_inode *ip;
 	int flags;
 	uint64_t next_off; /* where a sequential reader reads next (read-ahead) */
-	bool keep_cache;    /* see fs_file_keep_cache() */
+	bool keep_cache;   /* see fs_file_keep_cache() */
 };
 
 struct tier; /* tier.c's state, reached through fs->tier */

@@ -77,19 +77,19 @@ struct atime_note {
 struct tier {
 	struct objstore *store; /* owned */
 	uint8_t id_key[ENVELOPE_KEY_LEN];
-	uint64_t target;		 /* bytes; 0 = no eviction */
-	uint64_t low;			 /* evict down to this */
-	uint64_t dirty_limit;		 /* bytes of DIRTY chunks before writers wait; 0 = none */
+	uint64_t target;      /* bytes; 0 = no eviction */
+	uint64_t low;	      /* evict down to this */
+	uint64_t dirty_limit; /* bytes of DIRTY chunks before writers wait; 0 = none */
 	unsigned upload_delay_s;
 	unsigned backpressure_timeout_s;
 	unsigned nuploaders;
 
-	int64_t dirty_chunks;		 /* recounted every few seconds, adjusted in between */
-	bool pressure;			 /* writers are waiting for room */
-	struct timespec last_progress;	 /* last upload that freed dirty room */
-	pthread_cond_t upload_cond;	 /* an upload ended */
-	pthread_cond_t work_cond;	 /* wake the uploaders and the tier thread */
-	pthread_cond_t ra_cond;		 /* read-ahead queue not empty */
+	int64_t dirty_chunks;	       /* recounted every few seconds, adjusted in between */
+	bool pressure;		       /* writers are waiting for room */
+	struct timespec last_progress; /* last upload that freed dirty room */
+	pthread_cond_t upload_cond;    /* an upload ended */
+	pthread_cond_t work_cond;      /* wake the uploaders and the tier thread */
+	pthread_cond_t ra_cond;	       /* read-ahead queue not empty */
 
 	struct chunk_ref *uploading; /* uploads in flight */
 	size_t nuploading, uploading_cap;
@@ -246,10 +246,11 @@ static int sb_check(struct fs *fs, struct tier *t, char *err, size_t errlen)
 	ret = objstore_get(t->store, SUPERBLOCK_KEY, 0, 4096, &text, &len);
 	if (ret == -ENOENT) {
 		if (strcmp(bound, "1") == 0) {
-			snprintf(err, errlen,
-				 "%s has no Zero superblock, but this cache's filesystem %s lives in a "
-				 "bucket: wrong bucket, prefix or endpoint?",
-				 objstore_describe(t->store), fs_id);
+			snprintf(
+			    err, errlen,
+			    "%s has no Zero superblock, but this cache's filesystem %s lives in a "
+			    "bucket: wrong bucket, prefix or endpoint?",
+			    objstore_describe(t->store), fs_id);
 			return -ENOENT;
 		}
 		return sb_create(fs, t, fs_id, err, errlen);
@@ -257,9 +258,10 @@ static int sb_check(struct fs *fs, struct tier *t, char *err, size_t errlen)
 	if (ret) {
 		if (strcmp(bound, "1") == 0) {
 			/* local data stays usable; uploads wait for the bucket */
-			log_warn("cannot read the superblock of %s (%s); mounting on the cache alone "
-				 "until it answers",
-				 objstore_describe(t->store), store_reason(ret));
+			log_warn(
+			    "cannot read the superblock of %s (%s); mounting on the cache alone "
+			    "until it answers",
+			    objstore_describe(t->store), store_reason(ret));
 			char key_hex[2 * ENVELOPE_KEY_LEN + 1];
 			if (meta_setting_get(fs->meta, "id_key", key_hex, sizeof(key_hex)) == 0 &&
 			    hex_decode(key_hex, t->id_key, ENVELOPE_KEY_LEN) == 0)
@@ -274,7 +276,8 @@ static int sb_check(struct fs *fs, struct tier *t, char *err, size_t errlen)
 		return -ENOMEM;
 	text[len] = '\0';
 	ret = -EPROTO;
-	if (strncmp(text, "zero-superblock\n", 16) != 0 || !sb_field(text, "format", field, sizeof(field))) {
+	if (strncmp(text, "zero-superblock\n", 16) != 0 ||
+	    !sb_field(text, "format", field, sizeof(field))) {
 		snprintf(err, errlen, "%s/%s is not a Zero superblock", objstore_describe(t->store),
 			 SUPERBLOCK_KEY);
 		goto out;
@@ -295,8 +298,9 @@ static int sb_check(struct fs *fs, struct tier *t, char *err, size_t errlen)
 	}
 	if (!sb_field(text, "chunk_size", field, sizeof(field)) ||
 	    strtoul(field, NULL, 10) != fs->chunk_size) {
-		snprintf(err, errlen, "the superblock's chunk size %s differs from the cache's %" PRIu32,
-			 field, fs->chunk_size);
+		snprintf(err, errlen,
+			 "the superblock's chunk size %s differs from the cache's %" PRIu32, field,
+			 fs->chunk_size);
 		goto out;
 	}
 	if (!sb_field(text, "id_key", field, sizeof(field)) ||
@@ -483,7 +487,8 @@ static int fetch_chunk(struct fs *fs, struct fs_inode *ip, uint64_t idx)
 	if (ret)
 		goto out_finish;
 	if (!ch.has_object) {
-		log_error("chunk %" PRIu64 "/%" PRIu64 " is REMOTE without an object", ip->ino, idx);
+		log_error("chunk %" PRIu64 "/%" PRIu64 " is REMOTE without an object", ip->ino,
+			  idx);
 		ret = -EIO;
 		goto out_finish;
 	}
@@ -510,7 +515,8 @@ static int fetch_chunk(struct fs *fs, struct fs_inode *ip, uint64_t idx)
 		if (ret == 0 && len != ch.length)
 			ret = -EBADMSG;
 
-		if (ret == 0 && pwrite(fd, plain, len, (off_t)(idx * fs->chunk_size)) != (ssize_t)len)
+		if (ret == 0 &&
+		    pwrite(fd, plain, len, (off_t)(idx * fs->chunk_size)) != (ssize_t)len)
 			ret = errno ? -errno : -EIO;
 	}
 
@@ -527,8 +533,9 @@ static int fetch_chunk(struct fs *fs, struct fs_inode *ip, uint64_t idx)
 	} else {
 		t->fetch_errors++;
 		if (ret == -EBADMSG)
-			note_error(t, "object %s (chunk %" PRIu64 "/%" PRIu64 ") is corrupt: "
-				      "not using it",
+			note_error(t,
+				   "object %s (chunk %" PRIu64 "/%" PRIu64 ") is corrupt: "
+				   "not using it",
 				   hex, ip->ino, idx);
 		else
 			note_error(t, "fetching object %s (chunk %" PRIu64 "/%" PRIu64 "): %s", hex,
@@ -679,7 +686,7 @@ int tier_reserve_dirty(struct fs *fs, uint64_t new_chunks)
 	if (!t || !t->dirty_limit)
 		return 0;
 	while ((uint64_t)(t->dirty_chunks > 0 ? t->dirty_chunks : 0) * cs + new_chunks * cs >
-		       t->dirty_limit &&
+		   t->dirty_limit &&
 	       (uint64_t)(t->dirty_chunks > 0 ? t->dirty_chunks : 0) > 0) {
 		struct timespec now = now_ts(), until = now;
 		if (!waited) {
@@ -690,8 +697,9 @@ int tier_reserve_dirty(struct fs *fs, uint64_t new_chunks)
 			pthread_cond_broadcast(&t->work_cond);
 		}
 		if (now.tv_sec - t->last_progress.tv_sec >= (time_t)t->backpressure_timeout_s) {
-			note_error(t, "no space for new data: %" PRId64 " dirty chunks fill the cache "
-				      "and nothing was uploaded for %u s",
+			note_error(t,
+				   "no space for new data: %" PRId64 " dirty chunks fill the cache "
+				   "and nothing was uploaded for %u s",
 				   t->dirty_chunks, t->backpressure_timeout_s);
 			return -ENOSPC;
 		}
@@ -745,8 +753,8 @@ static bool pick_dirty(struct fs *fs, struct meta_chunk *out)
 	for (int pass = 0; pass < 2; pass++) {
 		for (;;) {
 			struct pick p = {.fs = fs};
-			if (meta_chunk_dirty_list(fs->meta, t->cursor_ino, t->cursor_idx, 64, pick_cb,
-						  &p) != 0)
+			if (meta_chunk_dirty_list(fs->meta, t->cursor_ino, t->cursor_idx, 64,
+						  pick_cb, &p) != 0)
 				return false;
 			if (p.have) {
 				t->cursor_ino = p.found.ino;
@@ -924,7 +932,8 @@ static int flush_atimes(struct fs *fs)
 		return 0;
 	ret = meta_begin(fs->meta);
 	for (size_t i = 0; ret == 0 && i < t->natimes; i++)
-		ret = meta_chunk_touch(fs->meta, t->atimes[i].ino, t->atimes[i].idx, t->atimes[i].t);
+		ret =
+		    meta_chunk_touch(fs->meta, t->atimes[i].ino, t->atimes[i].idx, t->atimes[i].t);
 	if (ret == 0)
 		ret = meta_commit(fs->meta);
 	else
@@ -1106,7 +1115,8 @@ static void *tier_main(void *arg)
 		flush_atimes(fs);
 		if (round++ % 5 == 0 && meta_chunk_counts(fs->meta, count, bytes) == 0) {
 			t->dirty_chunks = (int64_t)count[CHUNK_DIRTY];
-			if (t->pressure && (uint64_t)t->dirty_chunks * fs->chunk_size <= t->dirty_limit / 2)
+			if (t->pressure &&
+			    (uint64_t)t->dirty_chunks * fs->chunk_size <= t->dirty_limit / 2)
 				t->pressure = false;
 		}
 		pthread_mutex_unlock(&fs->lock);
@@ -1309,23 +1319,23 @@ static int status_json(struct fs *fs, char *out, size_t size)
 	}
 	err[o] = '\0';
 	return snprintf(
-		out, size,
-		"{\"bucket\":\"%s\",\"chunk_size\":%" PRIu64 ",\"cache_used\":%" PRIu64
-		",\"cache_target\":%" PRIu64 ",\"dirty_chunks\":%" PRIu64
-		",\"dirty_bytes\":%" PRIu64 ",\"uploading\":%zu,\"upload_rate\":%.0f"
-		",\"upload_eta_s\":%.0f,\"uploads\":%" PRIu64 ",\"uploaded_bytes\":%" PRIu64
-		",\"dedup_hits\":%" PRIu64 ",\"clean_chunks\":%" PRIu64 ",\"remote_chunks\":%" PRIu64
-		",\"bucket_objects\":%" PRIu64 ",\"bucket_bytes\":%" PRIu64 ",\"reads\":%" PRIu64
-		",\"reads_fetched\":%" PRIu64 ",\"hit_ratio\":%.4f,\"fetches\":%" PRIu64
-		",\"fetched_bytes\":%" PRIu64 ",\"fetch_errors\":%" PRIu64
-		",\"upload_errors\":%" PRIu64 ",\"evictions\":%" PRIu64 ",\"evicted_bytes\":%" PRIu64
-		",\"gc_deleted\":%" PRIu64 ",\"writers_waiting\":%s,\"last_error\":\"%s\"}\n",
-		objstore_describe(t->store), cs, t->cache_used, t->target, count[CHUNK_DIRTY], dirty,
-		t->nuploading, t->upload_rate, eta, t->uploads, t->upload_bytes, t->dedup_hits,
-		count[CHUNK_CLEAN], count[CHUNK_REMOTE], objects, stored, t->reads_local,
-		t->reads_fetched, hit, t->fetches_done, t->fetch_bytes, t->fetch_errors,
-		t->upload_errors, t->evictions, t->evicted_bytes, t->gc_deleted,
-		t->pressure ? "true" : "false", err);
+	    out, size,
+	    "{\"bucket\":\"%s\",\"chunk_size\":%" PRIu64 ",\"cache_used\":%" PRIu64
+	    ",\"cache_target\":%" PRIu64 ",\"dirty_chunks\":%" PRIu64 ",\"dirty_bytes\":%" PRIu64
+	    ",\"uploading\":%zu,\"upload_rate\":%.0f"
+	    ",\"upload_eta_s\":%.0f,\"uploads\":%" PRIu64 ",\"uploaded_bytes\":%" PRIu64
+	    ",\"dedup_hits\":%" PRIu64 ",\"clean_chunks\":%" PRIu64 ",\"remote_chunks\":%" PRIu64
+	    ",\"bucket_objects\":%" PRIu64 ",\"bucket_bytes\":%" PRIu64 ",\"reads\":%" PRIu64
+	    ",\"reads_fetched\":%" PRIu64 ",\"hit_ratio\":%.4f,\"fetches\":%" PRIu64
+	    ",\"fetched_bytes\":%" PRIu64 ",\"fetch_errors\":%" PRIu64 ",\"upload_errors\":%" PRIu64
+	    ",\"evictions\":%" PRIu64 ",\"evicted_bytes\":%" PRIu64 ",\"gc_deleted\":%" PRIu64
+	    ",\"writers_waiting\":%s,\"last_error\":\"%s\"}\n",
+	    objstore_describe(t->store), cs, t->cache_used, t->target, count[CHUNK_DIRTY], dirty,
+	    t->nuploading, t->upload_rate, eta, t->uploads, t->upload_bytes, t->dedup_hits,
+	    count[CHUNK_CLEAN], count[CHUNK_REMOTE], objects, stored, t->reads_local,
+	    t->reads_fetched, hit, t->fetches_done, t->fetch_bytes, t->fetch_errors,
+	    t->upload_errors, t->evictions, t->evicted_bytes, t->gc_deleted,
+	    t->pressure ? "true" : "false", err);
 }
 
 int tier_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, size_t size,
@@ -1342,8 +1352,8 @@ int tier_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, size
 		n = status_json(fs, text, sizeof(text));
 		if (n < 0)
 			return n;
-		return xattr_reply(text, (size_t)n < sizeof(text) ? (size_t)n : sizeof(text) - 1, buf,
-				   size, len);
+		return xattr_reply(text, (size_t)n < sizeof(text) ? (size_t)n : sizeof(text) - 1,
+				   buf, size, len);
 	}
 	if (strcmp(name, "user.zero.residency") == 0 && S_ISREG(in.mode)) {
 		struct residency r = {fs, in.size, 0, 0, 0};

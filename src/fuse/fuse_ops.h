@@ -16,12 +16,12 @@ struct fs;
 struct fuseops;
 
 struct fuseops_options {
-	const char *fsname;	   /* shown as the mount's source (the cache directory) */
-	const char *user_options;  /* extra -o options from the command line, or NULL */
-	bool debug;		   /* libfuse request tracing */
-	bool writeback_cache;	   /* let the kernel cache writes */
-	double entry_timeout;	   /* seconds the kernel may cache names */
-	double attr_timeout;	   /* seconds the kernel may cache attributes */
+	const char *fsname;	  /* shown as the mount's source (the cache directory) */
+	const char *user_options; /* extra -o options from the command line, or NULL */
+	bool debug;		  /* libfuse request tracing */
+	bool writeback_cache;	  /* let the kernel cache writes */
+	double entry_timeout;	  /* seconds the kernel may cache names */
+	double attr_timeout;	  /* seconds the kernel may cache attributes */
 };
 
 /* Create a session for FS and mount it at MOUNTPOINT. Caller owns *OUT. */

@@ -22,29 +22,29 @@
 #define META_SCHEMA_VERSION "1"
 
 static const char *const schema_sql =
-	"CREATE TABLE IF NOT EXISTS settings(k TEXT PRIMARY KEY, v TEXT NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS inode("
-	"  ino INTEGER PRIMARY KEY AUTOINCREMENT, mode INTEGER NOT NULL, uid INTEGER NOT NULL,"
-	"  gid INTEGER NOT NULL, nlink INTEGER NOT NULL, size INTEGER NOT NULL,"
-	"  rdev INTEGER NOT NULL, atime_s INTEGER NOT NULL, atime_ns INTEGER NOT NULL,"
-	"  mtime_s INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_s INTEGER NOT NULL,"
-	"  ctime_ns INTEGER NOT NULL, btime_s INTEGER NOT NULL, btime_ns INTEGER NOT NULL,"
-	"  flags INTEGER NOT NULL DEFAULT 0, target BLOB);"
-	"CREATE TABLE IF NOT EXISTS dentry("
-	"  id INTEGER PRIMARY KEY AUTOINCREMENT, parent INTEGER NOT NULL, name BLOB NOT NULL,"
-	"  ino INTEGER NOT NULL, UNIQUE(parent, name));"
-	"CREATE INDEX IF NOT EXISTS dentry_ino ON dentry(ino);"
-	"CREATE INDEX IF NOT EXISTS dentry_parent_id ON dentry(parent, id);"
-	"CREATE TABLE IF NOT EXISTS xattr(ino INTEGER NOT NULL, name BLOB NOT NULL,"
-	"  value BLOB NOT NULL, PRIMARY KEY(ino, name)) WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS chunk(ino INTEGER NOT NULL, idx INTEGER NOT NULL,"
-	"  state INTEGER NOT NULL, object BLOB, length INTEGER NOT NULL DEFAULT 0,"
-	"  version INTEGER NOT NULL DEFAULT 0, atime INTEGER NOT NULL DEFAULT 0,"
-	"  PRIMARY KEY(ino, idx)) WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS chunk_state ON chunk(state, ino, idx);"
-	"CREATE INDEX IF NOT EXISTS chunk_lru ON chunk(atime) WHERE state = 1;"
-	"CREATE TABLE IF NOT EXISTS object(id BLOB PRIMARY KEY, refcount INTEGER NOT NULL,"
-	"  stored_size INTEGER NOT NULL) WITHOUT ROWID;";
+    "CREATE TABLE IF NOT EXISTS settings(k TEXT PRIMARY KEY, v TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS inode("
+    "  ino INTEGER PRIMARY KEY AUTOINCREMENT, mode INTEGER NOT NULL, uid INTEGER NOT NULL,"
+    "  gid INTEGER NOT NULL, nlink INTEGER NOT NULL, size INTEGER NOT NULL,"
+    "  rdev INTEGER NOT NULL, atime_s INTEGER NOT NULL, atime_ns INTEGER NOT NULL,"
+    "  mtime_s INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_s INTEGER NOT NULL,"
+    "  ctime_ns INTEGER NOT NULL, btime_s INTEGER NOT NULL, btime_ns INTEGER NOT NULL,"
+    "  flags INTEGER NOT NULL DEFAULT 0, target BLOB);"
+    "CREATE TABLE IF NOT EXISTS dentry("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT, parent INTEGER NOT NULL, name BLOB NOT NULL,"
+    "  ino INTEGER NOT NULL, UNIQUE(parent, name));"
+    "CREATE INDEX IF NOT EXISTS dentry_ino ON dentry(ino);"
+    "CREATE INDEX IF NOT EXISTS dentry_parent_id ON dentry(parent, id);"
+    "CREATE TABLE IF NOT EXISTS xattr(ino INTEGER NOT NULL, name BLOB NOT NULL,"
+    "  value BLOB NOT NULL, PRIMARY KEY(ino, name)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS chunk(ino INTEGER NOT NULL, idx INTEGER NOT NULL,"
+    "  state INTEGER NOT NULL, object BLOB, length INTEGER NOT NULL DEFAULT 0,"
+    "  version INTEGER NOT NULL DEFAULT 0, atime INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY(ino, idx)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS chunk_state ON chunk(state, ino, idx);"
+    "CREATE INDEX IF NOT EXISTS chunk_lru ON chunk(atime) WHERE state = 1;"
+    "CREATE TABLE IF NOT EXISTS object(id BLOB PRIMARY KEY, refcount INTEGER NOT NULL,"
+    "  stored_size INTEGER NOT NULL) WITHOUT ROWID;";
 
 #define INODE_COLS                                                                                 \
 	"ino, mode, uid, gid, nlink, size, rdev, atime_s, atime_ns, mtime_s, mtime_ns, ctime_s, "  \
@@ -103,79 +103,79 @@ enum stmt_id {
 };
 
 static const char *const stmt_sql[ST_COUNT] = {
-	[ST_BEGIN] = "BEGIN IMMEDIATE",
-	[ST_COMMIT] = "COMMIT",
-	[ST_ROLLBACK] = "ROLLBACK",
-	[ST_SETTING_GET] = "SELECT v FROM settings WHERE k = ?1",
-	[ST_SETTING_SET] = "INSERT INTO settings(k, v) VALUES(?1, ?2) "
-			   "ON CONFLICT(k) DO UPDATE SET v = excluded.v",
-	[ST_INODE_GET] = "SELECT " INODE_COLS " FROM inode WHERE ino = ?1",
-	[ST_INODE_INSERT] = "INSERT INTO inode(mode, uid, gid, nlink, size, rdev, atime_s, "
-			    "atime_ns, mtime_s, mtime_ns, ctime_s, ctime_ns, btime_s, btime_ns, "
-			    "flags, target) VALUES(?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-			    "?14, ?15, ?16, ?17)",
-	[ST_INODE_UPDATE] = "UPDATE inode SET mode = ?2, uid = ?3, gid = ?4, nlink = ?5, size = ?6, "
-			    "rdev = ?7, atime_s = ?8, atime_ns = ?9, mtime_s = ?10, mtime_ns = ?11, "
-			    "ctime_s = ?12, ctime_ns = ?13, btime_s = ?14, btime_ns = ?15, flags = ?16 "
-			    "WHERE ino = ?1",
-	[ST_INODE_DELETE] = "DELETE FROM inode WHERE ino = ?1",
-	[ST_INODE_XATTRS_DELETE] = "DELETE FROM xattr WHERE ino = ?1",
-	[ST_SYMLINK_GET] = "SELECT target FROM inode WHERE ino = ?1",
-	[ST_INODE_COUNT] = "SELECT count(*) FROM inode",
-	[ST_DENTRY_LOOKUP] = "SELECT ino FROM dentry WHERE parent = ?1 AND name = ?2",
-	[ST_DENTRY_INSERT] = "INSERT INTO dentry(parent, name, ino) VALUES(?1, ?2, ?3)",
-	[ST_DENTRY_DELETE] = "DELETE FROM dentry WHERE parent = ?1 AND name = ?2",
-	[ST_DENTRY_MOVE] = "UPDATE dentry SET parent = ?3, name = ?4 WHERE parent = ?1 AND name = ?2",
-	[ST_DENTRY_SET_INO] = "UPDATE dentry SET ino = ?3 WHERE parent = ?1 AND name = ?2",
-	[ST_DIR_HAS_ENTRIES] = "SELECT 1 FROM dentry WHERE parent = ?1 LIMIT 1",
-	[ST_DIR_PARENT] = "SELECT parent FROM dentry WHERE ino = ?1 LIMIT 1",
-	[ST_READDIR] = "SELECT d.id, d.name, i.ino, i.mode, i.uid, i.gid, i.nlink, i.size, i.rdev, "
-		       "i.atime_s, i.atime_ns, i.mtime_s, i.mtime_ns, i.ctime_s, i.ctime_ns, "
-		       "i.btime_s, i.btime_ns, i.flags FROM dentry d JOIN inode i ON i.ino = d.ino "
-		       "WHERE d.parent = ?1 AND d.id > ?2 ORDER BY d.id",
-	[ST_XATTR_GET] = "SELECT value FROM xattr WHERE ino = ?1 AND name = ?2",
-	[ST_XATTR_INSERT] = "INSERT INTO xattr(ino, name, value) VALUES(?1, ?2, ?3)",
-	[ST_XATTR_UPDATE] = "UPDATE xattr SET value = ?3 WHERE ino = ?1 AND name = ?2",
-	[ST_XATTR_UPSERT] = "INSERT INTO xattr(ino, name, value) VALUES(?1, ?2, ?3) "
-			    "ON CONFLICT(ino, name) DO UPDATE SET value = excluded.value",
-	[ST_XATTR_LIST] = "SELECT name FROM xattr WHERE ino = ?1 ORDER BY name",
-	[ST_XATTR_REMOVE] = "DELETE FROM xattr WHERE ino = ?1 AND name = ?2",
-	[ST_CHUNK_DELETE_RANGE] = "DELETE FROM chunk WHERE ino = ?1 AND idx >= ?2 AND idx <= ?3",
-	[ST_CHUNK_LIST] = "SELECT idx, state FROM chunk WHERE ino = ?1 ORDER BY idx",
-	[ST_CHUNK_GET] = "SELECT state, object, length, version, atime FROM chunk "
-			 "WHERE ino = ?1 AND idx = ?2",
-	[ST_CHUNK_INSERT_DIRTY] = "INSERT INTO chunk(ino, idx, state, version, atime) "
-				  "VALUES(?1, ?2, 0, 1, ?3)",
-	[ST_CHUNK_UPDATE_DIRTY] = "UPDATE chunk SET state = 0, version = version + 1, atime = ?3 "
-				  "WHERE ino = ?1 AND idx = ?2",
-	[ST_CHUNK_SET_CLEAN] = "UPDATE chunk SET state = 1, object = ?3, length = ?4 "
-			       "WHERE ino = ?1 AND idx = ?2",
-	[ST_CHUNK_SET_STATE] = "UPDATE chunk SET state = ?4 WHERE ino = ?1 AND idx = ?2 AND state = ?3",
-	[ST_CHUNK_DIRTY_LIST] = "SELECT ino, idx, state, object, length, version, atime FROM chunk "
-				"WHERE state = 0 AND (ino > ?1 OR (ino = ?1 AND idx > ?2)) "
-				"ORDER BY state, ino, idx LIMIT ?3",
-	[ST_CHUNK_LRU_LIST] = "SELECT ino, idx, state, object, length, version, atime FROM chunk "
-			      "WHERE state = 1 ORDER BY atime LIMIT ?1",
-	[ST_CHUNK_TOUCH] = "UPDATE chunk SET atime = ?3 WHERE ino = ?1 AND idx = ?2",
-	[ST_CHUNK_COUNTS] = "SELECT state, count(*), sum(length) FROM chunk GROUP BY state",
-	[ST_CHUNK_RESIDENCY] = "SELECT state, idx FROM chunk WHERE ino = ?1",
-	[ST_OBJECT_UNREF_RANGE] =
-		"UPDATE object SET refcount = refcount - (SELECT count(*) FROM chunk c "
-		"WHERE c.ino = ?1 AND c.idx >= ?2 AND c.idx <= ?3 AND c.object = object.id) "
-		"WHERE id IN (SELECT object FROM chunk WHERE ino = ?1 AND idx >= ?2 AND idx <= ?3 "
-		"AND object IS NOT NULL)",
-	[ST_OBJECT_REF] = "INSERT INTO object(id, refcount, stored_size) VALUES(?1, 1, ?2) "
-			  "ON CONFLICT(id) DO UPDATE SET refcount = refcount + 1",
-	[ST_OBJECT_UNREF] = "UPDATE object SET refcount = refcount - 1 WHERE id = ?1",
-	[ST_OBJECT_ENSURE] = "INSERT OR IGNORE INTO object(id, refcount, stored_size) "
-			     "VALUES(?1, 0, ?2)",
-	[ST_OBJECT_EXISTS] = "SELECT refcount FROM object WHERE id = ?1",
-	[ST_OBJECT_GARBAGE] = "SELECT id FROM object WHERE refcount <= 0 LIMIT ?1",
-	[ST_OBJECT_DELETE] = "DELETE FROM object WHERE id = ?1 AND refcount <= 0",
-	[ST_OBJECT_STATS] = "SELECT count(*), coalesce(sum(stored_size), 0) FROM object "
-			    "WHERE refcount > 0",
-	[ST_ORPHAN_LIST] = "SELECT ino FROM inode WHERE nlink = 0",
-	[ST_FILE_LIST] = "SELECT ino FROM inode WHERE (mode & 61440) = 32768",
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SETTING_GET] = "SELECT v FROM settings WHERE k = ?1",
+    [ST_SETTING_SET] = "INSERT INTO settings(k, v) VALUES(?1, ?2) "
+		       "ON CONFLICT(k) DO UPDATE SET v = excluded.v",
+    [ST_INODE_GET] = "SELECT " INODE_COLS " FROM inode WHERE ino = ?1",
+    [ST_INODE_INSERT] = "INSERT INTO inode(mode, uid, gid, nlink, size, rdev, atime_s, "
+			"atime_ns, mtime_s, mtime_ns, ctime_s, ctime_ns, btime_s, btime_ns, "
+			"flags, target) VALUES(?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+			"?14, ?15, ?16, ?17)",
+    [ST_INODE_UPDATE] = "UPDATE inode SET mode = ?2, uid = ?3, gid = ?4, nlink = ?5, size = ?6, "
+			"rdev = ?7, atime_s = ?8, atime_ns = ?9, mtime_s = ?10, mtime_ns = ?11, "
+			"ctime_s = ?12, ctime_ns = ?13, btime_s = ?14, btime_ns = ?15, flags = ?16 "
+			"WHERE ino = ?1",
+    [ST_INODE_DELETE] = "DELETE FROM inode WHERE ino = ?1",
+    [ST_INODE_XATTRS_DELETE] = "DELETE FROM xattr WHERE ino = ?1",
+    [ST_SYMLINK_GET] = "SELECT target FROM inode WHERE ino = ?1",
+    [ST_INODE_COUNT] = "SELECT count(*) FROM inode",
+    [ST_DENTRY_LOOKUP] = "SELECT ino FROM dentry WHERE parent = ?1 AND name = ?2",
+    [ST_DENTRY_INSERT] = "INSERT INTO dentry(parent, name, ino) VALUES(?1, ?2, ?3)",
+    [ST_DENTRY_DELETE] = "DELETE FROM dentry WHERE parent = ?1 AND name = ?2",
+    [ST_DENTRY_MOVE] = "UPDATE dentry SET parent = ?3, name = ?4 WHERE parent = ?1 AND name = ?2",
+    [ST_DENTRY_SET_INO] = "UPDATE dentry SET ino = ?3 WHERE parent = ?1 AND name = ?2",
+    [ST_DIR_HAS_ENTRIES] = "SELECT 1 FROM dentry WHERE parent = ?1 LIMIT 1",
+    [ST_DIR_PARENT] = "SELECT parent FROM dentry WHERE ino = ?1 LIMIT 1",
+    [ST_READDIR] = "SELECT d.id, d.name, i.ino, i.mode, i.uid, i.gid, i.nlink, i.size, i.rdev, "
+		   "i.atime_s, i.atime_ns, i.mtime_s, i.mtime_ns, i.ctime_s, i.ctime_ns, "
+		   "i.btime_s, i.btime_ns, i.flags FROM dentry d JOIN inode i ON i.ino = d.ino "
+		   "WHERE d.parent = ?1 AND d.id > ?2 ORDER BY d.id",
+    [ST_XATTR_GET] = "SELECT value FROM xattr WHERE ino = ?1 AND name = ?2",
+    [ST_XATTR_INSERT] = "INSERT INTO xattr(ino, name, value) VALUES(?1, ?2, ?3)",
+    [ST_XATTR_UPDATE] = "UPDATE xattr SET value = ?3 WHERE ino = ?1 AND name = ?2",
+    [ST_XATTR_UPSERT] = "INSERT INTO xattr(ino, name, value) VALUES(?1, ?2, ?3) "
+			"ON CONFLICT(ino, name) DO UPDATE SET value = excluded.value",
+    [ST_XATTR_LIST] = "SELECT name FROM xattr WHERE ino = ?1 ORDER BY name",
+    [ST_XATTR_REMOVE] = "DELETE FROM xattr WHERE ino = ?1 AND name = ?2",
+    [ST_CHUNK_DELETE_RANGE] = "DELETE FROM chunk WHERE ino = ?1 AND idx >= ?2 AND idx <= ?3",
+    [ST_CHUNK_LIST] = "SELECT idx, state FROM chunk WHERE ino = ?1 ORDER BY idx",
+    [ST_CHUNK_GET] = "SELECT state, object, length, version, atime FROM chunk "
+		     "WHERE ino = ?1 AND idx = ?2",
+    [ST_CHUNK_INSERT_DIRTY] = "INSERT INTO chunk(ino, idx, state, version, atime) "
+			      "VALUES(?1, ?2, 0, 1, ?3)",
+    [ST_CHUNK_UPDATE_DIRTY] = "UPDATE chunk SET state = 0, version = version + 1, atime = ?3 "
+			      "WHERE ino = ?1 AND idx = ?2",
+    [ST_CHUNK_SET_CLEAN] = "UPDATE chunk SET state = 1, object = ?3, length = ?4 "
+			   "WHERE ino = ?1 AND idx = ?2",
+    [ST_CHUNK_SET_STATE] = "UPDATE chunk SET state = ?4 WHERE ino = ?1 AND idx = ?2 AND state = ?3",
+    [ST_CHUNK_DIRTY_LIST] = "SELECT ino, idx, state, object, length, version, atime FROM chunk "
+			    "WHERE state = 0 AND (ino > ?1 OR (ino = ?1 AND idx > ?2)) "
+			    "ORDER BY state, ino, idx LIMIT ?3",
+    [ST_CHUNK_LRU_LIST] = "SELECT ino, idx, state, object, length, version, atime FROM chunk "
+			  "WHERE state = 1 ORDER BY atime LIMIT ?1",
+    [ST_CHUNK_TOUCH] = "UPDATE chunk SET atime = ?3 WHERE ino = ?1 AND idx = ?2",
+    [ST_CHUNK_COUNTS] = "SELECT state, count(*), sum(length) FROM chunk GROUP BY state",
+    [ST_CHUNK_RESIDENCY] = "SELECT state, idx FROM chunk WHERE ino = ?1",
+    [ST_OBJECT_UNREF_RANGE] =
+	"UPDATE object SET refcount = refcount - (SELECT count(*) FROM chunk c "
+	"WHERE c.ino = ?1 AND c.idx >= ?2 AND c.idx <= ?3 AND c.object = object.id) "
+	"WHERE id IN (SELECT object FROM chunk WHERE ino = ?1 AND idx >= ?2 AND idx <= ?3 "
+	"AND object IS NOT NULL)",
+    [ST_OBJECT_REF] = "INSERT INTO object(id, refcount, stored_size) VALUES(?1, 1, ?2) "
+		      "ON CONFLICT(id) DO UPDATE SET refcount = refcount + 1",
+    [ST_OBJECT_UNREF] = "UPDATE object SET refcount = refcount - 1 WHERE id = ?1",
+    [ST_OBJECT_ENSURE] = "INSERT OR IGNORE INTO object(id, refcount, stored_size) "
+			 "VALUES(?1, 0, ?2)",
+    [ST_OBJECT_EXISTS] = "SELECT refcount FROM object WHERE id = ?1",
+    [ST_OBJECT_GARBAGE] = "SELECT id FROM object WHERE refcount <= 0 LIMIT ?1",
+    [ST_OBJECT_DELETE] = "DELETE FROM object WHERE id = ?1 AND refcount <= 0",
+    [ST_OBJECT_STATS] = "SELECT count(*), coalesce(sum(stored_size), 0) FROM object "
+			"WHERE refcount > 0",
+    [ST_ORPHAN_LIST] = "SELECT ino FROM inode WHERE nlink = 0",
+    [ST_FILE_LIST] = "SELECT ino FROM inode WHERE (mode & 61440) = 32768",
 };
 
 struct meta {
@@ -340,8 +340,8 @@ int meta_open(const char *path, uint32_t chunk_size, uid_t root_uid, gid_t root_
 
 	if (!m)
 		return -ENOMEM;
-	rc = sqlite3_open_v2(path, &m->db,
-			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	rc = sqlite3_open_v2(
+	    path, &m->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		ret = m->db ? sqlite_errno(m, rc, "open") : -ENOMEM;
 		goto out_close;
@@ -1016,7 +1016,7 @@ int meta_object_exists(struct meta *m, const uint8_t id[META_OBJECT_ID_LEN])
 int meta_object_garbage(struct meta *m, size_t limit, meta_object_cb cb, void *arg)
 {
 	sqlite3_stmt *st = stmt_get(m, ST_OBJECT_GARBAGE);
-	uint8_t (*ids)[META_OBJECT_ID_LEN] = NULL;
+	uint8_t(*ids)[META_OBJECT_ID_LEN] = NULL;
 	size_t n = 0;
 	int rc, ret = 0;
 
@@ -1132,67 +1132,66 @@ struct check_rule {
 };
 
 static const struct check_rule check_rules[] = {
-	{"entry points at a missing inode",
-	 "SELECT 'entry ' || quote(name) || ' in ' || parent || ' -> ' || ino FROM dentry "
-	 "WHERE ino NOT IN (SELECT ino FROM inode)",
-	 "DELETE FROM dentry WHERE ino NOT IN (SELECT ino FROM inode)"},
-	{"entry in a missing or non-directory parent",
-	 "SELECT 'entry ' || quote(name) || ' in ' || parent FROM dentry WHERE parent NOT IN "
-	 "(SELECT ino FROM inode WHERE (mode & 61440) = 16384)",
-	 "DELETE FROM dentry WHERE parent NOT IN "
-	 "(SELECT ino FROM inode WHERE (mode & 61440) = 16384)"},
-	{"wrong link count of a non-directory",
-	 "SELECT 'inode ' || i.ino || ' nlink ' || i.nlink || ' but ' || "
-	 "(SELECT count(*) FROM dentry d WHERE d.ino = i.ino) || ' entries' FROM inode i "
-	 "WHERE (i.mode & 61440) != 16384 AND i.nlink != "
-	 "(SELECT count(*) FROM dentry d WHERE d.ino = i.ino)",
-	 "UPDATE inode SET nlink = (SELECT count(*) FROM dentry d WHERE d.ino = inode.ino) "
-	 "WHERE (mode & 61440) != 16384"},
-	{"wrong link count of a directory",
-	 "SELECT 'directory ' || i.ino || ' nlink ' || i.nlink FROM inode i "
-	 "WHERE (i.mode & 61440) = 16384 AND i.nlink != 2 + (SELECT count(*) FROM dentry d "
-	 "JOIN inode c ON c.ino = d.ino WHERE d.parent = i.ino AND (c.mode & 61440) = 16384)",
-	 "UPDATE inode SET nlink = 2 + (SELECT count(*) FROM dentry d JOIN inode c ON c.ino = d.ino "
-	 "WHERE d.parent = inode.ino AND (c.mode & 61440) = 16384) "
-	 "WHERE (mode & 61440) = 16384"},
-	{"directory with other than one entry",
-	 "SELECT 'directory ' || i.ino || ' has ' || (SELECT count(*) FROM dentry d "
-	 "WHERE d.ino = i.ino) || ' entries' FROM inode i WHERE (i.mode & 61440) = 16384 AND "
-	 "i.ino != 1 AND (SELECT count(*) FROM dentry d WHERE d.ino = i.ino) > 1",
-	 "DELETE FROM dentry WHERE id IN (SELECT d.id FROM dentry d JOIN inode i ON i.ino = d.ino "
-	 "WHERE (i.mode & 61440) = 16384 AND d.id != (SELECT min(id) FROM dentry e "
-	 "WHERE e.ino = d.ino))"},
-	{"chunk of a missing inode or a non-file",
-	 "SELECT 'chunk ' || ino || '/' || idx FROM chunk WHERE ino NOT IN "
-	 "(SELECT ino FROM inode WHERE (mode & 61440) = 32768)",
-	 "DELETE FROM chunk WHERE ino NOT IN (SELECT ino FROM inode WHERE (mode & 61440) = "
-	 "32768)"},
-	{"xattr of a missing inode",
-	 "SELECT 'xattr ' || quote(name) || ' of ' || ino FROM xattr WHERE ino NOT IN "
-	 "(SELECT ino FROM inode)",
-	 "DELETE FROM xattr WHERE ino NOT IN (SELECT ino FROM inode)"},
-	{"clean chunk without an object",
-	 "SELECT 'chunk ' || ino || '/' || idx FROM chunk WHERE state = 1 AND object IS NULL",
-	 "UPDATE chunk SET state = 0, version = version + 1 WHERE state = 1 AND object IS NULL"},
-	{"remote chunk without an object (its data is lost)",
-	 "SELECT 'chunk ' || ino || '/' || idx FROM chunk WHERE state = 2 AND object IS NULL",
-	 NULL},
-	{"wrong object reference count",
-	 "SELECT 'object ' || hex(o.id) || ' refcount ' || o.refcount || ' but ' || "
-	 "coalesce(r.n, 0) || ' references' FROM object o LEFT JOIN (SELECT object, count(*) AS n "
-	 "FROM chunk WHERE object IS NOT NULL GROUP BY object) r ON r.object = o.id "
-	 "WHERE o.refcount != coalesce(r.n, 0)",
-	 "UPDATE object SET refcount = (SELECT count(*) FROM chunk c WHERE c.object = object.id)"},
-	{"chunk references an unknown object",
-	 "SELECT 'chunk ' || ino || '/' || idx FROM chunk WHERE object IS NOT NULL AND object NOT IN "
-	 "(SELECT id FROM object)",
-	 "INSERT OR IGNORE INTO object(id, refcount, stored_size) SELECT object, count(*), 0 "
-	 "FROM chunk WHERE object IS NOT NULL AND object NOT IN (SELECT id FROM object) "
-	 "GROUP BY object"},
-	{"root is missing or not a directory",
-	 "SELECT 'root' WHERE NOT EXISTS (SELECT 1 FROM inode WHERE ino = 1 AND "
-	 "(mode & 61440) = 16384)",
-	 NULL},
+    {"entry points at a missing inode",
+     "SELECT 'entry ' || quote(name) || ' in ' || parent || ' -> ' || ino FROM dentry "
+     "WHERE ino NOT IN (SELECT ino FROM inode)",
+     "DELETE FROM dentry WHERE ino NOT IN (SELECT ino FROM inode)"},
+    {"entry in a missing or non-directory parent",
+     "SELECT 'entry ' || quote(name) || ' in ' || parent FROM dentry WHERE parent NOT IN "
+     "(SELECT ino FROM inode WHERE (mode & 61440) = 16384)",
+     "DELETE FROM dentry WHERE parent NOT IN "
+     "(SELECT ino FROM inode WHERE (mode & 61440) = 16384)"},
+    {"wrong link count of a non-directory",
+     "SELECT 'inode ' || i.ino || ' nlink ' || i.nlink || ' but ' || "
+     "(SELECT count(*) FROM dentry d WHERE d.ino = i.ino) || ' entries' FROM inode i "
+     "WHERE (i.mode & 61440) != 16384 AND i.nlink != "
+     "(SELECT count(*) FROM dentry d WHERE d.ino = i.ino)",
+     "UPDATE inode SET nlink = (SELECT count(*) FROM dentry d WHERE d.ino = inode.ino) "
+     "WHERE (mode & 61440) != 16384"},
+    {"wrong link count of a directory",
+     "SELECT 'directory ' || i.ino || ' nlink ' || i.nlink FROM inode i "
+     "WHERE (i.mode & 61440) = 16384 AND i.nlink != 2 + (SELECT count(*) FROM dentry d "
+     "JOIN inode c ON c.ino = d.ino WHERE d.parent = i.ino AND (c.mode & 61440) = 16384)",
+     "UPDATE inode SET nlink = 2 + (SELECT count(*) FROM dentry d JOIN inode c ON c.ino = d.ino "
+     "WHERE d.parent = inode.ino AND (c.mode & 61440) = 16384) "
+     "WHERE (mode & 61440) = 16384"},
+    {"directory with other than one entry",
+     "SELECT 'directory ' || i.ino || ' has ' || (SELECT count(*) FROM dentry d "
+     "WHERE d.ino = i.ino) || ' entries' FROM inode i WHERE (i.mode & 61440) = 16384 AND "
+     "i.ino != 1 AND (SELECT count(*) FROM dentry d WHERE d.ino = i.ino) > 1",
+     "DELETE FROM dentry WHERE id IN (SELECT d.id FROM dentry d JOIN inode i ON i.ino = d.ino "
+     "WHERE (i.mode & 61440) = 16384 AND d.id != (SELECT min(id) FROM dentry e "
+     "WHERE e.ino = d.ino))"},
+    {"chunk of a missing inode or a non-file",
+     "SELECT 'chunk ' || ino || '/' || idx FROM chunk WHERE ino NOT IN "
+     "(SELECT ino FROM inode WHERE (mode & 61440) = 32768)",
+     "DELETE FROM chunk WHERE ino NOT IN (SELECT ino FROM inode WHERE (mode & 61440) = "
+     "32768)"},
+    {"xattr of a missing inode",
+     "SELECT 'xattr ' || quote(name) || ' of ' || ino FROM xattr WHERE ino NOT IN "
+     "(SELECT ino FROM inode)",
+     "DELETE FROM xattr WHERE ino NOT IN (SELECT ino FROM inode)"},
+    {"clean chunk without an object",
+     "SELECT 'chunk ' || ino || '/' || idx FROM chunk WHERE state = 1 AND object IS NULL",
+     "UPDATE chunk SET state = 0, version = version + 1 WHERE state = 1 AND object IS NULL"},
+    {"remote chunk without an object (its data is lost)",
+     "SELECT 'chunk ' || ino || '/' || idx FROM chunk WHERE state = 2 AND object IS NULL", NULL},
+    {"wrong object reference count",
+     "SELECT 'object ' || hex(o.id) || ' refcount ' || o.refcount || ' but ' || "
+     "coalesce(r.n, 0) || ' references' FROM object o LEFT JOIN (SELECT object, count(*) AS n "
+     "FROM chunk WHERE object IS NOT NULL GROUP BY object) r ON r.object = o.id "
+     "WHERE o.refcount != coalesce(r.n, 0)",
+     "UPDATE object SET refcount = (SELECT count(*) FROM chunk c WHERE c.object = object.id)"},
+    {"chunk references an unknown object",
+     "SELECT 'chunk ' || ino || '/' || idx FROM chunk WHERE object IS NOT NULL AND object NOT IN "
+     "(SELECT id FROM object)",
+     "INSERT OR IGNORE INTO object(id, refcount, stored_size) SELECT object, count(*), 0 "
+     "FROM chunk WHERE object IS NOT NULL AND object NOT IN (SELECT id FROM object) "
+     "GROUP BY object"},
+    {"root is missing or not a directory",
+     "SELECT 'root' WHERE NOT EXISTS (SELECT 1 FROM inode WHERE ino = 1 AND "
+     "(mode & 61440) = 16384)",
+     NULL},
 };
 
 int meta_check(struct meta *m, bool repair, meta_report_cb report, void *arg)
@@ -1206,7 +1205,8 @@ int meta_check(struct meta *m, bool repair, meta_report_cb report, void *arg)
 	/* sqlite's own structural check first */
 	{
 		sqlite3_stmt *st;
-		if (sqlite3_prepare_v2(m->db, "PRAGMA integrity_check", -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_prepare_v2(m->db, "PRAGMA integrity_check", -1, &st, NULL) ==
+		    SQLITE_OK) {
 			while (sqlite3_step(st) == SQLITE_ROW) {
 				const char *r = (const char *)sqlite3_column_text(st, 0);
 				if (r && strcmp(r, "ok") != 0) {

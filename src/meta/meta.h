@@ -120,11 +120,11 @@ int meta_xattr_remove(struct meta *m, uint64_t ino, const char *name);
 struct meta_chunk {
 	uint64_t ino, idx;
 	enum meta_chunk_state state;
-	bool has_object;		     /* object[] names the chunk's last uploaded object */
+	bool has_object; /* object[] names the chunk's last uploaded object */
 	uint8_t object[META_OBJECT_ID_LEN];
-	uint64_t length;		     /* plaintext bytes in that object */
-	uint64_t version;		     /* bumped by every transition to DIRTY */
-	int64_t atime;			     /* last access, seconds */
+	uint64_t length;  /* plaintext bytes in that object */
+	uint64_t version; /* bumped by every transition to DIRTY */
+	int64_t atime;	  /* last access, seconds */
 };
 
 /*

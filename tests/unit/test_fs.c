@@ -82,8 +82,8 @@ static void test_write_read_persist(void)
 	char path[128];
 
 	TEST_ASSERT_EQ_INT(fs_create(fs, &root_ctx, 1, "f", 0644, O_RDWR, &fh, &st), 0);
-	write_bytes(fs, fh, 0, 100000, 'a');	  /* chunks 0 and 1 of 64 KiB */
-	write_bytes(fs, fh, 1 << 20, 10, 'b');	  /* chunk 16 */
+	write_bytes(fs, fh, 0, 100000, 'a');   /* chunks 0 and 1 of 64 KiB */
+	write_bytes(fs, fh, 1 << 20, 10, 'b'); /* chunk 16 */
 	TEST_ASSERT_EQ_INT(fs_read_prepare(fs, fh, (1 << 20) + 5, 100, &fd, &len, &rd), 0);
 	TEST_ASSERT_EQ_INT(len, 5);
 	fs_read_done(fs, rd);
@@ -109,8 +109,8 @@ static void test_write_read_persist(void)
 	/* truncate drops the chunks past the end and dirties the one holding it */
 	{
 		struct stat attr = {.st_size = 70000};
-		TEST_ASSERT_EQ_INT(fs_setattr(fs, &root_ctx, st.st_ino, NULL, &attr, FS_SET_SIZE, &st),
-				   0);
+		TEST_ASSERT_EQ_INT(
+		    fs_setattr(fs, &root_ctx, st.st_ino, NULL, &attr, FS_SET_SIZE, &st), 0);
 	}
 	TEST_ASSERT_EQ_INT(st.st_size, 70000);
 	fs_forget(fs, st.st_ino, 1);
@@ -221,9 +221,8 @@ static void test_setgid_directory(void)
 	struct stat d, st, attr = {.st_mode = 02775, .st_gid = 50};
 
 	TEST_ASSERT_EQ_INT(fs_mkdir(fs, &root_ctx, 1, "sg", 0755, &d), 0);
-	TEST_ASSERT_EQ_INT(fs_setattr(fs, &root_ctx, d.st_ino, NULL, &attr, FS_SET_MODE | FS_SET_GID,
-				      &d),
-			   0);
+	TEST_ASSERT_EQ_INT(
+	    fs_setattr(fs, &root_ctx, d.st_ino, NULL, &attr, FS_SET_MODE | FS_SET_GID, &d), 0);
 	TEST_ASSERT_EQ_INT(fs_mkdir(fs, &user, d.st_ino, "sub", 0755, &st), 0);
 	TEST_ASSERT_EQ_INT(st.st_gid, 50);
 	TEST_ASSERT(st.st_mode & S_ISGID);
@@ -246,8 +245,7 @@ static void test_punch_and_bounds(void)
 	write_bytes(fs, fh, 0, 4 << 16, 'p');
 	TEST_ASSERT_EQ_INT(fs_fallocate(fs, fh, FALLOC_FL_PUNCH_HOLE, 0, 4096), -EOPNOTSUPP);
 	TEST_ASSERT_EQ_INT(
-		fs_fallocate(fs, fh, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 1 << 16, 1 << 16),
-		0);
+	    fs_fallocate(fs, fh, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 1 << 16, 1 << 16), 0);
 	TEST_ASSERT_EQ_INT(fs_fallocate(fs, fh, 0, 0, 8 << 16), 0);
 	TEST_ASSERT_EQ_INT(fs_getattr(fs, st.st_ino, &st), 0);
 	TEST_ASSERT_EQ_INT(st.st_size, 8 << 16);
