@@ -282,8 +282,14 @@ int cli_mount(int argc, char **argv)
 	}
 	log_info("zero %s: mounted %s at %s (pid %ld)", ZERO_VERSION, cache, mnt_abs,
 		 (long)getpid());
-	printf("zero: mounted at %s (cache %s)\nunmount with: zero umount %s\n", mnt_abs, cache,
-	       mnt_abs);
+	{
+		/* name the program as it can be run again, on PATH or not */
+		char self[PATH_MAX];
+		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		self[n > 0 ? n : 0] = '\0';
+		printf("zero: mounted at %s (cache %s)\nunmount with: %s umount %s\n", mnt_abs,
+		       cache, n > 0 ? self : "zero", mnt_abs);
+	}
 	fflush(stdout);
 	if (!foreground)
 		detach_stdio(logpath);
