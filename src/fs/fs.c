@@ -1947,10 +1947,40 @@ static bool is_zero_xattr(const char *name)
 	return strncmp(name, "user.zero.", 10) == 0;
 }
 
+/* Set (FLAGS >= 0) or remove (FLAGS -1) attribute NAME of INO, and update its ctime. */
+static int xattr_change(struct fs *fs, uint64_t ino, const char *name, const void *value,
+			size_t size, int flags)
+{
+	struct meta_inode in;
+	int ret;
+
+	pthread_mutex_lock(&fs->lock);
+	ret = inode_load(fs, ino, &in);
+	if (ret)
+		goto out_unlock;
+	ret = txn_begin(fs);
+	if (ret)
+		goto out_unlock;
+	if (flags >= 0)
+		ret = meta_xattr_set(fs->meta, ino, name, value, size, flags);
+	else
+		ret = meta_xattr_remove(fs->meta, ino, name);
+	if (ret == 0) {
+		in.ctime = now_ts();
+		ret = inode_store(fs, &in);
+	}
+	if (ret)
+		txn_rollback(fs);
+	else
+		ret = txn_commit(fs);
+out_unlock:
+	pthread_mutex_unlock(&fs->lock);
+	return ret;
+}
+
 int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *value, size_t size,
 		int flags)
 {
-	struct meta_inode in;
 	int ret = check_xattr_name(name);
 
 	if (ret)
@@ -1963,25 +1993,7 @@ int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *value
 	}
 	if (flags & ~(XATTR_CREATE | XATTR_REPLACE))
 		return -EINVAL;
-	pthread_mutex_lock(&fs->lock);
-	ret = inode_load(fs, ino, &in);
-	if (ret)
-		goto out_unlock;
-	ret = txn_begin(fs);
-	if (ret)
-		goto out_unlock;
-	ret = meta_xattr_set(fs->meta, ino, name, value, size, flags);
-	if (ret == 0) {
-		in.ctime = now_ts();
-		ret = inode_store(fs, &in);
-	}
-	if (ret)
-		txn_rollback(fs);
-	else
-		ret = txn_commit(fs);
-out_unlock:
-	pthread_mutex_unlock(&fs->lock);
-	return ret;
+	return xattr_change(fs, ino, name, value, size, flags);
 }
 
 int fs_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, size_t size, size_t *len)
@@ -2047,30 +2059,11 @@ int fs_listxattr(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, char *bu
 
 int fs_removexattr(struct fs *fs, uint64_t ino, const char *name)
 {
-	struct meta_inode in;
 	int ret = check_xattr_name(name);
 
 	if (ret)
 		return ret == -EOPNOTSUPP ? -ENODATA : ret;
-	pthread_mutex_lock(&fs->lock);
-	ret = inode_load(fs, ino, &in);
-	if (ret)
-		goto out_unlock;
-	ret = txn_begin(fs);
-	if (ret)
-		goto out_unlock;
-	ret = meta_xattr_remove(fs->meta, ino, name);
-	if (ret == 0) {
-		in.ctime = now_ts();
-		ret = inode_store(fs, &in);
-	}
-	if (ret)
-		txn_rollback(fs);
-	else
-		ret = txn_commit(fs);
-out_unlock:
-	pthread_mutex_unlock(&fs->lock);
-	return ret;
+	return xattr_change(fs, ino, name, NULL, 0, -1);
 }
 
 int fs_access(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, int mask)

@@ -470,23 +470,27 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 	reply_err(req, fs_setxattr(req_fs(req), ino, name, value, size, flags));
 }
 
-static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+/* Reply to getxattr/listxattr: SIZE 0 asks for the length only. */
+static void reply_xattr(fuse_req_t req, int ret, const char *buf, size_t size, size_t len)
 {
-	char *buf = size ? malloc(size) : NULL;
-	size_t len = 0;
-	int ret;
-
-	if (size && !buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	ret = fs_getxattr(req_fs(req), ino, name, buf, size, &len);
 	if (ret)
 		reply_err(req, ret);
 	else if (size == 0)
 		fuse_reply_xattr(req, len);
 	else
 		fuse_reply_buf(req, buf, len);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	char *buf = size ? malloc(size) : NULL;
+	size_t len = 0;
+
+	if (size && !buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	reply_xattr(req, fs_getxattr(req_fs(req), ino, name, buf, size, &len), buf, size, len);
 	free(buf);
 }
 
@@ -495,19 +499,12 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	struct fs_ctx ctx = req_ctx(req);
 	char *buf = size ? malloc(size) : NULL;
 	size_t len = 0;
-	int ret;
 
 	if (size && !buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	ret = fs_listxattr(req_fs(req), &ctx, ino, buf, size, &len);
-	if (ret)
-		reply_err(req, ret);
-	else if (size == 0)
-		fuse_reply_xattr(req, len);
-	else
-		fuse_reply_buf(req, buf, len);
+	reply_xattr(req, fs_listxattr(req_fs(req), &ctx, ino, buf, size, &len), buf, size, len);
 	free(buf);
 }
 
