@@ -490,7 +490,9 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	reply_xattr(req, fs_getxattr(req_fs(req), ino, name, buf, size, &len), buf, size, len);
+	int ret = fs_getxattr(req_fs(req), ino, name, buf, size, &len);
+
+	reply_xattr(req, ret, buf, size, len);
 	free(buf);
 }
 
@@ -504,7 +506,9 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	reply_xattr(req, fs_listxattr(req_fs(req), &ctx, ino, buf, size, &len), buf, size, len);
+	int ret = fs_listxattr(req_fs(req), &ctx, ino, buf, size, &len);
+
+	reply_xattr(req, ret, buf, size, len);
 	free(buf);
 }
 
