@@ -1,0 +1,655 @@
+"""Tiering, end to end: a mounted Zero with a small cache target on the file
+backend and on s3rver (through the signature-verifying proxy), driven only
+through the filesystem, `zero mount/umount`, `zero bucket` and the
+user.zero.* attributes.
+
+Covered: filling the bucket far past the target (disk usage stays within
+target + one chunk, everything reads back byte-exact after dropping the page
+cache), dedup, random writes into evicted files, truncate/unlink freeing
+objects, backpressure (writers blocked, released; ENOSPC after the timeout),
+local reads with the server stopped, EIO in bounded time for remote-only data
+with the server stopped or hung, and buckets that are refused (another
+filesystem, an incompatible or foreign superblock, a wrong bucket).
+
+Every test fails if the daemon's log shows a sanitizer report.
+"""
+
+import errno
+import os
+import random
+import re
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import Zero, check_proxy_after, free_port, s3_conf, s3rver_server
+from tierutil import (CHUNK, MiB, FileSpec, Mount, drop_caches, gen, is_mounted,
+                      varied_files, wait_for)
+
+TARGET = 64_000_000  # targetDiskUsage 0.064 (GB)
+TIER_CONF = {"targetDiskUsage": 0.064, "uploadDelay": 0, "backpressureTimeout": 10,
+             "maxParallelTransfers": 4}
+
+
+@pytest.fixture(params=["file", "s3"])
+def backend(request):
+    return request.param
+
+
+@pytest.fixture
+def make_fs(request, tmp_path, zero_bin):
+    """make_fs(backend, name="fs", mount=True, prefix=None, **conf) -> tierutil.Mount.
+
+    BACKEND is "file", "s3" (the session's s3rver through the proxy) or a
+    dict of store settings. At teardown every mount is unmounted, and the
+    test fails if that needed force, if a log shows a sanitizer report, or if
+    the proxy saw a bad signature."""
+    made, proxies = [], []
+    test = re.sub(r"[^A-Za-z0-9_-]", "-", request.node.name)
+
+    def make(backend, name="fs", mount=True, prefix=None, **conf):
+        prefix = prefix or "tier/%s/%s/" % (test, name)
+        if backend == "file":
+            c = {"backend": "file", "bucketDir": str(tmp_path / "bucket"), "prefix": prefix}
+        elif backend == "s3":
+            p = request.getfixturevalue("proxy")
+            if p not in proxies:
+                p.reset()
+                proxies.append(p)
+            c = s3_conf(p.port, prefix)
+        else:
+            c = dict(backend, prefix=prefix)
+        c.update(TIER_CONF)
+        c.update(conf)
+        work = tmp_path / ("z-" + name)
+        work.mkdir(exist_ok=True)
+        m = Mount(Zero(zero_bin, work, c), tmp_path, name)
+        made.append(m)
+        if mount:
+            m.mount()
+        return m
+
+    yield make
+    for p in proxies:
+        p.faults([])
+    problems = []
+    for m in made:
+        if m.cleanup():
+            problems.append("%s: zero umount did not finish; log tail:\n%s" % (m.mnt, m.log_tail()))
+        reports = m.sanitizer_reports()
+        if reports:
+            problems.append("%s: sanitizer report (%s) in %s:\n%s" % (
+                m.mnt, ", ".join(reports), m.log, m.log_tail(80)))
+    for p in proxies:
+        check_proxy_after(request, p)
+    if problems:
+        pytest.fail("\n".join(problems))
+
+
+def check_files(root, specs):
+    bad = [e for e in (s.check(root) for s in specs) if e]
+    assert not bad, "%d of %d files differ:\n%s" % (len(bad), len(specs), "\n".join(bad[:20]))
+
+
+def settle_usage(m, limit, timeout=15):
+    """Wait until the cache's disk usage is at most LIMIT; returns it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        used = m.cache_usage()
+        if used <= limit:
+            return used
+        if time.monotonic() > deadline:
+            raise AssertionError("cache data uses %d bytes, more than target + one chunk (%d), "
+                                 "%d s after uploads finished; status: %s"
+                                 % (used, limit, timeout, m.status()))
+        time.sleep(0.25)
+
+
+def read_all(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def write_file(path, data, bufsize=MiB):
+    with open(path, "wb") as f:
+        for i in range(0, len(data), bufsize):
+            f.write(data[i:i + bufsize])
+
+
+def cat(path, timeout):
+    """Read PATH in a child process: (seconds, exit code, stderr)."""
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run(["cat", str(path)], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return time.monotonic() - t0, None, "still blocked after %d s" % timeout
+    return time.monotonic() - t0, p.returncode, p.stderr.decode(errors="replace")
+
+
+# ---------------------------------------------------------------------------
+# 512 MiB through a 64 MB cache
+
+# 512 MiB on both backends (8x the target). On s3 every body goes through the
+# Python proxy, which checksums it (about 9 MB/s for incompressible chunks on
+# a 2-core machine): this test takes about a minute there, most of the file's
+# time. If that is too slow somewhere, 320 MiB (5x the target) still fills
+# the bucket far past the target.
+FILL = {"file": 512 * MiB, "s3": 512 * MiB}
+
+
+def test_fill_far_past_target_then_read_back(backend, make_fs):
+    m = make_fs(backend)
+    specs = varied_files(FILL[backend])
+    total = sum(s.size for s in specs)
+    assert total >= 4 * TARGET
+    peak = [0]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], m.cache_usage())
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        for s in specs:
+            s.write(m.mnt)
+        st = m.wait_uploaded(240)
+    finally:
+        stop.set()
+        sampler.join()
+    print("%s: %d MiB in %d files; peak cache usage while writing %d bytes"
+          % (backend, total // MiB, len(specs), peak[0]))
+    # eviction keeps up while writing (a second or two behind), not only at the end
+    assert peak[0] <= 4 * TARGET, (
+        "the cache grew to %d bytes while writing %d through a %d-byte target"
+        % (peak[0], total, TARGET))
+    limit = TARGET + CHUNK
+    settle_usage(m, limit)
+    st = m.status()
+    assert st["remote_chunks"] > 0 and st["evictions"] > 0, st
+    assert st["upload_errors"] == 0, st
+    assert st["cache_used"] <= limit, st
+    listed = m.bucket_chunks()
+    assert st["bucket_objects"] == len(listed), (st, len(listed))
+    # every chunk of every file has an object: the bucket holds at least the
+    # data's distinct chunks minus what dedup may fold (zeros, nothing else)
+    assert len(listed) >= total // CHUNK - 8, (len(listed), total // CHUNK)
+    assert sum(listed.values()) == st["bucket_bytes"], (sum(listed.values()), st)
+
+    drop_caches()
+    check_files(m.mnt, specs)
+    st = m.status()
+    assert st["fetches"] > 0 and st["fetch_errors"] == 0, st
+    settle_usage(m, limit)
+    # and once more from a fresh mount
+    m.umount()
+    m.mount()
+    drop_caches()
+    check_files(m.mnt, specs)
+    settle_usage(m, limit)
+
+
+# ---------------------------------------------------------------------------
+# dedup
+
+def test_identical_files_are_stored_once(backend, make_fs):
+    m = make_fs(backend)
+    mnt = m.mnt
+    data = gen("random", 3 * CHUNK + 1000, 11)
+    write_file(mnt / "a", data)
+    m.wait_uploaded(60)
+    keys0 = m.bucket_chunks()
+    st0 = m.status()
+    assert len(keys0) == 4 and st0["bucket_objects"] == 4, (keys0, st0)
+
+    os.mkdir(mnt / "sub")
+    write_file(mnt / "b", data)
+    write_file(mnt / "sub" / "c", data)
+    # a file made of a's first chunk three times: nothing new to store
+    write_file(mnt / "e", data[:CHUNK] * 3)
+    # one new chunk four times in one file (its uploads may run at once): one object
+    y = gen("random", CHUNK, 12)
+    write_file(mnt / "f", y * 4)
+    st = m.wait_uploaded(60)
+    keys1 = m.bucket_chunks()
+    assert len(keys1) == 5 and set(keys0) <= set(keys1), (
+        "identical chunks must be stored once: expected 5 objects, the bucket has %d"
+        % len(keys1), sorted(keys1))
+    assert st["bucket_objects"] == 5, st
+    # b, c: 4 chunks each, e: 3; f's four copies of y may go up at once (0-3 hits)
+    hits = st["dedup_hits"] - st0["dedup_hits"]
+    assert hits >= 4 + 4 + 3, "dedup_hits grew by %d, expected >= 11" % hits
+
+    for name in ("a", "b", "sub/c", "e", "f"):
+        m.evict(mnt / name)
+    drop_caches()
+    assert read_all(mnt / "a") == data
+    assert read_all(mnt / "b") == data
+    assert read_all(mnt / "sub" / "c") == data
+    assert read_all(mnt / "e") == data[:CHUNK] * 3
+    assert read_all(mnt / "f") == y * 4
+
+    # an object stays while any file references it, and goes with the last
+    os.unlink(mnt / "a")
+    os.unlink(mnt / "b")
+    os.unlink(mnt / "e")
+    os.unlink(mnt / "f")
+    wait_for(lambda: len(m.bucket_chunks()) == 4, 30,
+             "the object of f's chunk to be collected (4 left)")
+    time.sleep(2)  # a collector that deletes too much would do it now
+    assert set(m.bucket_chunks()) == set(keys0), "objects still referenced by sub/c were deleted"
+    m.evict(mnt / "sub" / "c")
+    drop_caches()
+    assert read_all(mnt / "sub" / "c") == data
+    os.unlink(mnt / "sub" / "c")
+    wait_for(lambda: not m.bucket_chunks(), 30, "all objects to be collected")
+    st = m.status()
+    assert st["bucket_objects"] == 0 and st["bucket_bytes"] == 0, st
+
+
+# ---------------------------------------------------------------------------
+# random writes into evicted files
+
+def test_random_writes_into_remote_file(backend, make_fs):
+    m = make_fs(backend)
+    path = m.mnt / "r"
+    size = 7 * CHUNK + 5000
+    model = bytearray(gen("random", size, 21))
+    write_file(path, model)
+    m.wait_uploaded(60)
+    m.evict(path)
+    drop_caches()
+    res = m.residency(path)
+    assert res["local"] == 0 and res["remote"] == size and res["dirty"] == 0, res
+    st0 = m.status()
+
+    rnd = random.Random(22)
+    # writes touch chunks 0, 2, 3 (across the 2/3 boundary), 5 and past the end;
+    # chunks 1, 4 and 6 stay remote
+    writes = [(0, 1), (100, 5000), (2 * CHUNK + 17, 2 * CHUNK // 3),
+              (3 * CHUNK - 3000, 6000), (5 * CHUNK + CHUNK // 2, 4096),
+              (5 * CHUNK, 1), (size + 100_000, 300_000)]
+    with open(path, "r+b", buffering=0) as f:
+        for off, n in writes:
+            piece = rnd.randbytes(n)
+            os.pwrite(f.fileno(), piece, off)
+            if off > len(model):
+                model.extend(bytes(off - len(model)))
+            model[off:off + n] = piece
+    new_size = len(model)
+    assert os.stat(path).st_size == new_size
+    res = m.residency(path)
+    assert res["size"] == new_size, res
+    assert res["remote"] == 3 * CHUNK, (
+        "chunks 1, 4 and 6 were not written and must still be remote", res)
+    assert res["dirty"] > 0, res
+    st = m.status()
+    # chunks 0, 2, 3, 5 and 7 were partly written: their old bytes came from the bucket
+    assert st["fetches"] - st0["fetches"] >= 5, (st0, st)
+    assert read_all(path) == model, "read back right after the writes differs"
+
+    m.wait_uploaded(60)
+    m.evict(path)
+    drop_caches()
+    assert m.residency(path)["local"] == 0
+    assert read_all(path) == model, "read back after upload and eviction differs"
+    m.umount()
+    m.mount()
+    drop_caches()
+    res = m.residency(path)
+    assert res["size"] == new_size and res["dirty"] == 0, res
+    assert read_all(path) == model, "read back after remount differs"
+
+
+# ---------------------------------------------------------------------------
+# truncate and unlink free objects
+
+def test_truncate_and_unlink_free_objects(backend, make_fs):
+    # metadataBackupInterval: a collector that waits for the next metadata
+    # snapshot (design invariant) gets one every second
+    m = make_fs(backend, metadataBackupInterval=1)
+    mnt = m.mnt
+    a = gen("random", 6 * CHUNK, 31)
+    b = gen("random", 3 * CHUNK, 32)
+    c = gen("text", 2 * CHUNK, 33)
+    write_file(mnt / "a", a)
+    write_file(mnt / "b", b)
+    write_file(mnt / "c", c)
+    m.wait_uploaded(60)
+    keys0 = set(m.bucket_chunks())
+    assert len(keys0) == 11, sorted(keys0)
+    gc0 = m.status()["gc_deleted"]
+
+    # truncate a to 1.5 chunks: chunks 2-5 go, chunk 1 becomes a new object
+    keep = CHUNK + CHUNK // 2
+    os.truncate(mnt / "a", keep)
+    m.wait_uploaded(60)
+    keys1 = set(wait_for(lambda: (lambda k: k if len(k) == 7 else None)(m.bucket_chunks()), 30,
+                         "4 + 1 of a's old objects to be collected (7 objects left)"))
+    assert len(keys0 & keys1) == 6 and len(keys1 - keys0) == 1, (sorted(keys0), sorted(keys1))
+    # growing it again adds a hole, not an object
+    os.truncate(mnt / "a", 5 * CHUNK)
+    m.wait_uploaded(60)
+    time.sleep(1.5)
+    assert set(m.bucket_chunks()) == keys1
+    m.evict(mnt / "a")
+    drop_caches()
+    assert read_all(mnt / "a") == a[:keep] + bytes(5 * CHUNK - keep)
+
+    # unlink b: its objects go
+    os.unlink(mnt / "b")
+    keys2 = set(wait_for(lambda: (lambda k: k if len(k) == 4 else None)(m.bucket_chunks()), 30,
+                         "b's 3 objects to be collected (4 left)"))
+    assert keys2 < keys1
+
+    # c unlinked while open and evicted: its objects stay until the last close
+    m.evict(mnt / "c")
+    drop_caches()
+    fd = os.open(mnt / "c", os.O_RDONLY)
+    try:
+        os.unlink(mnt / "c")
+        time.sleep(2)
+        assert set(m.bucket_chunks()) == keys2, "objects of an open, unlinked file were deleted"
+        got = b"".join(os.pread(fd, MiB, off) for off in range(0, len(c), MiB))
+        assert got == c, "an open, unlinked, evicted file reads back wrong"
+    finally:
+        os.close(fd)
+    keys3 = set(wait_for(lambda: (lambda k: k if len(k) == 2 else None)(m.bucket_chunks()), 30,
+                         "c's 2 objects to be collected after its last close (2 left)"))
+    assert keys3 < keys2
+    st = m.status()
+    # a: chunks 2-5 and the old chunk 1, b: 3, c: 2
+    assert st["gc_deleted"] - gc0 == 5 + 3 + 2, "gc_deleted grew by %d, expected 10" % (
+        st["gc_deleted"] - gc0)
+    assert st["bucket_objects"] == 2, st
+    os.unlink(mnt / "a")
+    wait_for(lambda: not m.bucket_chunks(), 30, "a's last objects to be collected")
+
+
+# ---------------------------------------------------------------------------
+# backpressure (s3: the proxy makes uploads fail)
+
+CHUNK_PUTS = {"action": "status", "status": 500, "method": "PUT",
+              "path_contains": "/zero/chunks/", "times": 1_000_000}
+
+
+class Writer(threading.Thread):
+    """Writes DATA to PATH in 1 MiB pieces; records progress and the error."""
+
+    def __init__(self, path, data, start_at=0):
+        super().__init__(daemon=True)
+        self.path, self.data, self.done = path, data, start_at
+        self.error = None
+        self.finished_at = None
+        self.last_ok = time.monotonic()  # when the last write returned
+
+    def run(self):
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o644)
+            try:
+                while self.done < len(self.data):
+                    self.done += os.pwrite(fd, self.data[self.done:self.done + MiB], self.done)
+                    self.last_ok = time.monotonic()
+            finally:
+                os.close(fd)
+        except OSError as e:
+            self.error = e
+        self.finished_at = time.monotonic()
+
+
+def test_writers_wait_for_uploads_and_are_released(make_fs, proxy):
+    m = make_fs("s3", backpressureTimeout=120)
+    local = gen("text", 2 * CHUNK, 41)
+    write_file(m.mnt / "local", local)
+    m.wait_uploaded(60)
+    proxy.faults([CHUNK_PUTS])
+    data = gen("random", 24 * CHUNK, 42)  # 96 MiB: more dirty data than the 64 MB target
+    w = Writer(m.mnt / "w", data)
+    w.start()
+    try:
+        wait_for(lambda: m.status()["writers_waiting"], 30, "writers_waiting in the status")
+        before = w.done
+        time.sleep(2)
+        assert w.is_alive() and w.error is None, "the writer should wait, not finish: %r" % (
+            w.error,)
+        assert w.done == before, "the writer went on while nothing could be uploaded " \
+                                 "(%d -> %d)" % (before, w.done)
+        st = m.status()
+        assert st["dirty_bytes"] <= TARGET + CHUNK, st
+        assert w.done <= TARGET + CHUNK, w.done
+        # (each failed upload takes its retries through the checksumming proxy: seconds)
+        wait_for(lambda: m.status()["upload_errors"] > 0, 30, "upload_errors in the status")
+        assert m.status()["last_error"], m.status()
+        # the rest of the filesystem still answers, and local data reads
+        drop_caches()
+        t0 = time.monotonic()
+        assert read_all(m.mnt / "local") == local
+        assert sorted(os.listdir(m.mnt)) == ["local", "w"]
+        took = time.monotonic() - t0
+        assert took < 5, "a local read took %.1f s while writers wait" % took
+        assert w.is_alive() and w.done == before, (w.error, before, w.done)
+    finally:
+        released = time.monotonic()
+        proxy.faults([])
+        w.join(120)
+    assert not w.is_alive(), "the writer was not released within 120 s of uploads working " \
+                             "again (%d of %d bytes written); status %s" % (
+                                 w.done, len(data), m.status())
+    assert w.error is None, w.error
+    m.wait_uploaded(120)
+    wait_for(lambda: not m.status()["writers_waiting"], 10, "writers_waiting to clear")
+    print("writer released after %.1f s" % (w.finished_at - released))
+    m.evict(m.mnt / "w")
+    drop_caches()
+    assert read_all(m.mnt / "w") == data
+
+
+def test_writers_get_enospc_when_uploads_stay_impossible(make_fs, proxy):
+    m = make_fs("s3", backpressureTimeout=3)
+    proxy.faults([CHUNK_PUTS])
+    data = gen("random", 24 * CHUNK, 51)
+    w = Writer(m.mnt / "w", data)
+    w.start()
+    try:
+        w.join(60)
+        assert not w.is_alive(), "the writer still waits 60 s after uploads stopped working " \
+                                 "(backpressureTimeout 3 s); status %s" % m.status()
+    finally:
+        if w.is_alive():
+            proxy.faults([])
+            w.join(60)
+    assert isinstance(w.error, OSError) and w.error.errno == errno.ENOSPC, (
+        "expected ENOSPC, got %r after %d bytes" % (w.error, w.done))
+    assert w.done <= TARGET + CHUNK, w.done
+    waited = w.finished_at - w.last_ok
+    print("ENOSPC after waiting %.2f s" % waited)
+    assert 2.9 <= waited <= 3 + 5, (
+        "a writer waited %.2f s for room before ENOSPC; backpressureTimeout is 3 s" % waited)
+    assert re.search(r"(?i)no space|ENOSPC", m.status()["last_error"] + m.log_text()), (
+        "neither the status nor the log says why writes fail:\n" + m.log_tail())
+    # what was written before is intact
+    written = w.done
+    with open(m.mnt / "w", "rb") as f:
+        assert f.read(written) == data[:written]
+    # uploads work again: once they make progress, writing goes on
+    uploads = m.status()["uploads"]
+    cleared = time.monotonic()
+    proxy.faults([])
+    w2 = Writer(m.mnt / "w", data, start_at=written)
+    w2.start()
+    w2.join(120)
+    first = (w2.error, w2.done, w2.finished_at - cleared if w2.finished_at else None)
+    if isinstance(w2.error, OSError) and w2.error.errno == errno.ENOSPC:
+        # a writer that arrives before any upload went through may still be
+        # refused at once; after one has, it must get room
+        wait_for(lambda: m.status()["uploads"] > uploads, 30,
+                 "an upload to go through after the bucket came back")
+        w2 = Writer(m.mnt / "w", data, start_at=w2.done)
+        w2.start()
+        w2.join(120)
+        print("a writer right after the bucket came back got ENOSPC: %r" % (first,))
+    assert not w2.is_alive() and w2.error is None, (
+        "writing after uploads work again: %r at %d; first attempt %r; status %s"
+        % (w2.error, w2.done, first, m.status()))
+    m.wait_uploaded(120)
+    m.evict(m.mnt / "w")
+    drop_caches()
+    assert read_all(m.mnt / "w") == data
+
+
+# ---------------------------------------------------------------------------
+# the server stopped
+
+@pytest.fixture
+def own_s3rver(tmp_path):
+    """An s3rver of this test's own, on a fixed port, that the test may stop and restart."""
+    port = free_port()
+    srv = {"data": tmp_path / "s3data", "log": tmp_path / "s3rver.log", "port": port}
+
+    def start():
+        srv["server"] = s3rver_server(srv["data"], srv["log"], port=port)
+    start()
+    srv["start"] = start
+    yield srv
+    srv["server"].stop()
+
+
+def test_server_stopped_local_reads_work_remote_reads_fail_in_bounded_time(make_fs, own_s3rver):
+    port = own_s3rver["port"]
+    store = s3_conf(port, "x")
+    store.update(maxRetries=2, retryBaseDelayMs=50, connectTimeout=2, lowSpeedTimeout=2)
+    store.pop("prefix")
+    m = make_fs(store)
+    local = gen("random", 3 * CHUNK, 61)
+    remote = gen("text", 3 * CHUNK + 10, 62)
+    write_file(m.mnt / "local", local)
+    write_file(m.mnt / "remote", remote)
+    m.wait_uploaded(60)
+    m.evict(m.mnt / "remote")
+    drop_caches()
+    assert m.residency(m.mnt / "remote")["local"] == 0
+    assert m.residency(m.mnt / "local")["remote"] == 0
+
+    own_s3rver["server"].stop()
+    # local data reads at local speed
+    t0 = time.monotonic()
+    assert read_all(m.mnt / "local") == local
+    assert time.monotonic() - t0 < 5, "reading local data took %.1f s with the server stopped" % (
+        time.monotonic() - t0)
+    # new data can be written and read
+    new = gen("random", 2 * CHUNK, 63)
+    write_file(m.mnt / "new", new)
+    assert read_all(m.mnt / "new") == new
+    # remote-only data: EIO after a bounded time, and the log says why
+    log_before = len(m.log_text())
+    took, rc, err = cat(m.mnt / "remote", 90)
+    assert rc is not None, "a read of remote data with the server stopped %s" % err
+    assert rc != 0 and "Input/output error" in err, (rc, err)
+    assert took < 30, "EIO only after %.1f s" % took
+    new_log = m.log_text()[log_before:]
+    assert re.search(r"(?i)error.*fetch|fetch.*(fail|error)", new_log), (
+        "the log does not report the failed fetch:\n" + new_log[-3000:])
+    st = m.status()
+    assert st["fetch_errors"] > 0 and st["last_error"], st
+
+    # a server that accepts connections and never answers: still bounded
+    hung = socket.socket()
+    hung.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    hung.bind(("127.0.0.1", port))
+    hung.listen(64)
+    try:
+        took, rc, err = cat(m.mnt / "remote", 120)
+        assert rc is not None, "a read of remote data from a hung server %s" % err
+        assert rc != 0 and "Input/output error" in err, (rc, err)
+        assert took < 60, "EIO from a hung server only after %.1f s" % took
+    finally:
+        hung.close()
+    # local data still reads meanwhile
+    assert read_all(m.mnt / "local") == local
+
+    # the server is back: everything works
+    own_s3rver["start"]()
+    drop_caches()
+    assert read_all(m.mnt / "remote") == remote
+    m.wait_uploaded(90, "the data written while the server was away to upload")
+    m.evict(m.mnt / "new")
+    drop_caches()
+    assert read_all(m.mnt / "new") == new
+
+
+# ---------------------------------------------------------------------------
+# buckets that must be refused
+
+def refused(m, *needles):
+    p = m.try_mount()
+    msg = p.stdout
+    assert p.returncode != 0, "mount over this bucket succeeded:\n" + msg
+    assert not is_mounted(m.mnt)
+    for n in needles:
+        assert n.lower() in msg.lower(), "the refusal does not say %r:\n%s" % (n, msg)
+    return msg
+
+
+def test_refuses_foreign_and_incompatible_buckets(backend, make_fs):
+    content_f = gen("random", CHUNK + 1, 71)
+    one = make_fs(backend, "one")
+    write_file(one.mnt / "f", content_f)
+    one.wait_uploaded(60)
+    one.umount()
+    prefix_one = one.z.conf["prefix"]
+    sb_one = one.z.run("get", "zero/superblock").stdout
+    keys_one = one.bucket_chunks()
+    assert len(keys_one) == 2 and sb_one
+
+    two = make_fs(backend, "two")
+    write_file(two.mnt / "g", b"two")
+    two.umount()
+    prefix_two = two.z.conf["prefix"]
+
+    # two's cache against one's bucket: another filesystem
+    two.z.write_config(dict(two.z.conf, prefix=prefix_one))
+    refused(two, "another filesystem")
+    assert one.z.run("get", "zero/superblock").stdout == sb_one
+    assert one.bucket_chunks() == keys_one
+    # one's cache (bound to a bucket) against an empty prefix: the wrong
+    # bucket, where no new filesystem may appear
+    one.z.write_config(dict(one.z.conf, prefix=prefix_one.replace("/one/", "/empty/")))
+    refused(one, "superblock")
+    assert one.z.run("ls").stdout.strip() == b"", "a superblock was created in the wrong bucket"
+
+    # fresh caches against odd buckets
+    cases = [
+        ("newer", b"zero-superblock\nformat=99\nfs_id=0123456789abcdef0123456789abcdef\n"
+                  b"chunk_size=4194304\n", "format"),
+        ("garbage", b"\x00\x01 not a superblock\n", "superblock"),
+    ]
+    for name, content, needle in cases:
+        m = make_fs(backend, name, mount=False)
+        m.z.run("put", "zero/superblock", "-", input=content)
+        msg = refused(m, needle)
+        if name == "newer":
+            assert "99" in msg, msg
+        assert m.z.run("get", "zero/superblock").stdout == content, "the superblock was changed"
+    # Zero objects without a superblock
+    m = make_fs(backend, "orphans", mount=False)
+    m.z.run("put", "zero/chunks/ab/ab" + "0" * 62, "-", input=b"something")
+    refused(m, "superblock")
+    p = m.z.run("stat", "zero/superblock", expect=None)
+    assert p.returncode != 0, "a superblock was created over foreign objects"
+
+    # and both filesystems still mount on their own buckets
+    two.z.write_config(dict(two.z.conf, prefix=prefix_two))
+    two.mount()
+    assert read_all(two.mnt / "g") == b"two"
+    two.umount()
+    one.z.write_config(dict(one.z.conf, prefix=prefix_one))
+    one.mount()
+    one.evict(one.mnt / "f")
+    drop_caches()
+    assert read_all(one.mnt / "f") == content_f
