@@ -137,6 +137,13 @@ class Mount:
                     time.sleep(0.05)
         return forced
 
+    def kill9(self):
+        """SIGKILL the daemon (a crash); returns once it is gone."""
+        pid = self.daemon_pid()
+        assert pid, "no daemon to kill"
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: self.daemon_pid() is None, 10, "the killed daemon to go")
+
     # -- observation ----------------------------------------------------------
     def status(self):
         return json.loads(os.getxattr(self.mnt, "user.zero.status"))
