@@ -57,6 +57,7 @@ def make_fs(request, tmp_path, zero_bin):
 
     def make(backend, name="fs", mount=True, prefix=None, **conf):
         prefix = prefix or "tier/%s/%s/" % (test, name)
+        p = None
         if backend == "file":
             c = {"backend": "file", "bucketDir": str(tmp_path / "bucket"), "prefix": prefix}
         elif backend == "s3":
@@ -72,6 +73,7 @@ def make_fs(request, tmp_path, zero_bin):
         work = tmp_path / ("z-" + name)
         work.mkdir(exist_ok=True)
         m = Mount(Zero(zero_bin, work, c), tmp_path, name)
+        m.proxy = p
         made.append(m)
         if mount:
             m.mount()
@@ -217,7 +219,15 @@ def test_identical_files_are_stored_once(backend, make_fs):
     write_file(mnt / "sub" / "c", data)
     # a file made of a's first chunk three times: nothing new to store
     write_file(mnt / "e", data[:CHUNK] * 3)
-    # one new chunk four times in one file (its uploads may run at once): one object
+    st = m.wait_uploaded(60)
+    assert set(m.bucket_chunks()) == set(keys0)
+    assert st["uploads"] == st0["uploads"] and st["uploaded_bytes"] == st0["uploaded_bytes"], (
+        "identical chunks were uploaded again: uploads %d -> %d" % (st0["uploads"], st["uploads"]))
+    hits = st["dedup_hits"] - st0["dedup_hits"]
+    assert hits == 4 + 4 + 3, "dedup_hits grew by %d, expected 11" % hits
+    assert st["bucket_objects"] == 4 and st["bucket_bytes"] == st0["bucket_bytes"], st
+
+    # one new chunk four times in one file: one object
     y = gen("random", CHUNK, 12)
     write_file(mnt / "f", y * 4)
     st = m.wait_uploaded(60)
@@ -226,9 +236,6 @@ def test_identical_files_are_stored_once(backend, make_fs):
         "identical chunks must be stored once: expected 5 objects, the bucket has %d"
         % len(keys1), sorted(keys1))
     assert st["bucket_objects"] == 5, st
-    # b, c: 4 chunks each, e: 3; f's four copies of y may go up at once (0-3 hits)
-    hits = st["dedup_hits"] - st0["dedup_hits"]
-    assert hits >= 4 + 4 + 3, "dedup_hits grew by %d, expected >= 11" % hits
 
     for name in ("a", "b", "sub/c", "e", "f"):
         m.evict(mnt / name)
@@ -255,6 +262,30 @@ def test_identical_files_are_stored_once(backend, make_fs):
     wait_for(lambda: not m.bucket_chunks(), 30, "all objects to be collected")
     st = m.status()
     assert st["bucket_objects"] == 0 and st["bucket_bytes"] == 0, st
+
+
+def test_identical_chunks_uploading_at_once_are_put_once(backend, make_fs):
+    """Objects are never overwritten: chunks of the same content that become
+    ready for upload together go up once, the others are dedup hits."""
+    m = make_fs(backend)
+    y = gen("random", CHUNK, 13)
+    st0 = m.status()
+    write_file(m.mnt / "f", y * 4)
+    st = m.wait_uploaded(60)
+    keys = m.bucket_chunks()
+    assert len(keys) == 1 and st["bucket_objects"] == 1, (keys, st)
+    puts = ""
+    if m.proxy:
+        (key,) = keys
+        puts = "; the proxy saw %d PUTs of %s" % (len(
+            [e for e in m.proxy.stats()["log"] if e[0] == "PUT" and e[1].endswith(key)]), key)
+    uploads, hits = st["uploads"] - st0["uploads"], st["dedup_hits"] - st0["dedup_hits"]
+    assert (uploads, hits) == (1, 3), (
+        "4 identical chunks written at once: %d uploads and %d dedup hits, expected 1 and 3%s"
+        % (uploads, hits, puts))
+    m.evict(m.mnt / "f")
+    drop_caches()
+    assert read_all(m.mnt / "f") == y * 4
 
 
 # ---------------------------------------------------------------------------
