@@ -69,6 +69,13 @@ struct fetch {
 	struct fetch *next;
 };
 
+/* An upload in flight: its chunk and, once read, the object id of its content. */
+struct upload_ref {
+	uint64_t ino, idx;
+	bool has_id;
+	uint8_t id[ENVELOPE_ID_LEN];
+};
+
 struct atime_note {
 	uint64_t ino, idx;
 	int64_t t;
@@ -91,7 +98,7 @@ struct tier {
 	pthread_cond_t work_cond;      /* wake the uploaders and the tier thread */
 	pthread_cond_t ra_cond;	       /* read-ahead queue not empty */
 
-	struct chunk_ref *uploading; /* uploads in flight */
+	struct upload_ref *uploading; /* uploads in flight */
 	size_t nuploading, uploading_cap;
 	uint8_t (*deleting)[ENVELOPE_ID_LEN]; /* objects the collector is deleting (rule 5) */
 	size_t ndeleting;
@@ -378,26 +385,39 @@ void tier_free(struct fs *fs)
 
 /* ---- bookkeeping helpers (lock held) ---- */
 
-static bool uploading_has(struct tier *t, uint64_t ino, uint64_t idx)
-{
-	for (size_t i = 0; i < t->nuploading; i++)
-		if (t->uploading[i].ino == ino && t->uploading[i].idx == idx)
-			return true;
-	return false;
-}
-
 static int uploading_add(struct tier *t, uint64_t ino, uint64_t idx)
 {
 	if (t->nuploading == t->uploading_cap) {
 		size_t ncap = t->uploading_cap ? 2 * t->uploading_cap : 16;
-		struct chunk_ref *p = realloc(t->uploading, ncap * sizeof(*p));
+		struct upload_ref *p = realloc(t->uploading, ncap * sizeof(*p));
 		if (!p)
 			return -ENOMEM;
 		t->uploading = p;
 		t->uploading_cap = ncap;
 	}
-	t->uploading[t->nuploading++] = (struct chunk_ref){ino, idx};
+	t->uploading[t->nuploading++] = (struct upload_ref){.ino = ino, .idx = idx};
 	return 0;
+}
+
+static struct upload_ref *uploading_find(struct tier *t, uint64_t ino, uint64_t idx)
+{
+	for (size_t i = 0; i < t->nuploading; i++)
+		if (t->uploading[i].ino == ino && t->uploading[i].idx == idx)
+			return &t->uploading[i];
+	return NULL;
+}
+
+/* Is another upload putting the object ID up right now? */
+static bool uploading_id_elsewhere(struct tier *t, uint64_t ino, uint64_t idx,
+				   const uint8_t id[ENVELOPE_ID_LEN])
+{
+	for (size_t i = 0; i < t->nuploading; i++) {
+		struct upload_ref *u = &t->uploading[i];
+		if (u->has_id && !(u->ino == ino && u->idx == idx) &&
+		    memcmp(u->id, id, ENVELOPE_ID_LEN) == 0)
+			return true;
+	}
+	return false;
 }
 
 static void uploading_remove(struct tier *t, uint64_t ino, uint64_t idx)
@@ -696,7 +716,8 @@ int tier_reserve_dirty(struct fs *fs, uint64_t new_chunks)
 			t->pressure = true;
 			pthread_cond_broadcast(&t->work_cond);
 		}
-		if (now.tv_sec - t->last_progress.tv_sec >= (time_t)t->backpressure_timeout_s) {
+		if (ts_seconds(now) - ts_seconds(t->last_progress) >=
+		    (double)t->backpressure_timeout_s) {
 			note_error(t,
 				   "no space for new data: %" PRId64 " dirty chunks fill the cache "
 				   "and nothing was uploaded for %u s",
@@ -730,7 +751,7 @@ static int pick_cb(void *arg, const struct meta_chunk *ch)
 	p->seen++;
 	p->last_ino = ch->ino;
 	p->last_idx = ch->idx;
-	if (p->have || uploading_has(t, ch->ino, ch->idx))
+	if (p->have || uploading_find(t, ch->ino, ch->idx))
 		return 0;
 	ip = itable_find(fs, ch->ino);
 	if (ip) {
@@ -845,6 +866,16 @@ static int upload_one(struct fs *fs, const struct meta_chunk *ch)
 		ret = -EAGAIN; /* the collector is deleting this content: try again later */
 		goto out;
 	}
+	/*
+	 * Identical content on its way up already: wait for it, then share it.
+	 * The id is claimed only after the wait, so that waiters never wait
+	 * for each other.
+	 */
+	while (uploading_id_elsewhere(t, ch->ino, ch->idx, id))
+		pthread_cond_wait(&t->upload_cond, &fs->lock);
+	struct upload_ref *me = uploading_find(t, ch->ino, ch->idx);
+	memcpy(me->id, id, ENVELOPE_ID_LEN);
+	me->has_id = true;
 	ret = meta_object_exists(fs->meta, id);
 	if (ret > 0) {
 		/* stored already: reference it (rule 5 keeps it from going meanwhile) */
