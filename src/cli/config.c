@@ -18,6 +18,8 @@
  */
 #include "cli/config.h"
 
+#include "common/errbuf.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -86,19 +88,6 @@ static const struct config_key config_keys[] = {
 };
 /* clang-format on */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static void config_set_defaults(struct config *cfg)
 {
@@ -264,7 +253,7 @@ static int config_set(struct config *cfg, const struct config_key *key, const ch
 		if (key->type == CONFIG_URL) {
 			if (strncmp(value, "http://", 7) != 0 &&
 			    strncmp(value, "https://", 8) != 0) {
-				set_err(err, errlen,
+				errbuf_set(err, errlen,
 					"%s:%lu: key '%s': '%s' is not an http:// or https:// URL",
 					name, line, key->name, value);
 				return -EINVAL;
@@ -278,7 +267,7 @@ static int config_set(struct config *cfg, const struct config_key *key, const ch
 			}
 		} else if (key->type == CONFIG_PATH) {
 			if (!*value) {
-				set_err(err, errlen, "%s:%lu: key '%s': empty path", name, line,
+				errbuf_set(err, errlen, "%s:%lu: key '%s': empty path", name, line,
 					key->name);
 				return -EINVAL;
 			}
@@ -294,7 +283,7 @@ static int config_set(struct config *cfg, const struct config_key *key, const ch
 	}
 	case CONFIG_BOOL:
 		if (!plain || !parse_bool(value, (bool *)field)) {
-			set_err(err, errlen, "%s:%lu: key '%s': expected true or false, got '%s'",
+			errbuf_set(err, errlen, "%s:%lu: key '%s': expected true or false, got '%s'",
 				name, line, key->name, value);
 			return -EINVAL;
 		}
@@ -307,12 +296,12 @@ static int config_set(struct config *cfg, const struct config_key *key, const ch
 		d = plain && *value ? strtod(value, &end) : 0;
 		if (!plain || !*value || *end || errno || !isdigit((unsigned char)value[0]) ||
 		    !isfinite(d)) {
-			set_err(err, errlen, "%s:%lu: key '%s': expected a number of GB, got '%s'",
+			errbuf_set(err, errlen, "%s:%lu: key '%s': expected a number of GB, got '%s'",
 				name, line, key->name, value);
 			return -EINVAL;
 		}
 		if (d <= 0 || d > 1e9) {
-			set_err(err, errlen,
+			errbuf_set(err, errlen,
 				"%s:%lu: key '%s': %s GB is impossible (must be above 0)", name,
 				line, key->name, value);
 			return -EINVAL;
@@ -336,12 +325,12 @@ static int config_set(struct config *cfg, const struct config_key *key, const ch
 				   : key->type == CONFIG_SECONDS ? "a duration in seconds"
 								 : "a whole number";
 
-		set_err(err, errlen, "%s:%lu: key '%s': expected %s, got '%s'", name, line,
+		errbuf_set(err, errlen, "%s:%lu: key '%s': expected %s, got '%s'", name, line,
 			key->name, what, value);
 		return -EINVAL;
 	}
 	if (r < 0 || v < key->min || v > key->max) {
-		set_err(err, errlen, "%s:%lu: key '%s': %s is out of range (%llu to %llu)", name,
+		errbuf_set(err, errlen, "%s:%lu: key '%s': %s is out of range (%llu to %llu)", name,
 			line, key->name, value, (unsigned long long)key->min,
 			(unsigned long long)key->max);
 		return -EINVAL;
@@ -378,7 +367,7 @@ static int config_finish(struct config *cfg, const char *name, unsigned long bac
 	if (cfg->backend) {
 		if (strcmp(cfg->backend, "file") != 0 && strcmp(cfg->backend, "s3") != 0 &&
 		    strcmp(cfg->backend, "b2") != 0) {
-			set_err(err, errlen,
+			errbuf_set(err, errlen,
 				"%s:%lu: key 'backend': unknown backend '%s' (file, s3 or b2)",
 				name, backend_line, cfg->backend);
 			return -EINVAL;
@@ -397,7 +386,7 @@ static int config_finish(struct config *cfg, const char *name, unsigned long bac
 	if (cfg->upload_checksum && strcmp(cfg->upload_checksum, "crc32c") != 0 &&
 	    strcmp(cfg->upload_checksum, "sha256") != 0 &&
 	    strcmp(cfg->upload_checksum, "md5") != 0) {
-		set_err(
+		errbuf_set(
 		    err, errlen,
 		    "%s:%lu: key 'uploadChecksum': unknown checksum '%s' (crc32c, sha256 or md5)",
 		    name, checksum_line, cfg->upload_checksum);
@@ -424,7 +413,7 @@ static int config_finish(struct config *cfg, const char *name, unsigned long bac
 			return -ENOMEM;
 	}
 	if (cfg->multipart_part_size > cfg->multipart_threshold && cfg->multipart_threshold != 0) {
-		set_err(err, errlen,
+		errbuf_set(err, errlen,
 			"%s: key 'multipartPartSize': %llu is larger than multipartThreshold %llu",
 			name, (unsigned long long)cfg->multipart_part_size,
 			(unsigned long long)cfg->multipart_threshold);
@@ -448,7 +437,7 @@ int config_parse(const char *name, const char *buf, size_t len, struct config *c
 		return -ENOMEM;
 	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
 	if (!yaml_parser_load(&parser, &doc)) {
-		set_err(err, errlen, "%s:%lu: not valid YAML: %s", name,
+		errbuf_set(err, errlen, "%s:%lu: not valid YAML: %s", name,
 			(unsigned long)parser.problem_mark.line + 1,
 			parser.problem ? parser.problem : "syntax error");
 		r = -EINVAL;
@@ -460,7 +449,7 @@ int config_parse(const char *name, const char *buf, size_t len, struct config *c
 	if (root->type == YAML_SCALAR_NODE && is_null_scalar(root))
 		goto out_doc;
 	if (root->type != YAML_MAPPING_NODE) {
-		set_err(err, errlen, "%s:%lu: the configuration must be a mapping of key: value",
+		errbuf_set(err, errlen, "%s:%lu: the configuration must be a mapping of key: value",
 			name, (unsigned long)root->start_mark.line + 1);
 		r = -EINVAL;
 		goto out_doc;
@@ -474,19 +463,19 @@ int config_parse(const char *name, const char *buf, size_t len, struct config *c
 		const char *kname;
 
 		if (k->type != YAML_SCALAR_NODE) {
-			set_err(err, errlen, "%s:%lu: keys must be plain names", name, line);
+			errbuf_set(err, errlen, "%s:%lu: keys must be plain names", name, line);
 			r = -EINVAL;
 			goto out_doc;
 		}
 		kname = (const char *)k->data.scalar.value;
 		key = config_key_find(kname);
 		if (!key) {
-			set_err(err, errlen, "%s:%lu: key '%s': unknown key", name, line, kname);
+			errbuf_set(err, errlen, "%s:%lu: key '%s': unknown key", name, line, kname);
 			r = -EINVAL;
 			goto out_doc;
 		}
 		if (seen[key - config_keys]) {
-			set_err(err, errlen, "%s:%lu: key '%s': given more than once", name, line,
+			errbuf_set(err, errlen, "%s:%lu: key '%s': given more than once", name, line,
 				kname);
 			r = -EINVAL;
 			goto out_doc;
@@ -494,7 +483,7 @@ int config_parse(const char *name, const char *buf, size_t len, struct config *c
 		seen[key - config_keys] = true;
 		line = (unsigned long)v->start_mark.line + 1;
 		if (v->type != YAML_SCALAR_NODE) {
-			set_err(err, errlen, "%s:%lu: key '%s': expected a single value, got a %s",
+			errbuf_set(err, errlen, "%s:%lu: key '%s': expected a single value, got a %s",
 				name, line, kname,
 				v->type == YAML_MAPPING_NODE ? "mapping" : "list");
 			r = -EINVAL;
@@ -640,22 +629,22 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 				goto out_free_path;
 			goto out_env;
 		}
-		set_err(err, errlen, "%s: cannot open: %s", name, strerror(-r));
+		errbuf_set(err, errlen, "%s: cannot open: %s", name, strerror(-r));
 		goto out_free_path;
 	}
 	if (fstat(fd, &st) < 0) {
 		r = -errno;
-		set_err(err, errlen, "%s: cannot stat: %s", name, strerror(-r));
+		errbuf_set(err, errlen, "%s: cannot stat: %s", name, strerror(-r));
 		goto out_close;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		r = -EINVAL;
-		set_err(err, errlen, "%s: not a regular file", name);
+		errbuf_set(err, errlen, "%s: not a regular file", name);
 		goto out_close;
 	}
 	r = read_all(fd, &buf, &len);
 	if (r < 0) {
-		set_err(err, errlen, "%s: cannot read: %s", name, strerror(-r));
+		errbuf_set(err, errlen, "%s: cannot read: %s", name, strerror(-r));
 		goto out_close;
 	}
 	r = config_parse(name, buf, len, cfg, err, errlen);

@@ -7,6 +7,7 @@
  */
 #include "store/backend.h"
 
+#include "common/errbuf.h"
 #include "cli/config.h"
 #include "common/log.h"
 
@@ -62,19 +63,6 @@ bool objstore_key_valid(const char *key)
 	return true;
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static void s3_params_from_config(const struct config *cfg, struct s3_params *p)
 {
@@ -110,7 +98,7 @@ int objstore_open_from_config(const struct config *cfg, struct objstore **out, c
 	*out = NULL;
 	if (strcmp(backend, "file") == 0) {
 		if (!cfg->bucket_dir) {
-			set_err(err, errlen, "%s: key 'bucketDir': not set", where);
+			errbuf_set(err, errlen, "%s: key 'bucketDir': not set", where);
 			return -EINVAL;
 		}
 		r = store_file_open(cfg->bucket_dir, &s, err, errlen);
@@ -121,7 +109,7 @@ int objstore_open_from_config(const struct config *cfg, struct objstore **out, c
 	s3_params_from_config(cfg, &p);
 	if (strcmp(backend, "b2") == 0) {
 		if (!cfg->account_id || !cfg->application_key || !cfg->bucket_id) {
-			set_err(err, errlen,
+			errbuf_set(err, errlen,
 				"%s: the b2 backend needs accountId, applicationKey and bucketId",
 				where);
 			return -EINVAL;
@@ -137,12 +125,12 @@ int objstore_open_from_config(const struct config *cfg, struct objstore **out, c
 		p.secret_access_key = cfg->application_key;
 	} else if (strcmp(backend, "s3") == 0) {
 		if (!p.bucket) {
-			set_err(err, errlen, "%s: key 'bucket': the s3 backend needs a bucket name",
+			errbuf_set(err, errlen, "%s: key 'bucket': the s3 backend needs a bucket name",
 				where);
 			return -EINVAL;
 		}
 		if (!p.access_key_id || !p.secret_access_key) {
-			set_err(err, errlen,
+			errbuf_set(err, errlen,
 				"%s: the s3 backend needs accessKeyId and secretAccessKey "
 				"(or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
 				where);
@@ -156,7 +144,7 @@ int objstore_open_from_config(const struct config *cfg, struct objstore **out, c
 			p.path_style = false; /* AWS wants virtual-hosted addressing */
 		}
 	} else {
-		set_err(err, errlen, "%s: key 'backend': unknown backend '%s'", where, backend);
+		errbuf_set(err, errlen, "%s: key 'backend': unknown backend '%s'", where, backend);
 		return -EINVAL;
 	}
 	r = store_s3_open(&p, &s, err, errlen);
