@@ -792,6 +792,17 @@ int fs_getattr(struct fs *fs, uint64_t ino, struct stat *st)
 }
 
 /*
+ * Does a write or truncate of file IN by CTX drop its setuid/setgid bits?
+ * As on ext4: when someone other than root outside the file's group does
+ * it, even without group-execute (the kernel only asks for that case).
+ */
+static bool loses_setgid(const struct meta_inode *in, const struct fs_ctx *ctx)
+{
+	return ctx->uid != 0 && (in->mode & S_ISGID) && S_ISREG(in->mode) &&
+	       !ctx->in_group(ctx, in->gid);
+}
+
+/*
  * Before truncating IP to SIZE (lock held, outside a transaction): fetch
  * the chunk that will hold the new end, then wait for fetches into the
  * file to finish, so that none writes past the new end.
@@ -866,9 +877,8 @@ int fs_setattr(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, struct fs_
 	}
 	if (to_set & FS_SET_MODE)
 		in.mode = (in.mode & S_IFMT) | (attr->st_mode & 07777);
-	if ((to_set & FS_SET_SIZE) && ctx->uid != 0 && (in.mode & S_ISGID) &&
-	    !ctx->in_group(ctx, in.gid))
-		in.mode &= ~(mode_t)(S_ISUID | S_ISGID); /* see drop_setgid_for() */
+	if ((to_set & FS_SET_SIZE) && loses_setgid(&in, ctx))
+		in.mode &= ~(mode_t)(S_ISUID | S_ISGID);
 	if (to_set & FS_SET_UID)
 		in.uid = attr->st_uid;
 	if (to_set & FS_SET_GID)
@@ -1570,16 +1580,14 @@ static int write_make_room(struct fs *fs, struct fs_inode *ip, uint64_t off, siz
 }
 
 /*
- * A write or truncate by CTX: like ext4, someone outside the file's group
- * (and not root) drops its setgid bit even without group-execute, which
- * the kernel leaves to the filesystem. Lock held.
+ * Before a write by CTX: drop the privilege bits when loses_setgid() says
+ * so, committing the new mode. Lock held.
  */
 static int drop_setgid_for(struct fs *fs, struct fs_inode *ip, const struct fs_ctx *ctx)
 {
 	struct meta_inode in = ip->attr;
 
-	if (!ctx || ctx->uid == 0 || !(in.mode & S_ISGID) || !S_ISREG(in.mode) ||
-	    ctx->in_group(ctx, in.gid))
+	if (!ctx || !loses_setgid(&in, ctx))
 		return 0;
 	in.mode &= ~(mode_t)(S_ISUID | S_ISGID);
 	in.ctime = now_ts();
