@@ -1603,7 +1603,10 @@ int fs_write_begin(struct fs *fs, const struct fs_ctx *ctx, struct fs_file *fh, 
 	if (off < 0)
 		return -EINVAL;
 	if (len == 0) {
+		pthread_mutex_lock(&fs->lock);
+		ip->nwrite++; /* paired with fs_write_end like any write */
 		*fd = ip->fd;
+		pthread_mutex_unlock(&fs->lock);
 		return 0;
 	}
 	if ((uint64_t)off + len > FS_MAX_FILE_SIZE)
@@ -1615,6 +1618,8 @@ int fs_write_begin(struct fs *fs, const struct fs_ctx *ctx, struct fs_file *fh, 
 	if (ret == 0)
 		ret = chunks_mark_dirty(fs, ip, (uint64_t)off / fs->chunk_size,
 					((uint64_t)off + len - 1) / fs->chunk_size);
+	if (ret == 0)
+		ip->nwrite++; /* until fs_write_end: no upload may read these chunks meanwhile */
 	*fd = ip->fd;
 	pthread_mutex_unlock(&fs->lock);
 	return ret;
@@ -1624,9 +1629,12 @@ void fs_write_end(struct fs *fs, struct fs_file *fh, off_t off, size_t written)
 {
 	struct fs_inode *ip = fh->ip;
 
-	if (written == 0)
-		return;
 	pthread_mutex_lock(&fs->lock);
+	ip->nwrite--;
+	if (written == 0) {
+		pthread_mutex_unlock(&fs->lock);
+		return;
+	}
 	if ((uint64_t)off + written > ip->attr.size)
 		ip->attr.size = (uint64_t)off + written;
 	ip->attr.mtime = ip->attr.ctime = ip->last_write = now_ts();

@@ -124,6 +124,8 @@ void fs_read_done(struct fs *fs, struct fs_read *rd);
  * A write is three steps: fs_write_begin() (by CTX, the writer) marks the chunks dirty and gives
  * the cache file; the caller copies the bytes into *FD at OFF; then
  * fs_write_end() records the new size and times with what was written.
+ * Every successful fs_write_begin() must be followed by fs_write_end(),
+ * with WRITTEN 0 when the copy failed.
  */
 int fs_write_begin(struct fs *fs, const struct fs_ctx *ctx, struct fs_file *fh, off_t off,
 		   size_t len, int *fd);

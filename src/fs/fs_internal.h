@@ -45,6 +45,7 @@ struct fs_inode {
 	uint32_t nopen;	   /* open handles */
 	uint32_t nread;	   /* reads between fs_read_prepare and fs_read_done */
 	uint32_t nfetch;   /* chunk fetches in flight into this inode's cache file */
+	uint32_t nwrite;   /* writes between fs_write_begin and fs_write_end */
 	int fd;		   /* cache file, -1 while closed */
 	bool attr_valid;   /* attr holds the inode's row */
 	bool attr_dirty;   /* attr is newer than the row (size and times of a written file) */

@@ -14,7 +14,9 @@
  *     fs->lock; every decision is taken, and re-checked, under it.
  *  2. An upload begins by clearing the inode's in-memory DIRTY bit, so the
  *     next write commits a new DIRTY mark (and version) before its bytes
- *     change; the upload then lands only if the version did not move.
+ *     change; the upload then lands only if the version did not move. No
+ *     upload begins while a write to the inode is in flight (nwrite), whose
+ *     mark predates the upload but whose bytes may land after its read.
  *  3. DIRTY chunks are never evicted; nor are chunks of pinned files, of
  *     inodes with a read or a fetch in flight.
  *  4. One fetch per chunk at a time: later readers wait for it
@@ -754,6 +756,8 @@ static int pick_cb(void *arg, const struct meta_chunk *ch)
 	if (p->have || uploading_find(t, ch->ino, ch->idx))
 		return 0;
 	ip = itable_find(fs, ch->ino);
+	if (ip && ip->nwrite > 0)
+		return 0; /* a write is between its DIRTY mark and its bytes (rule 2) */
 	if (ip) {
 		time_t idle = now_ts().tv_sec - ip->last_write.tv_sec;
 		if (!t->pressure && idle < (time_t)t->upload_delay_s)

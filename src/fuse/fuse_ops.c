@@ -340,6 +340,7 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 	out.buf[0].pos = off;
 	n = fuse_buf_copy(&out, in, 0);
 	if (n < 0) {
+		fs_write_end(fs, fh, off, 0);
 		reply_err(req, (int)n);
 		return;
 	}
