@@ -3,17 +3,18 @@
  * chunk object Zero puts in the bucket, and the content address (object id)
  * of a chunk. Pure functions over memory: no I/O, no global state.
  *
- * Layout (version 1, all integers little-endian; docs/format.md has the
+ * Layout (version 2, all integers little-endian; docs/format.md has the
  * full table):
  *
  *	fields	32 bytes: magic "ZOBJ", version, codec, flags, header length,
  *		plaintext length, payload length
- *	plain	checksum[32]	BLAKE2b-256(fields || payload)	header = 64
+ *	plain	checksum[32]	GMAC(fields || payload), 16 zeros	header = 64
+ *		(version 1, still read: BLAKE2b-256(fields || payload))
  *	sealed	nonce[24] tag[16]	XChaCha20-Poly1305, AD = fields	header = 72
  *	payload	the plaintext, or its zstd frame; encrypted when sealed
  *
  * Invariants:
- *  1. envelope_decode() hands out bytes only after the checksum or the AEAD
+ *  1. envelope_decode() and envelope_open() hand out bytes only after the checksum or the AEAD
  *     tag verified; anything else is -EBADMSG, never wrong data.
  *  2. An object is exactly header + payload bytes: shorter or longer is
  *     -EBADMSG.
@@ -106,6 +107,18 @@ int envelope_encode(const struct envelope_opts *o, const void *plaintext, size_t
  */
 int envelope_decode(const uint8_t *data_key, const void *obj, size_t objlen, void *dst,
 		    size_t dstcap, size_t *len);
+
+/*
+ * envelope_decode() without the copy: verify OBJ where it lies and point
+ * *PLAIN at its plaintext (*LEN bytes). An uncompressed object is opened in
+ * place: *PLAIN points into OBJ, which is decrypted in place when sealed
+ * (so OBJ is changed, also on failure). A compressed one is decoded into
+ * SCRATCH (SCRATCHCAP bytes), which *PLAIN then points at; with SCRATCH
+ * NULL it is -ENOBUFS, before any verification, so the caller can find a
+ * buffer and call again. Otherwise the errors of envelope_decode().
+ */
+int envelope_open(const uint8_t *data_key, void *obj, size_t objlen, void *scratch,
+		  size_t scratchcap, const void **plain, size_t *len);
 
 /*
  * Peek the plaintext length recorded in an object's header, for sizing the

@@ -57,6 +57,8 @@
 #define DEFAULT_UPLOADERS 4
 #define LOW_WATERMARK_PERCENT 90
 #define ZSTD_LEVEL 1
+/* Object buffers kept for the next fetch: one per read-ahead thread and a few readers. */
+#define BUF_POOL (READAHEAD_THREADS + 4)
 
 struct chunk_ref {
 	uint64_t ino, idx;
@@ -105,6 +107,8 @@ struct tier {
 	uint8_t (*deleting)[ENVELOPE_ID_LEN]; /* objects the collector is deleting (rule 5) */
 	size_t ndeleting;
 	struct fetch *fetches;
+	void *bufs[BUF_POOL]; /* idle object buffers, chunk size + largest header */
+	size_t nbufs;
 	struct chunk_ref raq[READAHEAD_QUEUE]; /* read-ahead ring; each entry holds nfetch */
 	size_t ra_head, ra_count;
 	struct atime_note *atimes; /* access times waiting to be written */
@@ -380,6 +384,8 @@ void tier_free(struct fs *fs)
 	free(t->uploading);
 	free(t->deleting);
 	free(t->atimes);
+	while (t->nbufs)
+		free(t->bufs[--t->nbufs]);
 	free(t->upload_threads);
 	free(t);
 	fs->tier = NULL;
@@ -477,6 +483,58 @@ static uint64_t chunk_len(struct fs *fs, uint64_t size, uint64_t idx)
 }
 
 /*
+ * An object buffer (chunk size + largest header) for a fetch, lock held.
+ * Reused ones are already faulted in: a fresh 4 MiB malloc costs a page
+ * fault per page, more than the copy the bytes take into the cache file.
+ */
+static void *buf_get(struct fs *fs)
+{
+	struct tier *t = fs->tier;
+
+	if (t->nbufs)
+		return t->bufs[--t->nbufs];
+	return malloc((size_t)fs->chunk_size + ENVELOPE_HEADER_MAX);
+}
+
+static void buf_put(struct tier *t, void *buf)
+{
+	if (buf && t->nbufs < BUF_POOL)
+		t->bufs[t->nbufs++] = buf;
+	else
+		free(buf);
+}
+
+/*
+ * GET object KEY into OBJ (sized by buf_get) and open it: verify, and
+ * decrypt or decompress, into *PLAIN (*LEN bytes). Uncompressed objects
+ * are opened in place; a compressed one takes a second buffer, *SCRATCH,
+ * which the caller gives back. Lock not held.
+ */
+static int fetch_object(struct fs *fs, const char *key, void *obj, void **scratch,
+			const void **plain, size_t *len)
+{
+	struct tier *t = fs->tier;
+	size_t cap = (size_t)fs->chunk_size + ENVELOPE_HEADER_MAX;
+	struct objstore_sink sink = {.fd = -1, .buf = obj, .cap = cap, .max = cap};
+	int ret;
+
+	ret = objstore_get_sink(t->store, key, 0, UINT64_MAX, &sink);
+	if (ret)
+		return ret;
+	if (sink.buf != obj) /* cannot happen: the sink may not grow past MAX */
+		return -EIO;
+	ret = envelope_open(NULL, obj, sink.len, NULL, 0, plain, len);
+	if (ret != -ENOBUFS)
+		return ret;
+	pthread_mutex_lock(&fs->lock);
+	*scratch = buf_get(fs);
+	pthread_mutex_unlock(&fs->lock);
+	if (!*scratch)
+		return -ENOMEM;
+	return envelope_open(NULL, obj, sink.len, *scratch, fs->chunk_size, plain, len);
+}
+
+/*
  * Fetch chunk IDX of IP as the one fetcher (lock held on entry and exit,
  * dropped while the object travels and is verified and written).
  */
@@ -486,8 +544,9 @@ static int fetch_chunk(struct fs *fs, struct fs_inode *ip, uint64_t idx)
 	char key[ENVELOPE_OBJECT_KEY_SIZE], hex[2 * ENVELOPE_ID_LEN + 1];
 	struct meta_chunk ch;
 	struct fetch *f;
-	char *obj = NULL, *plain = NULL;
-	size_t objlen = 0, len = 0;
+	void *obj = NULL, *scratch = NULL;
+	const void *plain;
+	size_t len = 0;
 	int fd = -1, ret;
 
 	f = calloc(1, sizeof(*f));
@@ -514,6 +573,11 @@ static int fetch_chunk(struct fs *fs, struct fs_inode *ip, uint64_t idx)
 		ret = -EIO;
 		goto out_finish;
 	}
+	obj = buf_get(fs);
+	if (!obj) {
+		ret = -ENOMEM;
+		goto out_finish;
+	}
 	fd = cache_file_open(fs->cache, ip->ino, false);
 	if (fd < 0) {
 		ret = fd;
@@ -523,24 +587,11 @@ static int fetch_chunk(struct fs *fs, struct fs_inode *ip, uint64_t idx)
 	envelope_id_hex(ch.object, hex);
 	pthread_mutex_unlock(&fs->lock);
 
-	/* sized for the largest object of a chunk: no growing copies on the way in */
-	struct objstore_sink sink = {.fd = -1, .cap = fs->chunk_size + ENVELOPE_HEADER_MAX};
-	sink.max = sink.cap;
-	sink.buf = malloc(sink.cap);
-	ret = sink.buf ? objstore_get_sink(t->store, key, 0, UINT64_MAX, &sink) : -ENOMEM;
-	obj = sink.buf;
-	objlen = sink.len;
-	if (ret == 0) {
-		plain = malloc(fs->chunk_size ? fs->chunk_size : 1);
-		ret = plain ? envelope_decode(NULL, obj, objlen, plain, fs->chunk_size, &len)
-			    : -ENOMEM;
-		if (ret == 0 && len != ch.length)
-			ret = -EBADMSG;
-
-		if (ret == 0 &&
-		    pwrite(fd, plain, len, (off_t)(idx * fs->chunk_size)) != (ssize_t)len)
-			ret = errno ? -errno : -EIO;
-	}
+	ret = fetch_object(fs, key, obj, &scratch, &plain, &len);
+	if (ret == 0 && len != ch.length)
+		ret = -EBADMSG;
+	if (ret == 0 && pwrite(fd, plain, len, (off_t)(idx * fs->chunk_size)) != (ssize_t)len)
+		ret = errno ? -errno : -EIO;
 
 	pthread_mutex_lock(&fs->lock);
 	if (ret == 0) {
@@ -567,8 +618,8 @@ static int fetch_chunk(struct fs *fs, struct fs_inode *ip, uint64_t idx)
 out_finish:
 	if (fd >= 0)
 		close(fd);
-	free(obj);
-	free(plain);
+	buf_put(t, obj);
+	buf_put(t, scratch);
 	f->done = true;
 	f->err = ret;
 	fetch_unlink(t, f);

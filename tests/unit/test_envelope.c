@@ -1,8 +1,10 @@
 /*
  * test_envelope.c - unit tests of the object format: round trips in every
- * mode and size class, the byte layout pinned by a known answer, every
- * single-byte corruption and every truncation of small objects rejected,
- * keys, options, and the content address against BLAKE2b values computed
+ * mode and size class (decode and in-place open), the byte layout pinned by
+ * a known answer (the version 2 checksum computed with Python's
+ * cryptography package), version 1 objects still read, every single-byte
+ * corruption and every truncation of small objects rejected, keys,
+ * options, and the content address against BLAKE2b values computed
  * independently (Python's hashlib.blake2b).
  */
 #include "format/envelope.h"
@@ -12,6 +14,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include <openssl/evp.h>
 #include <sodium.h>
 
 #define MIB (1024 * 1024)
@@ -60,6 +63,40 @@ static uint8_t *make_plaintext(size_t len, bool compressible)
 	return p;
 }
 
+/*
+ * envelope_open() on a copy of OBJ gives PLAIN: in place when stored
+ * uncompressed, through a scratch buffer (-ENOBUFS without one) when not.
+ */
+static void check_open(const uint8_t *key, const uint8_t *obj, size_t objlen,
+		       const uint8_t *plain, size_t len)
+{
+	uint8_t *copy = malloc(objlen), *scratch = malloc(len + 1);
+	const void *got = NULL;
+	size_t gotlen = 99;
+	int ret;
+
+	TEST_ASSERT(copy && scratch);
+	if (!copy || !scratch)
+		goto out_free;
+	memcpy(copy, obj, objlen);
+	ret = envelope_open(key, copy, objlen, NULL, 0, &got, &gotlen);
+	if (obj[5] == ENVELOPE_CODEC_NONE) {
+		TEST_ASSERT_EQ_INT(ret, 0);
+		TEST_ASSERT(got == copy + (key ? 72 : 64));
+	} else {
+		TEST_ASSERT_EQ_INT(ret, -ENOBUFS);
+		TEST_ASSERT(got == NULL && gotlen == 0);
+		ret = envelope_open(key, copy, objlen, scratch, len, &got, &gotlen);
+		TEST_ASSERT_EQ_INT(ret, 0);
+		TEST_ASSERT(got == scratch);
+	}
+	TEST_ASSERT_EQ_INT(gotlen, len);
+	TEST_ASSERT(ret != 0 || len == 0 || memcmp(got, plain, len) == 0);
+out_free:
+	free(copy);
+	free(scratch);
+}
+
 /* Encode and decode one plaintext; check what the header says on the way. */
 static void check_round_trip(size_t len, bool compressible, int codec, const uint8_t *key)
 {
@@ -96,6 +133,7 @@ static void check_round_trip(size_t len, bool compressible, int codec, const uin
 		TEST_ASSERT_EQ_INT(envelope_decode(key, obj, objlen, dst, len - 1, &got), -ERANGE);
 		TEST_ASSERT_EQ_INT(got, 0);
 	}
+	check_open(key, obj, objlen, plain, len);
 out_free:
 	free(obj);
 	free(dst);
@@ -133,31 +171,72 @@ static void test_empty_plaintext_may_be_null(void)
 	free(obj);
 }
 
-/* The version 1 layout, byte by byte; the checksum was computed with Python's hashlib. */
+/*
+ * The version 2 layout, byte by byte. The checksum is the AES-128-GCM tag
+ * (zero key and nonce, empty plaintext, fields || payload as associated
+ * data) computed with Python's cryptography package, then 16 zero bytes.
+ */
 static void test_plain_layout_known_answer(void)
 {
 	/* clang-format off */
 	static const uint8_t fields[32] = {
-		'Z', 'O', 'B', 'J', 1, 0, 0, 0,	/* magic, version, codec, flags, reserved */
+		'Z', 'O', 'B', 'J', 2, 0, 0, 0,	/* magic, version, codec, flags, reserved */
 		64, 0, 0, 0, 0, 0, 0, 0,	/* header length, reserved */
 		3, 0, 0, 0, 0, 0, 0, 0,		/* plaintext length */
 		3, 0, 0, 0, 0, 0, 0, 0,		/* payload length */
 	};
 	/* clang-format on */
+	static const uint8_t zeros[16];
 	struct envelope_opts o = {.codec = ENVELOPE_CODEC_NONE};
-	uint8_t *obj = NULL, sum[32];
+	uint8_t *obj = NULL, sum[16];
 	size_t objlen = 0;
 
-	hex_to_bytes("3463b3a130f714775f5ea0363291e0e9d0c137a895a95f915b634d0d98ec63e3", sum, 32);
+	hex_to_bytes("820b29568e0e8b818f8e4516911915f2", sum, 16);
 	TEST_ASSERT_EQ_INT(envelope_encode(&o, "abc", 3, &obj, &objlen), 0);
 	TEST_ASSERT_EQ_INT(objlen, 67);
 	if (objlen != 67)
 		goto out_free;
 	TEST_ASSERT(memcmp(obj, fields, 32) == 0);
-	TEST_ASSERT(memcmp(obj + 32, sum, 32) == 0);
+	TEST_ASSERT(memcmp(obj + 32, sum, 16) == 0);
+	TEST_ASSERT(memcmp(obj + 48, zeros, 16) == 0);
 	TEST_ASSERT(memcmp(obj + 64, "abc", 3) == 0);
 out_free:
 	free(obj);
+}
+
+/*
+ * Objects written by version 1 (BLAKE2b-256 checksum, computed with
+ * Python's hashlib) stay readable, and are still verified.
+ */
+static void test_version1_objects_readable(void)
+{
+	/* clang-format off */
+	uint8_t obj[67] = {
+		'Z', 'O', 'B', 'J', 1, 0, 0, 0,
+		64, 0, 0, 0, 0, 0, 0, 0,
+		3, 0, 0, 0, 0, 0, 0, 0,
+		3, 0, 0, 0, 0, 0, 0, 0,
+	};
+	/* clang-format on */
+	uint8_t dst[3];
+	const void *plain;
+	size_t got = 0;
+
+	hex_to_bytes("3463b3a130f714775f5ea0363291e0e9d0c137a895a95f915b634d0d98ec63e3", obj + 32,
+		     32);
+	memcpy(obj + 64, "abc", 3);
+	TEST_ASSERT_EQ_INT(envelope_decode(NULL, obj, sizeof(obj), dst, sizeof(dst), &got), 0);
+	TEST_ASSERT(got == 3 && memcmp(dst, "abc", 3) == 0);
+	TEST_ASSERT_EQ_INT(envelope_open(NULL, obj, sizeof(obj), NULL, 0, &plain, &got), 0);
+	TEST_ASSERT(got == 3 && plain == obj + 64);
+	/* A version 1 object under the version 2 checksum is corrupt, and vice versa. */
+	obj[4] = 2;
+	TEST_ASSERT_EQ_INT(envelope_decode(NULL, obj, sizeof(obj), dst, sizeof(dst), &got),
+			   -EBADMSG);
+	obj[4] = 1;
+	obj[66] ^= 1;
+	TEST_ASSERT_EQ_INT(envelope_decode(NULL, obj, sizeof(obj), dst, sizeof(dst), &got),
+			   -EBADMSG);
 }
 
 static void test_sealed_layout(void)
@@ -200,6 +279,22 @@ static int decode_copy(const uint8_t *key, const uint8_t *obj, size_t len, uint8
 	return ret;
 }
 
+/* envelope_open() of a copy of OBJ (it may decrypt in place), scratch DST. */
+static int open_copy(const uint8_t *key, const uint8_t *obj, size_t len, uint8_t *dst,
+		     size_t dstcap, size_t *got)
+{
+	uint8_t *copy = malloc(len ? len : 1);
+	const void *plain;
+	int ret;
+
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, obj, len);
+	ret = envelope_open(key, copy, len, dst, dstcap, &plain, got);
+	free(copy);
+	return ret;
+}
+
 /*
  * Flip bits of byte I (every header byte, then payload bytes every STEP)
  * with a few masks: each must be -EBADMSG with nothing reported decoded.
@@ -217,6 +312,8 @@ static void check_corruptions(const uint8_t *key, uint8_t *obj, size_t objlen, s
 
 			obj[i] ^= masks[m];
 			ret = envelope_decode(key, obj, objlen, dst, dstcap, &got);
+			if (ret == -EBADMSG && got == 0)
+				ret = open_copy(key, obj, objlen, dst, dstcap, &got);
 			obj[i] ^= masks[m];
 			if (ret != -EBADMSG || got != 0) {
 				if (bad++ < 5)
@@ -338,7 +435,25 @@ out_free:
 	free(plainobj);
 }
 
-/* A header that is well checksummed but says something version 1 cannot read. */
+/* The version 2 checksum of A || B into SUM[16], as the format defines it. */
+static int gmac(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, uint8_t sum[16])
+{
+	static const uint8_t zero_key[16], zero_iv[12];
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	int outl, ok;
+
+	if (!ctx)
+		return -1;
+	ok = EVP_EncryptInit_ex(ctx, EVP_aes_128_gcm(), NULL, zero_key, zero_iv) == 1 &&
+	     EVP_EncryptUpdate(ctx, NULL, &outl, a, (int)alen) == 1 &&
+	     EVP_EncryptUpdate(ctx, NULL, &outl, b, (int)blen) == 1 &&
+	     EVP_EncryptFinal_ex(ctx, NULL, &outl) == 1 &&
+	     EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, sum) == 1;
+	EVP_CIPHER_CTX_free(ctx);
+	return ok ? 0 : -1;
+}
+
+/* A header that is well checksummed but says something this version cannot read. */
 static void test_unknown_version_and_codec(void)
 {
 	struct envelope_opts o = {.codec = ENVELOPE_CODEC_NONE};
@@ -349,22 +464,20 @@ static void test_unknown_version_and_codec(void)
 	TEST_ASSERT_EQ_INT(envelope_encode(&o, "abc", 3, &obj, &objlen), 0);
 	if (!obj)
 		return;
-	for (int which = 0; which < 3; which++) {
-		crypto_generichash_state st;
+	for (int which = 0; which < 4; which++) {
 		uint8_t saved[32];
 
 		memcpy(saved, obj, 32);
 		if (which == 0)
-			obj[4] = 2; /* version */
+			obj[4] = 3; /* a version from the future */
 		else if (which == 1)
+			obj[4] = 0;
+		else if (which == 2)
 			obj[5] = ENVELOPE_CODEC_LZ4;
 		else
 			obj[6] = 0x02; /* an unknown flag */
 		/* Re-checksum, so only the field itself is wrong. */
-		crypto_generichash_init(&st, NULL, 0, 32);
-		crypto_generichash_update(&st, obj, 32);
-		crypto_generichash_update(&st, obj + 64, 3);
-		crypto_generichash_final(&st, obj + 32, 32);
+		TEST_ASSERT_EQ_INT(gmac(obj, 32, obj + 64, 3, obj + 32), 0);
 		TEST_ASSERT_EQ_INT(envelope_decode(NULL, obj, objlen, dst, sizeof(dst), &got),
 				   -EBADMSG);
 		TEST_ASSERT_EQ_INT(envelope_plaintext_len(obj, objlen, &peek), -EBADMSG);
@@ -515,6 +628,7 @@ int main(void)
 	TEST_RUN(test_round_trips);
 	TEST_RUN(test_empty_plaintext_may_be_null);
 	TEST_RUN(test_plain_layout_known_answer);
+	TEST_RUN(test_version1_objects_readable);
 	TEST_RUN(test_sealed_layout);
 	TEST_RUN(test_every_single_byte_corruption);
 	TEST_RUN(test_truncation_at_every_length);
