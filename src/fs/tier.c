@@ -57,8 +57,9 @@
 #define DEFAULT_UPLOADERS 4
 #define LOW_WATERMARK_PERCENT 90
 #define ZSTD_LEVEL 1
-/* Object buffers kept for the next fetch: one per read-ahead thread and a few readers. */
-#define BUF_POOL (READAHEAD_THREADS + 4)
+/* Chunk buffers kept for the next fetch or upload: one per read-ahead thread and default uploader. */
+#define BUF_POOL (READAHEAD_THREADS + DEFAULT_UPLOADERS)
+#define BUF_IDLE_S 30
 
 struct chunk_ref {
 	uint64_t ino, idx;
@@ -109,6 +110,7 @@ struct tier {
 	struct fetch *fetches;
 	void *bufs[BUF_POOL]; /* idle object buffers, chunk size + largest header */
 	size_t nbufs;
+	time_t bufs_used; /* last buf_get; the pool is emptied after BUF_IDLE_S without one */
 	struct chunk_ref raq[READAHEAD_QUEUE]; /* read-ahead ring; each entry holds nfetch */
 	size_t ra_head, ra_count;
 	struct atime_note *atimes; /* access times waiting to be written */
@@ -483,7 +485,7 @@ static uint64_t chunk_len(struct fs *fs, uint64_t size, uint64_t idx)
 }
 
 /*
- * An object buffer (chunk size + largest header) for a fetch, lock held.
+ * A buffer of chunk size + largest header for a fetch or an upload, lock held.
  * Reused ones are already faulted in: a fresh 4 MiB malloc costs a page
  * fault per page, more than the copy the bytes take into the cache file.
  */
@@ -491,6 +493,7 @@ static void *buf_get(struct fs *fs)
 {
 	struct tier *t = fs->tier;
 
+	t->bufs_used = time(NULL);
 	if (t->nbufs)
 		return t->bufs[--t->nbufs];
 	return malloc((size_t)fs->chunk_size + ENVELOPE_HEADER_MAX);
@@ -902,9 +905,9 @@ static int upload_one(struct fs *fs, const struct meta_chunk *ch)
 	if (ip)
 		chunk_bits_clear(&ip->dirty, ch->idx, ch->idx); /* rule 2 */
 	fd = cache_file_open(fs->cache, ch->ino, false);
+	buf = buf_get(fs);
 	pthread_mutex_unlock(&fs->lock);
 
-	buf = malloc(len);
 	if (fd < 0)
 		ret = fd;
 	else if (!buf)
@@ -974,7 +977,7 @@ out:
 	pthread_cond_broadcast(&t->upload_cond);
 	if (fd >= 0)
 		close(fd);
-	free(buf);
+	buf_put(t, buf);
 	free(obj);
 	return ret;
 }
@@ -1199,6 +1202,9 @@ static void *tier_main(void *arg)
 		uint64_t count[3], bytes[3], used = 0;
 
 		flush_atimes(fs);
+		if (t->nbufs && time(NULL) - t->bufs_used > BUF_IDLE_S)
+			while (t->nbufs)
+				free(t->bufs[--t->nbufs]); /* idle: give the memory back */
 		if (round++ % 5 == 0 && meta_chunk_counts(fs->meta, count, bytes) == 0) {
 			t->dirty_chunks = (int64_t)count[CHUNK_DIRTY];
 			if (t->pressure &&
