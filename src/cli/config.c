@@ -37,7 +37,7 @@ enum config_type {
 	CONFIG_PATH,	/* a string; a leading "~/" is expanded */
 	CONFIG_URL,	/* http:// or https:// URL; trailing '/' removed */
 	CONFIG_BOOL,	/* true/false, yes/no, on/off */
-	CONFIG_GB,	/* positive decimal number (fractions allowed) */
+	CONFIG_GB,	/* positive decimal number of GB (fractions allowed), or a CONFIG_SIZE */
 	CONFIG_SIZE,	/* byte count, optional suffix K/M/G (1000) or KiB/MiB/GiB (1024) */
 	CONFIG_SECONDS, /* whole seconds, optional suffix s/m/h */
 	CONFIG_COUNT,	/* non-negative integer */
@@ -74,7 +74,7 @@ static const struct config_key config_keys[] = {
 	KEY_STR("uploadChecksum", upload_checksum, CONFIG_STRING),
 	KEY_STR("signPayload", sign_payload, CONFIG_BOOL),
 	KEY_STR("sqliteFileLocation", sqlite_file_location, CONFIG_PATH),
-	KEY_STR("targetDiskUsage", target_disk_usage_gb, CONFIG_GB),
+	KEY_STR("targetDiskUsage", target_disk_usage, CONFIG_GB),
 	KEY_NUM("uploadDelay", upload_delay_s, CONFIG_SECONDS, 0, 86400),
 	KEY_NUM("metadataBackupInterval", metadata_backup_interval_s, CONFIG_SECONDS, 1, 604800),
 	KEY_NUM("maxParallelTransfers", max_parallel_transfers, CONFIG_COUNT, 1, 256),
@@ -289,24 +289,34 @@ static int config_set(struct config *cfg, const struct config_key *key, const ch
 		}
 		return 0;
 	case CONFIG_GB: {
+		/* a bare number is GB (fractions allowed); a size with a unit is that size */
 		char *end;
 		double d;
 
 		errno = 0;
 		d = plain && *value ? strtod(value, &end) : 0;
-		if (!plain || !*value || *end || errno || !isdigit((unsigned char)value[0]) ||
-		    !isfinite(d)) {
-			errbuf_set(err, errlen, "%s:%lu: key '%s': expected a number of GB, got '%s'",
+		if (plain && *value && !*end && !errno && isdigit((unsigned char)value[0]) &&
+		    isfinite(d)) {
+			if (d <= 0 || d > 1e9) {
+				errbuf_set(err, errlen,
+					"%s:%lu: key '%s': %s GB is impossible (must be above 0)",
+					name, line, key->name, value);
+				return -EINVAL;
+			}
+			v = (uint64_t)(d * 1e9 + 0.5); /* at most 10^18: fits */
+		} else if (!plain || parse_uint_unit(value, size_units, &v) != 0) {
+			errbuf_set(err, errlen,
+				"%s:%lu: key '%s': expected a number of GB or a size such as 64MiB, "
+				"got '%s'",
 				name, line, key->name, value);
 			return -EINVAL;
 		}
-		if (d <= 0 || d > 1e9) {
-			errbuf_set(err, errlen,
-				"%s:%lu: key '%s': %s GB is impossible (must be above 0)", name,
-				line, key->name, value);
+		if (v == 0) {
+			errbuf_set(err, errlen, "%s:%lu: key '%s': %s is impossible (must be above 0)",
+				name, line, key->name, value);
 			return -EINVAL;
 		}
-		*(double *)field = d;
+		*(uint64_t *)field = v;
 		return 0;
 	}
 	case CONFIG_SIZE:

@@ -29,7 +29,7 @@ struct config {
 	char *application_key;	     /* b2: Backblaze application key */
 	char *bucket_id;	     /* b2: bucket id */
 	char *sqlite_file_location;  /* metadata database; default CACHE/meta.db */
-	double target_disk_usage_gb; /* cache size target in GB (10^9 bytes); 0 = unset */
+	uint64_t target_disk_usage; /* cache size target in bytes; 0 = unset */
 	/* tuning */
 	unsigned upload_delay_s;		  /* seconds without writes before upload */
 	unsigned metadata_backup_interval_s;	  /* seconds between metadata snapshots */

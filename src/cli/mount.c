@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 /* targetDiskUsage when the configuration does not set it */
-#define DEFAULT_TARGET_GB 10.0
+#define DEFAULT_TARGET_BYTES 10000000000ULL /* 10 GB */
 
 static void usage(FILE *out)
 {
@@ -240,10 +240,8 @@ int cli_mount(int argc, char **argv)
 		    .cache_dir = cache,
 		    .db_path = cfg.sqlite_file_location,
 		    .store = store, /* fs_new takes it */
-		    .target_bytes =
-			(uint64_t)((cfg.target_disk_usage_gb > 0 ? cfg.target_disk_usage_gb
-								 : DEFAULT_TARGET_GB) *
-				   1e9),
+		    .target_bytes = cfg.target_disk_usage ? cfg.target_disk_usage
+							  : DEFAULT_TARGET_BYTES,
 		    .upload_delay_s = cfg.upload_delay_s,
 		    .backpressure_timeout_s = cfg.backpressure_timeout_s,
 		    .uploaders = cfg.max_parallel_transfers,

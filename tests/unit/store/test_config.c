@@ -47,7 +47,7 @@ static void test_empty_file_gives_defaults(void)
 	TEST_ASSERT_EQ_INT(cfg.multipart_threshold, 512 << 20);
 	TEST_ASSERT_EQ_INT(cfg.multipart_part_size, 64 << 20);
 	TEST_ASSERT_EQ_INT(cfg.max_retries, 5);
-	TEST_ASSERT(cfg.target_disk_usage_gb == 0);
+	TEST_ASSERT(cfg.target_disk_usage == 0);
 	TEST_ASSERT(cfg.access_key_id == NULL);
 	config_release(&cfg);
 	TEST_ASSERT_EQ_INT(parse("# only a comment\n", &cfg), 0);
@@ -72,16 +72,23 @@ static void test_existing_zero_keys(void)
 	TEST_ASSERT_EQ_STR(cfg.application_key, "K001secret");
 	TEST_ASSERT_EQ_STR(cfg.bucket_id, "4a48fe8875c6214145260818");
 	TEST_ASSERT_EQ_STR(cfg.sqlite_file_location, "/var/lib/zero/meta.db");
-	TEST_ASSERT(cfg.target_disk_usage_gb == 2.5);
+	TEST_ASSERT(cfg.target_disk_usage == 2500000000ULL);
 	config_release(&cfg);
 
 	/* Numeric-looking ids stay strings; whole GB numbers are fine. */
 	TEST_ASSERT_EQ_INT(parse("bucketId: 12345\ntargetDiskUsage: 100\n", &cfg), 0);
 	TEST_ASSERT_EQ_STR(cfg.bucket_id, "12345");
-	TEST_ASSERT(cfg.target_disk_usage_gb == 100);
+	TEST_ASSERT(cfg.target_disk_usage == 100000000000ULL);
 	config_release(&cfg);
 	TEST_ASSERT_EQ_INT(parse("targetDiskUsage: 0.25\n", &cfg), 0);
-	TEST_ASSERT(cfg.target_disk_usage_gb == 0.25);
+	TEST_ASSERT(cfg.target_disk_usage == 250000000ULL);
+	config_release(&cfg);
+	/* or a size with its unit */
+	TEST_ASSERT_EQ_INT(parse("targetDiskUsage: 64MiB\n", &cfg), 0);
+	TEST_ASSERT(cfg.target_disk_usage == 64ULL << 20);
+	config_release(&cfg);
+	TEST_ASSERT_EQ_INT(parse("targetDiskUsage: 2 GB\n", &cfg), 0);
+	TEST_ASSERT(cfg.target_disk_usage == 2000000000ULL);
 	config_release(&cfg);
 }
 
@@ -237,7 +244,12 @@ static void test_errors_name_file_line_and_key(void)
 	expect_error("region:\n  name: x\n",
 		     "c.yml:2: key 'region': expected a single value, got a mapping");
 	expect_error("targetDiskUsage: lots\n",
-		     "c.yml:1: key 'targetDiskUsage': expected a number of GB");
+		     "c.yml:1: key 'targetDiskUsage': expected a number of GB or a size such as "
+		     "64MiB, got 'lots'");
+	expect_error("targetDiskUsage: 64 parsecs\n", "key 'targetDiskUsage': expected a number");
+	expect_error("targetDiskUsage: 0MiB\n",
+		     "c.yml:1: key 'targetDiskUsage': 0MiB is impossible (must be above 0)");
+	expect_error("targetDiskUsage: 1e-12\n", "key 'targetDiskUsage': 1e-12 is impossible");
 	expect_error("targetDiskUsage: -1\n", "key 'targetDiskUsage'");
 	expect_error("targetDiskUsage: 0\n", "c.yml:1: key 'targetDiskUsage': 0 GB is impossible");
 	expect_error("targetDiskUsage: nan\n", "key 'targetDiskUsage'");
@@ -358,7 +370,7 @@ static void test_load_files(void)
 	write_file(path, "targetDiskUsage: 7\n", 0600);
 	TEST_ASSERT_EQ_INT(config_load(NULL, &cfg, err, sizeof(err)), 0);
 	TEST_ASSERT_EQ_STR(cfg.path, path);
-	TEST_ASSERT(cfg.target_disk_usage_gb == 7);
+	TEST_ASSERT(cfg.target_disk_usage == 7000000000ULL);
 	config_release(&cfg);
 
 	/* Bad content names the real file. */
