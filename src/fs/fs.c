@@ -437,7 +437,7 @@ static int chunks_mark_dirty(struct fs *fs, struct fs_inode *ip, uint64_t first,
 			continue;
 		ret = meta_chunk_set_dirty(fs->meta, ip->ino, idx, now_ts().tv_sec);
 		if (ret > 0)
-			tier_note_dirty(fs, 1);
+			tier_note_dirty(fs, 1, 0);
 		if (ret >= 0)
 			ret = chunk_bits_set(&ip->dirty, idx);
 		chunk_bits_clear(&ip->remote, idx, idx);
@@ -1537,6 +1537,26 @@ void fs_read_done(struct fs *fs, struct fs_read *rd)
 }
 
 /*
+ * Bytes a write of LEN bytes at OFF into IP adds to the dirty data: the
+ * whole (new) length of chunks it makes DIRTY, and the growth of the file
+ * within chunks that are DIRTY already. Lock held.
+ */
+static uint64_t write_dirty_growth(struct fs *fs, struct fs_inode *ip, uint64_t off, size_t len)
+{
+	uint64_t cs = fs->chunk_size, first = off / cs, last = (off + len - 1) / cs;
+	uint64_t size = ip->attr.size, grown = off + len > size ? off + len : size, bytes = 0;
+
+	for (uint64_t idx = first; idx <= last; idx++) {
+		uint64_t start = idx * cs, end = start + cs;
+		uint64_t old_end = size < end ? (size > start ? size : start) : end;
+		uint64_t new_end = grown < end ? grown : end;
+
+		bytes += chunk_bits_test(&ip->dirty, idx) ? new_end - old_end : new_end - start;
+	}
+	return bytes;
+}
+
+/*
  * Before a write of LEN bytes at OFF into IP: wait while dirty data is at
  * its limit, and fetch the REMOTE chunks the write only partly covers (a
  * chunk it covers to its end or to the end of the file needs no fetch).
@@ -1548,7 +1568,7 @@ static int write_make_room(struct fs *fs, struct fs_inode *ip, uint64_t off, siz
 	int ret;
 
 	for (;;) {
-		uint64_t fresh = 0, partial = UINT64_MAX;
+		uint64_t growth, partial = UINT64_MAX;
 
 		ret = chunks_load(fs, ip);
 		if (ret)
@@ -1557,8 +1577,6 @@ static int write_make_room(struct fs *fs, struct fs_inode *ip, uint64_t off, siz
 			uint64_t start = idx * cs, end = start + cs;
 			if (end > ip->attr.size)
 				end = ip->attr.size > start ? ip->attr.size : start;
-			if (!chunk_bits_test(&ip->dirty, idx))
-				fresh++;
 			if (chunk_bits_test(&ip->remote, idx) && (start < off || end > off + len) &&
 			    partial == UINT64_MAX)
 				partial = idx;
@@ -1569,9 +1587,10 @@ static int write_make_room(struct fs *fs, struct fs_inode *ip, uint64_t off, siz
 				return ret;
 			continue;
 		}
-		if (fresh == 0)
+		growth = write_dirty_growth(fs, ip, off, len);
+		if (growth == 0)
 			break;
-		ret = tier_reserve_dirty(fs, fresh);
+		ret = tier_reserve_dirty(fs, growth);
 		if (ret <= 0)
 			return ret; /* room without waiting, or an error */
 				    /* waited: look again */
@@ -1613,8 +1632,11 @@ int fs_write_begin(struct fs *fs, const struct fs_ctx *ctx, struct fs_file *fh, 
 		return -EFBIG;
 	pthread_mutex_lock(&fs->lock);
 	ret = drop_setgid_for(fs, ip, ctx);
-	if (ret == 0 && fs->tier)
+	if (ret == 0 && fs->tier) {
 		ret = write_make_room(fs, ip, (uint64_t)off, len);
+		if (ret == 0)
+			tier_note_dirty(fs, 0, (int64_t)write_dirty_growth(fs, ip, (uint64_t)off, len));
+	}
 	if (ret == 0)
 		ret = chunks_mark_dirty(fs, ip, (uint64_t)off / fs->chunk_size,
 					((uint64_t)off + len - 1) / fs->chunk_size);

@@ -123,10 +123,10 @@ void tier_free(struct fs *fs);
 int tier_make_local(struct fs *fs, struct fs_inode *ip, uint64_t first, uint64_t last);
 /* Wait (dropping the lock) until no fetch writes into IP's cache file. */
 void tier_wait_fetches(struct fs *fs, struct fs_inode *ip);
-/* Writers wait here while dirty data is at the limit: NEW chunks are about to become dirty. */
-int tier_reserve_dirty(struct fs *fs, uint64_t new_chunks);
-/* A chunk became DIRTY (1) or stopped being so. */
-void tier_note_dirty(struct fs *fs, int delta);
+/* Writers wait here while dirty data is at the limit: NEW_BYTES are about to become dirty. */
+int tier_reserve_dirty(struct fs *fs, uint64_t new_bytes);
+/* CHUNKS became DIRTY (or stopped being so), and the dirty data grew by BYTES. */
+void tier_note_dirty(struct fs *fs, int chunks, int64_t bytes);
 /*
  * A read of LEN bytes at OFF (FETCHED: part of it had to come from the
  * bucket): statistics, access times, and read-ahead for sequential readers.

@@ -81,6 +81,8 @@ struct upload_ref {
 	uint8_t id[ENVELOPE_ID_LEN];
 };
 
+static int dirty_recount(struct fs *fs);
+
 struct atime_note {
 	uint64_t ino, idx;
 	int64_t t;
@@ -97,6 +99,7 @@ struct tier {
 	unsigned nuploaders;
 
 	int64_t dirty_chunks;	       /* recounted every few seconds, adjusted in between */
+	int64_t dirty_bytes;	       /* file bytes in them: what the dirty limit counts */
 	bool pressure;		       /* writers are waiting for room */
 	struct timespec last_progress; /* last upload that freed dirty room */
 	pthread_cond_t upload_cond;    /* an upload ended */
@@ -370,6 +373,11 @@ int tier_init(struct fs *fs, const struct fs_options *opt, char *err, size_t err
 		return ret;
 	}
 	t->dirty_chunks = (int64_t)count[CHUNK_DIRTY];
+	ret = dirty_recount(fs);
+	if (ret) {
+		snprintf(err, errlen, "cannot count dirty bytes: %s", strerror(-ret));
+		return ret;
+	}
 	return meta_sync(fs->meta);
 }
 
@@ -391,6 +399,50 @@ void tier_free(struct fs *fs)
 	free(t->upload_threads);
 	free(t);
 	fs->tier = NULL;
+}
+
+/* Bytes of chunk IDX of a file of SIZE bytes. */
+static uint64_t chunk_len(struct fs *fs, uint64_t size, uint64_t idx)
+{
+	uint64_t start = idx * fs->chunk_size;
+
+	if (start >= size)
+		return 0;
+	return size - start < fs->chunk_size ? size - start : fs->chunk_size;
+}
+
+/*
+ * Count the bytes in DIRTY chunks afresh (lock held): by the sizes in the
+ * inode rows, corrected for files whose size in memory is newer. (The
+ * in-memory DIRTY bits cannot tell: an upload clears them when it starts.)
+ */
+static int dirty_recount(struct fs *fs)
+{
+	uint64_t bytes;
+	int64_t fix = 0;
+	int ret;
+
+	ret = meta_chunk_dirty_bytes(fs->meta, fs->chunk_size, &bytes);
+	for (size_t i = 0; ret == 0 && i < fs->table_size; i++)
+		for (struct fs_inode *ip = fs->table[i]; ret == 0 && ip; ip = ip->hash_next) {
+			struct meta_inode row;
+			uint64_t now, then;
+
+			if (!ip->attr_valid || !ip->attr_dirty ||
+			    meta_inode_get(fs->meta, ip->ino, &row) != 0 ||
+			    row.size == ip->attr.size)
+				continue;
+			ret = meta_chunk_dirty_bytes_ino(fs->meta, ip->ino, fs->chunk_size,
+							 ip->attr.size, &now);
+			if (ret == 0)
+				ret = meta_chunk_dirty_bytes_ino(fs->meta, ip->ino, fs->chunk_size,
+								 row.size, &then);
+			if (ret == 0)
+				fix += (int64_t)now - (int64_t)then;
+		}
+	if (ret == 0)
+		fs->tier->dirty_bytes = (int64_t)bytes + fix;
+	return ret;
 }
 
 /* ---- bookkeeping helpers (lock held) ---- */
@@ -466,23 +518,15 @@ static void fetch_unlink(struct tier *t, struct fetch *f)
 		*pp = f->next;
 }
 
-void tier_note_dirty(struct fs *fs, int delta)
+void tier_note_dirty(struct fs *fs, int chunks, int64_t bytes)
 {
-	if (fs->tier)
-		fs->tier->dirty_chunks += delta;
+	if (fs->tier) {
+		fs->tier->dirty_chunks += chunks;
+		fs->tier->dirty_bytes += bytes;
+	}
 }
 
 /* ---- fetch on access ---- */
-
-/* Bytes of chunk IDX of a file of SIZE bytes. */
-static uint64_t chunk_len(struct fs *fs, uint64_t size, uint64_t idx)
-{
-	uint64_t start = idx * fs->chunk_size;
-
-	if (start >= size)
-		return 0;
-	return size - start < fs->chunk_size ? size - start : fs->chunk_size;
-}
 
 /*
  * A buffer of chunk size + largest header for a fetch or an upload, lock held.
@@ -753,17 +797,14 @@ static void *readahead_main(void *arg)
 
 /* ---- backpressure ---- */
 
-int tier_reserve_dirty(struct fs *fs, uint64_t new_chunks)
+int tier_reserve_dirty(struct fs *fs, uint64_t new_bytes)
 {
 	struct tier *t = fs->tier;
-	uint64_t cs = fs->chunk_size;
 	bool waited = false;
 
 	if (!t || !t->dirty_limit)
 		return 0;
-	while ((uint64_t)(t->dirty_chunks > 0 ? t->dirty_chunks : 0) * cs + new_chunks * cs >
-		   t->dirty_limit &&
-	       (uint64_t)(t->dirty_chunks > 0 ? t->dirty_chunks : 0) > 0) {
+	while (t->dirty_bytes > 0 && (uint64_t)t->dirty_bytes + new_bytes > t->dirty_limit) {
 		struct timespec now = now_ts(), until = now;
 		if (!waited) {
 			/* the clock of the timeout starts with the first writer that waits */
@@ -775,9 +816,9 @@ int tier_reserve_dirty(struct fs *fs, uint64_t new_chunks)
 		if (ts_seconds(now) - ts_seconds(t->last_progress) >=
 		    (double)t->backpressure_timeout_s) {
 			note_error(t,
-				   "no space for new data: %" PRId64 " dirty chunks fill the cache "
-				   "and nothing was uploaded for %u s",
-				   t->dirty_chunks, t->backpressure_timeout_s);
+				   "no space for new data: %" PRId64 " bytes not yet uploaded fill "
+				   "the cache and nothing was uploaded for %u s",
+				   t->dirty_bytes, t->backpressure_timeout_s);
 			return -ENOSPC;
 		}
 		until.tv_sec += 1;
@@ -816,8 +857,8 @@ static int pick_cb(void *arg, const struct meta_chunk *ch)
 		time_t idle = now_ts().tv_sec - ip->last_write.tv_sec;
 		if (!t->pressure && idle < (time_t)t->upload_delay_s)
 			return 0; /* still being written */
-		if (ch->idx == ip->last_write_idx && idle < 1)
-			return 0; /* the writer is in this very chunk: it would go up twice */
+		if (ip->nopen > 0 && ch->idx == ip->last_write_idx && idle < 1)
+			return 0; /* a writer may be in this very chunk: it would go up twice */
 	}
 	p->found = *ch;
 	p->have = true;
@@ -971,6 +1012,7 @@ static int upload_one(struct fs *fs, const struct meta_chunk *ch)
 out:
 	if (landed) {
 		t->dirty_chunks--;
+		t->dirty_bytes -= (int64_t)len;
 		t->last_progress = now_ts();
 	}
 	uploading_remove(t, ch->ino, ch->idx);
@@ -1205,10 +1247,10 @@ static void *tier_main(void *arg)
 		if (t->nbufs && time(NULL) - t->bufs_used > BUF_IDLE_S)
 			while (t->nbufs)
 				free(t->bufs[--t->nbufs]); /* idle: give the memory back */
-		if (round++ % 5 == 0 && meta_chunk_counts(fs->meta, count, bytes) == 0) {
+		if (round++ % 5 == 0 && meta_chunk_counts(fs->meta, count, bytes) == 0 &&
+		    dirty_recount(fs) == 0) {
 			t->dirty_chunks = (int64_t)count[CHUNK_DIRTY];
-			if (t->pressure &&
-			    (uint64_t)t->dirty_chunks * fs->chunk_size <= t->dirty_limit / 2)
+			if (t->pressure && (uint64_t)t->dirty_bytes <= t->dirty_limit / 2)
 				t->pressure = false;
 		}
 		pthread_mutex_unlock(&fs->lock);
@@ -1397,7 +1439,7 @@ static int status_json(struct fs *fs, char *out, size_t size)
 		ret = meta_object_stats(fs->meta, &objects, &stored);
 	if (ret)
 		return ret;
-	dirty = count[CHUNK_DIRTY] * cs;
+	dirty = t->dirty_bytes > 0 ? (uint64_t)t->dirty_bytes : 0;
 	eta = t->upload_rate > 0 ? (double)dirty / t->upload_rate : -1;
 	hit = t->reads_local ? 1.0 - (double)t->reads_fetched / (double)t->reads_local : 1.0;
 	if (hit < 0)

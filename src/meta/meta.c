@@ -88,6 +88,8 @@ enum stmt_id {
 	ST_CHUNK_LRU_LIST,
 	ST_CHUNK_TOUCH,
 	ST_CHUNK_COUNTS,
+	ST_CHUNK_DIRTY_BYTES,
+	ST_CHUNK_DIRTY_BYTES_INO,
 	ST_CHUNK_RESIDENCY,
 	ST_OBJECT_UNREF_RANGE,
 	ST_OBJECT_REF,
@@ -158,6 +160,10 @@ static const char *const stmt_sql[ST_COUNT] = {
 			  "WHERE state = 1 ORDER BY atime LIMIT ?1",
     [ST_CHUNK_TOUCH] = "UPDATE chunk SET atime = ?3 WHERE ino = ?1 AND idx = ?2",
     [ST_CHUNK_COUNTS] = "SELECT state, count(*), sum(length) FROM chunk GROUP BY state",
+    [ST_CHUNK_DIRTY_BYTES] = "SELECT total(min(?1, max(0, i.size - c.idx * ?1))) FROM chunk c "
+			     "JOIN inode i ON i.ino = c.ino WHERE c.state = 0",
+    [ST_CHUNK_DIRTY_BYTES_INO] = "SELECT total(min(?1, max(0, ?3 - idx * ?1))) FROM chunk "
+				 "WHERE ino = ?2 AND state = 0",
     [ST_CHUNK_RESIDENCY] = "SELECT state, idx FROM chunk WHERE ino = ?1",
     [ST_OBJECT_UNREF_RANGE] =
 	"UPDATE object SET refcount = refcount - (SELECT count(*) FROM chunk c "
@@ -981,6 +987,40 @@ int meta_chunk_counts(struct meta *m, uint64_t count[3], uint64_t bytes[3])
 		ret = sqlite_errno(m, rc, "chunk counts");
 	sqlite3_reset(st);
 	return ret;
+}
+
+/* The one number statement ST yields (bound already), into *OUT. */
+static int stmt_total(struct meta *m, sqlite3_stmt *st, const char *what, uint64_t *out)
+{
+	int rc, ret = 0;
+
+	*out = 0;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = (uint64_t)sqlite3_column_double(st, 0);
+	else
+		ret = sqlite_errno(m, rc, what);
+	sqlite3_reset(st);
+	return ret;
+}
+
+int meta_chunk_dirty_bytes(struct meta *m, uint64_t chunk_size, uint64_t *bytes)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_CHUNK_DIRTY_BYTES);
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)chunk_size);
+	return stmt_total(m, st, "dirty bytes", bytes);
+}
+
+int meta_chunk_dirty_bytes_ino(struct meta *m, uint64_t ino, uint64_t chunk_size, uint64_t size,
+			       uint64_t *bytes)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_CHUNK_DIRTY_BYTES_INO);
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)chunk_size);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)ino);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)size);
+	return stmt_total(m, st, "dirty bytes of a file", bytes);
 }
 
 int meta_chunk_residency(struct meta *m, uint64_t ino, meta_chunk_cb cb, void *arg)

@@ -164,6 +164,14 @@ int meta_chunk_lru_list(struct meta *m, size_t limit, meta_chunk_row_cb cb, void
 int meta_chunk_touch(struct meta *m, uint64_t ino, uint64_t idx, int64_t atime);
 /* Number of chunks and plaintext bytes of their objects, per state. */
 int meta_chunk_counts(struct meta *m, uint64_t count[3], uint64_t bytes[3]);
+/*
+ * Bytes of file data in DIRTY chunks of CHUNK_SIZE, by the sizes in the
+ * inode rows (a file being written may be longer in memory).
+ */
+int meta_chunk_dirty_bytes(struct meta *m, uint64_t chunk_size, uint64_t *bytes);
+/* The same for the DIRTY chunks of INO only, were the file SIZE bytes long. */
+int meta_chunk_dirty_bytes_ino(struct meta *m, uint64_t ino, uint64_t chunk_size, uint64_t size,
+			       uint64_t *bytes);
 
 /* 1 when a row for object ID exists (referenced or garbage), else 0. */
 int meta_object_exists(struct meta *m, const uint8_t id[META_OBJECT_ID_LEN]);
