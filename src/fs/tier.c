@@ -134,7 +134,7 @@ struct tier {
 	double upload_rate; /* bytes per second, smoothed */
 	struct timespec rate_at;
 	uint64_t rate_bytes;
-	uint64_t cache_used; /* last measured */
+	uint64_t cache_used; /* last measured, plus what fetches added since */
 	char last_error[256];
 };
 
@@ -648,6 +648,10 @@ static int fetch_chunk(struct fs *fs, struct fs_inode *ip, uint64_t idx)
 			chunk_bits_clear(&ip->remote, idx, idx);
 			t->fetches_done++;
 			t->fetch_bytes += len;
+			/* the cache grew: let the evictor see it before its next walk */
+			t->cache_used += len;
+			if (t->target && t->cache_used > t->target)
+				pthread_cond_broadcast(&t->work_cond);
 			ret = 0;
 		}
 	} else {
@@ -1270,10 +1274,14 @@ static void *tier_main(void *arg)
 				pthread_mutex_lock(&fs->lock);
 				t->cache_used = used;
 				pthread_mutex_unlock(&fs->lock);
-				if (t->target && used > t->target)
-					evict_until(fs, used, t->low);
 			}
 		}
+		/* measured, or grown by fetches since (a walk of many files is not done every second) */
+		pthread_mutex_lock(&fs->lock);
+		used = t->cache_used;
+		pthread_mutex_unlock(&fs->lock);
+		if (t->target && used > t->target)
+			evict_until(fs, used, t->low);
 
 		pthread_mutex_lock(&fs->lock);
 		if (t->pressure && t->dirty_chunks == 0)

@@ -189,9 +189,22 @@ def test_fill_far_past_target_then_read_back(backend, make_fs):
     assert sum(listed.values()) == st["bucket_bytes"], (sum(listed.values()), st)
 
     drop_caches()
-    check_files(m.mnt, specs)
+    peak[0] = 0
+    stop.clear()
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        check_files(m.mnt, specs)
+    finally:
+        stop.set()
+        sampler.join()
     st = m.status()
     assert st["fetches"] > 0 and st["fetch_errors"] == 0, st
+    print("peak cache usage while reading back %d bytes" % peak[0])
+    # fetches wake the evictor: it does not wait for its next walk of the cache
+    assert peak[0] <= 4 * TARGET, (
+        "the cache grew to %d bytes while reading back through a %d-byte target"
+        % (peak[0], TARGET))
     settle_usage(m, limit)
     # and once more from a fresh mount
     m.umount()
