@@ -1487,6 +1487,7 @@ int fs_read_prepare(struct fs *fs, struct fs_file *fh, off_t off, size_t size, i
 	struct meta_inode *a = &ip->attr;
 	uint64_t cs = fs->chunk_size;
 	bool fetched = false;
+	struct fs_read *r;
 	int ret = 0;
 
 	if (off < 0)
@@ -1515,8 +1516,18 @@ int fs_read_prepare(struct fs *fs, struct fs_file *fh, off_t off, size_t size, i
 		ret = -EBADF;
 		goto out_unlock;
 	}
+	r = malloc(sizeof(*r));
+	if (!r) {
+		ret = -ENOMEM;
+		goto out_unlock;
+	}
+	r->ip = ip;
+	r->first = *len ? (uint64_t)off / cs : 1;
+	r->last = *len ? ((uint64_t)off + *len - 1) / cs : 0;
+	r->next = ip->reads;
+	ip->reads = r;
 	ip->nread++;
-	*rd = (struct fs_read *)ip;
+	*rd = r;
 	if (fs->tier && *len)
 		tier_note_read(fs, fh, (uint64_t)off, *len, fetched);
 	if (!(fh->flags & O_NOATIME))
@@ -1528,9 +1539,15 @@ out_unlock:
 
 void fs_read_done(struct fs *fs, struct fs_read *rd)
 {
-	struct fs_inode *ip = (struct fs_inode *)rd;
+	struct fs_inode *ip = rd->ip;
+	struct fs_read **pp;
 
 	pthread_mutex_lock(&fs->lock);
+	for (pp = &ip->reads; *pp && *pp != rd; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = rd->next;
+	free(rd);
 	ip->nread--;
 	inode_maybe_free(fs, ip);
 	pthread_mutex_unlock(&fs->lock);
@@ -1634,8 +1651,13 @@ int fs_write_begin(struct fs *fs, const struct fs_ctx *ctx, struct fs_file *fh, 
 	ret = drop_setgid_for(fs, ip, ctx);
 	if (ret == 0 && fs->tier) {
 		ret = write_make_room(fs, ip, (uint64_t)off, len);
-		if (ret == 0)
+		if (ret == 0) {
+			uint64_t end = (uint64_t)off + len, size = ip->attr.size;
+
 			tier_note_dirty(fs, 0, (int64_t)write_dirty_growth(fs, ip, (uint64_t)off, len));
+			if (end > size)
+				tier_note_append(fs, end - size < len ? end - size : len);
+		}
 	}
 	if (ret == 0)
 		ret = chunks_mark_dirty(fs, ip, (uint64_t)off / fs->chunk_size,

@@ -39,11 +39,19 @@ bool chunk_bits_test(const struct chunk_bits *b, uint64_t idx);
 void chunk_bits_clear(struct chunk_bits *b, uint64_t first, uint64_t last);
 void chunk_bits_free(struct chunk_bits *b);
 
+/* A read between fs_read_prepare and fs_read_done: its chunks stay in the cache. */
+struct fs_read {
+	struct fs_inode *ip;
+	uint64_t first, last; /* chunks it reads; first > last for a read at the end */
+	struct fs_read *next; /* the inode's other reads in flight */
+};
+
 struct fs_inode {
 	uint64_t ino;
 	uint64_t nlookup;  /* references the kernel holds */
 	uint32_t nopen;	   /* open handles */
 	uint32_t nread;	   /* reads between fs_read_prepare and fs_read_done */
+	struct fs_read *reads; /* those reads, for the evictor */
 	uint32_t nfetch;   /* chunk fetches in flight into this inode's cache file */
 	uint32_t nwrite;   /* writes between fs_write_begin and fs_write_end */
 	int fd;		   /* cache file, -1 while closed */
@@ -127,6 +135,8 @@ void tier_wait_fetches(struct fs *fs, struct fs_inode *ip);
 int tier_reserve_dirty(struct fs *fs, uint64_t new_bytes);
 /* CHUNKS became DIRTY (or stopped being so), and the dirty data grew by BYTES. */
 void tier_note_dirty(struct fs *fs, int chunks, int64_t bytes);
+/* A write is about to add BYTES past the end of a file: the cache grows. */
+void tier_note_append(struct fs *fs, uint64_t bytes);
 /*
  * A read of LEN bytes at OFF (FETCHED: part of it had to come from the
  * bucket): statistics, access times, and read-ahead for sequential readers.

@@ -17,8 +17,10 @@
  *     change; the upload then lands only if the version did not move. No
  *     upload begins while a write to the inode is in flight (nwrite), whose
  *     mark predates the upload but whose bytes may land after its read.
- *  3. DIRTY chunks are never evicted; nor are chunks of pinned files, of
- *     inodes with a read or a fetch in flight.
+ *  3. DIRTY chunks are never evicted; nor are chunks of pinned files,
+ *     chunks a read is in (between fs_read_prepare and fs_read_done) or
+ *     chunks being fetched. A reader checks for REMOTE chunks and registers
+ *     its read under one hold of the lock, so nothing is evicted between.
  *  4. One fetch per chunk at a time: later readers wait for it
  *     (struct fetch). A fetch holds its inode (nfetch), and truncation,
  *     hole punching and freeing wait until no fetch writes into the file.
@@ -134,7 +136,7 @@ struct tier {
 	double upload_rate; /* bytes per second, smoothed */
 	struct timespec rate_at;
 	uint64_t rate_bytes;
-	uint64_t cache_used; /* last measured, plus what fetches added since */
+	uint64_t cache_used; /* last measured, plus what fetches and appends added since */
 	char last_error[256];
 };
 
@@ -526,6 +528,20 @@ void tier_note_dirty(struct fs *fs, int chunks, int64_t bytes)
 	}
 }
 
+/* The cache grew by about BYTES (lock held): let the evictor see it before its next walk. */
+static void cache_grew(struct tier *t, uint64_t bytes)
+{
+	t->cache_used += bytes;
+	if (t->target && t->cache_used > t->target)
+		pthread_cond_broadcast(&t->work_cond);
+}
+
+void tier_note_append(struct fs *fs, uint64_t bytes)
+{
+	if (fs->tier)
+		cache_grew(fs->tier, bytes);
+}
+
 /* ---- fetch on access ---- */
 
 /*
@@ -648,10 +664,7 @@ static int fetch_chunk(struct fs *fs, struct fs_inode *ip, uint64_t idx)
 			chunk_bits_clear(&ip->remote, idx, idx);
 			t->fetches_done++;
 			t->fetch_bytes += len;
-			/* the cache grew: let the evictor see it before its next walk */
-			t->cache_used += len;
-			if (t->target && t->cache_used > t->target)
-				pthread_cond_broadcast(&t->work_cond);
+			cache_grew(t, len);
 			ret = 0;
 		}
 	} else {
@@ -1092,8 +1105,14 @@ static uint64_t evict_chunk(struct fs *fs, const struct meta_chunk *ch)
 	struct stat before, after;
 	int fd, ret;
 
-	if (ip && (ip->nread > 0 || ip->nfetch > 0))
-		return 0; /* rule 3 */
+	if (ip) {
+		/* rule 3: not a chunk a read is in, nor one being fetched */
+		for (const struct fs_read *r = ip->reads; r; r = r->next)
+			if (ch->idx >= r->first && ch->idx <= r->last)
+				return 0;
+		if (fetch_find(t, ch->ino, ch->idx))
+			return 0;
+	}
 	fd = cache_file_open(fs->cache, ch->ino, false);
 	if (fd < 0)
 		return 0;
@@ -1120,7 +1139,10 @@ static uint64_t evict_chunk(struct fs *fs, const struct meta_chunk *ch)
 	}
 	close(fd);
 	t->evictions++;
-	uint64_t freed = (uint64_t)(before.st_blocks - after.st_blocks) * 512;
+	/* (a write or fetch into another chunk of the file may have added blocks meanwhile) */
+	uint64_t freed = before.st_blocks > after.st_blocks
+			     ? (uint64_t)(before.st_blocks - after.st_blocks) * 512
+			     : 0;
 	t->evicted_bytes += freed;
 	return freed ? freed : 1;
 }
@@ -1276,7 +1298,7 @@ static void *tier_main(void *arg)
 				pthread_mutex_unlock(&fs->lock);
 			}
 		}
-		/* measured, or grown by fetches since (a walk of many files is not done every second) */
+		/* measured, or grown by fetches and appends since (a walk of many files takes time) */
 		pthread_mutex_lock(&fs->lock);
 		used = t->cache_used;
 		pthread_mutex_unlock(&fs->lock);

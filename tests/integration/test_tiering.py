@@ -20,6 +20,7 @@ Every test fails if the daemon's log shows a sanitizer report.
 """
 
 import errno
+import hashlib
 import os
 import random
 import re
@@ -212,6 +213,45 @@ def test_fill_far_past_target_then_read_back(backend, make_fs):
     drop_caches()
     check_files(m.mnt, specs)
     settle_usage(m, limit)
+
+
+def test_reading_a_file_larger_than_the_target_keeps_the_cache_near_it(make_fs, own_s3rver):
+    # One cold read of 3x the target, from s3rver directly (fetches slow
+    # enough that the reader always has some in flight): the chunks behind
+    # the reader are evicted while it reads on, only the chunks a read is in
+    # are kept. (When any read or fetch of the file kept all of its chunks,
+    # the whole file stayed: 512 MiB in the cache after one dd of it.)
+    store = s3_conf(own_s3rver["port"], "x")
+    store.pop("prefix")
+    m = make_fs(store)
+    data = gen("random", 48 * CHUNK, 61)  # 192 MiB
+    write_file(m.mnt / "big", data)
+    m.wait_uploaded(120)
+    m.evict(m.mnt / "big")
+    settle_usage(m, CHUNK)
+    drop_caches()
+    peak, stop = [0], threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], m.cache_usage())
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:  # a reader in a process of its own, to read without pauses
+        subprocess.run(["dd", "if=%s" % (m.mnt / "big"), "of=/dev/null", "bs=1M",
+                        "status=none"], check=True, timeout=300)
+    finally:
+        stop.set()
+        sampler.join()
+    out = subprocess.run(["sha256sum", str(m.mnt / "big")], stdout=subprocess.PIPE,
+                         check=True, timeout=300).stdout
+    assert out.split()[0].decode() == hashlib.sha256(data).hexdigest()
+    print("peak cache usage reading %d bytes through a %d-byte target: %d"
+          % (len(data), TARGET, peak[0]))
+    assert peak[0] <= 2 * TARGET, peak[0]
+    settle_usage(m, TARGET + CHUNK)
 
 
 # ---------------------------------------------------------------------------
