@@ -27,7 +27,7 @@
  *  5. Objects are content-addressed and never overwritten. The garbage
  *     collector deletes objects nothing references; an id it is deleting is
  *     in `deleting`, and an upload of the same content waits for it to go.
- *  6. Every object read is verified (envelope_decode) before its bytes
+ *  6. Every object read is verified (envelope_open) before its bytes
  *     reach the cache file: a bad object is EIO, logged with its id.
  */
 #include "fs/fs_internal.h"
