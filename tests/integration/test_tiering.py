@@ -498,6 +498,8 @@ def test_writers_wait_for_uploads_and_are_released(make_fs, proxy):
     local = gen("text", 2 * CHUNK, 41)
     write_file(m.mnt / "local", local)
     m.wait_uploaded(60)
+    # pinned: dirty data filling the target evicts every clean chunk that is not
+    os.setxattr(m.mnt / "local", "user.zero.pin", b"1")
     proxy.faults([CHUNK_PUTS])
     data = gen("random", 24 * CHUNK, 42)  # 96 MiB: more dirty data than the 64 MB target
     w = Writer(m.mnt / "w", data)
@@ -523,6 +525,7 @@ def test_writers_wait_for_uploads_and_are_released(make_fs, proxy):
         assert sorted(os.listdir(m.mnt)) == ["local", "w"]
         took = time.monotonic() - t0
         assert took < 5, "a local read took %.1f s while writers wait" % took
+        assert m.residency(m.mnt / "local")["remote"] == 0, m.residency(m.mnt / "local")
         assert w.is_alive() and w.done == before, (w.error, before, w.done)
     finally:
         released = time.monotonic()
