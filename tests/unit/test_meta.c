@@ -166,6 +166,33 @@ static void test_chunks_and_check(void)
 	meta_close(m);
 }
 
+/* Dirty bytes: each DIRTY chunk's share of its file's size, whole or short. */
+static void test_dirty_bytes(void)
+{
+	struct meta *m = open_fresh(tmpdir);
+	const uint64_t cs = 1u << 22;
+	struct meta_inode f = {.mode = S_IFREG | 0644, .nlink = 1, .size = 2 * cs + 100};
+	struct meta_inode g = {.mode = S_IFREG | 0644, .nlink = 1, .size = 10};
+	uint64_t bytes = 1;
+
+	TEST_ASSERT_EQ_INT(meta_chunk_dirty_bytes(m, cs, &bytes), 0);
+	TEST_ASSERT_EQ_INT(bytes, 0);
+	TEST_ASSERT_EQ_INT(meta_inode_insert(m, &f, NULL, 0), 0);
+	TEST_ASSERT_EQ_INT(meta_inode_insert(m, &g, NULL, 0), 0);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 0, 1), 1);  /* whole: cs */
+	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 2, 1), 1);  /* short: 100 */
+	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 5, 1), 1);  /* past the end: 0 */
+	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, g.ino, 0, 1), 1);  /* 10 */
+	TEST_ASSERT_EQ_INT(meta_chunk_dirty_bytes(m, cs, &bytes), 0);
+	TEST_ASSERT_EQ_INT(bytes, cs + 100 + 10);
+	/* one file as if it were another size */
+	TEST_ASSERT_EQ_INT(meta_chunk_dirty_bytes_ino(m, f.ino, cs, 6 * cs, &bytes), 0);
+	TEST_ASSERT_EQ_INT(bytes, 3 * cs);
+	TEST_ASSERT_EQ_INT(meta_chunk_dirty_bytes_ino(m, g.ino, cs, 0, &bytes), 0);
+	TEST_ASSERT_EQ_INT(bytes, 0);
+	meta_close(m);
+}
+
 static int count_garbage(void *arg, const uint8_t id[META_OBJECT_ID_LEN])
 {
 	(void)id;
@@ -280,6 +307,7 @@ int main(void)
 	TEST_RUN(test_xattr);
 	fresh_dir();
 	TEST_RUN(test_chunks_and_check);
+	TEST_RUN(test_dirty_bytes);
 	fresh_dir();
 	TEST_RUN(test_check_repairs);
 	fresh_dir();
