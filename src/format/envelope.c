@@ -462,6 +462,14 @@ static int check_object(const uint8_t *data_key, const void *obj, size_t objlen,
 	return 0;
 }
 
+/* Verify and unwrap an object whose fields F passed check_object, into DST. */
+static int decode_checked(const struct envelope_fields *f, const uint8_t *data_key,
+			  const uint8_t *obj, void *dst, size_t dstcap)
+{
+	return f->sealed ? decode_sealed(f, data_key, obj, dst, dstcap)
+			 : decode_plain(f, obj, dst, dstcap);
+}
+
 int envelope_decode(const uint8_t *data_key, const void *obj, size_t objlen, void *dst,
 		    size_t dstcap, size_t *len)
 {
@@ -470,12 +478,8 @@ int envelope_decode(const uint8_t *data_key, const void *obj, size_t objlen, voi
 
 	*len = 0;
 	ret = check_object(data_key, obj, objlen, &f);
-	if (ret)
-		return ret;
-	if (f.sealed)
-		ret = decode_sealed(&f, data_key, obj, dst, dstcap);
-	else
-		ret = decode_plain(&f, obj, dst, dstcap);
+	if (ret == 0)
+		ret = decode_checked(&f, data_key, obj, dst, dstcap);
 	if (ret)
 		return ret;
 	*len = (size_t)f.plaintext_len;
@@ -486,7 +490,7 @@ int envelope_open(const uint8_t *data_key, void *obj, size_t objlen, void *scrat
 		  size_t scratchcap, const void **plain, size_t *len)
 {
 	struct envelope_fields f;
-	uint8_t *payload;
+	uint8_t *out;
 	int ret;
 
 	*plain = NULL;
@@ -497,25 +501,17 @@ int envelope_open(const uint8_t *data_key, void *obj, size_t objlen, void *scrat
 	if (f.codec != ENVELOPE_CODEC_NONE) {
 		if (!scratch)
 			return -ENOBUFS;
-		ret = envelope_decode(data_key, obj, objlen, scratch, scratchcap, len);
-		if (ret == 0)
-			*plain = scratch;
-		return ret;
-	}
-	payload = (uint8_t *)obj + f.header_len;
-	if (f.sealed) {
-		/* libsodium decrypts in place when the message and ciphertext coincide */
-		if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
-			f.payload_len ? payload : NULL, NULL, payload, (size_t)f.payload_len,
-			(uint8_t *)obj + OFF_TAG, obj, FIELDS_LEN, (uint8_t *)obj + OFF_NONCE,
-			data_key) != 0)
-			return -EBADMSG;
+		out = scratch;
+		ret = decode_checked(&f, data_key, obj, scratch, scratchcap);
 	} else {
-		ret = verify_plain(&f, obj);
-		if (ret)
-			return ret;
+		/* in place: libsodium decrypts where message and ciphertext coincide */
+		out = (uint8_t *)obj + f.header_len;
+		ret = f.sealed ? decode_sealed(&f, data_key, obj, out, (size_t)f.payload_len)
+			       : verify_plain(&f, obj);
 	}
-	*plain = payload;
+	if (ret)
+		return ret;
+	*plain = out;
 	*len = (size_t)f.plaintext_len;
 	return 0;
 }
