@@ -1578,14 +1578,16 @@ static uint64_t write_dirty_growth(struct fs *fs, struct fs_inode *ip, uint64_t 
  * its limit, and fetch the REMOTE chunks the write only partly covers (a
  * chunk it covers to its end or to the end of the file needs no fetch).
  * Drops the lock while waiting; loops until nothing changed meanwhile.
+ * *GROWTH: the dirty bytes the write adds (write_dirty_growth), reserved.
  */
-static int write_make_room(struct fs *fs, struct fs_inode *ip, uint64_t off, size_t len)
+static int write_make_room(struct fs *fs, struct fs_inode *ip, uint64_t off, size_t len,
+			   uint64_t *growth)
 {
 	uint64_t cs = fs->chunk_size, first = off / cs, last = (off + len - 1) / cs;
 	int ret;
 
 	for (;;) {
-		uint64_t growth, partial = UINT64_MAX;
+		uint64_t partial = UINT64_MAX;
 
 		ret = chunks_load(fs, ip);
 		if (ret)
@@ -1604,10 +1606,10 @@ static int write_make_room(struct fs *fs, struct fs_inode *ip, uint64_t off, siz
 				return ret;
 			continue;
 		}
-		growth = write_dirty_growth(fs, ip, off, len);
-		if (growth == 0)
+		*growth = write_dirty_growth(fs, ip, off, len);
+		if (*growth == 0)
 			break;
-		ret = tier_reserve_dirty(fs, growth);
+		ret = tier_reserve_dirty(fs, *growth);
 		if (ret <= 0)
 			return ret; /* room without waiting, or an error */
 				    /* waited: look again */
@@ -1650,11 +1652,13 @@ int fs_write_begin(struct fs *fs, const struct fs_ctx *ctx, struct fs_file *fh, 
 	pthread_mutex_lock(&fs->lock);
 	ret = drop_setgid_for(fs, ip, ctx);
 	if (ret == 0 && fs->tier) {
-		ret = write_make_room(fs, ip, (uint64_t)off, len);
+		uint64_t growth = 0;
+
+		ret = write_make_room(fs, ip, (uint64_t)off, len, &growth);
 		if (ret == 0) {
 			uint64_t end = (uint64_t)off + len, size = ip->attr.size;
 
-			tier_note_dirty(fs, 0, (int64_t)write_dirty_growth(fs, ip, (uint64_t)off, len));
+			tier_note_dirty(fs, 0, (int64_t)growth);
 			if (end > size)
 				tier_note_append(fs, end - size < len ? end - size : len);
 		}

@@ -383,6 +383,36 @@ int tier_init(struct fs *fs, const struct fs_options *opt, char *err, size_t err
 	return meta_sync(fs->meta);
 }
 
+/*
+ * A buffer of chunk size + largest header for a fetch or an upload, lock held.
+ * Reused ones are already faulted in: a fresh 4 MiB malloc costs a page
+ * fault per page, more than the copy the bytes take into the cache file.
+ */
+static void *buf_get(struct fs *fs)
+{
+	struct tier *t = fs->tier;
+
+	t->bufs_used = time(NULL);
+	if (t->nbufs)
+		return t->bufs[--t->nbufs];
+	return malloc((size_t)fs->chunk_size + ENVELOPE_HEADER_MAX);
+}
+
+static void buf_put(struct tier *t, void *buf)
+{
+	if (buf && t->nbufs < BUF_POOL)
+		t->bufs[t->nbufs++] = buf;
+	else
+		free(buf);
+}
+
+/* Free the idle buffers (lock held, or the tier is stopped). */
+static void bufs_drop(struct tier *t)
+{
+	while (t->nbufs)
+		free(t->bufs[--t->nbufs]);
+}
+
 void tier_free(struct fs *fs)
 {
 	struct tier *t = fs->tier;
@@ -396,8 +426,7 @@ void tier_free(struct fs *fs)
 	free(t->uploading);
 	free(t->deleting);
 	free(t->atimes);
-	while (t->nbufs)
-		free(t->bufs[--t->nbufs]);
+	bufs_drop(t);
 	free(t->upload_threads);
 	free(t);
 	fs->tier = NULL;
@@ -543,29 +572,6 @@ void tier_note_append(struct fs *fs, uint64_t bytes)
 }
 
 /* ---- fetch on access ---- */
-
-/*
- * A buffer of chunk size + largest header for a fetch or an upload, lock held.
- * Reused ones are already faulted in: a fresh 4 MiB malloc costs a page
- * fault per page, more than the copy the bytes take into the cache file.
- */
-static void *buf_get(struct fs *fs)
-{
-	struct tier *t = fs->tier;
-
-	t->bufs_used = time(NULL);
-	if (t->nbufs)
-		return t->bufs[--t->nbufs];
-	return malloc((size_t)fs->chunk_size + ENVELOPE_HEADER_MAX);
-}
-
-static void buf_put(struct tier *t, void *buf)
-{
-	if (buf && t->nbufs < BUF_POOL)
-		t->bufs[t->nbufs++] = buf;
-	else
-		free(buf);
-}
 
 /*
  * GET object KEY into OBJ (sized by buf_get) and open it: verify, and
@@ -1270,9 +1276,8 @@ static void *tier_main(void *arg)
 		uint64_t count[3], bytes[3], used = 0;
 
 		flush_atimes(fs);
-		if (t->nbufs && time(NULL) - t->bufs_used > BUF_IDLE_S)
-			while (t->nbufs)
-				free(t->bufs[--t->nbufs]); /* idle: give the memory back */
+		if (time(NULL) - t->bufs_used > BUF_IDLE_S)
+			bufs_drop(t); /* idle: give the memory back */
 		if (round++ % 5 == 0 && meta_chunk_counts(fs->meta, count, bytes) == 0 &&
 		    dirty_recount(fs) == 0) {
 			t->dirty_chunks = (int64_t)count[CHUNK_DIRTY];
@@ -1286,20 +1291,18 @@ static void *tier_main(void *arg)
 		 * Measuring walks every cache file: with many files that costs,
 		 * so the pause between walks grows with the time a walk takes.
 		 */
+		bool measured = false;
 		if (now_ts().tv_sec >= next_measure) {
 			struct timespec t0 = now_ts();
-			int r = cache_usage(fs->cache, &used);
-			double took = ts_seconds(now_ts()) - ts_seconds(t0);
 
-			next_measure = now_ts().tv_sec + (time_t)(took * 20);
-			if (r == 0) {
-				pthread_mutex_lock(&fs->lock);
-				t->cache_used = used;
-				pthread_mutex_unlock(&fs->lock);
-			}
+			measured = cache_usage(fs->cache, &used) == 0;
+			next_measure =
+			    now_ts().tv_sec + (time_t)((ts_seconds(now_ts()) - ts_seconds(t0)) * 20);
 		}
-		/* measured, or grown by fetches and appends since (a walk of many files takes time) */
+		/* measured, or else grown by fetches and appends since the last walk */
 		pthread_mutex_lock(&fs->lock);
+		if (measured)
+			t->cache_used = used;
 		used = t->cache_used;
 		pthread_mutex_unlock(&fs->lock);
 		if (t->target && used > t->target)
