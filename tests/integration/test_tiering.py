@@ -153,23 +153,10 @@ def test_fill_far_past_target_then_read_back(backend, make_fs):
     specs = varied_files(FILL[backend])
     total = sum(s.size for s in specs)
     assert total >= 4 * TARGET
-    peak = [0]
-    stop = threading.Event()
-
-    def sample():
-        while not stop.is_set():
-            peak[0] = max(peak[0], m.cache_usage())
-            time.sleep(0.2)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
+    with m.peak_usage(0.2) as peak:
         for s in specs:
             s.write(m.mnt)
         st = m.wait_uploaded(240)
-    finally:
-        stop.set()
-        sampler.join()
     print("%s: %d MiB in %d files; peak cache usage while writing %d bytes"
           % (backend, total // MiB, len(specs), peak[0]))
     # eviction keeps up while writing (a second or two behind), not only at the end
@@ -190,15 +177,8 @@ def test_fill_far_past_target_then_read_back(backend, make_fs):
     assert sum(listed.values()) == st["bucket_bytes"], (sum(listed.values()), st)
 
     drop_caches()
-    peak[0] = 0
-    stop.clear()
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
+    with m.peak_usage(0.2) as peak:
         check_files(m.mnt, specs)
-    finally:
-        stop.set()
-        sampler.join()
     st = m.status()
     assert st["fetches"] > 0 and st["fetch_errors"] == 0, st
     print("peak cache usage while reading back %d bytes" % peak[0])
@@ -230,21 +210,9 @@ def test_reading_a_file_larger_than_the_target_keeps_the_cache_near_it(make_fs, 
     m.evict(m.mnt / "big")
     settle_usage(m, CHUNK)
     drop_caches()
-    peak, stop = [0], threading.Event()
-
-    def sample():
-        while not stop.is_set():
-            peak[0] = max(peak[0], m.cache_usage())
-            time.sleep(0.05)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:  # a reader in a process of its own, to read without pauses
+    with m.peak_usage(0.05) as peak:  # a reader in a process of its own: no pauses
         subprocess.run(["dd", "if=%s" % (m.mnt / "big"), "of=/dev/null", "bs=1M",
                         "status=none"], check=True, timeout=300)
-    finally:
-        stop.set()
-        sampler.join()
     out = subprocess.run(["sha256sum", str(m.mnt / "big")], stdout=subprocess.PIPE,
                          check=True, timeout=300).stdout
     assert out.split()[0].decode() == hashlib.sha256(data).hexdigest()

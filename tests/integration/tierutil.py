@@ -13,7 +13,9 @@ import random
 import signal
 import subprocess
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 MiB = 1 << 20
@@ -172,6 +174,25 @@ class Mount:
                 except FileNotFoundError:
                     pass
         return total
+
+    @contextmanager
+    def peak_usage(self, interval):
+        """Sample cache_usage() every INTERVAL seconds while the block runs;
+        yields a one-item list that holds the highest value seen."""
+        peak, stop = [0], threading.Event()
+
+        def sample():
+            while not stop.is_set():
+                peak[0] = max(peak[0], self.cache_usage())
+                time.sleep(interval)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            yield peak
+        finally:
+            stop.set()
+            sampler.join()
 
     def wait_uploaded(self, timeout, what="uploads to finish"):
         """Wait until no chunk is dirty or being uploaded; returns the status."""
