@@ -1575,8 +1575,9 @@ static uint64_t write_dirty_growth(struct fs *fs, struct fs_inode *ip, uint64_t 
 
 /*
  * Before a write of LEN bytes at OFF into IP: wait while dirty data is at
- * its limit, and fetch the REMOTE chunks the write only partly covers (a
- * chunk it covers to its end or to the end of the file needs no fetch).
+ * its limit, fetch the REMOTE chunks the write only partly covers (a chunk
+ * it covers to its end or to the end of the file needs no fetch), and wait
+ * for fetches already under way of any chunk it writes.
  * Drops the lock while waiting; loops until nothing changed meanwhile.
  * *GROWTH: the dirty bytes the write adds (write_dirty_growth), reserved.
  */
@@ -1606,6 +1607,8 @@ static int write_make_room(struct fs *fs, struct fs_inode *ip, uint64_t off, siz
 				return ret;
 			continue;
 		}
+		if (tier_wait_chunk_fetches(fs, ip, first, last))
+			continue;
 		*growth = write_dirty_growth(fs, ip, off, len);
 		if (*growth == 0)
 			break;

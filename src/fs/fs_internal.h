@@ -129,6 +129,14 @@ void tier_free(struct fs *fs);
  * transaction and must re-check what it read before.
  */
 int tier_make_local(struct fs *fs, struct fs_inode *ip, uint64_t first, uint64_t last);
+/*
+ * Wait (dropping the lock) until no fetch of chunks FIRST..LAST of IP is
+ * under way; true if it waited, and the caller must look again. A fetch
+ * writes the old bytes into the cache file outside the lock, so a write
+ * that makes such a chunk DIRTY without fetching it (it covers the whole
+ * chunk) must wait, or those old bytes land over its own.
+ */
+bool tier_wait_chunk_fetches(struct fs *fs, struct fs_inode *ip, uint64_t first, uint64_t last);
 /* Wait (dropping the lock) until no fetch writes into IP's cache file. */
 void tier_wait_fetches(struct fs *fs, struct fs_inode *ip);
 /* Writers wait here while dirty data is at the limit: NEW_BYTES are about to become dirty. */

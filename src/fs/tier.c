@@ -700,6 +700,20 @@ out_finish:
 	return ret;
 }
 
+/* Wait for fetch F to end (lock held, dropped meanwhile); its result. */
+static int fetch_wait(struct fs *fs, struct fetch *f)
+{
+	int ret;
+
+	f->refs++;
+	while (!f->done)
+		pthread_cond_wait(&fs->fetch_cond, &fs->lock);
+	ret = f->err;
+	if (--f->refs == 0)
+		free(f);
+	return ret;
+}
+
 int tier_make_local(struct fs *fs, struct fs_inode *ip, uint64_t first, uint64_t last)
 {
 	struct tier *t = fs->tier;
@@ -711,19 +725,20 @@ int tier_make_local(struct fs *fs, struct fs_inode *ip, uint64_t first, uint64_t
 	for (uint64_t idx = first; ret == 0 && idx <= last; idx++) {
 		while (ret == 0 && chunk_bits_test(&ip->remote, idx)) {
 			struct fetch *f = fetch_find(t, ip->ino, idx);
-			if (!f) {
-				ret = fetch_chunk(fs, ip, idx);
-				continue;
-			}
-			f->refs++;
-			while (!f->done)
-				pthread_cond_wait(&fs->fetch_cond, &fs->lock);
-			ret = f->err;
-			if (--f->refs == 0)
-				free(f);
+			ret = f ? fetch_wait(fs, f) : fetch_chunk(fs, ip, idx);
 		}
 	}
 	return ret;
+}
+
+bool tier_wait_chunk_fetches(struct fs *fs, struct fs_inode *ip, uint64_t first, uint64_t last)
+{
+	for (struct fetch *f = fs->tier ? fs->tier->fetches : NULL; f; f = f->next)
+		if (f->ino == ip->ino && f->idx >= first && f->idx <= last) {
+			fetch_wait(fs, f);
+			return true;
+		}
+	return false;
 }
 
 void tier_wait_fetches(struct fs *fs, struct fs_inode *ip)

@@ -363,6 +363,53 @@ def test_random_writes_into_remote_file(backend, make_fs):
     assert read_all(path) == model, "read back after remount differs"
 
 
+def test_whole_chunk_overwrite_during_its_fetch_keeps_the_new_bytes(make_fs, proxy):
+    # A fetch writes the old bytes into the cache file outside the lock; a
+    # write that covers a whole chunk needs no fetch of its own, but must not
+    # land before that fetch is done, or the old bytes win. The kernel writes
+    # at most 1 MiB at once, so the chunk is a short last one; the fetch is
+    # read-ahead's (a setxattr or a read of the chunk would hold the kernel's
+    # locks that the write needs, and so keep them apart).
+    m = make_fs("s3")
+    path = m.mnt / "w"
+    old, new = gen("random", CHUNK + 100_000, 31), gen("random", 300_000, 32)
+    write_file(path, old)
+    m.wait_uploaded(60)
+    m.evict(path)
+    drop_caches()
+    assert len(m.bucket_chunks()) == 2
+    proxy.reset()
+    # the GET of chunk 0 (for the read) passes, that of chunk 1 (read-ahead's)
+    # dribbles its answer for about 1.2 s; a delay before forwarding would
+    # not do: the old object may be gone by then, replaced by the new bytes
+    proxy.faults([{"action": "delay", "seconds": 0, "method": "GET", "times": 1},
+                  {"action": "slow", "chunk": 4096, "pause": 0.05, "method": "GET",
+                   "times": 1}])
+    rfd = os.open(path, os.O_RDONLY)
+    try:
+        assert os.pread(rfd, 4096, 0) == old[:4096]
+    finally:
+        os.close(rfd)
+    # read-ahead's GET of chunk 1 is now under way
+    wait_for(lambda: proxy.stats()["faults_fired"] == 2, 5, "read-ahead's GET of chunk 1")
+    time.sleep(0.3)
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        assert os.pwrite(fd, new, CHUNK) == len(new)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    # the dribble takes about 1.2 s (the proxy logs a GET before its body
+    # goes out, so nothing tells its end): give the fetch time to write
+    time.sleep(3)
+    drop_caches()
+    assert read_all(path) == old[:CHUNK] + new, "the overwritten chunk reads back old bytes"
+    m.wait_uploaded(60)
+    m.evict(path)
+    drop_caches()
+    assert read_all(path) == old[:CHUNK] + new, "after upload and eviction"
+
+
 # ---------------------------------------------------------------------------
 # truncate and unlink free objects
 
