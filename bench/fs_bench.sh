@@ -4,15 +4,27 @@
 #
 #   bench/fs_bench.sh [BUILD_DIR] [SIZE_MIB] [NFILES]
 #
-# Workloads, each timed once per target:
-#   write     SIZE_MIB of random bytes, dd bs=1M, then fsync
-#   warm read the same file again, dd bs=1M (page cache and local cache)
+# Workloads:
+#   write     SIZE_MIB of random bytes, dd bs=1M, then fsync (once)
+#   warm read the same file again, dd bs=1M (page cache and local cache; once)
 #   cold read after the data left the machine: Zero evicts the file to the
 #             bucket (user.zero.evict) and the page cache is dropped; peers
 #             drop the page cache (rclone runs without a VFS cache, so it
 #             reads from the server; s3fs without its local cache)
-#   small     NFILES files of 4 KiB created, then all read back
-# plus curl's GET of a SIZE_MIB object, the ceiling for a cold read.
+#   small     NFILES files of 4 KiB created, then all read back (once)
+# plus curl's GET of a SIZE_MIB object: to /dev/null, the ceiling for a cold
+# read, and to a file on the disk that holds Zero's cache (what a download
+# to that disk costs).
+# Cold reads are taken twice over: with the server's disk cold too (its page
+# cache dropped with ours: "cold") and with the server's objects in its page
+# cache ("srv-warm": after the drop the server's files of that bucket are
+# read once). With a cold server disk one GET is bound by the server's
+# sequential disk reads; with a warm one by the server's CPU, which on a
+# small machine it shares with the client under test.
+# Cold reads vary most from run to run, so they are taken ROUNDS times
+# (default 5), each round every target and curl in turn, and the table gives
+# the median; the CPU seconds that Zero's daemon and the server spent per
+# cold read are medians too.
 # Peers that cannot be installed (apt-get) are skipped with a note.
 # Prints one table; MB/s is 10^6 bytes per second.
 set -uo pipefail
@@ -21,6 +33,7 @@ ROOT=$(cd "$HERE/.." && pwd)
 BUILD=${1:-build}
 SIZE_MIB=${2:-256}
 NFILES=${3:-1000}
+ROUNDS=${ROUNDS:-5}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 ZERO=${ZERO_BIN:-$BUILD/zero}
 [ -x "$ZERO" ] || { echo "fs_bench: $ZERO not found; build first" >&2; exit 2; }
@@ -64,10 +77,12 @@ now() { date +%s.%N; }
 mbps() { awk -v b="$1" -v s="$2" -v e="$3" 'BEGIN { printf "%.0f", b / (e - s) / 1e6 }'; }
 drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 
-declare -A RES
+declare -A RES DIRS EVICT
+TARGETS=()
 # run TARGET DIR [EVICT-COMMAND]
 run() {
 	local name=$1 dir=$2 evict=${3:-} t0 t1
+	TARGETS+=("$name")
 	drop
 	t0=$(now)
 	dd if="$WORK/data" of="$dir/big" bs=1M conv=fsync status=none
@@ -78,12 +93,8 @@ run() {
 	dd if="$dir/big" of=/dev/null bs=1M status=none
 	t1=$(now)
 	RES[$name,warm]=$(mbps "$BYTES" "$t0" "$t1")
-	[ -n "$evict" ] && $evict "$dir/big"
-	drop
-	t0=$(now)
-	dd if="$dir/big" of=/dev/null bs=1M status=none
-	t1=$(now)
-	RES[$name,cold]=$(mbps "$BYTES" "$t0" "$t1")
+	[ -n "$evict" ] && EVICT[$name]=$evict
+	DIRS[$name]=$dir
 	mkdir -p "$dir/small"
 	head -c 4096 /dev/urandom >"$WORK/small"
 	t0=$(now)
@@ -151,25 +162,84 @@ if command -v rclone >/dev/null; then
 fi
 
 # curl: the ceiling for a cold read
-curl -s --aws-sigv4 "aws:amz:us-east-1:s3" --user S3RVER:S3RVER -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
-	-T "$WORK/data" "$URL/curl/data" >/dev/null
-drop
-t0=$(now)
-curl -s --aws-sigv4 "aws:amz:us-east-1:s3" --user S3RVER:S3RVER -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
-	"$URL/curl/data" -o /dev/null
-t1=$(now)
-CURL_GET=$(mbps "$BYTES" "$t0" "$t1")
+CURL=(curl -s --aws-sigv4 "aws:amz:us-east-1:s3" --user S3RVER:S3RVER
+	-H "x-amz-content-sha256: UNSIGNED-PAYLOAD")
+"${CURL[@]}" -T "$WORK/data" "$URL/curl/data" >/dev/null
 
-printf '\n%s MiB file, %s small files; MB/s (small: files/s)\n' "$SIZE_MIB" "$NFILES"
-printf '%-8s %8s %8s %8s %8s\n' target write warm cold small
-for t in native zero s3fs rclone; do
-	[ -n "${RES[$t,write]:-}" ] || continue
-	printf '%-8s %8s %8s %8s %8s\n' "$t" "${RES[$t,write]}" "${RES[$t,warm]}" "${RES[$t,cold]}" \
-		"${RES[$t,small]}"
+# CPU seconds (user + system) a process has used so far
+cpu_s() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+ZPID=$(pgrep -f "zero mount $WORK/zmnt" | head -n 1)
+
+# cold NAME [warm]: one cold read of target NAME (or curl, curl-file), with
+# the server's disk cold or warm; MB/s into COLD[NAME] or COLD[NAME,warm]
+declare -A COLD ZCPU SCPU
+cold() {
+	local name=$1 warm=${2:-} key=$1 bucket=$1 t0 t1 z0 s0
+	case $name in
+	curl | curl-file)
+		rm -f "$WORK/download"
+		bucket=curl
+		;;
+	*) [ -n "${EVICT[$name]:-}" ] && ${EVICT[$name]} "${DIRS[$name]}/big" ;;
+	esac
+	drop
+	if [ -n "$warm" ]; then
+		key=$name,warm
+		find "$WORK/s3/$bucket" -type f -exec cat {} + >/dev/null
+	fi
+	z0=$(cpu_s "${ZPID:-0}")
+	s0=$(cpu_s "$S3PID")
+	t0=$(now)
+	case $name in
+	curl) "${CURL[@]}" "$URL/curl/data" -o /dev/null ;;
+	curl-file) "${CURL[@]}" "$URL/curl/data" -o "$WORK/download" ;;
+	*) dd if="${DIRS[$name]}/big" of=/dev/null bs=1M status=none ;;
+	esac
+	t1=$(now)
+	COLD[$key]+=" $(mbps "$BYTES" "$t0" "$t1")"
+	SCPU[$key]+=" $(awk -v a="$s0" -v b="$(cpu_s "$S3PID")" 'BEGIN { printf "%.2f", b - a }')"
+	[ "$name" = zero ] &&
+		ZCPU[$key]+=" $(awk -v a="$z0" -v b="$(cpu_s "$ZPID")" 'BEGIN { printf "%.2f", b - a }')"
+	return 0
+}
+for _ in $(seq "$ROUNDS"); do
+	for t in "${TARGETS[@]}" curl curl-file; do
+		cold "$t"
+		[ "$t" = native ] || cold "$t" warm
+	done
 done
-printf '%-8s %8s %8s %8s %8s\n' curl - - "$CURL_GET" -
+for t in "${TARGETS[@]}" curl curl-file; do
+	# shellcheck disable=SC2086
+	RES[$t,cold]=$(median ${COLD[$t]})
+	# shellcheck disable=SC2086
+	[ "$t" = native ] && RES[$t,warmsrv]=- || RES[$t,warmsrv]=$(median ${COLD[$t,warm]})
+done
+
+printf '\n%s MiB file, %s small files; MB/s (small: files/s); cold reads: median of %s rounds\n' \
+	"$SIZE_MIB" "$NFILES" "$ROUNDS"
+printf '%-9s %8s %8s %8s %9s %8s\n' target write warm cold srv-warm small
+for t in "${TARGETS[@]}"; do
+	printf '%-9s %8s %8s %8s %9s %8s\n' "$t" "${RES[$t,write]}" "${RES[$t,warm]}" \
+		"${RES[$t,cold]}" "${RES[$t,warmsrv]}" "${RES[$t,small]}"
+done
+for t in curl curl-file; do
+	printf '%-9s %8s %8s %8s %9s %8s\n' "$t" - - "${RES[$t,cold]}" "${RES[$t,warmsrv]}" -
+done
+printf '\ncold reads, every round (MB/s; server cold | server warm):\n'
+for t in "${TARGETS[@]}" curl curl-file; do
+	printf '  %-9s%s |%s\n' "$t" "${COLD[$t]}" "${COLD[$t,warm]:-}"
+done
 if [ -n "${RES[zero,cold]:-}" ]; then
-	awk -v z="${RES[zero,cold]}" -v c="$CURL_GET" -v zw="${RES[zero,warm]}" \
-		-v nw="${RES[native,warm]}" -v zs="${RES[zero,small]}" -v ns="${RES[native,small]}" \
-		'BEGIN { printf "zero/curl cold read %.2f, zero/native warm read %.2f, zero/native small files %.2f\n", z / c, zw / nw, zs / ns }'
+	# shellcheck disable=SC2086
+	printf 'CPU seconds per cold read (median; server cold | warm): zero daemon %s | %s; server for zero %s | %s, for curl %s | %s\n' \
+		"$(median ${ZCPU[zero]})" "$(median ${ZCPU[zero,warm]})" \
+		"$(median ${SCPU[zero]})" "$(median ${SCPU[zero,warm]})" \
+		"$(median ${SCPU[curl]})" "$(median ${SCPU[curl,warm]})"
+	awk -v z="${RES[zero,cold]}" -v c="${RES[curl,cold]}" -v cf="${RES[curl-file,cold]}" \
+		-v zw="${RES[zero,warmsrv]}" -v cw="${RES[curl,warmsrv]}" \
+		'BEGIN { printf "zero/curl cold read %.2f with the server cold, %.2f with it warm (zero/curl-to-file %.2f)\n", z / c, zw / cw, z / cf }'
+	awk -v zw="${RES[zero,warm]}" -v nw="${RES[native,warm]}" -v zs="${RES[zero,small]}" \
+		-v ns="${RES[native,small]}" \
+		'BEGIN { printf "zero/native warm read %.2f, zero/native small files %.2f\n", zw / nw, zs / ns }'
 fi
