@@ -49,12 +49,14 @@ struct config_key {
 	size_t offset;
 	uint64_t min, max; /* for SIZE, SECONDS, COUNT */
 	bool secret;	   /* triggers the permissions warning */
+	bool power_of_two; /* SIZE: only powers of two */
 };
 
 /* clang-format off */
-#define KEY_STR(n, f, t) {n, t, offsetof(struct config, f), 0, 0, false}
-#define KEY_SECRET(n, f) {n, CONFIG_STRING, offsetof(struct config, f), 0, 0, true}
-#define KEY_NUM(n, f, t, lo, hi) {n, t, offsetof(struct config, f), lo, hi, false}
+#define KEY_STR(n, f, t) {n, t, offsetof(struct config, f), 0, 0, false, false}
+#define KEY_SECRET(n, f) {n, CONFIG_STRING, offsetof(struct config, f), 0, 0, true, false}
+#define KEY_NUM(n, f, t, lo, hi) {n, t, offsetof(struct config, f), lo, hi, false, false}
+#define KEY_POW2(n, f, lo, hi) {n, CONFIG_SIZE, offsetof(struct config, f), lo, hi, false, true}
 
 static const struct config_key config_keys[] = {
 	KEY_STR("backend", backend, CONFIG_STRING),
@@ -75,6 +77,7 @@ static const struct config_key config_keys[] = {
 	KEY_STR("signPayload", sign_payload, CONFIG_BOOL),
 	KEY_STR("sqliteFileLocation", sqlite_file_location, CONFIG_PATH),
 	KEY_STR("targetDiskUsage", target_disk_usage, CONFIG_GB),
+	KEY_POW2("chunkSize", chunk_size, 1ULL << 20, 64ULL << 20),
 	KEY_NUM("uploadDelay", upload_delay_s, CONFIG_SECONDS, 0, 86400),
 	KEY_NUM("metadataBackupInterval", metadata_backup_interval_s, CONFIG_SECONDS, 1, 604800),
 	KEY_NUM("maxParallelTransfers", max_parallel_transfers, CONFIG_COUNT, 1, 256),
@@ -343,6 +346,11 @@ static int config_set(struct config *cfg, const struct config_key *key, const ch
 		errbuf_set(err, errlen, "%s:%lu: key '%s': %s is out of range (%llu to %llu)", name,
 			line, key->name, value, (unsigned long long)key->min,
 			(unsigned long long)key->max);
+		return -EINVAL;
+	}
+	if (key->power_of_two && (v & (v - 1))) {
+		errbuf_set(err, errlen, "%s:%lu: key '%s': %s is not a power of two (e.g. 4MiB, 16MiB)",
+			name, line, key->name, value);
 		return -EINVAL;
 	}
 	if (key->type == CONFIG_SIZE)

@@ -30,6 +30,7 @@ struct config {
 	char *bucket_id;	     /* b2: bucket id */
 	char *sqlite_file_location;  /* metadata database; default CACHE/meta.db */
 	uint64_t target_disk_usage; /* cache size target in bytes; 0 = unset */
+	uint64_t chunk_size;	     /* bytes, a power of two; new filesystems; 0 = default */
 	/* tuning */
 	unsigned upload_delay_s;		  /* seconds without writes before upload */
 	unsigned metadata_backup_interval_s;	  /* seconds between metadata snapshots */

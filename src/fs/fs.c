@@ -487,6 +487,16 @@ out:
 	return ret;
 }
 
+/* "16MiB" or "64KiB" for a chunk size (a power of two of at least 1 KiB), in BUF. */
+static const char *size_name(uint32_t v, char *buf, size_t size)
+{
+	if (v % (1u << 20) == 0)
+		snprintf(buf, size, "%" PRIu32 "MiB", v >> 20);
+	else
+		snprintf(buf, size, "%" PRIu32 "KiB", v >> 10);
+	return buf;
+}
+
 /* ---- lifecycle ---- */
 
 static int recover_file_size(void *arg, uint64_t ino)
@@ -590,6 +600,16 @@ int fs_new(const struct fs_options *opt, struct fs **out, char *err, size_t errl
 	if (fs->chunk_size < 4096 || (fs->chunk_size & (fs->chunk_size - 1))) {
 		snprintf(err, errlen, "metadata %s: bad chunk size '%s'", db_path, buf);
 		ret = -EUCLEAN;
+		goto out_free;
+	}
+	if (opt->chunk_size && opt->chunk_size != fs->chunk_size) {
+		char want[16], have[16];
+		snprintf(err, errlen,
+			 "chunkSize is %s, but the filesystem in %s was created with %s chunks "
+			 "(the chunk size is fixed when a filesystem is created)",
+			 size_name(opt->chunk_size, want, sizeof(want)), opt->cache_dir,
+			 size_name(fs->chunk_size, have, sizeof(have)));
+		ret = -EINVAL;
 		goto out_free;
 	}
 

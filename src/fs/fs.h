@@ -37,7 +37,8 @@ struct objstore;
 struct fs_options {
 	const char *cache_dir; /* required; must exist */
 	const char *db_path;   /* NULL: CACHE/meta.db */
-	uint32_t chunk_size;   /* 0: default 4 MiB; a new filesystem only */
+	uint32_t chunk_size;   /* 0: FS_DEFAULT_CHUNK_SIZE for a new filesystem, any for an
+				  existing one; else it must be the filesystem's */
 	/* the bucket; NULL: none (nothing is uploaded or evicted). fs_new takes ownership. */
 	struct objstore *store;
 	uint64_t target_bytes;		 /* cache size target; 0: no eviction */
@@ -59,7 +60,7 @@ enum {
 	FS_SET_CTIME = 1 << 8, /* to attr->st_ctim */
 };
 
-#define FS_DEFAULT_CHUNK_SIZE (4u << 20)
+#define FS_DEFAULT_CHUNK_SIZE (16u << 20) /* see docs/design.md, Chunks */
 #define FS_NAME_MAX 255
 
 /*

@@ -23,7 +23,9 @@
  *     its read under one hold of the lock, so nothing is evicted between.
  *  4. One fetch per chunk at a time: later readers wait for it
  *     (struct fetch). A fetch holds its inode (nfetch), and truncation,
- *     hole punching and freeing wait until no fetch writes into the file.
+ *     hole punching and freeing wait until no fetch writes into the file;
+ *     a write waits for the fetches of the chunks it writes, even where it
+ *     needs none of their bytes (tier_wait_chunk_fetches).
  *  5. Objects are content-addressed and never overwritten. The garbage
  *     collector deletes objects nothing references; an id it is deleting is
  *     in `deleting`, and an upload of the same content waits for it to go.
@@ -51,7 +53,9 @@
 
 #define SUPERBLOCK_KEY "zero/superblock"
 #define FORMAT_VERSION 1
-#define READAHEAD_CHUNKS 8
+/* How far a sequential reader is read ahead: at most 64 MiB and a quarter of the target. */
+#define READAHEAD_BYTES (64u << 20)
+#define READAHEAD_TARGET_PART 4
 #define READAHEAD_QUEUE 64
 #define READAHEAD_THREADS 4
 #define ATIME_BATCH 4096
@@ -99,6 +103,7 @@ struct tier {
 	unsigned upload_delay_s;
 	unsigned backpressure_timeout_s;
 	unsigned nuploaders;
+	unsigned ra_chunks; /* chunks read ahead of a sequential reader, 1 to READAHEAD_QUEUE / 2 */
 
 	int64_t dirty_chunks;	       /* recounted every few seconds, adjusted in between */
 	int64_t dirty_bytes;	       /* file bytes in them: what the dirty limit counts */
@@ -338,6 +343,22 @@ out:
 
 /* ---- life cycle ---- */
 
+/*
+ * Chunks to read ahead of a sequential reader: READAHEAD_BYTES, less with a
+ * small TARGET (fetched chunks ahead of the reader count against it too).
+ */
+static unsigned readahead_chunks(uint64_t target, uint32_t chunk_size)
+{
+	uint64_t window = READAHEAD_BYTES;
+
+	if (target && target / READAHEAD_TARGET_PART < window)
+		window = target / READAHEAD_TARGET_PART;
+	window /= chunk_size;
+	if (window < 1)
+		return 1;
+	return window > READAHEAD_QUEUE / 2 ? READAHEAD_QUEUE / 2 : (unsigned)window;
+}
+
 int tier_init(struct fs *fs, const struct fs_options *opt, char *err, size_t errlen)
 {
 	struct tier *t = calloc(1, sizeof(*t));
@@ -363,6 +384,7 @@ int tier_init(struct fs *fs, const struct fs_options *opt, char *err, size_t err
 	t->upload_delay_s = opt->upload_delay_s;
 	t->backpressure_timeout_s = opt->backpressure_timeout_s ? opt->backpressure_timeout_s : 300;
 	t->nuploaders = opt->uploaders ? opt->uploaders : DEFAULT_UPLOADERS;
+	t->ra_chunks = readahead_chunks(t->target, fs->chunk_size);
 	t->atimes = calloc(ATIME_BATCH, sizeof(*t->atimes));
 	if (!t->atimes)
 		return -ENOMEM;
@@ -385,7 +407,7 @@ int tier_init(struct fs *fs, const struct fs_options *opt, char *err, size_t err
 
 /*
  * A buffer of chunk size + largest header for a fetch or an upload, lock held.
- * Reused ones are already faulted in: a fresh 4 MiB malloc costs a page
+ * Reused ones are already faulted in: a fresh chunk-sized malloc costs a page
  * fault per page, more than the copy the bytes take into the cache file.
  */
 static void *buf_get(struct fs *fs)
@@ -789,7 +811,7 @@ void tier_note_read(struct fs *fs, struct fs_file *fh, uint64_t off, uint64_t le
 	fh->next_off = off + len;
 	if (!sequential)
 		return;
-	for (uint64_t idx = last + 1; idx <= last + READAHEAD_CHUNKS; idx++) {
+	for (uint64_t idx = last + 1; idx <= last + t->ra_chunks; idx++) {
 		if (idx * cs >= ip->attr.size)
 			break;
 		ra_enqueue(fs, ip, idx);

@@ -104,6 +104,44 @@ def test_unreadable_config(dirs):
     assert not mounted(mnt)
 
 
+def test_chunk_size_is_fixed_when_the_filesystem_is_created(dirs):
+    mnt, cache, env = dirs
+    cfg = mnt.parent / "config.yml"
+    cfg.write_text("chunkSize: 1MiB\n")
+    zero("mount", str(mnt), str(cache), "--config", str(cfg), check=0, env=env)
+    try:
+        (mnt / "f").write_bytes(b"y" * 3_000_000)
+        status = zero("status", str(mnt), "--json", check=0, env=env).stdout
+        assert '"chunk_size":1048576' in status.replace(" ", ""), status
+    finally:
+        zero("umount", str(mnt), check=0)
+    # another size for the same filesystem: refused, naming both
+    cfg.write_text("chunkSize: 4MiB\n")
+    p = zero("mount", str(mnt), str(cache), "--config", str(cfg), check=1, env=env)
+    assert "chunkSize is 4MiB" in p.stderr and "created with 1MiB chunks" in p.stderr, p.stderr
+    assert not mounted(mnt)
+    # without the key, the filesystem keeps its own
+    cfg.write_text("uploadDelay: 1\n")
+    zero("mount", str(mnt), str(cache), "--config", str(cfg), check=0, env=env)
+    try:
+        assert (mnt / "f").read_bytes() == b"y" * 3_000_000
+    finally:
+        zero("umount", str(mnt), check=0)
+    cfg.write_text("chunkSize: 3MiB\n")
+    p = zero("mount", str(mnt), str(cache), "--config", str(cfg), check=1, env=env)
+    assert "config.yml:1: key 'chunkSize': 3MiB is not a power of two" in p.stderr, p.stderr
+
+
+def test_default_chunk_size_is_16_mib(dirs):
+    mnt, cache, env = dirs
+    zero("mount", str(mnt), str(cache), check=0, env=env)
+    try:
+        status = zero("status", str(mnt), "--json", check=0, env=env).stdout
+        assert '"chunk_size":16777216' in status.replace(" ", ""), status
+    finally:
+        zero("umount", str(mnt), check=0)
+
+
 def test_second_mount_of_one_cache_is_refused(dirs):
     mnt, cache, env = dirs
     zero("mount", str(mnt), str(cache), check=0, env=env)

@@ -36,8 +36,10 @@ from tierutil import (CHUNK, MiB, FileSpec, Mount, drop_caches, gen, is_mounted,
                       varied_files, wait_for)
 
 TARGET = 64_000_000  # targetDiskUsage 0.064 (GB)
+# The tests lay files out around 4 MiB chunk boundaries; the default chunk
+# size (16 MiB) is taken by the tests that pass chunkSize=None.
 TIER_CONF = {"targetDiskUsage": 0.064, "uploadDelay": 0, "backpressureTimeout": 10,
-             "maxParallelTransfers": 4}
+             "maxParallelTransfers": 4, "chunkSize": "4MiB"}
 
 
 @pytest.fixture(params=["file", "s3"])
@@ -48,6 +50,8 @@ def backend(request):
 @pytest.fixture
 def make_fs(request, tmp_path, zero_bin):
     """make_fs(backend, name="fs", mount=True, prefix=None, **conf) -> tierutil.Mount.
+
+    CONF adds to and overrides TIER_CONF; a key given as None is left out.
 
     BACKEND is "file", "s3" (the session's s3rver through the proxy) or a
     dict of store settings. At teardown every mount is unmounted, and the
@@ -71,6 +75,7 @@ def make_fs(request, tmp_path, zero_bin):
             c = dict(backend, prefix=prefix)
         c.update(TIER_CONF)
         c.update(conf)
+        c = {k: v for k, v in c.items() if v is not None}
         work = tmp_path / ("z-" + name)
         work.mkdir(exist_ok=True)
         m = Mount(Zero(zero_bin, work, c), tmp_path, name)
@@ -195,20 +200,26 @@ def test_fill_far_past_target_then_read_back(backend, make_fs):
     settle_usage(m, limit)
 
 
-def test_reading_a_file_larger_than_the_target_keeps_the_cache_near_it(make_fs, own_s3rver):
+@pytest.mark.parametrize("chunk", [CHUNK, None], ids=["4MiB", "default"])
+def test_reading_a_file_larger_than_the_target_keeps_the_cache_near_it(make_fs, own_s3rver,
+                                                                       chunk):
     # One cold read of 3x the target, from s3rver directly (fetches slow
     # enough that the reader always has some in flight): the chunks behind
     # the reader are evicted while it reads on, only the chunks a read is in
     # are kept. (When any read or fetch of the file kept all of its chunks,
-    # the whole file stayed: 512 MiB in the cache after one dd of it.)
+    # the whole file stayed: 512 MiB in the cache after one dd of it.) Also
+    # with the default chunk size, where read-ahead is held to a quarter of
+    # the target (a single chunk here).
     store = s3_conf(own_s3rver["port"], "x")
     store.pop("prefix")
-    m = make_fs(store)
-    data = gen("random", 48 * CHUNK, 61)  # 192 MiB
+    m = make_fs(store, chunkSize=chunk and "%dMiB" % (chunk // MiB))
+    want, chunk = chunk or 16 * MiB, m.status()["chunk_size"]
+    assert chunk == want, (chunk, want)
+    data = gen("random", 192 * MiB, 61)
     write_file(m.mnt / "big", data)
     m.wait_uploaded(120)
     m.evict(m.mnt / "big")
-    settle_usage(m, CHUNK)
+    settle_usage(m, chunk)
     drop_caches()
     with m.peak_usage(0.05) as peak:  # a reader in a process of its own: no pauses
         subprocess.run(["dd", "if=%s" % (m.mnt / "big"), "of=/dev/null", "bs=1M",
@@ -219,7 +230,7 @@ def test_reading_a_file_larger_than_the_target_keeps_the_cache_near_it(make_fs, 
     print("peak cache usage reading %d bytes through a %d-byte target: %d"
           % (len(data), TARGET, peak[0]))
     assert peak[0] <= 2 * TARGET, peak[0]
-    settle_usage(m, TARGET + CHUNK)
+    settle_usage(m, TARGET + chunk)
 
 
 # ---------------------------------------------------------------------------

@@ -18,8 +18,8 @@ from sysutil import (FALLOC_FL_KEEP_SIZE, drop_caches, fallocate, pread_all,
 
 KiB, MiB = 1 << 10, 1 << 20
 PAGE = mmap.PAGESIZE
-CHUNK = 4 * MiB            # Zero's default chunk size: boundaries matter
-MAXSIZE = 10 * MiB
+CHUNK = 16 * MiB           # Zero's default chunk size: boundaries matter
+MAXSIZE = 40 * MiB
 NFILES = 3
 
 SEED = int(os.environ.get("ZERO_FSX_SEED", "20261122"))

@@ -165,6 +165,31 @@ static void test_tuning_keys_and_units(void)
 	config_release(&cfg);
 }
 
+static void test_chunk_size_is_a_power_of_two_from_1_to_64_mib(void)
+{
+	struct config cfg;
+
+	TEST_ASSERT_EQ_INT(parse("", &cfg), 0);
+	TEST_ASSERT(cfg.chunk_size == 0); /* the filesystem's default */
+	config_release(&cfg);
+	TEST_ASSERT_EQ_INT(parse("chunkSize: 4MiB\n", &cfg), 0);
+	TEST_ASSERT_EQ_INT(cfg.chunk_size, 4 << 20);
+	config_release(&cfg);
+	TEST_ASSERT_EQ_INT(parse("chunkSize: 1MiB\n", &cfg), 0);
+	TEST_ASSERT_EQ_INT(cfg.chunk_size, 1 << 20);
+	config_release(&cfg);
+	TEST_ASSERT_EQ_INT(parse("chunkSize: 67108864\n", &cfg), 0);
+	TEST_ASSERT_EQ_INT(cfg.chunk_size, 64 << 20);
+	config_release(&cfg);
+	expect_error("chunkSize: 12MiB\n",
+		     "c.yml:1: key 'chunkSize': 12MiB is not a power of two (e.g. 4MiB, 16MiB)");
+	expect_error("chunkSize: 16MB\n", "key 'chunkSize': 16MB is not a power of two");
+	expect_error("chunkSize: 512KiB\n", "key 'chunkSize': 512KiB is out of range");
+	expect_error("chunkSize: 128MiB\n", "key 'chunkSize': 128MiB is out of range");
+	expect_error("chunkSize: 0\n", "key 'chunkSize': 0 is out of range");
+	expect_error("chunkSize: big\n", "c.yml:1: key 'chunkSize': expected a size in bytes");
+}
+
 static void test_upload_integrity_keys(void)
 {
 	struct config cfg;
@@ -408,6 +433,7 @@ int main(void)
 	TEST_RUN(test_s3_keys);
 	TEST_RUN(test_backend_named_explicitly);
 	TEST_RUN(test_tuning_keys_and_units);
+	TEST_RUN(test_chunk_size_is_a_power_of_two_from_1_to_64_mib);
 	TEST_RUN(test_upload_integrity_keys);
 	TEST_RUN(test_booleans);
 	TEST_RUN(test_null_values_keep_defaults);
