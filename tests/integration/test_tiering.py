@@ -393,9 +393,9 @@ def test_whole_chunk_overwrite_during_its_fetch_keeps_the_new_bytes(make_fs, pro
     # the GET of chunk 0 (for the read) passes, that of chunk 1 (read-ahead's)
     # dribbles its answer for about 1.2 s; a delay before forwarding would
     # not do: the old object may be gone by then, replaced by the new bytes
-    proxy.faults([{"action": "delay", "seconds": 0, "method": "GET", "times": 1},
-                  {"action": "slow", "chunk": 4096, "pause": 0.05, "method": "GET",
-                   "times": 1}])
+    chunk_gets = {"method": "GET", "path_contains": "/zero/chunks/", "times": 1}
+    proxy.faults([dict(chunk_gets, action="delay", seconds=0),
+                  dict(chunk_gets, action="slow", chunk=4096, pause=0.05)])
     rfd = os.open(path, os.O_RDONLY)
     try:
         assert os.pread(rfd, 4096, 0) == old[:4096]
