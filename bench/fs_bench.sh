@@ -166,8 +166,9 @@ CURL=(curl -s --aws-sigv4 "aws:amz:us-east-1:s3" --user S3RVER:S3RVER
 	-H "x-amz-content-sha256: UNSIGNED-PAYLOAD")
 "${CURL[@]}" -T "$WORK/data" "$URL/curl/data" >/dev/null
 
-# CPU seconds (user + system) a process has used so far
+# CPU seconds (user + system) a process has used so far; and since an earlier reading
 cpu_s() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+cpu_since() { awk -v a="$2" -v b="$(cpu_s "$1")" 'BEGIN { printf "%.2f", b - a }'; }
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 ZPID=$(pgrep -f "zero mount $WORK/zmnt" | head -n 1)
 
@@ -198,9 +199,8 @@ cold() {
 	esac
 	t1=$(now)
 	COLD[$key]+=" $(mbps "$BYTES" "$t0" "$t1")"
-	SCPU[$key]+=" $(awk -v a="$s0" -v b="$(cpu_s "$S3PID")" 'BEGIN { printf "%.2f", b - a }')"
-	[ "$name" = zero ] &&
-		ZCPU[$key]+=" $(awk -v a="$z0" -v b="$(cpu_s "$ZPID")" 'BEGIN { printf "%.2f", b - a }')"
+	SCPU[$key]+=" $(cpu_since "$S3PID" "$s0")"
+	[ "$name" = zero ] && ZCPU[$key]+=" $(cpu_since "$ZPID" "$z0")"
 	return 0
 }
 for _ in $(seq "$ROUNDS"); do
