@@ -60,7 +60,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-node --openssl-legacy-provider "$INTEG/node_modules/s3rver/bin/s3rver.js" -d "$WORK/s3" \
+node --openssl-legacy-provider "$INTEG/s3rver_main.js" -d "$WORK/s3" \
 	-a 127.0.0.1 -p "$PORT" --silent --configure-bucket zero --configure-bucket s3fs \
 	--configure-bucket rclone --configure-bucket curl >"$WORK/s3rver.log" 2>&1 &
 S3PID=$!
