@@ -16,6 +16,7 @@ expect.
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -25,6 +26,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tierutil import TIER_CONF, Mount
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -104,8 +107,8 @@ class Server:
 
 
 def s3rver_server(data_dir, log, port=None, extra=()):
-    script = HERE / "node_modules" / "s3rver" / "bin" / "s3rver.js"
-    if not script.exists():
+    script = HERE / "s3rver_main.js"  # s3rver's command line, surviving its own races
+    if not (HERE / "node_modules" / "s3rver" / "bin" / "s3rver.js").exists():
         pytest.exit("s3rver is not installed: run tests/integration/run.sh "
                     "(or npm ci in tests/integration)", returncode=2)
     os.makedirs(data_dir, exist_ok=True)
@@ -265,6 +268,82 @@ def store(request, tmp_path, zero_bin):
     yield z
     if p:
         check_proxy_after(request, p)
+
+
+# -- mounted filesystems on a bucket (test_tiering.py, test_crash.py) --------------
+
+@pytest.fixture(params=["file", "s3"])
+def backend(request):
+    return request.param
+
+
+@pytest.fixture
+def make_fs(request, tmp_path, zero_bin):
+    """make_fs(backend, name="fs", mount=True, prefix=None, **conf) -> tierutil.Mount.
+
+    CONF adds to and overrides TIER_CONF; a key given as None is left out.
+
+    BACKEND is "file", "s3" (the session's s3rver through the proxy) or a
+    dict of store settings. At teardown every mount is unmounted, and the
+    test fails if that needed force, if a log shows a sanitizer report, or if
+    the proxy saw a bad signature."""
+    made, proxies = [], []
+    test = re.sub(r"[^A-Za-z0-9_-]", "-", request.node.name)
+
+    def make(backend, name="fs", mount=True, prefix=None, **conf):
+        prefix = prefix or "tier/%s/%s/" % (test, name)
+        p = None
+        if backend == "file":
+            c = {"backend": "file", "bucketDir": str(tmp_path / "bucket"), "prefix": prefix}
+        elif backend == "s3":
+            p = request.getfixturevalue("proxy")
+            if p not in proxies:
+                p.reset()
+                proxies.append(p)
+            c = s3_conf(p.port, prefix)
+        else:
+            c = dict(backend, prefix=prefix)
+        c.update(TIER_CONF)
+        c.update(conf)
+        c = {k: v for k, v in c.items() if v is not None}
+        work = tmp_path / ("z-" + name)
+        work.mkdir(exist_ok=True)
+        m = Mount(Zero(zero_bin, work, c), tmp_path, name)
+        m.proxy = p
+        made.append(m)
+        if mount:
+            m.mount()
+        return m
+
+    yield make
+    for p in proxies:
+        p.faults([])
+    problems = []
+    for m in made:
+        if m.cleanup():
+            problems.append("%s: zero umount did not finish; log tail:\n%s" % (m.mnt, m.log_tail()))
+        reports = m.sanitizer_reports()
+        if reports:
+            problems.append("%s: sanitizer report (%s) in %s:\n%s" % (
+                m.mnt, ", ".join(reports), m.log, m.log_tail(80)))
+    for p in proxies:
+        check_proxy_after(request, p)
+    if problems:
+        pytest.fail("\n".join(problems))
+
+
+@pytest.fixture
+def own_s3rver(tmp_path):
+    """An s3rver of this test's own, on a fixed port, that the test may stop and restart."""
+    port = free_port()
+    srv = {"data": tmp_path / "s3data", "log": tmp_path / "s3rver.log", "port": port}
+
+    def start():
+        srv["server"] = s3rver_server(srv["data"], srv["log"], port=port)
+    start()
+    srv["start"] = start
+    yield srv
+    srv["server"].stop()
 
 
 def pytest_configure(config):

@@ -31,76 +31,9 @@ import time
 
 import pytest
 
-from conftest import Zero, check_proxy_after, free_port, s3_conf, s3rver_server
-from tierutil import (CHUNK, MiB, FileSpec, Mount, drop_caches, gen, is_mounted,
+from conftest import Zero, free_port, s3_conf, s3rver_server
+from tierutil import (CHUNK, TARGET, MiB, FileSpec, Mount, drop_caches, gen, is_mounted,
                       varied_files, wait_for)
-
-TARGET = 64_000_000  # targetDiskUsage 0.064 (GB)
-# The tests lay files out around 4 MiB chunk boundaries; the default chunk
-# size (16 MiB) is taken by the tests that pass chunkSize=None.
-TIER_CONF = {"targetDiskUsage": 0.064, "uploadDelay": 0, "backpressureTimeout": 10,
-             "maxParallelTransfers": 4, "chunkSize": "4MiB"}
-
-
-@pytest.fixture(params=["file", "s3"])
-def backend(request):
-    return request.param
-
-
-@pytest.fixture
-def make_fs(request, tmp_path, zero_bin):
-    """make_fs(backend, name="fs", mount=True, prefix=None, **conf) -> tierutil.Mount.
-
-    CONF adds to and overrides TIER_CONF; a key given as None is left out.
-
-    BACKEND is "file", "s3" (the session's s3rver through the proxy) or a
-    dict of store settings. At teardown every mount is unmounted, and the
-    test fails if that needed force, if a log shows a sanitizer report, or if
-    the proxy saw a bad signature."""
-    made, proxies = [], []
-    test = re.sub(r"[^A-Za-z0-9_-]", "-", request.node.name)
-
-    def make(backend, name="fs", mount=True, prefix=None, **conf):
-        prefix = prefix or "tier/%s/%s/" % (test, name)
-        p = None
-        if backend == "file":
-            c = {"backend": "file", "bucketDir": str(tmp_path / "bucket"), "prefix": prefix}
-        elif backend == "s3":
-            p = request.getfixturevalue("proxy")
-            if p not in proxies:
-                p.reset()
-                proxies.append(p)
-            c = s3_conf(p.port, prefix)
-        else:
-            c = dict(backend, prefix=prefix)
-        c.update(TIER_CONF)
-        c.update(conf)
-        c = {k: v for k, v in c.items() if v is not None}
-        work = tmp_path / ("z-" + name)
-        work.mkdir(exist_ok=True)
-        m = Mount(Zero(zero_bin, work, c), tmp_path, name)
-        m.proxy = p
-        made.append(m)
-        if mount:
-            m.mount()
-        return m
-
-    yield make
-    for p in proxies:
-        p.faults([])
-    problems = []
-    for m in made:
-        if m.cleanup():
-            problems.append("%s: zero umount did not finish; log tail:\n%s" % (m.mnt, m.log_tail()))
-        reports = m.sanitizer_reports()
-        if reports:
-            problems.append("%s: sanitizer report (%s) in %s:\n%s" % (
-                m.mnt, ", ".join(reports), m.log, m.log_tail(80)))
-    for p in proxies:
-        check_proxy_after(request, p)
-    if problems:
-        pytest.fail("\n".join(problems))
-
 
 def check_files(root, specs):
     bad = [e for e in (s.check(root) for s in specs) if e]
@@ -650,20 +583,6 @@ def test_writers_get_enospc_when_uploads_stay_impossible(make_fs, proxy):
 
 # ---------------------------------------------------------------------------
 # the server stopped
-
-@pytest.fixture
-def own_s3rver(tmp_path):
-    """An s3rver of this test's own, on a fixed port, that the test may stop and restart."""
-    port = free_port()
-    srv = {"data": tmp_path / "s3data", "log": tmp_path / "s3rver.log", "port": port}
-
-    def start():
-        srv["server"] = s3rver_server(srv["data"], srv["log"], port=port)
-    start()
-    srv["start"] = start
-    yield srv
-    srv["server"].stop()
-
 
 def test_server_stopped_local_reads_work_remote_reads_fail_in_bounded_time(make_fs, own_s3rver):
     port = own_s3rver["port"]

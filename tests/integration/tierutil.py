@@ -20,6 +20,11 @@ from pathlib import Path
 
 MiB = 1 << 20
 CHUNK = 4 * MiB
+TARGET = 64_000_000  # targetDiskUsage 0.064 (GB)
+# The tests lay files out around 4 MiB chunk boundaries; the default chunk
+# size (16 MiB) is taken by the tests that pass chunkSize=None.
+TIER_CONF = {"targetDiskUsage": 0.064, "uploadDelay": 0, "backpressureTimeout": 10,
+             "maxParallelTransfers": 4, "chunkSize": "4MiB"}
 SANITIZER_MARKERS = ("AddressSanitizer", "runtime error:", "LeakSanitizer")
 
 
