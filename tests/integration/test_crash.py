@@ -1,0 +1,204 @@
+"""kill -9 at random moments, in loops: nothing fsync'ed may be lost or come back old.
+
+Each cycle starts crashwriter.py on the mount (random creates, appends,
+overwrites, truncates, renames and unlinks, each followed by fsync of the
+file and of its directory), kills the daemon with SIGKILL after 0.5-5 s,
+clears the dead mount with `zero umount`, runs `zero fsck` on the cache
+(which must say "consistent"), mounts again and compares every file with a
+model of all the operations whose fsyncs returned. The one operation that
+was under way may have happened, not happened or, for a write, happened in
+part; whatever it left becomes part of the model.
+
+Two settings: s3rver with a 64 MiB target and uploadDelay 1 (uploads,
+eviction and fetches all under way when the daemon dies), and the file
+backend with the default target (nothing is evicted).
+
+ZERO_CRASH_CYCLES sets the number of cycles (default 50).
+"""
+
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import crashwriter
+from conftest import s3_conf
+from tierutil import drop_caches as tierutil_drop_caches, wait_for
+
+HERE = Path(__file__).resolve().parent
+CYCLES = int(os.environ.get("ZERO_CRASH_CYCLES", "50"))
+TIME_LIMIT = 600  # seconds for all the cycles of one setting
+
+
+class Writer:
+    """crashwriter.py on DIR in a process of its own; collects its announcements."""
+
+    def __init__(self, root, sizes, seed, workdir):
+        state = Path(workdir) / "crash-state.json"
+        state.write_text(json.dumps(sizes))
+        self.proc = subprocess.Popen([sys.executable, str(HERE / "crashwriter.py"), str(root),
+                                      str(state), str(seed)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.done, self.pending, self.error = [], None, None
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            line = line.decode().rstrip("\n")
+            if line.startswith("B "):
+                self.pending = json.loads(line[2:])
+            elif line == "D":
+                self.done.append(self.pending)
+                self.pending = None
+            elif line.startswith("E "):
+                self.error = line[2:]
+
+    def finish(self):
+        """Wait for the writer (its mount is gone); [done ops], the pending op or None."""
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("the writer hung on the dead mount")
+        self.reader.join(10)
+        err = self.proc.stderr.read().decode(errors="replace")
+        assert "Traceback" not in err, "the writer failed:\n" + err
+        return self.done, self.pending
+
+
+def read_or_none(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
+def describe(name, got, want, history):
+    if got is None or want is None:
+        what = "missing" if got is None else "present, but it was removed"
+    elif len(got) != len(want):
+        what = "size %d, expected %d" % (len(got), len(want))
+    else:
+        first = next(i for i in range(len(got)) if got[i] != want[i])
+        what = "first difference at byte %d" % first
+    ops = [op for op in history if name in crashwriter.touched(op)][-8:]
+    return "%s: %s; its last operations: %s" % (name, what, ops)
+
+
+def check_tree(root, model, pending, history, recovery):
+    """Compare ROOT with MODEL ({name: bytearray}); settle PENDING's outcome into MODEL."""
+    if pending:
+        names = crashwriter.touched(pending)
+        before = {n: bytes(model[n]) if n in model else None for n in names}
+        after_model = {n: bytearray(model[n]) for n in names if n in model}
+        crashwriter.apply(after_model, pending)
+        after = {n: bytes(after_model[n]) if n in after_model else None for n in names}
+        got = {n: read_or_none(root / n) for n in names}
+        assert crashwriter.accepts(pending, before, after, got), (
+            "the operation under way at the crash left an impossible state: %s\n%s\n%s" % (
+                pending, "\n".join(describe(n, got[n], after[n], history) for n in names),
+                recovery))
+        for n in names:
+            if got[n] is None:
+                model.pop(n, None)
+            else:
+                model[n] = bytearray(got[n])
+    present = set(os.listdir(root))
+    bad = [describe(n, None, b"", history) for n in sorted(set(model) - present)]
+    bad += [describe(n, b"", None, history) for n in sorted(present - set(model))]
+    for n in sorted(set(model) & present):
+        got = read_or_none(root / n)
+        if got != model[n]:
+            bad.append(describe(n, got, bytes(model[n]), history))
+    assert not bad, "%d fsync'ed files differ from what was written:\n%s\n%s" % (
+        len(bad), "\n".join(bad), recovery)
+
+
+def crash_cycles(m, seed):
+    root = m.mnt / "w"
+    root.mkdir()
+    model, history = {}, []
+    rnd = random.Random(seed)
+    deadline = time.monotonic() + TIME_LIMIT
+    for cycle in range(CYCLES):
+        assert time.monotonic() < deadline, (
+            "%d cycles took more than %d s" % (cycle, TIME_LIMIT))
+        w = Writer(root, {n: len(b) for n, b in model.items()}, seed * 1000 + cycle, m.base)
+        time.sleep(rnd.uniform(0.5, 5))
+        log_mark = len(m.log_text())
+        m.kill9()
+        done, pending = w.finish()
+        for op in done:
+            crashwriter.apply(model, op)
+        history += done + ([pending] if pending else [])
+        m.zero("umount", m.mnt)  # clears the dead mount
+        p = m.zero("fsck", m.cache, "--config", m.z.config)
+        assert p.returncode == 0 and "consistent" in p.stdout, (
+            "cycle %d: zero fsck after the crash:\n%s" % (cycle, p.stdout))
+        m.mount()
+        recovery = "cycle %d; the log of the remount:\n%s" % (cycle, "".join(
+            l for l in m.log_text()[log_mark:].splitlines(True) if "recovery" in l or
+            "fsck" in l or "error" in l.lower())[-4000:])
+        check_tree(root, model, pending, history, recovery)
+        print("cycle %d: %d operations fsync'ed, %d files, %d bytes" % (
+            cycle, len(done), len(model), sum(len(b) for b in model.values())))
+    m.umount()
+
+
+def test_kill9_loop_on_s3_with_a_small_cache(make_fs, own_s3rver):
+    store = s3_conf(own_s3rver["port"], "x")
+    store.pop("prefix")
+    m = make_fs(store, targetDiskUsage="64MiB", uploadDelay=1, chunkSize=None,
+                backpressureTimeout=60)
+    crash_cycles(m, 9001)
+
+
+def test_kill9_loop_on_the_file_backend(make_fs):
+    m = make_fs("file", targetDiskUsage=None, uploadDelay=None, chunkSize=None,
+                backpressureTimeout=None, maxParallelTransfers=None)
+    crash_cycles(m, 9002)
+
+
+def test_write_during_an_upload_begun_before_the_inode_was_loaded(make_fs, proxy):
+    # After a remount the uploader starts on a dirty chunk before the kernel
+    # has looked its file up. When the file is then opened and written while
+    # that upload is under way, the write must commit a new DIRTY mark: the
+    # upload read the old bytes. (The in-memory dirty bits were loaded from
+    # the table, DIRTY, the write trusted them, the upload landed as CLEAN
+    # over the new bytes, and once the chunk was evicted the file read back
+    # its old bytes: fsync'ed data lost.)
+    m = make_fs("s3")
+    old = crashwriter.data(1, 1_000_000)
+    proxy.faults([{"action": "status", "status": 500, "method": "PUT",
+                   "path_contains": "/zero/chunks/", "times": 1_000_000}])
+    with open(m.mnt / "f", "wb") as f:
+        f.write(old)
+        f.flush()
+        os.fsync(f.fileno())
+    m.kill9()
+    proxy.faults([{"action": "delay", "seconds": 3, "method": "PUT",
+                   "path_contains": "/zero/chunks/", "times": 1}])
+    m.mount()
+    wait_for(lambda: m.status()["uploading"], 10, "an upload to begin after the remount",
+             interval=0.02)
+    new = crashwriter.data(2, 4096)
+    with open(m.mnt / "f", "r+b") as f:
+        f.seek(5000)
+        f.write(new)
+        f.flush()
+        os.fsync(f.fileno())
+    want = old[:5000] + new + old[5000 + len(new):]
+    m.wait_uploaded(60)
+    m.evict(m.mnt / "f")
+    assert m.residency(m.mnt / "f")["local"] == 0
+    tierutil_drop_caches()
+    assert read_or_none(m.mnt / "f") == want, "the fsync'ed write is lost after eviction"
