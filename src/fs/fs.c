@@ -400,12 +400,26 @@ void chunk_bits_free(struct chunk_bits *b)
 	b->len = 0;
 }
 
+struct chunk_load {
+	struct fs *fs;
+	struct fs_inode *ip;
+};
+
 static int chunk_load_cb(void *arg, uint64_t idx, enum meta_chunk_state state)
 {
-	struct fs_inode *ip = arg;
+	struct chunk_load *cl = arg;
+	struct fs_inode *ip = cl->ip;
 
+	/*
+	 * A dirty bit says that the next write needs no new DIRTY mark. Not so
+	 * for a chunk an upload is reading: its mark predates the upload, which
+	 * may have begun before this inode was in the table (so nobody cleared
+	 * the bit for it, tier.c rule 2), and a write trusting that mark would
+	 * let the upload land as CLEAN over bytes it never read.
+	 */
 	if (state == CHUNK_DIRTY)
-		return chunk_bits_set(&ip->dirty, idx);
+		return tier_chunk_uploading(cl->fs, ip->ino, idx) ? 0
+								    : chunk_bits_set(&ip->dirty, idx);
 	if (state == CHUNK_REMOTE)
 		return chunk_bits_set(&ip->remote, idx);
 	return 0;
@@ -413,11 +427,12 @@ static int chunk_load_cb(void *arg, uint64_t idx, enum meta_chunk_state state)
 
 int chunks_load(struct fs *fs, struct fs_inode *ip)
 {
+	struct chunk_load cl = {fs, ip};
 	int ret;
 
 	if (ip->chunks_known)
 		return 0;
-	ret = meta_chunk_list(fs->meta, ip->ino, chunk_load_cb, ip);
+	ret = meta_chunk_list(fs->meta, ip->ino, chunk_load_cb, &cl);
 	if (ret) {
 		chunk_bits_free(&ip->dirty);
 		chunk_bits_free(&ip->remote);

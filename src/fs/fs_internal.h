@@ -129,6 +129,8 @@ void tier_free(struct fs *fs);
  * transaction and must re-check what it read before.
  */
 int tier_make_local(struct fs *fs, struct fs_inode *ip, uint64_t first, uint64_t last);
+/* Whether chunk IDX of INO is being uploaded (lock held). */
+bool tier_chunk_uploading(struct fs *fs, uint64_t ino, uint64_t idx);
 /*
  * Wait (dropping the lock) until no fetch of chunks FIRST..LAST of IP is
  * under way; true if it waited, and the caller must look again. A fetch

@@ -17,6 +17,8 @@
  *     change; the upload then lands only if the version did not move. No
  *     upload begins while a write to the inode is in flight (nwrite), whose
  *     mark predates the upload but whose bytes may land after its read.
+ *     Dirty bits loaded from the table later (chunks_load) leave out the
+ *     chunks being uploaded, for the same reason.
  *  3. DIRTY chunks are never evicted; nor are chunks of pinned files,
  *     chunks a read is in (between fs_read_prepare and fs_read_done) or
  *     chunks being fetched. A reader checks for REMOTE chunks and registers
@@ -523,6 +525,11 @@ static struct upload_ref *uploading_find(struct tier *t, uint64_t ino, uint64_t 
 }
 
 /* Is another upload putting the object ID up right now? */
+bool tier_chunk_uploading(struct fs *fs, uint64_t ino, uint64_t idx)
+{
+	return fs->tier && uploading_find(fs->tier, ino, idx);
+}
+
 static bool uploading_id_elsewhere(struct tier *t, uint64_t ino, uint64_t idx,
 				   const uint8_t id[ENVELOPE_ID_LEN])
 {
