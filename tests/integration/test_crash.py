@@ -29,7 +29,8 @@ import pytest
 
 import crashwriter
 from conftest import s3_conf
-from tierutil import drop_caches as tierutil_drop_caches, wait_for
+from tierutil import CHUNK, wait_for
+from tierutil import drop_caches as tierutil_drop_caches
 
 HERE = Path(__file__).resolve().parent
 CYCLES = int(os.environ.get("ZERO_CRASH_CYCLES", "50"))
@@ -202,3 +203,48 @@ def test_write_during_an_upload_begun_before_the_inode_was_loaded(make_fs, proxy
     assert m.residency(m.mnt / "f")["local"] == 0
     tierutil_drop_caches()
     assert read_or_none(m.mnt / "f") == want, "the fsync'ed write is lost after eviction"
+
+
+def test_recovery_keeps_the_committed_times_of_every_file(backend, make_fs):
+    # Files whose times were set into the past (touch -d, cp -a, rsync -a,
+    # tar -x, git checkout), some of them evicted and read back (a fetch and
+    # a punched hole both change the cache file's mtime), one still open and
+    # being written: after kill -9 and a remount, every file that was not
+    # written after its last commit has exactly the times it had, and the
+    # one being written has its new size. (Recovery took the cache file's
+    # mtime wherever it was newer: every such file got a new mtime and
+    # ctime, and rsync resent them all.)
+    m = make_fs(backend)
+    past = 1_000_000_000  # 2001-09-09
+    files = {}
+    for i in range(30):
+        data = crashwriter.data(100 + i, [0, 10, 5000, 70_000, CHUNK + 3][i % 5])
+        path = m.mnt / ("f%02d" % i)
+        path.write_bytes(data)
+        os.utime(path, ns=(past * 10**9 + i, (past + i) * 10**9 + 123))
+        files[path.name] = data
+    m.wait_uploaded(60)
+    for i in range(0, 30, 3):
+        m.evict(m.mnt / ("f%02d" % i))
+    tierutil_drop_caches()
+    for i in range(0, 30, 6):
+        assert read_or_none(m.mnt / ("f%02d" % i)) == files["f%02d" % i]
+    before = {n: os.stat(m.mnt / n) for n in files}
+    busy = open(m.mnt / "busy", "wb")
+    busy.write(b"x" * 10000)
+    busy.flush()
+    time.sleep(0.5)
+    m.kill9()
+    m.mount()
+    changed = []
+    for n, st in before.items():
+        now = os.stat(m.mnt / n)
+        # (access times of reads are committed in batches: those may be older)
+        for field in ("st_size", "st_mtime_ns", "st_ctime_ns", "st_mode", "st_nlink"):
+            if getattr(now, field) != getattr(st, field):
+                changed.append("%s: %s %d -> %d" % (n, field, getattr(st, field),
+                                                    getattr(now, field)))
+    assert not changed, "recovery changed what it could not know:\n" + "\n".join(changed)
+    assert os.stat(m.mnt / "busy").st_size == 10000
+    for n, data in files.items():
+        assert read_or_none(m.mnt / n) == data, n
