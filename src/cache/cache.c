@@ -92,6 +92,18 @@ int cache_file_stat(struct cache *c, uint64_t ino, struct stat *st)
 	return fstatat(c->data_fd, name, st, 0) < 0 ? -errno : 0;
 }
 
+int cache_file_truncate(struct cache *c, uint64_t ino, uint64_t size)
+{
+	int fd = cache_file_open(c, ino, false), ret = 0;
+
+	if (fd < 0)
+		return fd;
+	if (ftruncate(fd, (off_t)size) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
 /* Walk data/ and call CB with each file's inode number. */
 static int cache_walk(struct cache *c, int (*cb)(void *arg, uint64_t ino, const struct stat *st),
 		      void *arg)

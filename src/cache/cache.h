@@ -29,6 +29,8 @@ int cache_file_open(struct cache *c, uint64_t ino, bool create);
 int cache_file_remove(struct cache *c, uint64_t ino);
 /* stat(2) of the cache file of INO; -ENOENT when it does not exist. */
 int cache_file_stat(struct cache *c, uint64_t ino, struct stat *st);
+/* Set the apparent size of the cache file of INO (ftruncate(2)). */
+int cache_file_truncate(struct cache *c, uint64_t ino, uint64_t size);
 /* Call CB for every inode number that has a cache file; nonzero from CB stops. */
 int cache_file_list(struct cache *c, int (*cb)(void *arg, uint64_t ino), void *arg);
 /* Bytes allocated on the cache's disk by its data files (st_blocks * 512 summed). */

@@ -230,18 +230,50 @@ int inode_load(struct fs *fs, uint64_t ino, struct meta_inode *out)
 	return ret;
 }
 
+/*
+ * Commit IN as the row of its inode. It holds everything writes did to the
+ * inode (callers start from inode_load), so it ends the inode's WRITING mark
+ * unless a write is still between its begin and end.
+ */
 int inode_store(struct fs *fs, const struct meta_inode *in)
 {
 	struct fs_inode *ip = itable_find(fs, in->ino);
+	struct meta_inode row = *in;
 	int ret;
 
+	if (!ip || ip->nwrite == 0)
+		row.flags &= ~META_INODE_WRITING;
 	if (ip)
 		txn_touch(fs, ip);
-	ret = meta_inode_update(fs->meta, in);
+	ret = meta_inode_update(fs->meta, &row);
 	if (ret == 0 && ip) {
-		ip->attr = *in;
+		ip->attr = row;
 		ip->attr_valid = true;
 		ip->attr_dirty = false;
+		ip->atime_dirty = false;
+	}
+	return ret;
+}
+
+/*
+ * Before IP's cache file changes under a size and mtime that are not yet
+ * committed (a write, fallocate): commit its WRITING mark, so that recovery
+ * knows that the cache file may be newer than the row. Once per commit of
+ * the row, not per write. Lock held, IP->attr loaded.
+ */
+static int inode_mark_writing(struct fs *fs, struct fs_inode *ip)
+{
+	struct meta_inode row = ip->attr;
+	int ret;
+
+	if (row.flags & META_INODE_WRITING)
+		return 0;
+	row.flags |= META_INODE_WRITING;
+	txn_touch(fs, ip);
+	ret = meta_inode_update(fs->meta, &row);
+	if (ret == 0) {
+		ip->attr = row;
+		ip->attr_dirty = false; /* the row now holds the rest too */
 		ip->atime_dirty = false;
 	}
 	return ret;
@@ -254,7 +286,9 @@ int inode_store(struct fs *fs, const struct meta_inode *in)
  */
 static int inode_flush(struct fs *fs, struct fs_inode *ip, bool atime)
 {
-	if (!ip->attr_valid || !(ip->attr_dirty || (atime && ip->atime_dirty)))
+	bool writing_ended = (ip->attr.flags & META_INODE_WRITING) && ip->nwrite == 0;
+
+	if (!ip->attr_valid || !(ip->attr_dirty || writing_ended || (atime && ip->atime_dirty)))
 		return 0;
 	return inode_store(fs, &ip->attr);
 }
@@ -514,21 +548,39 @@ static const char *size_name(uint32_t v, char *buf, size_t size)
 
 /* ---- lifecycle ---- */
 
+/*
+ * After a crash: a file that was being written (META_INODE_WRITING) takes
+ * its size, and its mtime where newer, from its cache file, where the
+ * writes landed. Every other file keeps its row exactly: its cache file's
+ * mtime says when a fetch or an eviction last touched it, nothing about the
+ * file. Its cache file is brought back to the row's size (a truncate's
+ * commit may have come before the cache file's ftruncate).
+ */
 static int recover_file_size(void *arg, uint64_t ino)
 {
 	struct fs *fs = arg;
 	struct meta_inode in;
 	struct stat st;
+	int ret;
 
 	if (meta_inode_get(fs->meta, ino, &in) || cache_file_stat(fs->cache, ino, &st))
 		return 0;
-	if ((uint64_t)st.st_size == in.size && ts_le(st.st_mtim, in.mtime))
+	if (!(in.flags & META_INODE_WRITING)) {
+		if ((uint64_t)st.st_size == in.size)
+			return 0;
+		log_warn("recovery: inode %" PRIu64 ": cache file of %lld bytes cut to its size %" PRIu64,
+			 ino, (long long)st.st_size, in.size);
+		ret = cache_file_truncate(fs->cache, ino, in.size);
+		if (ret)
+			log_error("recovery: inode %" PRIu64 ": %s", ino, strerror(-ret));
 		return 0;
-	log_warn("recovery: inode %" PRIu64 " size %" PRIu64 " -> %lld from its cache file", ino,
-		 in.size, (long long)st.st_size);
+	}
+	log_warn("recovery: inode %" PRIu64 " was being written: size %" PRIu64
+		 " -> %lld from its cache file", ino, in.size, (long long)st.st_size);
 	in.size = (uint64_t)st.st_size;
 	if (!ts_le(st.st_mtim, in.mtime))
 		in.mtime = in.ctime = st.st_mtim;
+	in.flags &= ~META_INODE_WRITING;
 	return meta_inode_update(fs->meta, &in);
 }
 
@@ -1705,6 +1757,8 @@ int fs_write_begin(struct fs *fs, const struct fs_ctx *ctx, struct fs_file *fh, 
 		ret = chunks_mark_dirty(fs, ip, (uint64_t)off / fs->chunk_size,
 					((uint64_t)off + len - 1) / fs->chunk_size);
 	if (ret == 0)
+		ret = inode_mark_writing(fs, ip);
+	if (ret == 0)
 		ip->nwrite++; /* until fs_write_end: no upload may read these chunks meanwhile */
 	*fd = ip->fd;
 	pthread_mutex_unlock(&fs->lock);
@@ -1824,6 +1878,9 @@ int fs_fallocate(struct fs *fs, struct fs_file *fh, int mode, off_t off, off_t l
 				goto out_unlock;
 		}
 	}
+	ret = inode_mark_writing(fs, ip);
+	if (ret)
+		goto out_unlock;
 	if (fallocate(ip->fd, mode, off, len) < 0) {
 		ret = -errno;
 		goto out_unlock;

@@ -45,6 +45,13 @@ struct meta_inode {
 
 /* The file's chunks stay local whatever the pressure (zero pin). */
 #define META_INODE_PINNED 1u
+/*
+ * The file's bytes or size may be newer than this row: set (committed)
+ * before a write or fallocate changes the cache file, cleared by the commit
+ * that writes down its size and times. Recovery after a crash takes the size
+ * and mtime from the cache file only for such files.
+ */
+#define META_INODE_WRITING 2u
 
 /* Chunk states, see docs/design.md. */
 enum meta_chunk_state { CHUNK_DIRTY = 0, CHUNK_CLEAN = 1, CHUNK_REMOTE = 2 };
