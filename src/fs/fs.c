@@ -24,6 +24,7 @@
  */
 #include "fs/fs.h"
 #include "fs/fs_internal.h"
+#include "tier/tier.h"
 
 #include "cache/cache.h"
 #include "common/log.h"
