@@ -12,6 +12,7 @@
 #ifndef ZERO_FS_INTERNAL_H
 #define ZERO_FS_INTERNAL_H
 
+#include "common/chunk_bits.h"
 #include "fs/fs.h"
 #include "meta/meta.h"
 
@@ -28,17 +29,6 @@ struct objstore;
 #define FS_MAX_FILE_SIZE ((1ull << 44) - 4096)
 #define FS_FLUSH_INTERVAL_S 5
 #define FS_RELATIME_S (24 * 3600)
-
-/* A growable bit per chunk. */
-struct chunk_bits {
-	uint8_t *bits;
-	size_t len; /* bytes */
-};
-
-int chunk_bits_set(struct chunk_bits *b, uint64_t idx);
-bool chunk_bits_test(const struct chunk_bits *b, uint64_t idx);
-void chunk_bits_clear(struct chunk_bits *b, uint64_t first, uint64_t last);
-void chunk_bits_free(struct chunk_bits *b);
 
 /* A read between fs_read_prepare and fs_read_done: its chunks stay in the cache. */
 struct fs_read {
