@@ -24,6 +24,7 @@
  */
 #include "fs/fs.h"
 #include "fs/fs_internal.h"
+#include "tier/tier.h"
 
 #include "cache/cache.h"
 #include "common/log.h"
@@ -395,45 +396,6 @@ static void inode_close_fd_if_unused(struct fs_inode *ip)
 
 /* ---- chunk marks ---- */
 
-int chunk_bits_set(struct chunk_bits *b, uint64_t idx)
-{
-	size_t byte = (size_t)(idx / 8);
-
-	if (byte >= b->len) {
-		size_t nlen = b->len ? b->len : 16;
-		while (nlen <= byte)
-			nlen *= 2;
-		uint8_t *p = realloc(b->bits, nlen);
-		if (!p)
-			return -ENOMEM;
-		memset(p + b->len, 0, nlen - b->len);
-		b->bits = p;
-		b->len = nlen;
-	}
-	b->bits[byte] |= (uint8_t)(1u << (idx % 8));
-	return 0;
-}
-
-bool chunk_bits_test(const struct chunk_bits *b, uint64_t idx)
-{
-	size_t byte = (size_t)(idx / 8);
-
-	return byte < b->len && (b->bits[byte] & (1u << (idx % 8)));
-}
-
-void chunk_bits_clear(struct chunk_bits *b, uint64_t first, uint64_t last)
-{
-	for (uint64_t idx = first; idx <= last && idx / 8 < b->len; idx++)
-		b->bits[idx / 8] &= (uint8_t) ~(1u << (idx % 8));
-}
-
-void chunk_bits_free(struct chunk_bits *b)
-{
-	free(b->bits);
-	b->bits = NULL;
-	b->len = 0;
-}
-
 struct chunk_load {
 	struct fs *fs;
 	struct fs_inode *ip;
@@ -448,7 +410,7 @@ static int chunk_load_cb(void *arg, uint64_t idx, enum meta_chunk_state state)
 	 * A dirty bit says that the next write needs no new DIRTY mark. Not so
 	 * for a chunk an upload is reading: its mark predates the upload, which
 	 * may have begun before this inode was in the table (so nobody cleared
-	 * the bit for it, tier.c rule 2), and a write trusting that mark would
+	 * the bit for it, tier/upload.c rule 2), and a write trusting that mark would
 	 * let the upload land as CLEAN over bytes it never read.
 	 */
 	if (state == CHUNK_DIRTY)

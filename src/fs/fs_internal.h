@@ -1,7 +1,8 @@
 /*
- * fs_internal.h - what fs.c (names, POSIX rules) and tier.c (the bucket
+ * fs_internal.h - what fs.c (names, POSIX rules) and src/tier/ (the bucket
  * side: upload, eviction, fetch, garbage collection) share inside the fs
- * core. Nothing outside src/fs/ includes it.
+ * core. Nothing but fs.c and src/tier/ includes it; what fs.c calls in the
+ * tier is in tier/tier.h.
  *
  * Locking: fs->lock protects every field of struct fs below it and every
  * field of every struct fs_inode, and the metadata connection. Nothing that
@@ -11,6 +12,7 @@
 #ifndef ZERO_FS_INTERNAL_H
 #define ZERO_FS_INTERNAL_H
 
+#include "common/chunk_bits.h"
 #include "fs/fs.h"
 #include "meta/meta.h"
 
@@ -27,17 +29,6 @@ struct objstore;
 #define FS_MAX_FILE_SIZE ((1ull << 44) - 4096)
 #define FS_FLUSH_INTERVAL_S 5
 #define FS_RELATIME_S (24 * 3600)
-
-/* A growable bit per chunk. */
-struct chunk_bits {
-	uint8_t *bits;
-	size_t len; /* bytes */
-};
-
-int chunk_bits_set(struct chunk_bits *b, uint64_t idx);
-bool chunk_bits_test(const struct chunk_bits *b, uint64_t idx);
-void chunk_bits_clear(struct chunk_bits *b, uint64_t first, uint64_t last);
-void chunk_bits_free(struct chunk_bits *b);
 
 /* A read between fs_read_prepare and fs_read_done: its chunks stay in the cache. */
 struct fs_read {
@@ -80,7 +71,7 @@ struct fs_file {
 	bool keep_cache;   /* see fs_file_keep_cache() */
 };
 
-struct tier; /* tier.c's state, reached through fs->tier */
+struct tier; /* src/tier/'s state (tier/tier_internal.h), reached through fs->tier */
 
 struct fs {
 	pthread_mutex_t lock; /* protects everything below */
@@ -111,52 +102,5 @@ int inode_store(struct fs *fs, const struct meta_inode *in);
 void inode_maybe_free(struct fs *fs, struct fs_inode *ip);
 /* Load IP's dirty and remote bits from the chunk table once. */
 int chunks_load(struct fs *fs, struct fs_inode *ip);
-
-/* ---- tier.c: the bucket side. All with fs->lock held unless said otherwise. ---- */
-
-/*
- * Set up tiering for FS on the store in OPT (taking ownership of it):
- * check or create the superblock. ERR gets the reason on failure.
- */
-int tier_init(struct fs *fs, const struct fs_options *opt, char *err, size_t errlen);
-int tier_start(struct fs *fs); /* without the lock */
-void tier_stop(struct fs *fs); /* without the lock; uploads what it can first */
-void tier_free(struct fs *fs);
-
-/*
- * Make chunks FIRST..LAST of IP local (fetch the REMOTE ones). Drops and
- * retakes fs->lock while it waits: the caller must not be inside a
- * transaction and must re-check what it read before.
- */
-int tier_make_local(struct fs *fs, struct fs_inode *ip, uint64_t first, uint64_t last);
-/* Whether chunk IDX of INO is being uploaded (lock held). */
-bool tier_chunk_uploading(struct fs *fs, uint64_t ino, uint64_t idx);
-/*
- * Wait (dropping the lock) until no fetch of chunks FIRST..LAST of IP is
- * under way; true if it waited, and the caller must look again. A fetch
- * writes the old bytes into the cache file outside the lock, so a write
- * that makes such a chunk DIRTY without fetching it (it covers the whole
- * chunk) must wait, or those old bytes land over its own.
- */
-bool tier_wait_chunk_fetches(struct fs *fs, struct fs_inode *ip, uint64_t first, uint64_t last);
-/* Wait (dropping the lock) until no fetch writes into IP's cache file. */
-void tier_wait_fetches(struct fs *fs, struct fs_inode *ip);
-/* Writers wait here while dirty data is at the limit: NEW_BYTES are about to become dirty. */
-int tier_reserve_dirty(struct fs *fs, uint64_t new_bytes);
-/* CHUNKS became DIRTY (or stopped being so), and the dirty data grew by BYTES. */
-void tier_note_dirty(struct fs *fs, int chunks, int64_t bytes);
-/* A write is about to add BYTES past the end of a file: the cache grows. */
-void tier_note_append(struct fs *fs, uint64_t bytes);
-/*
- * A read of LEN bytes at OFF (FETCHED: part of it had to come from the
- * bucket): statistics, access times, and read-ahead for sequential readers.
- */
-void tier_note_read(struct fs *fs, struct fs_file *fh, uint64_t off, uint64_t len, bool fetched);
-/* SEEK_DATA / SEEK_HOLE with REMOTE chunks counted as data. */
-int tier_lseek(struct fs *fs, struct fs_inode *ip, off_t off, int whence, off_t *result);
-/* The user.zero.* attributes: 1 when NAME is one (then RET holds the result). */
-int tier_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, size_t size,
-		  size_t *len);
-int tier_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *value, size_t size);
 
 #endif /* ZERO_FS_INTERNAL_H */

@@ -1,0 +1,456 @@
+/*
+ * tier.c - the bucket side of the fs core: its life cycle and its main
+ * thread. tier_init checks the bucket's superblock against the cache (or
+ * creates it) and counts the dirty data; tier_start and tier_stop start
+ * and join every thread of src/tier/: the uploaders (upload.c), the
+ * read-ahead threads (fetch.c) and the tier thread (tier_main), which once
+ * a second writes the noted access times, recounts the dirty data every
+ * few rounds, collects garbage (collect.c) and, when the cache passes its
+ * target, evicts (evict.c). Also here: the pool of chunk buffers that
+ * fetches and uploads share, and helpers every job uses.
+ *
+ * Invariants (the rules are in tier_internal.h):
+ *  - One filesystem per bucket: a superblock with another fs_id, format
+ *    version or chunk size is refused, and so is a bucket that holds Zero
+ *    objects but no superblock. A cache bound to its bucket mounts on the
+ *    cache alone while the bucket does not answer.
+ *  - The pool keeps at most BUF_POOL idle buffers, each of chunk size plus
+ *    the largest header, and is emptied after BUF_IDLE_S without a buf_get.
+ */
+#include "tier/tier_internal.h"
+
+#include "cache/cache.h"
+#include "common/log.h"
+#include "format/envelope.h"
+#include "store/objstore.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+
+#define SUPERBLOCK_KEY "zero/superblock"
+#define FORMAT_VERSION 1
+#define LOW_WATERMARK_PERCENT 90
+
+void note_error(struct tier *t, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(t->last_error, sizeof(t->last_error), fmt, ap);
+	va_end(ap);
+	log_error("%s", t->last_error);
+}
+
+const char *store_reason(int err)
+{
+	const struct objstore_error *e = objstore_last_error();
+
+	return e->err && e->message[0] ? e->message : strerror(-err);
+}
+
+/* ---- superblock ---- */
+
+static void hex_encode(const uint8_t *in, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", in[i]);
+}
+
+static int hex_decode(const char *in, uint8_t *out, size_t n)
+{
+	if (strlen(in) != 2 * n)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		unsigned v;
+		if (sscanf(in + 2 * i, "%2x", &v) != 1)
+			return -EINVAL;
+		out[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
+/* Value of "KEY=value" in the superblock TEXT, into BUF. */
+static bool sb_field(const char *text, const char *key, char *buf, size_t size)
+{
+	size_t klen = strlen(key);
+
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (strncmp(p, key, klen) == 0 && p[klen] == '=') {
+			const char *v = p + klen + 1;
+			size_t n = strcspn(v, "\n");
+			if (n >= size)
+				return false;
+			memcpy(buf, v, n);
+			buf[n] = '\0';
+			return true;
+		}
+	}
+	return false;
+}
+
+static int sb_create(struct fs *fs, struct tier *t, const char *fs_id, char *err, size_t errlen)
+{
+	char text[512], key_hex[2 * ENVELOPE_KEY_LEN + 1], buf[64];
+	struct objstore_list page = {0};
+	int n, ret;
+
+	/* an empty bucket, or one that holds no Zero objects, only */
+	ret = objstore_list(t->store, "zero/", NULL, 1, &page);
+	if (ret == 0 && page.count > 0) {
+		snprintf(err, errlen,
+			 "%s holds Zero objects (%s) but no superblock: refusing to create a "
+			 "filesystem over them",
+			 objstore_describe(t->store), page.entries[0].key);
+		objstore_list_release(&page);
+		return -EEXIST;
+	}
+	objstore_list_release(&page);
+	if (ret) {
+		snprintf(err, errlen, "cannot list %s: %s", objstore_describe(t->store),
+			 store_reason(ret));
+		return ret;
+	}
+	if (meta_setting_get(fs->meta, "id_key", key_hex, sizeof(key_hex)) != 0 ||
+	    hex_decode(key_hex, t->id_key, ENVELOPE_KEY_LEN) != 0) {
+		randombytes_buf(t->id_key, ENVELOPE_KEY_LEN);
+		hex_encode(t->id_key, ENVELOPE_KEY_LEN, key_hex);
+	}
+	n = snprintf(text, sizeof(text),
+		     "zero-superblock\nformat=%d\nfs_id=%s\nchunk_size=%" PRIu32
+		     "\nid_key=%s\ncreated=%lld\n",
+		     FORMAT_VERSION, fs_id, fs->chunk_size, key_hex, (long long)time(NULL));
+	ret = objstore_put(t->store, SUPERBLOCK_KEY, text, (size_t)n);
+	if (ret) {
+		snprintf(err, errlen, "cannot write the superblock to %s: %s",
+			 objstore_describe(t->store), store_reason(ret));
+		return ret;
+	}
+	ret = meta_setting_set(fs->meta, "id_key", key_hex);
+	if (ret == 0)
+		ret = meta_setting_set(fs->meta, "bucket_bound", "1");
+	snprintf(buf, sizeof(buf), "%s", fs_id);
+	log_info("created filesystem %s in %s", buf, objstore_describe(t->store));
+	return ret;
+}
+
+/* Check the bucket's superblock against this cache, or create it (rule: one fs per bucket). */
+static int sb_check(struct fs *fs, struct tier *t, char *err, size_t errlen)
+{
+	char fs_id[64], bound[8] = "", field[160];
+	char *text = NULL;
+	size_t len = 0;
+	int ret;
+
+	ret = meta_setting_get(fs->meta, "fs_id", fs_id, sizeof(fs_id));
+	if (ret) {
+		snprintf(err, errlen, "metadata has no fs_id");
+		return ret;
+	}
+	meta_setting_get(fs->meta, "bucket_bound", bound, sizeof(bound));
+	ret = objstore_get(t->store, SUPERBLOCK_KEY, 0, 4096, &text, &len);
+	if (ret == -ENOENT) {
+		if (strcmp(bound, "1") == 0) {
+			snprintf(
+			    err, errlen,
+			    "%s has no Zero superblock, but this cache's filesystem %s lives in a "
+			    "bucket: wrong bucket, prefix or endpoint?",
+			    objstore_describe(t->store), fs_id);
+			return -ENOENT;
+		}
+		return sb_create(fs, t, fs_id, err, errlen);
+	}
+	if (ret) {
+		if (strcmp(bound, "1") == 0) {
+			/* local data stays usable; uploads wait for the bucket */
+			log_warn(
+			    "cannot read the superblock of %s (%s); mounting on the cache alone "
+			    "until it answers",
+			    objstore_describe(t->store), store_reason(ret));
+			char key_hex[2 * ENVELOPE_KEY_LEN + 1];
+			if (meta_setting_get(fs->meta, "id_key", key_hex, sizeof(key_hex)) == 0 &&
+			    hex_decode(key_hex, t->id_key, ENVELOPE_KEY_LEN) == 0)
+				return 0;
+		}
+		snprintf(err, errlen, "cannot reach the bucket %s: %s", objstore_describe(t->store),
+			 store_reason(ret));
+		return ret;
+	}
+	text = realloc(text, len + 1);
+	if (!text)
+		return -ENOMEM;
+	text[len] = '\0';
+	ret = -EPROTO;
+	if (strncmp(text, "zero-superblock\n", 16) != 0 ||
+	    !sb_field(text, "format", field, sizeof(field))) {
+		snprintf(err, errlen, "%s/%s is not a Zero superblock", objstore_describe(t->store),
+			 SUPERBLOCK_KEY);
+		goto out;
+	}
+	if (atoi(field) != FORMAT_VERSION) {
+		snprintf(err, errlen,
+			 "the filesystem in %s has format version %s; this zero reads version %d",
+			 objstore_describe(t->store), field, FORMAT_VERSION);
+		goto out;
+	}
+	if (!sb_field(text, "fs_id", field, sizeof(field)) || strcmp(field, fs_id) != 0) {
+		snprintf(err, errlen,
+			 "%s holds another filesystem (%s), not this cache's (%s); use another "
+			 "bucket or prefix, or the cache that belongs to it",
+			 objstore_describe(t->store), field, fs_id);
+		ret = -EEXIST;
+		goto out;
+	}
+	if (!sb_field(text, "chunk_size", field, sizeof(field)) ||
+	    strtoul(field, NULL, 10) != fs->chunk_size) {
+		snprintf(err, errlen,
+			 "the superblock's chunk size %s differs from the cache's %" PRIu32, field,
+			 fs->chunk_size);
+		goto out;
+	}
+	if (!sb_field(text, "id_key", field, sizeof(field)) ||
+	    hex_decode(field, t->id_key, ENVELOPE_KEY_LEN) != 0) {
+		snprintf(err, errlen, "the superblock has no valid id_key");
+		goto out;
+	}
+	ret = meta_setting_set(fs->meta, "id_key", field);
+	if (ret == 0)
+		ret = meta_setting_set(fs->meta, "bucket_bound", "1");
+out:
+	free(text);
+	return ret;
+}
+
+/* ---- life cycle ---- */
+
+/*
+ * Chunks to read ahead of a sequential reader: READAHEAD_BYTES, less with a
+ * small TARGET (fetched chunks ahead of the reader count against it too).
+ */
+static unsigned readahead_chunks(uint64_t target, uint32_t chunk_size)
+{
+	uint64_t window = READAHEAD_BYTES;
+
+	if (target && target / READAHEAD_TARGET_PART < window)
+		window = target / READAHEAD_TARGET_PART;
+	window /= chunk_size;
+	if (window < 1)
+		return 1;
+	return window > READAHEAD_QUEUE / 2 ? READAHEAD_QUEUE / 2 : (unsigned)window;
+}
+
+int tier_init(struct fs *fs, const struct fs_options *opt, char *err, size_t errlen)
+{
+	struct tier *t = calloc(1, sizeof(*t));
+	uint64_t count[3], bytes[3];
+	int ret;
+
+	if (!t) {
+		objstore_free(opt->store);
+		return -ENOMEM;
+	}
+	t->store = opt->store;
+	fs->tier = t;
+	pthread_cond_init(&t->upload_cond, NULL);
+	pthread_cond_init(&t->work_cond, NULL);
+	pthread_cond_init(&t->ra_cond, NULL);
+	if (sodium_init() < 0) {
+		snprintf(err, errlen, "libsodium cannot start");
+		return -EIO;
+	}
+	t->target = opt->target_bytes;
+	t->low = t->target / 100 * LOW_WATERMARK_PERCENT;
+	t->dirty_limit = t->target;
+	t->upload_delay_s = opt->upload_delay_s;
+	t->backpressure_timeout_s = opt->backpressure_timeout_s ? opt->backpressure_timeout_s : 300;
+	t->nuploaders = opt->uploaders ? opt->uploaders : DEFAULT_UPLOADERS;
+	t->ra_chunks = readahead_chunks(t->target, fs->chunk_size);
+	t->atimes = calloc(ATIME_BATCH, sizeof(*t->atimes));
+	if (!t->atimes)
+		return -ENOMEM;
+	ret = sb_check(fs, t, err, errlen);
+	if (ret)
+		return ret;
+	ret = meta_chunk_counts(fs->meta, count, bytes);
+	if (ret) {
+		snprintf(err, errlen, "cannot count chunks: %s", strerror(-ret));
+		return ret;
+	}
+	t->dirty_chunks = (int64_t)count[CHUNK_DIRTY];
+	ret = dirty_recount(fs);
+	if (ret) {
+		snprintf(err, errlen, "cannot count dirty bytes: %s", strerror(-ret));
+		return ret;
+	}
+	return meta_sync(fs->meta);
+}
+
+/*
+ * A buffer of chunk size + largest header for a fetch or an upload, lock held.
+ * Reused ones are already faulted in: a fresh chunk-sized malloc costs a page
+ * fault per page, more than the copy the bytes take into the cache file.
+ */
+void *buf_get(struct fs *fs)
+{
+	struct tier *t = fs->tier;
+
+	t->bufs_used = time(NULL);
+	if (t->nbufs)
+		return t->bufs[--t->nbufs];
+	return malloc((size_t)fs->chunk_size + ENVELOPE_HEADER_MAX);
+}
+
+void buf_put(struct tier *t, void *buf)
+{
+	if (buf && t->nbufs < BUF_POOL)
+		t->bufs[t->nbufs++] = buf;
+	else
+		free(buf);
+}
+
+/* Free the idle buffers (lock held, or the tier is stopped). */
+static void bufs_drop(struct tier *t)
+{
+	while (t->nbufs)
+		free(t->bufs[--t->nbufs]);
+}
+
+void tier_free(struct fs *fs)
+{
+	struct tier *t = fs->tier;
+
+	if (!t)
+		return;
+	objstore_free(t->store);
+	pthread_cond_destroy(&t->upload_cond);
+	pthread_cond_destroy(&t->work_cond);
+	pthread_cond_destroy(&t->ra_cond);
+	free(t->uploading);
+	free(t->deleting);
+	free(t->atimes);
+	bufs_drop(t);
+	free(t->upload_threads);
+	free(t);
+	fs->tier = NULL;
+}
+
+/* Bytes of chunk IDX of a file of SIZE bytes. */
+uint64_t chunk_len(struct fs *fs, uint64_t size, uint64_t idx)
+{
+	uint64_t start = idx * fs->chunk_size;
+
+	if (start >= size)
+		return 0;
+	return size - start < fs->chunk_size ? size - start : fs->chunk_size;
+}
+
+/* ---- the tier thread ---- */
+
+static void *tier_main(void *arg)
+{
+	struct fs *fs = arg;
+	struct tier *t = fs->tier;
+	unsigned round = 0;
+	time_t next_measure = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	while (!fs->stopping) {
+		struct timespec until = now_ts();
+		uint64_t count[3], bytes[3], used = 0;
+
+		flush_atimes(fs);
+		if (time(NULL) - t->bufs_used > BUF_IDLE_S)
+			bufs_drop(t); /* idle: give the memory back */
+		if (round++ % 5 == 0 && meta_chunk_counts(fs->meta, count, bytes) == 0 &&
+		    dirty_recount(fs) == 0) {
+			t->dirty_chunks = (int64_t)count[CHUNK_DIRTY];
+			if (t->pressure && (uint64_t)t->dirty_bytes <= t->dirty_limit / 2)
+				t->pressure = false;
+		}
+		pthread_mutex_unlock(&fs->lock);
+
+		gc_once(fs);
+		/*
+		 * Measuring walks every cache file: with many files that costs,
+		 * so the pause between walks grows with the time a walk takes.
+		 */
+		bool measured = false;
+		if (now_ts().tv_sec >= next_measure) {
+			struct timespec t0 = now_ts();
+
+			measured = cache_usage(fs->cache, &used) == 0;
+			next_measure =
+			    now_ts().tv_sec + (time_t)((ts_seconds(now_ts()) - ts_seconds(t0)) * 20);
+		}
+		/* measured, or else grown by fetches and appends since the last walk */
+		pthread_mutex_lock(&fs->lock);
+		if (measured)
+			t->cache_used = used;
+		used = t->cache_used;
+		pthread_mutex_unlock(&fs->lock);
+		if (t->target && used > t->target)
+			evict_until(fs, used, t->low);
+
+		pthread_mutex_lock(&fs->lock);
+		if (t->pressure && t->dirty_chunks == 0)
+			t->pressure = false;
+		until.tv_sec += 1;
+		if (!fs->stopping)
+			pthread_cond_timedwait(&t->work_cond, &fs->lock, &until);
+	}
+	flush_atimes(fs);
+	pthread_mutex_unlock(&fs->lock);
+	return NULL;
+}
+
+int tier_start(struct fs *fs)
+{
+	struct tier *t = fs->tier;
+	int ret;
+
+	t->last_progress = now_ts();
+	t->upload_threads = calloc(t->nuploaders, sizeof(*t->upload_threads));
+	if (!t->upload_threads)
+		return -ENOMEM;
+	for (unsigned i = 0; i < t->nuploaders; i++) {
+		ret = pthread_create(&t->upload_threads[i], NULL, uploader_main, fs);
+		if (ret)
+			return -ret;
+		t->nthreads_started++;
+	}
+	for (int i = 0; i < READAHEAD_THREADS; i++) {
+		ret = pthread_create(&t->ra_threads[i], NULL, readahead_main, fs);
+		if (ret)
+			return -ret;
+	}
+	ret = pthread_create(&t->tier_thread, NULL, tier_main, fs);
+	if (ret)
+		return -ret;
+	t->started = true;
+	return 0;
+}
+
+void tier_stop(struct fs *fs)
+{
+	struct tier *t = fs->tier;
+
+	pthread_mutex_lock(&fs->lock);
+	fs->stopping = true;
+	pthread_cond_broadcast(&t->work_cond);
+	pthread_cond_broadcast(&t->ra_cond);
+	pthread_cond_broadcast(&t->upload_cond);
+	pthread_mutex_unlock(&fs->lock);
+	for (unsigned i = 0; i < t->nthreads_started; i++)
+		pthread_join(t->upload_threads[i], NULL);
+	t->nthreads_started = 0;
+	if (t->started) {
+		for (int i = 0; i < READAHEAD_THREADS; i++)
+			pthread_join(t->ra_threads[i], NULL);
+		pthread_join(t->tier_thread, NULL);
+		t->started = false;
+	}
+}
