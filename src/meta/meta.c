@@ -765,7 +765,13 @@ int meta_xattr_remove(struct meta *m, uint64_t ino, const char *name)
 	return ret == -ENOENT ? -ENODATA : ret;
 }
 
-/* Statements that must apply together run inside a savepoint (nestable in a transaction). */
+/*
+ * Statements that must apply together run inside a savepoint (nestable in a
+ * transaction). Outside a transaction the savepoint is one, and its RELEASE
+ * is the commit: when that fails (a full disk: SQLITE_FULL), the
+ * transaction would stay open and every later BEGIN fail ("cannot start a
+ * transaction within a transaction"), so it is rolled back.
+ */
 static int savepoint_begin(struct meta *m)
 {
 	return exec_sql(m, "SAVEPOINT meta_sp");
@@ -776,6 +782,8 @@ static int savepoint_end(struct meta *m, int ret)
 	if (ret)
 		exec_sql(m, "ROLLBACK TO meta_sp");
 	int ret2 = exec_sql(m, "RELEASE meta_sp");
+	if (ret2)
+		meta_rollback(m);
 	return ret ? ret : ret2;
 }
 

@@ -279,7 +279,9 @@ def backend(request):
 
 @pytest.fixture
 def make_fs(request, tmp_path, zero_bin):
-    """make_fs(backend, name="fs", mount=True, prefix=None, **conf) -> tierutil.Mount.
+    """make_fs(backend, name="fs", mount=True, prefix=None, base=None, **conf) -> tierutil.Mount.
+
+    The mountpoint and the cache are made in BASE (default: the test's tmp_path).
 
     CONF adds to and overrides TIER_CONF; a key given as None is left out.
 
@@ -290,7 +292,7 @@ def make_fs(request, tmp_path, zero_bin):
     made, proxies = [], []
     test = re.sub(r"[^A-Za-z0-9_-]", "-", request.node.name)
 
-    def make(backend, name="fs", mount=True, prefix=None, **conf):
+    def make(backend, name="fs", mount=True, prefix=None, base=None, **conf):
         prefix = prefix or "tier/%s/%s/" % (test, name)
         p = None
         if backend == "file":
@@ -308,7 +310,7 @@ def make_fs(request, tmp_path, zero_bin):
         c = {k: v for k, v in c.items() if v is not None}
         work = tmp_path / ("z-" + name)
         work.mkdir(exist_ok=True)
-        m = Mount(Zero(zero_bin, work, c), tmp_path, name)
+        m = Mount(Zero(zero_bin, work, c), base or tmp_path, name)
         m.proxy = p
         made.append(m)
         if mount:
