@@ -158,7 +158,10 @@ static int fetch_chunk(struct fs *fs, struct fs_inode *ip, uint64_t idx)
 		else
 			note_error(t, "fetching object %s (chunk %" PRIu64 "/%" PRIu64 "): %s", hex,
 				   ip->ino, idx, store_reason(ret));
-		ret = -EIO;
+		if (ret == -ENOSPC || ret == -EDQUOT)
+			pthread_cond_broadcast(&t->work_cond); /* no room for it: evict */
+		else
+			ret = -EIO;
 	}
 out_finish:
 	if (fd >= 0)

@@ -391,9 +391,16 @@ static void *tier_main(void *arg)
 		if (measured)
 			t->cache_used = used;
 		used = t->cache_used;
-		pthread_mutex_unlock(&fs->lock);
+		/* evict down to the low watermark past the target, and for free disk space */
+		disk_space_measure(fs);
+		uint64_t shortfall = disk_space_shortfall(fs), low = used;
 		if (t->target && used > t->target)
-			evict_until(fs, used, t->low);
+			low = t->low;
+		if (shortfall && low > (used > shortfall ? used - shortfall : 0))
+			low = used > shortfall ? used - shortfall : 0;
+		pthread_mutex_unlock(&fs->lock);
+		if (low < used)
+			evict_until(fs, used, low);
 
 		pthread_mutex_lock(&fs->lock);
 		if (t->pressure && t->dirty_chunks == 0)

@@ -129,6 +129,9 @@ struct tier {
 	struct timespec rate_at;
 	uint64_t rate_bytes;
 	uint64_t cache_used; /* last measured, plus what fetches and appends added since */
+	uint64_t disk_free;	/* the cache's filesystem, diskspace.c */
+	uint64_t disk_min_free; /* the floor kept free there */
+	bool disk_measured;
 	char last_error[256];
 };
 
@@ -136,6 +139,15 @@ static inline double ts_seconds(struct timespec t)
 {
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
+
+/* ---- diskspace.c: free space on the cache's disk (lock held) ---- */
+
+/* statvfs the cache's filesystem: disk_free and disk_min_free. */
+void disk_space_measure(struct fs *fs);
+/* Bytes to evict to get back above the floor of free space; 0 when above it. */
+uint64_t disk_space_shortfall(struct fs *fs);
+/* Whether NEW_BYTES more would take the disk below its floor; if not, reserves them. */
+bool disk_space_low(struct fs *fs, uint64_t new_bytes);
 
 /* ---- tier.c: the life cycle, the buffer pool, shared helpers ---- */
 

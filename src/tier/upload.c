@@ -142,7 +142,9 @@ int tier_reserve_dirty(struct fs *fs, uint64_t new_bytes)
 
 	if (!t || !t->dirty_limit)
 		return 0;
-	while (t->dirty_bytes > 0 && (uint64_t)t->dirty_bytes + new_bytes > t->dirty_limit) {
+	/* room is the dirty limit, and free space on the cache's disk (diskspace.c) */
+	while (t->dirty_bytes > 0 && ((uint64_t)t->dirty_bytes + new_bytes > t->dirty_limit ||
+				      disk_space_low(fs, new_bytes))) {
 		struct timespec now = now_ts(), until = now;
 		if (!waited) {
 			/* the clock of the timeout starts with the first writer that waits */
@@ -155,7 +157,7 @@ int tier_reserve_dirty(struct fs *fs, uint64_t new_bytes)
 		    (double)t->backpressure_timeout_s) {
 			note_error(t,
 				   "no space for new data: %" PRId64 " bytes not yet uploaded fill "
-				   "the cache and nothing was uploaded for %u s",
+				   "the cache (or its disk) and nothing was uploaded for %u s",
 				   t->dirty_bytes, t->backpressure_timeout_s);
 			return -ENOSPC;
 		}
