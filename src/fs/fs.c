@@ -23,6 +23,7 @@
  *     are deleted at the next mount.
  */
 #include "fs/fs.h"
+#include "fs/acl.h"
 #include "fs/fs_internal.h"
 
 #include "cache/cache.h"
@@ -895,8 +896,12 @@ int fs_setattr(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, struct fs_
 		in.mtime = now;
 		in.size = (uint64_t)attr->st_size;
 	}
-	if (to_set & FS_SET_MODE)
+	if (to_set & FS_SET_MODE) {
 		in.mode = (in.mode & S_IFMT) | (attr->st_mode & 07777);
+		ret = acl_chmod(fs, &in); /* the access ACL follows the mode */
+		if (ret)
+			goto out_rollback;
+	}
 	if ((to_set & FS_SET_SIZE) && loses_setgid(&in, ctx))
 		in.mode &= ~(mode_t)(S_ISUID | S_ISGID);
 	if (to_set & FS_SET_UID)
@@ -955,6 +960,7 @@ static int new_node(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, co
 {
 	struct meta_inode dir, in = {0};
 	struct timespec now = now_ts();
+	struct acl_inherit inh = {0};
 	uint64_t existing;
 	int ret;
 
@@ -991,11 +997,17 @@ static int new_node(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, co
 	in.rdev = (S_ISCHR(mode) || S_ISBLK(mode)) ? rdev : 0;
 	in.size = S_ISDIR(mode) ? 4096 : target ? strlen(target) : 0;
 	in.atime = in.mtime = in.ctime = in.btime = now;
+	/* the directory's default ACL, or else the umask, masks the mode */
+	ret = acl_inherit_prepare(fs, parent, &in.mode, ctx->umask, &inh);
+	if (ret)
+		goto out_release_acl;
 
 	ret = txn_begin(fs);
 	if (ret)
-		return ret;
+		goto out_release_acl;
 	ret = meta_inode_insert(fs->meta, &in, target, target ? strlen(target) : 0);
+	if (ret == 0)
+		ret = acl_inherit_store(fs, in.ino, &inh);
 	if (ret)
 		goto out_rollback;
 	ret = meta_dentry_insert(fs->meta, parent, name, in.ino);
@@ -1009,14 +1021,16 @@ static int new_node(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, co
 		goto out_rollback;
 	ret = txn_commit(fs);
 	if (ret)
-		return ret;
+		goto out_release_acl;
 	ret = hand_out(fs, &in, st);
 	if (ret == 0 && ipp)
 		*ipp = itable_find(fs, in.ino);
-	return ret;
+	goto out_release_acl;
 
 out_rollback:
 	txn_rollback(fs);
+out_release_acl:
+	acl_inherit_release(&inh);
 	return ret;
 }
 
@@ -2017,11 +2031,11 @@ int fs_statfs(struct fs *fs, struct statvfs *out)
 	return 0;
 }
 
-/* Zero stores user, trusted and security attributes; ACLs (system.*) are not supported. */
+/* Zero stores user, trusted and security attributes and the two POSIX ACLs of system.*. */
 static int check_xattr_name(const char *name)
 {
 	if (strncmp(name, "user.", 5) && strncmp(name, "trusted.", 8) &&
-	    strncmp(name, "security.", 9))
+	    strncmp(name, "security.", 9) && !acl_is_name(name))
 		return -EOPNOTSUPP;
 	if (strlen(name) > 255)
 		return -ERANGE;
@@ -2034,9 +2048,12 @@ static bool is_zero_xattr(const char *name)
 	return strncmp(name, "user.zero.", 10) == 0;
 }
 
-/* Set (FLAGS >= 0) or remove (FLAGS -1) attribute NAME of INO, and update its ctime. */
-static int xattr_change(struct fs *fs, uint64_t ino, const char *name, const void *value,
-			size_t size, int flags)
+/*
+ * Set (FLAGS >= 0) or remove (FLAGS -1) attribute NAME of INO for CTX, and
+ * update its ctime. ACLs go through acl_set(), which may change the mode.
+ */
+static int xattr_change(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, const char *name,
+			const void *value, size_t size, int flags)
 {
 	struct meta_inode in;
 	int ret;
@@ -2048,7 +2065,9 @@ static int xattr_change(struct fs *fs, uint64_t ino, const char *name, const voi
 	ret = txn_begin(fs);
 	if (ret)
 		goto out_unlock;
-	if (flags >= 0)
+	if (acl_is_name(name))
+		ret = acl_set(fs, ctx, &in, name, flags >= 0 ? value : NULL, size);
+	else if (flags >= 0)
 		ret = meta_xattr_set(fs->meta, ino, name, value, size, flags);
 	else
 		ret = meta_xattr_remove(fs->meta, ino, name);
@@ -2065,8 +2084,8 @@ out_unlock:
 	return ret;
 }
 
-int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *value, size_t size,
-		int flags)
+int fs_setxattr(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, const char *name,
+		const void *value, size_t size, int flags)
 {
 	int ret = check_xattr_name(name);
 
@@ -2080,7 +2099,7 @@ int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *value
 	}
 	if (flags & ~(XATTR_CREATE | XATTR_REPLACE))
 		return -EINVAL;
-	return xattr_change(fs, ino, name, value, size, flags);
+	return xattr_change(fs, ctx, ino, name, value, size, flags);
 }
 
 int fs_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, size_t size, size_t *len)
@@ -2150,7 +2169,7 @@ int fs_removexattr(struct fs *fs, uint64_t ino, const char *name)
 
 	if (ret)
 		return ret == -EOPNOTSUPP ? -ENODATA : ret;
-	return xattr_change(fs, ino, name, NULL, 0, -1);
+	return xattr_change(fs, NULL, ino, name, NULL, 0, -1);
 }
 
 int fs_access(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, int mask)

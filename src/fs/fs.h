@@ -30,6 +30,8 @@ struct fs_ctx {
 	/* true when the caller is a member of GID (its own gid or a supplementary one) */
 	bool (*in_group)(const struct fs_ctx *ctx, gid_t gid);
 	void *opaque; /* for in_group */
+	/* the caller's umask: applied to new nodes unless a default ACL replaces it */
+	mode_t umask;
 };
 
 struct objstore;
@@ -153,8 +155,9 @@ int fs_readdir(struct fs *fs, uint64_t ino, off_t off, bool plus, fs_dirent_cb c
 int fs_fsyncdir(struct fs *fs, uint64_t ino);
 
 int fs_statfs(struct fs *fs, struct statvfs *out);
-int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *value, size_t size,
-		int flags);
+/* CTX: who asks (setting an access ACL may clear the setgid bit, as on ext4). */
+int fs_setxattr(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, const char *name,
+		const void *value, size_t size, int flags);
 /* SIZE 0 asks for the length only (*LEN). */
 int fs_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, size_t size, size_t *len);
 /* Names the caller may see (trusted.* only for root). */

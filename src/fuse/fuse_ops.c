@@ -66,7 +66,7 @@ static bool ctx_in_group(const struct fs_ctx *ctx, gid_t gid)
 static struct fs_ctx req_ctx(fuse_req_t req)
 {
 	const struct fuse_ctx *c = fuse_req_ctx(req);
-	struct fs_ctx ctx = {c->uid, c->gid, ctx_in_group, req};
+	struct fs_ctx ctx = {c->uid, c->gid, ctx_in_group, req, c->umask};
 
 	return ctx;
 }
@@ -107,6 +107,14 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	struct fuseops *f = userdata;
 	unsigned int want = FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE | FUSE_CAP_SPLICE_READ |
 			    FUSE_CAP_READDIRPLUS | FUSE_CAP_ASYNC_READ | FUSE_CAP_PARALLEL_DIROPS;
+
+	/*
+	 * POSIX ACLs: the kernel enforces them and caches them; the fs core
+	 * keeps them (and inherits default ACLs), so the kernel must pass the
+	 * create mode unmasked along with the umask (DONT_MASK).
+	 */
+	if ((conn->capable & FUSE_CAP_POSIX_ACL) && (conn->capable & FUSE_CAP_DONT_MASK))
+		want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
 
 	if (f->opt.writeback_cache)
 		want |= FUSE_CAP_WRITEBACK_CACHE;
@@ -468,7 +476,9 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			size_t size, int flags)
 {
-	reply_err(req, fs_setxattr(req_fs(req), ino, name, value, size, flags));
+	struct fs_ctx ctx = req_ctx(req);
+
+	reply_err(req, fs_setxattr(req_fs(req), &ctx, ino, name, value, size, flags));
 }
 
 /* Reply to getxattr/listxattr: SIZE 0 asks for the length only. */

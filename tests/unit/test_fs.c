@@ -21,7 +21,7 @@ static bool in_no_group(const struct fs_ctx *ctx, gid_t gid)
 	return ctx->gid == gid;
 }
 
-static const struct fs_ctx root_ctx = {0, 0, in_no_group, NULL};
+static const struct fs_ctx root_ctx = {0, 0, in_no_group, NULL, 0};
 
 static struct fs *open_fs(void)
 {
@@ -217,7 +217,7 @@ static void test_names_and_links(void)
 static void test_setgid_directory(void)
 {
 	struct fs *fs = open_fs();
-	struct fs_ctx user = {1000, 1000, in_no_group, NULL};
+	struct fs_ctx user = {1000, 1000, in_no_group, NULL, 0};
 	struct stat d, st, attr = {.st_mode = 02775, .st_gid = 50};
 
 	TEST_ASSERT_EQ_INT(fs_mkdir(fs, &root_ctx, 1, "sg", 0755, &d), 0);
