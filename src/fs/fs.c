@@ -24,6 +24,7 @@
  */
 #include "fs/fs.h"
 #include "fs/acl.h"
+#include "fs/fileflags.h"
 #include "fs/fs_internal.h"
 
 #include "cache/cache.h"
@@ -858,6 +859,8 @@ int fs_setattr(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, struct fs_
 		goto out_unlock;
 	}
 	ret = inode_load(fs, ino, &in);
+	if (ret == 0)
+		ret = fileflags_check_setattr(&in, to_set);
 	if (ret)
 		goto out_unlock;
 	if ((to_set & FS_SET_SIZE) && S_ISREG(in.mode) && fs->tier) {
@@ -978,6 +981,9 @@ static int new_node(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, co
 	if (ret == 0)
 		return -EEXIST;
 	if (ret != -ENOENT)
+		return ret;
+	ret = fileflags_check_dir_add(&dir);
+	if (ret)
 		return ret;
 	if (S_ISDIR(mode) && dir.nlink >= FS_LINK_MAX)
 		return -EMLINK;
@@ -1113,6 +1119,11 @@ int fs_link(struct fs *fs, uint64_t ino, uint64_t newparent, const char *newname
 		ret = -EMLINK;
 		goto out_unlock;
 	}
+	ret = fileflags_check_dir_add(&dir);
+	if (ret == 0)
+		ret = fileflags_check_change(&in);
+	if (ret)
+		goto out_unlock;
 	ret = meta_dentry_lookup(fs->meta, newparent, newname, &existing);
 	if (ret == 0)
 		ret = -EEXIST;
@@ -1167,6 +1178,10 @@ static int remove_entry(struct fs *fs, uint64_t parent, const char *name, bool d
 		ret = inode_load(fs, parent, &pin);
 	if (ret == 0)
 		ret = inode_load(fs, ino, &in);
+	if (ret == 0)
+		ret = fileflags_check_dir_remove(&pin);
+	if (ret == 0)
+		ret = fileflags_check_change(&in);
 	if (ret)
 		goto out_unlock;
 	if (dir && !S_ISDIR(in.mode)) {
@@ -1296,6 +1311,16 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newpare
 		ret = -ENOENT;
 		goto out_unlock;
 	}
+	/* the source leaves its directory; the target is replaced or added */
+	ret = fileflags_check_dir_remove(&pa);
+	if (ret == 0)
+		ret = fileflags_check_change(&src);
+	if (ret == 0)
+		ret = have_dst ? fileflags_check_dir_remove(pdst) : fileflags_check_dir_add(pdst);
+	if (ret == 0 && have_dst)
+		ret = fileflags_check_change(&dst);
+	if (ret)
+		goto out_unlock;
 	/* a directory may not move below itself */
 	if (S_ISDIR(src.mode) && newparent != parent) {
 		ret = is_within(fs, newparent, sino);
@@ -1437,6 +1462,9 @@ static int file_open_locked(struct fs *fs, struct fs_inode *ip, int flags, struc
 		return ret;
 	if (S_ISDIR(ip->attr.mode))
 		return -EISDIR;
+	ret = fileflags_check_open(&ip->attr, flags);
+	if (ret)
+		return ret;
 	fh = calloc(1, sizeof(*fh));
 	if (!fh)
 		return -ENOMEM;
@@ -1687,7 +1715,9 @@ int fs_write_begin(struct fs *fs, const struct fs_ctx *ctx, struct fs_file *fh, 
 	if ((uint64_t)off + len > FS_MAX_FILE_SIZE)
 		return -EFBIG;
 	pthread_mutex_lock(&fs->lock);
-	ret = drop_setgid_for(fs, ip, ctx);
+	ret = fileflags_check_write(&ip->attr);
+	if (ret == 0)
+		ret = drop_setgid_for(fs, ip, ctx);
 	if (ret == 0 && fs->tier) {
 		uint64_t growth = 0;
 
@@ -1789,6 +1819,9 @@ int fs_fallocate(struct fs *fs, struct fs_file *fh, int mode, off_t off, off_t l
 		ret = -ENODEV;
 		goto out_unlock;
 	}
+	ret = fileflags_check_fallocate(&ip->attr, mode);
+	if (ret)
+		goto out_unlock;
 	if (punch && fs->tier) {
 		/* partly cleared chunks must be local; no fetch may refill what is cleared */
 		ret = chunks_load(fs, ip);
@@ -2060,6 +2093,8 @@ static int xattr_change(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, c
 
 	pthread_mutex_lock(&fs->lock);
 	ret = inode_load(fs, ino, &in);
+	if (ret == 0)
+		ret = fileflags_check_change(&in);
 	if (ret)
 		goto out_unlock;
 	ret = txn_begin(fs);

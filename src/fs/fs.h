@@ -164,6 +164,16 @@ int fs_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, size_t
 int fs_listxattr(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, char *buf, size_t size,
 		 size_t *len);
 int fs_removexattr(struct fs *fs, uint64_t ino, const char *name);
+/*
+ * chattr flags (fileflags.c): *FLAGS gets the FS_IOC_GETFLAGS bits and
+ * *XFLAGS the FS_IOC_FSGETXATTR ones. Only immutable and append-only are
+ * kept; setting any other flag (or, with xflags, any other field:
+ * OTHER_FIELDS) is -EOPNOTSUPP. The caller's right to change them is the
+ * kernel's check.
+ */
+int fs_get_flags(struct fs *fs, uint64_t ino, uint32_t *flags, uint32_t *xflags);
+int fs_set_flags(struct fs *fs, uint64_t ino, uint32_t flags);
+int fs_set_xflags(struct fs *fs, uint64_t ino, uint32_t xflags, bool other_fields);
 /* MASK is R_OK|W_OK|X_OK or F_OK. */
 int fs_access(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, int mask);
 

@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <fuse_lowlevel.h>
+#include <linux/fs.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
@@ -578,6 +579,77 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		fuse_reply_write(req, copied);
 }
 
+/*
+ * The chattr ioctls. The kernel's VFS turns FS_IOC_[GS]ETFLAGS and
+ * FS_IOC_FS[GS]ETXATTR into its own requests with an unsigned int of flags
+ * (or a struct fsxattr), on files and directories alike (FUSE_IOCTL_DIR),
+ * after checking ownership and CAP_LINUX_IMMUTABLE; INO names the inode
+ * either way, so FI (a directory's has no handle) is not used.
+ */
+static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+		     struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+		     size_t in_bufsz, size_t out_bufsz)
+{
+	struct fs *fs = req_fs(req);
+	uint32_t fl = 0, xfl = 0;
+	struct fsxattr fa;
+	int ret;
+
+	(void)arg;
+	(void)fi;
+	(void)flags;
+	switch (cmd) {
+	case FS_IOC_GETFLAGS:
+	case FS_IOC32_GETFLAGS: {
+		uint64_t out = 0; /* an int or a long: the low bytes first */
+		ret = fs_get_flags(fs, ino, &fl, &xfl);
+		if (ret)
+			break;
+		out = fl;
+		fuse_reply_ioctl(req, 0, &out, out_bufsz < sizeof(out) ? out_bufsz : sizeof(out));
+		return;
+	}
+	case FS_IOC_SETFLAGS:
+	case FS_IOC32_SETFLAGS:
+		if (in_bufsz < sizeof(fl)) {
+			ret = -EINVAL;
+			break;
+		}
+		memcpy(&fl, in_buf, sizeof(fl));
+		ret = fs_set_flags(fs, ino, fl);
+		if (ret == 0) {
+			fuse_reply_ioctl(req, 0, NULL, 0);
+			return;
+		}
+		break;
+	case FS_IOC_FSGETXATTR:
+		ret = fs_get_flags(fs, ino, &fl, &xfl);
+		if (ret)
+			break;
+		memset(&fa, 0, sizeof(fa));
+		fa.fsx_xflags = xfl;
+		fuse_reply_ioctl(req, 0, &fa, out_bufsz < sizeof(fa) ? out_bufsz : sizeof(fa));
+		return;
+	case FS_IOC_FSSETXATTR:
+		if (in_bufsz < sizeof(fa)) {
+			ret = -EINVAL;
+			break;
+		}
+		memcpy(&fa, in_buf, sizeof(fa));
+		ret = fs_set_xflags(fs, ino, fa.fsx_xflags,
+				    fa.fsx_extsize || fa.fsx_projid || fa.fsx_cowextsize);
+		if (ret == 0) {
+			fuse_reply_ioctl(req, 0, NULL, 0);
+			return;
+		}
+		break;
+	default:
+		ret = -ENOTTY;
+		break;
+	}
+	reply_err(req, ret);
+}
+
 static const struct fuse_lowlevel_ops zero_ops = {
     .init = op_init,
     .lookup = op_lookup,
@@ -614,6 +686,7 @@ static const struct fuse_lowlevel_ops zero_ops = {
     .fallocate = op_fallocate,
     .lseek = op_lseek,
     .copy_file_range = op_copy_file_range,
+    .ioctl = op_ioctl,
 };
 
 /* fuse_opt treats ',' and '\' specially inside -o values: escape them. */

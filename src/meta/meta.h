@@ -45,6 +45,9 @@ struct meta_inode {
 
 /* The file's chunks stay local whatever the pressure (zero pin). */
 #define META_INODE_PINNED 1u
+/* chattr +i and +a (src/fs/fileflags.c) */
+#define META_INODE_IMMUTABLE (1u << 1)
+#define META_INODE_APPEND (1u << 2)
 
 /* Chunk states, see docs/design.md. */
 enum meta_chunk_state { CHUNK_DIRTY = 0, CHUNK_CLEAN = 1, CHUNK_REMOTE = 2 };
