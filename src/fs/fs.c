@@ -1257,18 +1257,40 @@ static int is_within(struct fs *fs, uint64_t dir, uint64_t ancestor)
 	return -ELOOP;
 }
 
-int fs_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newparent,
-	      const char *newname, unsigned int flags)
+/*
+ * RENAME_WHITEOUT: the name the source leaves becomes a whiteout, a
+ * character device 0/0 with no permissions, owned by CTX (with the group of
+ * a setgid directory), as ext4 makes it. Inside the rename's transaction.
+ */
+static int whiteout_insert(struct fs *fs, const struct fs_ctx *ctx, const struct meta_inode *dir,
+			   const char *name, struct timespec now)
+{
+	struct meta_inode wh = {0};
+	int ret;
+
+	wh.mode = S_IFCHR;
+	wh.uid = ctx->uid;
+	wh.gid = (dir->mode & S_ISGID) ? dir->gid : ctx->gid;
+	wh.nlink = 1;
+	wh.atime = wh.mtime = wh.ctime = wh.btime = now;
+	ret = meta_inode_insert(fs->meta, &wh, NULL, 0);
+	if (ret == 0)
+		ret = meta_dentry_insert(fs->meta, dir->ino, name, wh.ino);
+	return ret;
+}
+
+int fs_rename(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, const char *name,
+	      uint64_t newparent, const char *newname, unsigned int flags)
 {
 	struct meta_inode src, dst, pa, pb;
 	struct meta_inode *pdst = &pb; /* the new parent's row; &pa when it is the same */
 	struct timespec now = now_ts();
 	uint64_t sino, dino = 0;
-	bool exchange = flags & RENAME_EXCHANGE, have_dst;
+	bool exchange = flags & RENAME_EXCHANGE, whiteout = flags & RENAME_WHITEOUT, have_dst;
 	int ret;
 
-	if (flags & ~(unsigned int)(RENAME_NOREPLACE | RENAME_EXCHANGE) ||
-	    (flags & RENAME_NOREPLACE && exchange))
+	if (flags & ~(unsigned int)(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT) ||
+	    (flags & RENAME_NOREPLACE && exchange) || (whiteout && exchange))
 		return -EINVAL;
 	pthread_mutex_lock(&fs->lock);
 	ret = check_name(newname);
@@ -1394,6 +1416,8 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newpare
 				goto out_rollback;
 		}
 		ret = meta_dentry_move(fs->meta, parent, name, newparent, newname);
+		if (ret == 0 && whiteout)
+			ret = whiteout_insert(fs, ctx, &pa, name, now);
 		if (ret)
 			goto out_rollback;
 		if (S_ISDIR(src.mode) && newparent != parent) {

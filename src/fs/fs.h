@@ -95,9 +95,12 @@ int fs_symlink(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, const c
 int fs_link(struct fs *fs, uint64_t ino, uint64_t newparent, const char *newname, struct stat *st);
 int fs_unlink(struct fs *fs, uint64_t parent, const char *name);
 int fs_rmdir(struct fs *fs, uint64_t parent, const char *name);
-/* FLAGS: 0, RENAME_NOREPLACE or RENAME_EXCHANGE. */
-int fs_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newparent,
-	      const char *newname, unsigned int flags);
+/*
+ * FLAGS: 0, RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT (with or
+ * without NOREPLACE; the whiteout left behind belongs to CTX).
+ */
+int fs_rename(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, const char *name,
+	      uint64_t newparent, const char *newname, unsigned int flags);
 
 int fs_open(struct fs *fs, uint64_t ino, int flags, struct fs_file **fh);
 /*

@@ -263,7 +263,9 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		      const char *newname, unsigned int flags)
 {
-	reply_err(req, fs_rename(req_fs(req), parent, name, newparent, newname, flags));
+	struct fs_ctx ctx = req_ctx(req);
+
+	reply_err(req, fs_rename(req_fs(req), &ctx, parent, name, newparent, newname, flags));
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
