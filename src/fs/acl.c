@@ -278,7 +278,8 @@ static int xattr_read(struct fs *fs, uint64_t ino, const char *name, void **buf,
 /* A stored ACL the kernel would refuse: say so, and treat it as an I/O error. */
 static int stored_acl_bad(uint64_t ino, const char *name, int ret)
 {
-	log_error("inode %" PRIu64 ": stored %s is not a valid ACL (%s)", ino, name, strerror(-ret));
+	log_error("inode %" PRIu64 ": stored %s is not a valid ACL (%s)", ino, name,
+		  strerror(-ret));
 	return -EIO;
 }
 
@@ -395,11 +396,10 @@ int acl_inherit_store(struct fs *fs, uint64_t ino, const struct acl_inherit *inh
 	int ret = 0;
 
 	if (inh->access)
-		ret = meta_xattr_set(fs->meta, ino, ACL_NAME_ACCESS, inh->access, inh->access_len,
-				     0);
+		ret =
+		    meta_xattr_set(fs->meta, ino, ACL_NAME_ACCESS, inh->access, inh->access_len, 0);
 	if (ret == 0 && inh->dflt)
-		ret = meta_xattr_set(fs->meta, ino, ACL_NAME_DEFAULT, inh->dflt, inh->dflt_len,
-				     0);
+		ret = meta_xattr_set(fs->meta, ino, ACL_NAME_DEFAULT, inh->dflt, inh->dflt_len, 0);
 	return ret;
 }
 

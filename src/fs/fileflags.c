@@ -43,9 +43,8 @@ int fileflags_check_setattr(const struct meta_inode *in, int to_set)
 	if (immutable(in))
 		return -EPERM;
 	/* touching to the current time is the one change an append-only file allows */
-	if (append_only(in) &&
-	    (to_set & (FS_SET_MODE | FS_SET_UID | FS_SET_GID | FS_SET_SIZE | FS_SET_ATIME |
-		       FS_SET_MTIME)))
+	if (append_only(in) && (to_set & (FS_SET_MODE | FS_SET_UID | FS_SET_GID | FS_SET_SIZE |
+					  FS_SET_ATIME | FS_SET_MTIME)))
 		return -EPERM;
 	return 0;
 }
@@ -90,7 +89,8 @@ int fs_get_flags(struct fs *fs, uint64_t ino, uint32_t *flags, uint32_t *xflags)
 	if (ret)
 		return ret;
 	*flags = (immutable(&in) ? FS_IMMUTABLE_FL : 0) | (append_only(&in) ? FS_APPEND_FL : 0);
-	*xflags = (immutable(&in) ? FS_XFLAG_IMMUTABLE : 0) | (append_only(&in) ? FS_XFLAG_APPEND : 0);
+	*xflags =
+	    (immutable(&in) ? FS_XFLAG_IMMUTABLE : 0) | (append_only(&in) ? FS_XFLAG_APPEND : 0);
 	return 0;
 }
 
