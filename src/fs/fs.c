@@ -23,6 +23,8 @@
  *     are deleted at the next mount.
  */
 #include "fs/fs.h"
+#include "fs/acl.h"
+#include "fs/fileflags.h"
 #include "fs/fs_internal.h"
 #include "tier/tier.h"
 
@@ -886,6 +888,8 @@ int fs_setattr(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, struct fs_
 		goto out_unlock;
 	}
 	ret = inode_load(fs, ino, &in);
+	if (ret == 0)
+		ret = fileflags_check_setattr(&in, to_set);
 	if (ret)
 		goto out_unlock;
 	if ((to_set & FS_SET_SIZE) && S_ISREG(in.mode) && fs->tier) {
@@ -924,8 +928,12 @@ int fs_setattr(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, struct fs_
 		in.mtime = now;
 		in.size = (uint64_t)attr->st_size;
 	}
-	if (to_set & FS_SET_MODE)
+	if (to_set & FS_SET_MODE) {
 		in.mode = (in.mode & S_IFMT) | (attr->st_mode & 07777);
+		ret = acl_chmod(fs, &in); /* the access ACL follows the mode */
+		if (ret)
+			goto out_rollback;
+	}
 	if ((to_set & FS_SET_SIZE) && loses_setgid(&in, ctx))
 		in.mode &= ~(mode_t)(S_ISUID | S_ISGID);
 	if (to_set & FS_SET_UID)
@@ -984,6 +992,7 @@ static int new_node(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, co
 {
 	struct meta_inode dir, in = {0};
 	struct timespec now = now_ts();
+	struct acl_inherit inh = {0};
 	uint64_t existing;
 	int ret;
 
@@ -1001,6 +1010,9 @@ static int new_node(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, co
 	if (ret == 0)
 		return -EEXIST;
 	if (ret != -ENOENT)
+		return ret;
+	ret = fileflags_check_dir_add(&dir);
+	if (ret)
 		return ret;
 	if (S_ISDIR(mode) && dir.nlink >= FS_LINK_MAX)
 		return -EMLINK;
@@ -1020,11 +1032,17 @@ static int new_node(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, co
 	in.rdev = (S_ISCHR(mode) || S_ISBLK(mode)) ? rdev : 0;
 	in.size = S_ISDIR(mode) ? 4096 : target ? strlen(target) : 0;
 	in.atime = in.mtime = in.ctime = in.btime = now;
+	/* the directory's default ACL, or else the umask, masks the mode */
+	ret = acl_inherit_prepare(fs, parent, &in.mode, ctx->umask, &inh);
+	if (ret)
+		goto out_release_acl;
 
 	ret = txn_begin(fs);
 	if (ret)
-		return ret;
+		goto out_release_acl;
 	ret = meta_inode_insert(fs->meta, &in, target, target ? strlen(target) : 0);
+	if (ret == 0)
+		ret = acl_inherit_store(fs, in.ino, &inh);
 	if (ret)
 		goto out_rollback;
 	ret = meta_dentry_insert(fs->meta, parent, name, in.ino);
@@ -1038,14 +1056,16 @@ static int new_node(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, co
 		goto out_rollback;
 	ret = txn_commit(fs);
 	if (ret)
-		return ret;
+		goto out_release_acl;
 	ret = hand_out(fs, &in, st);
 	if (ret == 0 && ipp)
 		*ipp = itable_find(fs, in.ino);
-	return ret;
+	goto out_release_acl;
 
 out_rollback:
 	txn_rollback(fs);
+out_release_acl:
+	acl_inherit_release(&inh);
 	return ret;
 }
 
@@ -1128,6 +1148,11 @@ int fs_link(struct fs *fs, uint64_t ino, uint64_t newparent, const char *newname
 		ret = -EMLINK;
 		goto out_unlock;
 	}
+	ret = fileflags_check_dir_add(&dir);
+	if (ret == 0)
+		ret = fileflags_check_change(&in);
+	if (ret)
+		goto out_unlock;
 	ret = meta_dentry_lookup(fs->meta, newparent, newname, &existing);
 	if (ret == 0)
 		ret = -EEXIST;
@@ -1182,6 +1207,10 @@ static int remove_entry(struct fs *fs, uint64_t parent, const char *name, bool d
 		ret = inode_load(fs, parent, &pin);
 	if (ret == 0)
 		ret = inode_load(fs, ino, &in);
+	if (ret == 0)
+		ret = fileflags_check_dir_remove(&pin);
+	if (ret == 0)
+		ret = fileflags_check_change(&in);
 	if (ret)
 		goto out_unlock;
 	if (dir && !S_ISDIR(in.mode)) {
@@ -1257,18 +1286,40 @@ static int is_within(struct fs *fs, uint64_t dir, uint64_t ancestor)
 	return -ELOOP;
 }
 
-int fs_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newparent,
-	      const char *newname, unsigned int flags)
+/*
+ * RENAME_WHITEOUT: the name the source leaves becomes a whiteout, a
+ * character device 0/0 with no permissions, owned by CTX (with the group of
+ * a setgid directory), as ext4 makes it. Inside the rename's transaction.
+ */
+static int whiteout_insert(struct fs *fs, const struct fs_ctx *ctx, const struct meta_inode *dir,
+			   const char *name, struct timespec now)
+{
+	struct meta_inode wh = {0};
+	int ret;
+
+	wh.mode = S_IFCHR;
+	wh.uid = ctx->uid;
+	wh.gid = (dir->mode & S_ISGID) ? dir->gid : ctx->gid;
+	wh.nlink = 1;
+	wh.atime = wh.mtime = wh.ctime = wh.btime = now;
+	ret = meta_inode_insert(fs->meta, &wh, NULL, 0);
+	if (ret == 0)
+		ret = meta_dentry_insert(fs->meta, dir->ino, name, wh.ino);
+	return ret;
+}
+
+int fs_rename(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, const char *name,
+	      uint64_t newparent, const char *newname, unsigned int flags)
 {
 	struct meta_inode src, dst, pa, pb;
 	struct meta_inode *pdst = &pb; /* the new parent's row; &pa when it is the same */
 	struct timespec now = now_ts();
 	uint64_t sino, dino = 0;
-	bool exchange = flags & RENAME_EXCHANGE, have_dst;
+	bool exchange = flags & RENAME_EXCHANGE, whiteout = flags & RENAME_WHITEOUT, have_dst;
 	int ret;
 
-	if (flags & ~(unsigned int)(RENAME_NOREPLACE | RENAME_EXCHANGE) ||
-	    (flags & RENAME_NOREPLACE && exchange))
+	if (flags & ~(unsigned int)(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT) ||
+	    (flags & RENAME_NOREPLACE && exchange) || (whiteout && exchange))
 		return -EINVAL;
 	pthread_mutex_lock(&fs->lock);
 	ret = check_name(newname);
@@ -1311,6 +1362,16 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newpare
 		ret = -ENOENT;
 		goto out_unlock;
 	}
+	/* the source leaves its directory; the target is replaced or added */
+	ret = fileflags_check_dir_remove(&pa);
+	if (ret == 0)
+		ret = fileflags_check_change(&src);
+	if (ret == 0)
+		ret = have_dst ? fileflags_check_dir_remove(pdst) : fileflags_check_dir_add(pdst);
+	if (ret == 0 && have_dst)
+		ret = fileflags_check_change(&dst);
+	if (ret)
+		goto out_unlock;
 	/* a directory may not move below itself */
 	if (S_ISDIR(src.mode) && newparent != parent) {
 		ret = is_within(fs, newparent, sino);
@@ -1384,6 +1445,8 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newpare
 				goto out_rollback;
 		}
 		ret = meta_dentry_move(fs->meta, parent, name, newparent, newname);
+		if (ret == 0 && whiteout)
+			ret = whiteout_insert(fs, ctx, &pa, name, now);
 		if (ret)
 			goto out_rollback;
 		if (S_ISDIR(src.mode) && newparent != parent) {
@@ -1452,6 +1515,9 @@ static int file_open_locked(struct fs *fs, struct fs_inode *ip, int flags, struc
 		return ret;
 	if (S_ISDIR(ip->attr.mode))
 		return -EISDIR;
+	ret = fileflags_check_open(&ip->attr, flags);
+	if (ret)
+		return ret;
 	fh = calloc(1, sizeof(*fh));
 	if (!fh)
 		return -ENOMEM;
@@ -1702,7 +1768,9 @@ int fs_write_begin(struct fs *fs, const struct fs_ctx *ctx, struct fs_file *fh, 
 	if ((uint64_t)off + len > FS_MAX_FILE_SIZE)
 		return -EFBIG;
 	pthread_mutex_lock(&fs->lock);
-	ret = drop_setgid_for(fs, ip, ctx);
+	ret = fileflags_check_write(&ip->attr);
+	if (ret == 0)
+		ret = drop_setgid_for(fs, ip, ctx);
 	if (ret == 0 && fs->tier) {
 		uint64_t growth = 0;
 
@@ -1806,6 +1874,9 @@ int fs_fallocate(struct fs *fs, struct fs_file *fh, int mode, off_t off, off_t l
 		ret = -ENODEV;
 		goto out_unlock;
 	}
+	ret = fileflags_check_fallocate(&ip->attr, mode);
+	if (ret)
+		goto out_unlock;
 	if (punch && fs->tier) {
 		/* partly cleared chunks must be local; no fetch may refill what is cleared */
 		ret = chunks_load(fs, ip);
@@ -2051,11 +2122,11 @@ int fs_statfs(struct fs *fs, struct statvfs *out)
 	return 0;
 }
 
-/* Zero stores user, trusted and security attributes; ACLs (system.*) are not supported. */
+/* Zero stores user, trusted and security attributes and the two POSIX ACLs of system.*. */
 static int check_xattr_name(const char *name)
 {
 	if (strncmp(name, "user.", 5) && strncmp(name, "trusted.", 8) &&
-	    strncmp(name, "security.", 9))
+	    strncmp(name, "security.", 9) && !acl_is_name(name))
 		return -EOPNOTSUPP;
 	if (strlen(name) > 255)
 		return -ERANGE;
@@ -2068,21 +2139,28 @@ static bool is_zero_xattr(const char *name)
 	return strncmp(name, "user.zero.", 10) == 0;
 }
 
-/* Set (FLAGS >= 0) or remove (FLAGS -1) attribute NAME of INO, and update its ctime. */
-static int xattr_change(struct fs *fs, uint64_t ino, const char *name, const void *value,
-			size_t size, int flags)
+/*
+ * Set (FLAGS >= 0) or remove (FLAGS -1) attribute NAME of INO for CTX, and
+ * update its ctime. ACLs go through acl_set(), which may change the mode.
+ */
+static int xattr_change(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, const char *name,
+			const void *value, size_t size, int flags)
 {
 	struct meta_inode in;
 	int ret;
 
 	pthread_mutex_lock(&fs->lock);
 	ret = inode_load(fs, ino, &in);
+	if (ret == 0)
+		ret = fileflags_check_change(&in);
 	if (ret)
 		goto out_unlock;
 	ret = txn_begin(fs);
 	if (ret)
 		goto out_unlock;
-	if (flags >= 0)
+	if (acl_is_name(name))
+		ret = acl_set(fs, ctx, &in, name, flags >= 0 ? value : NULL, size);
+	else if (flags >= 0)
 		ret = meta_xattr_set(fs->meta, ino, name, value, size, flags);
 	else
 		ret = meta_xattr_remove(fs->meta, ino, name);
@@ -2099,8 +2177,8 @@ out_unlock:
 	return ret;
 }
 
-int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *value, size_t size,
-		int flags)
+int fs_setxattr(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, const char *name,
+		const void *value, size_t size, int flags)
 {
 	int ret = check_xattr_name(name);
 
@@ -2114,7 +2192,7 @@ int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *value
 	}
 	if (flags & ~(XATTR_CREATE | XATTR_REPLACE))
 		return -EINVAL;
-	return xattr_change(fs, ino, name, value, size, flags);
+	return xattr_change(fs, ctx, ino, name, value, size, flags);
 }
 
 int fs_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, size_t size, size_t *len)
@@ -2184,7 +2262,7 @@ int fs_removexattr(struct fs *fs, uint64_t ino, const char *name)
 
 	if (ret)
 		return ret == -EOPNOTSUPP ? -ENODATA : ret;
-	return xattr_change(fs, ino, name, NULL, 0, -1);
+	return xattr_change(fs, NULL, ino, name, NULL, 0, -1);
 }
 
 int fs_access(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, int mask)

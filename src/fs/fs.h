@@ -30,6 +30,8 @@ struct fs_ctx {
 	/* true when the caller is a member of GID (its own gid or a supplementary one) */
 	bool (*in_group)(const struct fs_ctx *ctx, gid_t gid);
 	void *opaque; /* for in_group */
+	/* the caller's umask: applied to new nodes unless a default ACL replaces it */
+	mode_t umask;
 };
 
 struct objstore;
@@ -93,9 +95,12 @@ int fs_symlink(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, const c
 int fs_link(struct fs *fs, uint64_t ino, uint64_t newparent, const char *newname, struct stat *st);
 int fs_unlink(struct fs *fs, uint64_t parent, const char *name);
 int fs_rmdir(struct fs *fs, uint64_t parent, const char *name);
-/* FLAGS: 0, RENAME_NOREPLACE or RENAME_EXCHANGE. */
-int fs_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newparent,
-	      const char *newname, unsigned int flags);
+/*
+ * FLAGS: 0, RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT (with or
+ * without NOREPLACE; the whiteout left behind belongs to CTX).
+ */
+int fs_rename(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, const char *name,
+	      uint64_t newparent, const char *newname, unsigned int flags);
 
 int fs_open(struct fs *fs, uint64_t ino, int flags, struct fs_file **fh);
 /*
@@ -153,14 +158,25 @@ int fs_readdir(struct fs *fs, uint64_t ino, off_t off, bool plus, fs_dirent_cb c
 int fs_fsyncdir(struct fs *fs, uint64_t ino);
 
 int fs_statfs(struct fs *fs, struct statvfs *out);
-int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *value, size_t size,
-		int flags);
+/* CTX: who asks (setting an access ACL may clear the setgid bit, as on ext4). */
+int fs_setxattr(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, const char *name,
+		const void *value, size_t size, int flags);
 /* SIZE 0 asks for the length only (*LEN). */
 int fs_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, size_t size, size_t *len);
 /* Names the caller may see (trusted.* only for root). */
 int fs_listxattr(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, char *buf, size_t size,
 		 size_t *len);
 int fs_removexattr(struct fs *fs, uint64_t ino, const char *name);
+/*
+ * chattr flags (fileflags.c): *FLAGS gets the FS_IOC_GETFLAGS bits and
+ * *XFLAGS the FS_IOC_FSGETXATTR ones. Only immutable and append-only are
+ * kept; setting any other flag (or, with xflags, any other field:
+ * OTHER_FIELDS) is -EOPNOTSUPP. The caller's right to change them is the
+ * kernel's check.
+ */
+int fs_get_flags(struct fs *fs, uint64_t ino, uint32_t *flags, uint32_t *xflags);
+int fs_set_flags(struct fs *fs, uint64_t ino, uint32_t flags);
+int fs_set_xflags(struct fs *fs, uint64_t ino, uint32_t xflags, bool other_fields);
 /* MASK is R_OK|W_OK|X_OK or F_OK. */
 int fs_access(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, int mask);
 

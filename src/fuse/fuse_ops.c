@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <fuse_lowlevel.h>
+#include <linux/fs.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
@@ -66,7 +67,7 @@ static bool ctx_in_group(const struct fs_ctx *ctx, gid_t gid)
 static struct fs_ctx req_ctx(fuse_req_t req)
 {
 	const struct fuse_ctx *c = fuse_req_ctx(req);
-	struct fs_ctx ctx = {c->uid, c->gid, ctx_in_group, req};
+	struct fs_ctx ctx = {c->uid, c->gid, ctx_in_group, req, c->umask};
 
 	return ctx;
 }
@@ -107,6 +108,14 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	struct fuseops *f = userdata;
 	unsigned int want = FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE | FUSE_CAP_SPLICE_READ |
 			    FUSE_CAP_READDIRPLUS | FUSE_CAP_ASYNC_READ | FUSE_CAP_PARALLEL_DIROPS;
+
+	/*
+	 * POSIX ACLs: the kernel enforces them and caches them; the fs core
+	 * keeps them (and inherits default ACLs), so the kernel must pass the
+	 * create mode unmasked along with the umask (DONT_MASK).
+	 */
+	if ((conn->capable & FUSE_CAP_POSIX_ACL) && (conn->capable & FUSE_CAP_DONT_MASK))
+		want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
 
 	if (f->opt.writeback_cache)
 		want |= FUSE_CAP_WRITEBACK_CACHE;
@@ -254,7 +263,9 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		      const char *newname, unsigned int flags)
 {
-	reply_err(req, fs_rename(req_fs(req), parent, name, newparent, newname, flags));
+	struct fs_ctx ctx = req_ctx(req);
+
+	reply_err(req, fs_rename(req_fs(req), &ctx, parent, name, newparent, newname, flags));
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -468,7 +479,9 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			size_t size, int flags)
 {
-	reply_err(req, fs_setxattr(req_fs(req), ino, name, value, size, flags));
+	struct fs_ctx ctx = req_ctx(req);
+
+	reply_err(req, fs_setxattr(req_fs(req), &ctx, ino, name, value, size, flags));
 }
 
 /* Reply to getxattr/listxattr: SIZE 0 asks for the length only. */
@@ -568,6 +581,77 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		fuse_reply_write(req, copied);
 }
 
+/*
+ * The chattr ioctls. The kernel's VFS turns FS_IOC_[GS]ETFLAGS and
+ * FS_IOC_FS[GS]ETXATTR into its own requests with an unsigned int of flags
+ * (or a struct fsxattr), on files and directories alike (FUSE_IOCTL_DIR),
+ * after checking ownership and CAP_LINUX_IMMUTABLE; INO names the inode
+ * either way, so FI (a directory's has no handle) is not used.
+ */
+static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+		     struct fuse_file_info *fi, unsigned flags, const void *in_buf, size_t in_bufsz,
+		     size_t out_bufsz)
+{
+	struct fs *fs = req_fs(req);
+	uint32_t fl = 0, xfl = 0;
+	struct fsxattr fa;
+	int ret;
+
+	(void)arg;
+	(void)fi;
+	(void)flags;
+	switch (cmd) {
+	case FS_IOC_GETFLAGS:
+	case FS_IOC32_GETFLAGS: {
+		uint64_t out = 0; /* an int or a long: the low bytes first */
+		ret = fs_get_flags(fs, ino, &fl, &xfl);
+		if (ret)
+			break;
+		out = fl;
+		fuse_reply_ioctl(req, 0, &out, out_bufsz < sizeof(out) ? out_bufsz : sizeof(out));
+		return;
+	}
+	case FS_IOC_SETFLAGS:
+	case FS_IOC32_SETFLAGS:
+		if (in_bufsz < sizeof(fl)) {
+			ret = -EINVAL;
+			break;
+		}
+		memcpy(&fl, in_buf, sizeof(fl));
+		ret = fs_set_flags(fs, ino, fl);
+		if (ret == 0) {
+			fuse_reply_ioctl(req, 0, NULL, 0);
+			return;
+		}
+		break;
+	case FS_IOC_FSGETXATTR:
+		ret = fs_get_flags(fs, ino, &fl, &xfl);
+		if (ret)
+			break;
+		memset(&fa, 0, sizeof(fa));
+		fa.fsx_xflags = xfl;
+		fuse_reply_ioctl(req, 0, &fa, out_bufsz < sizeof(fa) ? out_bufsz : sizeof(fa));
+		return;
+	case FS_IOC_FSSETXATTR:
+		if (in_bufsz < sizeof(fa)) {
+			ret = -EINVAL;
+			break;
+		}
+		memcpy(&fa, in_buf, sizeof(fa));
+		ret = fs_set_xflags(fs, ino, fa.fsx_xflags,
+				    fa.fsx_extsize || fa.fsx_projid || fa.fsx_cowextsize);
+		if (ret == 0) {
+			fuse_reply_ioctl(req, 0, NULL, 0);
+			return;
+		}
+		break;
+	default:
+		ret = -ENOTTY;
+		break;
+	}
+	reply_err(req, ret);
+}
+
 static const struct fuse_lowlevel_ops zero_ops = {
     .init = op_init,
     .lookup = op_lookup,
@@ -604,6 +688,7 @@ static const struct fuse_lowlevel_ops zero_ops = {
     .fallocate = op_fallocate,
     .lseek = op_lseek,
     .copy_file_range = op_copy_file_range,
+    .ioctl = op_ioctl,
 };
 
 /* fuse_opt treats ',' and '\' specially inside -o values: escape them. */

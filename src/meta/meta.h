@@ -45,13 +45,16 @@ struct meta_inode {
 
 /* The file's chunks stay local whatever the pressure (zero pin). */
 #define META_INODE_PINNED 1u
+/* chattr +i and +a (src/fs/fileflags.c) */
+#define META_INODE_IMMUTABLE (1u << 1)
+#define META_INODE_APPEND (1u << 2)
 /*
  * The file's bytes or size may be newer than this row: set (committed)
  * before a write or fallocate changes the cache file, cleared by the commit
  * that writes down its size and times. Recovery after a crash takes the size
  * and mtime from the cache file only for such files.
  */
-#define META_INODE_WRITING 2u
+#define META_INODE_WRITING (1u << 3)
 
 /* Chunk states, see docs/design.md. */
 enum meta_chunk_state { CHUNK_DIRTY = 0, CHUNK_CLEAN = 1, CHUNK_REMOTE = 2 };

@@ -28,7 +28,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from sysutil import is_mounted, log_problems  # noqa: E402
+from sysutil import fstype_of, is_mounted, log_problems  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -298,6 +298,45 @@ def workdir(target, request):
     os.mkdir(path)
     os.chmod(path, 0o755)
     yield path
+
+
+@pytest.fixture(scope="session")
+def ext4_root():
+    """A directory on ext4, the reference for the tests that compare an
+    outcome with ext4's: under the temporary directory when that is ext4,
+    else on a small ext4 image mounted through a loop device."""
+    tmp = tempfile.gettempdir()
+    if fstype_of(tmp) == "ext4":
+        root = tempfile.mkdtemp(prefix="ext4-ref-", dir=tmp)
+        os.chmod(root, 0o755)
+        yield root
+        shutil.rmtree(root, ignore_errors=True)
+        return
+    base = tempfile.mkdtemp(prefix="ext4-ref-")
+    image, mnt = os.path.join(base, "ext4.img"), os.path.join(base, "mnt")
+    os.mkdir(mnt)
+    with open(image, "wb") as f:
+        f.truncate(256 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-b", "4096", image], check=True)
+    subprocess.run(["mount", "-o", "loop", image, mnt], check=True)
+    try:
+        os.chmod(mnt, 0o755)
+        yield mnt
+    finally:
+        subprocess.run(["umount", mnt], check=False)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def ext4dir(ext4_root, request):
+    """A fresh directory on ext4 for one test (mode 0755)."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)[:100]
+    path = os.path.join(ext4_root, f"{next(_counter):03d}-{name}")
+    os.mkdir(path)
+    os.chmod(path, 0o755)
+    yield path
+    subprocess.run(["chattr", "-R", "-i", "-a", path], capture_output=True)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -347,6 +347,21 @@ def mount_options(path):
     return opts
 
 
+def fstype_of(path):
+    """The filesystem type (mountinfo) of the mount holding path."""
+    path = os.path.realpath(path)
+    best, kind = "", None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            mnt = _unescape_mountinfo(fields[4])
+            if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) \
+                    and len(mnt) >= len(best):
+                best = mnt
+                kind = fields[fields.index("-") + 1]
+    return kind
+
+
 LOG_MARKERS = ("AddressSanitizer", "runtime error:", "LeakSanitizer")
 
 

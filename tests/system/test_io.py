@@ -665,3 +665,34 @@ def test_mmap_shared(workdir):
         os.close(fd)
     drop_caches()
     assert read_file(p)[:4] == bytes(data[:4])
+
+
+FALLOC_FL_COLLAPSE_RANGE = 0x08
+FALLOC_FL_INSERT_RANGE = 0x20
+
+
+def test_collapse_and_insert_range(target, workdir):
+    """ext4 shifts the bytes; the kernel's FUSE module refuses both modes
+    with EOPNOTSUPP before asking the filesystem (docs/design.md, POSIX
+    notes), and then the file must be untouched."""
+    p = os.path.join(workdir, "f")
+    data = bytes(random.Random(7).getrandbits(8) for _ in range(64 << 10))
+    write_file(p, data)
+    fd = os.open(p, os.O_RDWR)
+    try:
+        for mode, want in (
+                (FALLOC_FL_COLLAPSE_RANGE, data[:8192] + data[16384:]),
+                (FALLOC_FL_INSERT_RANGE, None)):
+            before = read_file(p)
+            try:
+                fallocate(fd, mode, 8192, 8192)
+            except OSError as e:
+                assert target.is_zero and e.errno == errno.EOPNOTSUPP
+                assert read_file(p) == before
+                continue
+            assert not target.is_zero
+            if want is None:
+                want = before[:8192] + bytes(8192) + before[8192:]
+            assert read_file(p) == want
+    finally:
+        os.close(fd)

@@ -6,8 +6,9 @@ import os
 import stat
 import time
 
-from sysutil import (RENAME_EXCHANGE, RENAME_NOREPLACE, drop_caches,
-                     expect_errno, read_file, renameat2, write_file)
+from sysutil import (EXTRA_GROUP, Dir, RENAME_EXCHANGE, RENAME_NOREPLACE,
+                     drop_caches, expect_errno, read_file, renameat2,
+                     user_errno, write_file)
 
 
 def j(*a):
@@ -264,3 +265,83 @@ def test_many_links(workdir):
     os.unlink(a)
     assert os.stat(j(workdir, "m1")).st_nlink == 500
     assert read_file(j(workdir, "d", "l3")) == b"many"
+
+
+RENAME_WHITEOUT = 4
+
+
+def _whiteout_scenario(d):
+    def st(name):
+        s = os.lstat(j(d, name))
+        return (stat.S_IFMT(s.st_mode), oct(stat.S_IMODE(s.st_mode)),
+                s.st_rdev, s.st_uid, s.st_gid, s.st_nlink)
+
+    def outcome(fn):
+        try:
+            fn()
+            return 0
+        except OSError as e:
+            return errno.errorcode[e.errno]
+
+    write_file(j(d, "a"), b"content a")
+    write_file(j(d, "b"), b"content b")
+    os.mkdir(j(d, "dir"))
+    write_file(j(d, "dir", "inner"), b"in")
+    out = {}
+    out["plain"] = outcome(lambda: renameat2(j(d, "a"), j(d, "moved"),
+                                             RENAME_WHITEOUT))
+    out["whiteout"] = st("a")
+    out["moved"] = read_file(j(d, "moved"))
+    out["replace"] = outcome(lambda: renameat2(j(d, "moved"), j(d, "b"),
+                                               RENAME_WHITEOUT))
+    out["b"] = read_file(j(d, "b"))
+    out["whiteout 2"] = st("moved")
+    out["noreplace exists"] = outcome(lambda: renameat2(
+        j(d, "b"), j(d, "a"), RENAME_WHITEOUT | RENAME_NOREPLACE))
+    out["noreplace"] = outcome(lambda: renameat2(
+        j(d, "b"), j(d, "c"), RENAME_WHITEOUT | RENAME_NOREPLACE))
+    out["exchange"] = outcome(lambda: renameat2(
+        j(d, "c"), j(d, "a"), RENAME_WHITEOUT | RENAME_EXCHANGE))
+    # a directory, into another directory
+    os.mkdir(j(d, "sub"))
+    out["dir"] = outcome(lambda: renameat2(j(d, "dir"), j(d, "sub", "dir"),
+                                           RENAME_WHITEOUT))
+    out["dir whiteout"] = st("dir")
+    out["dir moved"] = read_file(j(d, "sub", "dir", "inner"))
+    out["nlink"] = (os.lstat(d).st_nlink, os.lstat(j(d, "sub")).st_nlink)
+    # the whiteout takes the setgid directory's group
+    os.chmod(j(d, "sub"), 0o2777)
+    os.chown(j(d, "sub"), 0, EXTRA_GROUP)
+    write_file(j(d, "sub", "g"), b"")
+    out["setgid"] = outcome(lambda: renameat2(j(d, "sub", "g"), j(d, "g2"),
+                                              RENAME_WHITEOUT))
+    out["setgid whiteout"] = st("sub/g")
+    # since Linux 5.8 it needs no CAP_MKNOD; the whiteout is the caller's
+    write_file(j(d, "u"), b"")
+    os.chmod(d, 0o777)
+    out["unprivileged"] = user_errno(
+        lambda: renameat2("u", "u2", RENAME_WHITEOUT), d)
+    out["unprivileged whiteout"] = st("u")
+    os.chmod(d, 0o755)
+    out["missing"] = outcome(lambda: renameat2(j(d, "nope"), j(d, "x"),
+                                               RENAME_WHITEOUT))
+    drop_caches()
+    out["after drop"] = (st("a"), st("dir"), sorted(os.listdir(d)))
+    with Dir(d) as dp:
+        types = []
+        while True:
+            ent = dp.read()
+            if ent is None:
+                break
+            types.append((ent[0], ent[2]))
+        out["types"] = sorted(types)  # d_type: DT_CHR (2) for whiteouts
+    os.unlink(j(d, "a"))
+    out["unlinked"] = sorted(os.listdir(d))
+    return out
+
+
+def test_rename_whiteout(workdir, ext4dir):
+    got, want = _whiteout_scenario(workdir), _whiteout_scenario(ext4dir)
+    assert got == want
+    assert got["whiteout"][:3] == (stat.S_IFCHR, "0o0", 0)
+    assert got["exchange"] == "EINVAL" and got["unprivileged"] == 0

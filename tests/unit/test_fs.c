@@ -21,7 +21,7 @@ static bool in_no_group(const struct fs_ctx *ctx, gid_t gid)
 	return ctx->gid == gid;
 }
 
-static const struct fs_ctx root_ctx = {0, 0, in_no_group, NULL};
+static const struct fs_ctx root_ctx = {0, 0, in_no_group, NULL, 0};
 
 static struct fs *open_fs(void)
 {
@@ -157,29 +157,38 @@ static void test_rename_rules(void)
 	TEST_ASSERT_EQ_INT(fs_mknod(fs, &root_ctx, 1, "f", S_IFREG | 0644, 0, &d), 0);
 	TEST_ASSERT_EQ_INT(fs_mknod(fs, &root_ctx, b.st_ino, "g", S_IFREG | 0644, 0, &e), 0);
 	/* into its own subtree */
-	TEST_ASSERT_EQ_INT(fs_rename(fs, 1, "a", b.st_ino, "x", 0), -EINVAL);
+	TEST_ASSERT_EQ_INT(fs_rename(fs, &root_ctx, 1, "a", b.st_ino, "x", 0), -EINVAL);
 	/* directory over file and file over directory */
-	TEST_ASSERT_EQ_INT(fs_rename(fs, 1, "a", 1, "f", 0), -ENOTDIR);
-	TEST_ASSERT_EQ_INT(fs_rename(fs, 1, "f", 1, "a", 0), -EISDIR);
+	TEST_ASSERT_EQ_INT(fs_rename(fs, &root_ctx, 1, "a", 1, "f", 0), -ENOTDIR);
+	TEST_ASSERT_EQ_INT(fs_rename(fs, &root_ctx, 1, "f", 1, "a", 0), -EISDIR);
 	/* over a non-empty directory */
 	TEST_ASSERT_EQ_INT(fs_mkdir(fs, &root_ctx, 1, "c", 0755, &st), 0);
-	TEST_ASSERT_EQ_INT(fs_rename(fs, 1, "c", a.st_ino, "b", 0), -ENOTEMPTY);
-	TEST_ASSERT_EQ_INT(fs_rename(fs, 1, "f", b.st_ino, "g", RENAME_NOREPLACE), -EEXIST);
-	TEST_ASSERT_EQ_INT(fs_rename(fs, 1, "f", b.st_ino, "g", RENAME_EXCHANGE), 0);
+	TEST_ASSERT_EQ_INT(fs_rename(fs, &root_ctx, 1, "c", a.st_ino, "b", 0), -ENOTEMPTY);
+	TEST_ASSERT_EQ_INT(fs_rename(fs, &root_ctx, 1, "f", b.st_ino, "g", RENAME_NOREPLACE), -EEXIST);
+	TEST_ASSERT_EQ_INT(fs_rename(fs, &root_ctx, 1, "f", b.st_ino, "g", RENAME_EXCHANGE), 0);
 	TEST_ASSERT_EQ_INT(fs_lookup(fs, 1, "f", &st), 0);
 	TEST_ASSERT_EQ_INT(st.st_ino, e.st_ino);
 	/* exchanging a directory across parents moves the parents' link counts */
-	TEST_ASSERT_EQ_INT(fs_rename(fs, 1, "c", b.st_ino, "g", RENAME_EXCHANGE), 0);
+	TEST_ASSERT_EQ_INT(fs_rename(fs, &root_ctx, 1, "c", b.st_ino, "g", RENAME_EXCHANGE), 0);
 	TEST_ASSERT_EQ_INT(fs_getattr(fs, b.st_ino, &st), 0);
 	TEST_ASSERT_EQ_INT(st.st_nlink, 3);
 	TEST_ASSERT_EQ_INT(fs_getattr(fs, 1, &st), 0);
 	TEST_ASSERT_EQ_INT(st.st_nlink, 3); /* root: a, and the file that came back */
 	/* a plain move over a file drops the victim's link */
-	TEST_ASSERT_EQ_INT(fs_rename(fs, 1, "c", 1, "f", 0), 0);
+	TEST_ASSERT_EQ_INT(fs_rename(fs, &root_ctx, 1, "c", 1, "f", 0), 0);
 	TEST_ASSERT_EQ_INT(fs_getattr(fs, e.st_ino, &st), 0);
 	TEST_ASSERT_EQ_INT(st.st_nlink, 0);
-	TEST_ASSERT_EQ_INT(fs_rename(fs, 1, "nope", 1, "x", 0), -ENOENT);
-	TEST_ASSERT_EQ_INT(fs_rename(fs, 1, "f", 1, "x", 8), -EINVAL);
+	TEST_ASSERT_EQ_INT(fs_rename(fs, &root_ctx, 1, "nope", 1, "x", 0), -ENOENT);
+	TEST_ASSERT_EQ_INT(fs_rename(fs, &root_ctx, 1, "f", 1, "x", 8), -EINVAL);
+	/* a whiteout stays where the source was: a character device 0/0, mode 0 */
+	TEST_ASSERT_EQ_INT(
+	    fs_rename(fs, &root_ctx, 1, "f", 1, "x", RENAME_WHITEOUT | RENAME_EXCHANGE), -EINVAL);
+	TEST_ASSERT_EQ_INT(fs_rename(fs, &root_ctx, 1, "f", 1, "x", RENAME_WHITEOUT), 0);
+	TEST_ASSERT_EQ_INT(fs_lookup(fs, 1, "f", &st), 0);
+	TEST_ASSERT_EQ_INT(st.st_mode, S_IFCHR);
+	TEST_ASSERT_EQ_INT(st.st_rdev, 0);
+	TEST_ASSERT_EQ_INT(fs_rename(fs, &root_ctx, 1, "x", 1, "f", RENAME_WHITEOUT | RENAME_NOREPLACE),
+			   -EEXIST);
 	TEST_ASSERT_EQ_INT(fs_free(fs), 0);
 }
 
@@ -217,7 +226,7 @@ static void test_names_and_links(void)
 static void test_setgid_directory(void)
 {
 	struct fs *fs = open_fs();
-	struct fs_ctx user = {1000, 1000, in_no_group, NULL};
+	struct fs_ctx user = {1000, 1000, in_no_group, NULL, 0};
 	struct stat d, st, attr = {.st_mode = 02775, .st_gid = 50};
 
 	TEST_ASSERT_EQ_INT(fs_mkdir(fs, &root_ctx, 1, "sg", 0755, &d), 0);
