@@ -27,6 +27,8 @@ struct objstore;
 #define FS_MAX_FILE_SIZE ((1ull << 44) - 4096)
 #define FS_FLUSH_INTERVAL_S 5
 #define FS_RELATIME_S (24 * 3600)
+/* the allocation unit st_blocks counts a REMOTE chunk in (a chunk's length rounded up) */
+#define FS_ALLOC_BLOCK 4096
 
 /* A growable bit per chunk. */
 struct chunk_bits {
@@ -36,6 +38,7 @@ struct chunk_bits {
 
 int chunk_bits_set(struct chunk_bits *b, uint64_t idx);
 bool chunk_bits_test(const struct chunk_bits *b, uint64_t idx);
+bool chunk_bits_any(const struct chunk_bits *b);
 void chunk_bits_clear(struct chunk_bits *b, uint64_t first, uint64_t last);
 void chunk_bits_free(struct chunk_bits *b);
 

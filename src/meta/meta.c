@@ -90,6 +90,7 @@ enum stmt_id {
 	ST_CHUNK_COUNTS,
 	ST_CHUNK_DIRTY_BYTES,
 	ST_CHUNK_DIRTY_BYTES_INO,
+	ST_CHUNK_REMOTE_BYTES_INO,
 	ST_CHUNK_RESIDENCY,
 	ST_OBJECT_UNREF_RANGE,
 	ST_OBJECT_REF,
@@ -164,6 +165,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 			     "JOIN inode i ON i.ino = c.ino WHERE c.state = 0",
     [ST_CHUNK_DIRTY_BYTES_INO] = "SELECT total(min(?1, max(0, ?3 - idx * ?1))) FROM chunk "
 				 "WHERE ino = ?2 AND state = 0",
+    /* by the chunk_state index: no row is read for a file without REMOTE chunks */
+    [ST_CHUNK_REMOTE_BYTES_INO] = "SELECT total((length + ?2 - 1) / ?2 * ?2) FROM chunk "
+				  "WHERE state = 2 AND ino = ?1",
     [ST_CHUNK_RESIDENCY] = "SELECT state, idx FROM chunk WHERE ino = ?1",
     [ST_OBJECT_UNREF_RANGE] =
 	"UPDATE object SET refcount = refcount - (SELECT count(*) FROM chunk c "
@@ -1021,6 +1025,15 @@ int meta_chunk_dirty_bytes_ino(struct meta *m, uint64_t ino, uint64_t chunk_size
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)ino);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)size);
 	return stmt_total(m, st, "dirty bytes of a file", bytes);
+}
+
+int meta_chunk_remote_bytes_ino(struct meta *m, uint64_t ino, uint64_t block, uint64_t *bytes)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_CHUNK_REMOTE_BYTES_INO);
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)block);
+	return stmt_total(m, st, "remote bytes of a file", bytes);
 }
 
 int meta_chunk_residency(struct meta *m, uint64_t ino, meta_chunk_cb cb, void *arg)
