@@ -37,7 +37,7 @@ static void usage(FILE *out)
 		"Mount the Zero filesystem kept in CACHE (default $XDG_DATA_HOME/zero, else\n"
 		"~/.local/share/zero) at MOUNTPOINT. Returns once the mount is ready; the\n"
 		"daemon logs to CACHE/zero.log. A mount left dead at MOUNTPOINT by a killed\n"
-		"daemon is cleaned up first.\n\n"
+		"daemon is cleaned up first; a live Zero mount there is refused.\n\n"
 		"options:\n"
 		"  -f, --foreground     stay in the foreground, log to stderr\n"
 		"  -o OPTIONS           extra FUSE mount options, comma-separated\n"
@@ -47,16 +47,36 @@ static void usage(FILE *out)
 		"  -h, --help           show this help\n");
 }
 
-/* Check MOUNTPOINT; a dead mount there (its daemon killed) is detached first. */
+/*
+ * Check MOUNTPOINT. A live Zero mount there is refused: a second one stacked
+ * on it would hide it, and its files, while it still runs. A dead one (its
+ * daemon killed) is detached first, and so is each dead one under it.
+ */
 static int check_mountpoint(const char *mnt)
 {
 	char abs[PATH_MAX], cache[PATH_MAX];
 	struct stat st;
-	bool dead = stat(mnt, &st) < 0 && errno == ENOTCONN;
 
-	if (!dead && realpath(mnt, abs) && mounts_find_zero(abs, cache, sizeof(cache)))
-		dead = mounts_zero_is_dead(cache);
-	if (dead) {
+	for (int tries = 0;; tries++) {
+		bool dead = stat(mnt, &st) < 0 && errno == ENOTCONN;
+
+		if (!dead && realpath(mnt, abs) && mounts_find_zero(abs, cache, sizeof(cache))) {
+			if (!mounts_zero_is_dead(cache)) {
+				fprintf(stderr,
+					"zero: %s is already a Zero mount (cache %s); "
+					"unmount it first\n",
+					abs, cache);
+				return -1;
+			}
+			dead = true;
+		}
+		if (!dead)
+			break;
+		if (tries == 8) {
+			fprintf(stderr, "zero: %s: dead mounts are still there after detaching %d\n",
+				mnt, tries);
+			return -1;
+		}
 		fprintf(stderr, "zero: %s is a dead mount (daemon killed?); detaching it\n", mnt);
 		if (umount2(mnt, MNT_DETACH) < 0) {
 			fprintf(stderr, "zero: cannot detach %s: %s\n", mnt, strerror(errno));
