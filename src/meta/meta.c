@@ -11,6 +11,7 @@
 #include "common/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 #define META_SCHEMA_VERSION "1"
 
@@ -346,10 +348,21 @@ int meta_open(const char *path, uint32_t chunk_size, uid_t root_uid, gid_t root_
 {
 	struct meta *m = calloc(1, sizeof(*m));
 	char version[16];
-	int rc, ret;
+	int rc, ret, fd;
 
 	if (!m)
 		return -ENOMEM;
+	/*
+	 * The database holds every name and xattr value and the key of the
+	 * object ids: 0600 whatever the umask. SQLite would create it 0644, and
+	 * it gives the -wal and -shm files the database's mode.
+	 */
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		if (fchmod(fd, 0600) < 0)
+			log_warn("metadata: cannot make %s private: %s", path, strerror(errno));
+		close(fd);
+	}
 	rc = sqlite3_open_v2(
 	    path, &m->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
