@@ -112,6 +112,12 @@ int cachedir_prepare(const char *dir, char *abs, size_t abssize, char *err, size
 			 abs, MARKER);
 		return -EINVAL;
 	}
+	/* a new cache, even in a directory made by hand: for its user alone (cacheperm.h) */
+	if (stat(abs, &st) == 0 && (st.st_mode & 077) && chmod(abs, st.st_mode & 07700) < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot make %s private: %s", abs, strerror(errno));
+		return ret;
+	}
 	fd = open(marker, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		ret = -errno;

@@ -17,8 +17,8 @@ int cachedir_default(char *buf, size_t size);
 
 /*
  * Make DIR usable as a cache: create it if missing (with parents); accept
- * an empty directory or one already marked; refuse anything else. ABS gets
- * its absolute path. ERR gets the reason on failure.
+ * an empty directory (made private: 0700) or one already marked; refuse
+ * anything else. ABS gets its absolute path. ERR gets the reason on failure.
  */
 int cachedir_prepare(const char *dir, char *abs, size_t abssize, char *err, size_t errlen);
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void usage(FILE *out)
@@ -56,6 +57,7 @@ int cli_fsck(int argc, char **argv)
 			arg = argv[i];
 		}
 	}
+	umask(077); /* the lock and the database's -wal and -shm are the user's alone */
 	if (config_load(config_path, &cfg, err, sizeof(err))) {
 		fprintf(stderr, "zero: %s\n", err);
 		return 1;

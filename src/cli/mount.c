@@ -8,6 +8,7 @@
  * pipe; the parent returns only then.
  */
 #include "cli/cachedir.h"
+#include "cli/cacheperm.h"
 #include "cli/cli.h"
 #include "cli/config.h"
 #include "cli/mounts.h"
@@ -37,7 +38,7 @@ static void usage(FILE *out)
 		"Mount the Zero filesystem kept in CACHE (default $XDG_DATA_HOME/zero, else\n"
 		"~/.local/share/zero) at MOUNTPOINT. Returns once the mount is ready; the\n"
 		"daemon logs to CACHE/zero.log. A mount left dead at MOUNTPOINT by a killed\n"
-		"daemon is cleaned up first.\n\n"
+		"daemon is cleaned up first; a live Zero mount there is refused.\n\n"
 		"options:\n"
 		"  -f, --foreground     stay in the foreground, log to stderr\n"
 		"  -o OPTIONS           extra FUSE mount options, comma-separated\n"
@@ -47,16 +48,36 @@ static void usage(FILE *out)
 		"  -h, --help           show this help\n");
 }
 
-/* Check MOUNTPOINT; a dead mount there (its daemon killed) is detached first. */
+/*
+ * Check MOUNTPOINT. A live Zero mount there is refused: a second one stacked
+ * on it would hide it, and its files, while it still runs. A dead one (its
+ * daemon killed) is detached first, and so is each dead one under it.
+ */
 static int check_mountpoint(const char *mnt)
 {
 	char abs[PATH_MAX], cache[PATH_MAX];
 	struct stat st;
-	bool dead = stat(mnt, &st) < 0 && errno == ENOTCONN;
 
-	if (!dead && realpath(mnt, abs) && mounts_find_zero(abs, cache, sizeof(cache)))
-		dead = mounts_zero_is_dead(cache);
-	if (dead) {
+	for (int tries = 0;; tries++) {
+		bool dead = stat(mnt, &st) < 0 && errno == ENOTCONN;
+
+		if (!dead && realpath(mnt, abs) && mounts_find_zero(abs, cache, sizeof(cache))) {
+			if (!mounts_zero_is_dead(cache)) {
+				fprintf(stderr,
+					"zero: %s is already a Zero mount (cache %s); "
+					"unmount it first\n",
+					abs, cache);
+				return -1;
+			}
+			dead = true;
+		}
+		if (!dead)
+			break;
+		if (tries == 8) {
+			fprintf(stderr, "zero: %s: still a dead mount after %d detached\n", mnt,
+				tries);
+			return -1;
+		}
 		fprintf(stderr, "zero: %s is a dead mount (daemon killed?); detaching it\n", mnt);
 		if (umount2(mnt, MNT_DETACH) < 0) {
 			fprintf(stderr, "zero: cannot detach %s: %s\n", mnt, strerror(errno));
@@ -72,6 +93,66 @@ static int check_mountpoint(const char *mnt)
 		return -1;
 	}
 	return 0;
+}
+
+/* The paths cacheperm_fix() reports: the first few said on the terminal, more in the log. */
+struct perm_report {
+	bool to_stderr; /* the log goes to a file: say it on the terminal too */
+	int count;
+};
+
+#define PERM_REPORT_STDERR 10
+#define PERM_REPORT_LOG 100
+
+static void report_perm(void *arg, const char *path, mode_t old, mode_t new, int err)
+{
+	struct perm_report *r = arg;
+	char line[PATH_MAX + 256];
+
+	if (++r->count > PERM_REPORT_LOG)
+		return;
+	if (err == -EXDEV)
+		snprintf(line, sizeof(line),
+			 "%s, which holds the metadata (sqliteFileLocation), is open to other "
+			 "users (mode %04o); Zero leaves it as it is: make it 0700 or move the "
+			 "database",
+			 path, (unsigned)old);
+	else if (err)
+		snprintf(line, sizeof(line),
+			 "%s is open to other users (mode %04o) and could not be made private: %s",
+			 path, (unsigned)old, strerror(-err));
+	else
+		snprintf(line, sizeof(line),
+			 "%s was open to other users (mode %04o); made private (%04o)", path,
+			 (unsigned)old, (unsigned)new);
+	log_warn("%s", line);
+	if (r->to_stderr && r->count <= PERM_REPORT_STDERR)
+		fprintf(stderr, "zero: warning: %s\n", line);
+}
+
+/* Make the cache private again if its modes were loosened, and say what was changed. */
+static void fix_cache_permissions(const char *cache, const char *db, bool to_stderr)
+{
+	struct perm_report r = {.to_stderr = to_stderr};
+	char dbpath[PATH_MAX + 16];
+	int n;
+
+	if (!db) {
+		snprintf(dbpath, sizeof(dbpath), "%s/meta.db", cache);
+		db = dbpath;
+	}
+	n = cacheperm_fix(cache, db, report_perm, &r);
+	if (n < 0) {
+		log_warn("cannot check the permissions of %s: %s", cache, strerror(-n));
+		if (to_stderr)
+			fprintf(stderr, "zero: warning: cannot check the permissions of %s: %s\n",
+				cache, strerror(-n));
+		return;
+	}
+	if (n > PERM_REPORT_LOG)
+		log_warn("... %d paths in all", n);
+	if (to_stderr && n > PERM_REPORT_STDERR)
+		fprintf(stderr, "zero: warning: ... %d paths in all (see %s/zero.log)\n", n, cache);
 }
 
 /*
@@ -178,6 +259,8 @@ int cli_mount(int argc, char **argv)
 	}
 	mnt = argv[optind];
 	cache_arg = argc - optind > 1 ? argv[optind + 1] : NULL;
+	/* the cache is for this user alone, and so is all that this process creates */
+	umask(077);
 	ret = config_load(config_path, &cfg, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "zero: %s\n", err);
@@ -219,6 +302,7 @@ int cli_mount(int argc, char **argv)
 	snprintf(logpath, sizeof(logpath), "%s/zero.log", cache);
 	if (!foreground && log_open_file(logpath) != 0)
 		fprintf(stderr, "zero: cannot write log %s; logging to stderr\n", logpath);
+	fix_cache_permissions(cache, cfg.sqlite_file_location, !foreground);
 
 	if (cfg.bucket_dir_default) {
 		/* the embedded default: a bucket directory of this cache's own */

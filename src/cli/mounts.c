@@ -1,5 +1,10 @@
 /*
  * mounts.c - Zero mounts as the kernel lists them in /proc/self/mountinfo.
+ *
+ * Several mounts may be stacked on one mountpoint; only the one on top is
+ * what a path there reaches and what umount(2) removes. It is the mount at
+ * that mountpoint that no other mount there sits on (whose id is no other's
+ * parent id).
  */
 #include "cli/mounts.h"
 
@@ -25,17 +30,25 @@ static void unescape(char *s)
 	*o = '\0';
 }
 
+/* One mount at the mountpoint asked about. */
+struct mount_entry {
+	unsigned long id, parent;
+	bool zero;
+	char *source; /* owned; NULL unless zero */
+};
+
 bool mounts_find_zero(const char *mnt, char *source, size_t size)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
+	struct mount_entry *at = NULL, *top = NULL;
+	size_t n_at = 0, cap_at = 0, cap = 0;
 	char *line = NULL;
-	size_t cap = 0;
 	bool found = false;
 
 	if (!f)
 		return false;
 	while (getline(&line, &cap, f) > 0) {
-		char *save = NULL, *fields[16], *sep;
+		char *save = NULL, *fields[16], *sep, *fstype, *src;
 		int n = 0;
 
 		/* id parent dev root mountpoint opts [optional...] - fstype source superopts */
@@ -51,14 +64,43 @@ bool mounts_find_zero(const char *mnt, char *source, size_t size)
 		unescape(fields[4]);
 		if (strcmp(fields[4], mnt) != 0)
 			continue;
-		char *fstype = strtok_r(sep + 3, " ", &save);
-		char *src = strtok_r(NULL, " ", &save);
-		if (!fstype || !src || strcmp(fstype, "fuse.zero") != 0)
-			continue;
-		unescape(src);
-		snprintf(source, size, "%s", src);
-		found = true; /* the last one listed is the one on top */
+		if (n_at == cap_at) {
+			size_t ncap = cap_at ? 2 * cap_at : 4;
+			struct mount_entry *g = realloc(at, ncap * sizeof(*at));
+			if (!g)
+				goto out_free;
+			at = g;
+			cap_at = ncap;
+		}
+		fstype = strtok_r(sep + 3, " ", &save);
+		src = strtok_r(NULL, " ", &save);
+		at[n_at] = (struct mount_entry){.id = strtoul(fields[0], NULL, 10),
+						.parent = strtoul(fields[1], NULL, 10)};
+		if (fstype && src && strcmp(fstype, "fuse.zero") == 0) {
+			unescape(src);
+			at[n_at].zero = true;
+			at[n_at].source = strdup(src);
+			if (!at[n_at].source)
+				goto out_free;
+		}
+		n_at++;
 	}
+	for (size_t i = 0; i < n_at; i++) {
+		bool covered = false;
+
+		for (size_t j = 0; j < n_at && !covered; j++)
+			covered = j != i && at[j].parent == at[i].id;
+		if (!covered)
+			top = &at[i]; /* of several (never seen), the one listed last */
+	}
+	if (top && top->zero) {
+		snprintf(source, size, "%s", top->source);
+		found = true;
+	}
+out_free:
+	for (size_t i = 0; i < n_at; i++)
+		free(at[i].source);
+	free(at);
 	free(line);
 	fclose(f);
 	return found;

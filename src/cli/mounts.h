@@ -11,7 +11,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Find the topmost Zero mount at MNT (absolute); SOURCE gets its cache directory. */
+/*
+ * True when the mount on top at MNT (absolute, resolved) is a Zero mount;
+ * SOURCE then gets its cache directory. A Zero mount under another one
+ * stacked on it is not reported: paths at MNT do not reach it.
+ */
 bool mounts_find_zero(const char *mnt, char *source, size_t size);
 /* True when no daemon serves the mount whose cache is CACHE. */
 bool mounts_zero_is_dead(const char *cache);

@@ -47,3 +47,11 @@ void chunk_bits_free(struct chunk_bits *b)
 	b->bits = NULL;
 	b->len = 0;
 }
+
+bool chunk_bits_any(const struct chunk_bits *b)
+{
+	for (size_t i = 0; i < b->len; i++)
+		if (b->bits[i])
+			return true;
+	return false;
+}

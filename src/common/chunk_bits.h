@@ -25,6 +25,8 @@ int chunk_bits_set(struct chunk_bits *b, uint64_t idx);
 /* Is IDX in the set? */
 bool chunk_bits_test(const struct chunk_bits *b, uint64_t idx);
 /* Remove FIRST..LAST (inclusive); the memory stays. */
+/* Whether any bit is set. */
+bool chunk_bits_any(const struct chunk_bits *b);
 void chunk_bits_clear(struct chunk_bits *b, uint64_t first, uint64_t last);
 /* Empty the set and free its memory. */
 void chunk_bits_free(struct chunk_bits *b);

@@ -296,6 +296,27 @@ static int inode_flush(struct fs *fs, struct fs_inode *ip, bool atime)
 	return inode_store(fs, &ip->attr);
 }
 
+/*
+ * What the REMOTE chunks of INO would take in the cache, were they local:
+ * a file's st_blocks counts them, so that du, tar -S and cp --sparse see
+ * its data wherever it lives (a hole in the cache file is not a hole in
+ * the file). No query when the chunk bits in memory show none.
+ */
+static uint64_t remote_bytes(struct fs *fs, const struct fs_inode *ip, uint64_t ino)
+{
+	uint64_t bytes = 0;
+	int ret;
+
+	if (ip && ip->chunks_known && !chunk_bits_any(&ip->remote))
+		return 0;
+	ret = meta_chunk_remote_bytes_ino(fs->meta, ino, FS_ALLOC_BLOCK, &bytes);
+	if (ret) {
+		log_warn("st_blocks of inode %" PRIu64 ": %s", ino, strerror(-ret));
+		return 0;
+	}
+	return bytes;
+}
+
 static void inode_to_stat(struct fs *fs, const struct meta_inode *in, struct stat *st)
 {
 	struct fs_inode *ip = itable_find(fs, in->ino);
@@ -318,6 +339,7 @@ static void inode_to_stat(struct fs *fs, const struct meta_inode *in, struct sta
 					  : cache_file_stat(fs->cache, in->ino, &cst);
 		if (r == 0)
 			st->st_blocks = cst.st_blocks;
+		st->st_blocks += (blkcnt_t)(remote_bytes(fs, ip, in->ino) / 512);
 	} else if (S_ISDIR(in->mode)) {
 		st->st_blocks = 8;
 	}

@@ -29,6 +29,8 @@ struct objstore;
 #define FS_MAX_FILE_SIZE ((1ull << 44) - 4096)
 #define FS_FLUSH_INTERVAL_S 5
 #define FS_RELATIME_S (24 * 3600)
+/* the allocation unit st_blocks counts a REMOTE chunk in (a chunk's length rounded up) */
+#define FS_ALLOC_BLOCK 4096
 
 /* A read between fs_read_prepare and fs_read_done: its chunks stay in the cache. */
 struct fs_read {

@@ -11,6 +11,7 @@
 #include "common/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 #define META_SCHEMA_VERSION "1"
 
@@ -90,6 +92,7 @@ enum stmt_id {
 	ST_CHUNK_COUNTS,
 	ST_CHUNK_DIRTY_BYTES,
 	ST_CHUNK_DIRTY_BYTES_INO,
+	ST_CHUNK_REMOTE_BYTES_INO,
 	ST_CHUNK_RESIDENCY,
 	ST_OBJECT_UNREF_RANGE,
 	ST_OBJECT_REF,
@@ -164,6 +167,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 			     "JOIN inode i ON i.ino = c.ino WHERE c.state = 0",
     [ST_CHUNK_DIRTY_BYTES_INO] = "SELECT total(min(?1, max(0, ?3 - idx * ?1))) FROM chunk "
 				 "WHERE ino = ?2 AND state = 0",
+    /* by the chunk_state index: no row is read for a file without REMOTE chunks */
+    [ST_CHUNK_REMOTE_BYTES_INO] = "SELECT total((length + ?2 - 1) / ?2 * ?2) FROM chunk "
+				  "WHERE state = 2 AND ino = ?1",
     [ST_CHUNK_RESIDENCY] = "SELECT state, idx FROM chunk WHERE ino = ?1",
     [ST_OBJECT_UNREF_RANGE] =
 	"UPDATE object SET refcount = refcount - (SELECT count(*) FROM chunk c "
@@ -342,10 +348,21 @@ int meta_open(const char *path, uint32_t chunk_size, uid_t root_uid, gid_t root_
 {
 	struct meta *m = calloc(1, sizeof(*m));
 	char version[16];
-	int rc, ret;
+	int rc, ret, fd;
 
 	if (!m)
 		return -ENOMEM;
+	/*
+	 * The database holds every name and xattr value and the key of the
+	 * object ids: 0600 whatever the umask. SQLite would create it 0644, and
+	 * it gives the -wal and -shm files the database's mode.
+	 */
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		if (fchmod(fd, 0600) < 0)
+			log_warn("metadata: cannot make %s private: %s", path, strerror(errno));
+		close(fd);
+	}
 	rc = sqlite3_open_v2(
 	    path, &m->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
@@ -1029,6 +1046,15 @@ int meta_chunk_dirty_bytes_ino(struct meta *m, uint64_t ino, uint64_t chunk_size
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)ino);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)size);
 	return stmt_total(m, st, "dirty bytes of a file", bytes);
+}
+
+int meta_chunk_remote_bytes_ino(struct meta *m, uint64_t ino, uint64_t block, uint64_t *bytes)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_CHUNK_REMOTE_BYTES_INO);
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)block);
+	return stmt_total(m, st, "remote bytes of a file", bytes);
 }
 
 int meta_chunk_residency(struct meta *m, uint64_t ino, meta_chunk_cb cb, void *arg)

@@ -182,6 +182,11 @@ int meta_chunk_dirty_bytes(struct meta *m, uint64_t chunk_size, uint64_t *bytes)
 /* The same for the DIRTY chunks of INO only, were the file SIZE bytes long. */
 int meta_chunk_dirty_bytes_ino(struct meta *m, uint64_t ino, uint64_t chunk_size, uint64_t size,
 			       uint64_t *bytes);
+/*
+ * Bytes the REMOTE chunks of INO would take in the cache: their lengths,
+ * each rounded up to BLOCK. Costs one index probe for a file without any.
+ */
+int meta_chunk_remote_bytes_ino(struct meta *m, uint64_t ino, uint64_t block, uint64_t *bytes);
 
 /* 1 when a row for object ID exists (referenced or garbage), else 0. */
 int meta_object_exists(struct meta *m, const uint8_t id[META_OBJECT_ID_LEN]);

@@ -158,6 +158,45 @@ def test_second_mount_of_one_cache_is_refused(dirs):
     assert not mounted(mnt)
 
 
+def mounts_at(path):
+    """How many mounts /proc/mounts lists at PATH."""
+    path = os.path.realpath(path)
+    with open("/proc/mounts") as f:
+        return sum(1 for line in f if line.split()[1].replace("\\040", " ") == path)
+
+
+def test_second_mount_on_a_live_mountpoint_is_refused(dirs):
+    mnt, cache, env = dirs
+    zero("mount", str(mnt), str(cache), check=0, env=env)
+    try:
+        (mnt / "a-file").write_text("from A")
+        other = mnt.parent / "cache2"
+        p = zero("mount", str(mnt), str(other), check=1, env=env)
+        assert "%s is already a Zero mount (cache %s)" % (mnt, cache) in p.stderr, p.stderr
+        assert "unmount it first" in p.stderr, p.stderr
+        assert mounts_at(mnt) == 1
+        assert (mnt / "a-file").read_text() == "from A"
+        # the same cache again, or through another spelling of the mountpoint
+        p = zero("mount", str(mnt) + "/", str(cache), check=1, env=env)
+        assert "already a Zero mount" in p.stderr, p.stderr
+        assert mounts_at(mnt) == 1
+        assert not os.path.exists(other / "meta.db"), "the refused mount opened its cache"
+        # a dead Zero mount there (daemon killed) is detached and replaced
+        pid = int((cache / "lock").read_text())
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.time() + 10
+        while os.path.exists("/proc/%d" % pid):
+            assert time.time() < deadline, "the killed daemon did not go"
+            time.sleep(0.05)
+        p = zero("mount", str(mnt), str(other), check=0, env=env)
+        assert "dead mount" in p.stderr, p.stderr
+        assert mounts_at(mnt) == 1
+        assert not (mnt / "a-file").exists(), "B's mount shows A's files"
+    finally:
+        zero("umount", str(mnt), check=0)
+    assert mounts_at(mnt) == 0
+
+
 def test_default_cache_location(dirs):
     mnt, _, env = dirs
     zero("mount", str(mnt), check=0, env=env)

@@ -838,3 +838,96 @@ def test_refuses_foreign_and_incompatible_buckets(backend, make_fs):
     one.evict(one.mnt / "f")
     drop_caches()
     assert read_all(one.mnt / "f") == content_f
+
+
+# ---------------------------------------------------------------------------
+# st_blocks, SEEK_DATA/SEEK_HOLE and tar -S of evicted files
+
+def data_map(path):
+    """[(start, end)] of the data ranges SEEK_DATA/SEEK_HOLE report."""
+    out = []
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size, pos = os.fstat(fd).st_size, 0
+        while pos < size:
+            try:
+                start = os.lseek(fd, pos, os.SEEK_DATA)
+            except OSError as e:
+                if e.errno == errno.ENXIO:
+                    break
+                raise
+            end = os.lseek(fd, start, os.SEEK_HOLE)
+            out.append((start, end))
+            pos = end
+    finally:
+        os.close(fd)
+    return out
+
+
+def du_bytes(path):
+    """What du says PATH takes on disk, in bytes."""
+    p = subprocess.run(["du", "-B1", str(path)], capture_output=True, text=True, check=True)
+    return int(p.stdout.split()[0])
+
+
+def tar_roundtrip(path, work):
+    """Archive PATH with GNU tar's sparse mode, extract it under WORK; the extracted path."""
+    work.mkdir()
+    archive = work / "a.tar"
+    subprocess.run(["tar", "-cSf", str(archive), "-C", str(path.parent), path.name],
+                   check=True, capture_output=True)
+    out = work / "out"
+    out.mkdir()
+    subprocess.run(["tar", "-xSf", str(archive), "-C", str(out)], check=True,
+                   capture_output=True)
+    return out / path.name
+
+
+@pytest.mark.parametrize("shape", ["data-and-hole", "sparse"])
+def test_evicted_file_reports_its_blocks_and_archives_whole(make_fs, tmp_path, shape):
+    m = make_fs("file")
+    path = m.mnt / shape
+    if shape == "data-and-hole":
+        # chunks 0-1 data, 2-4 a hole (no chunk rows), 5 data, 6 short data at the end
+        spec = FileSpec(shape, 6 * CHUNK + 5000,
+                        [(0, "random", 2 * CHUNK, 1), (5 * CHUNK, "random", CHUNK + 5000, 2)],
+                        sparse=True)
+    else:
+        # one chunk of data between holes, and a hole at the end
+        spec = FileSpec(shape, 9 * CHUNK + 123,
+                        [(3 * CHUNK, "text", CHUNK, 3)], sparse=True)
+    spec.write(m.mnt)
+    data_bytes = sum(length for _off, _kind, length, _seed in spec.pieces)
+    want = spec.content()
+    m.wait_uploaded(60)
+    before = os.stat(path).st_blocks
+    map_before = data_map(path)
+    assert before * 512 >= data_bytes, (before, data_bytes)
+    assert before * 512 < spec.size, "the holes take no room"
+
+    m.evict(path)
+    drop_caches()  # the kernel asks again
+    res = m.residency(path)
+    assert res["local"] == 0 and res["remote"] == data_bytes, res
+    for when in ("after eviction", "after a remount"):
+        st = os.stat(path)
+        assert abs(st.st_blocks - before) <= 8, (
+            "%s: st_blocks %d, %d before eviction (data %d bytes)"
+            % (when, st.st_blocks, before, data_bytes))
+        assert st.st_blocks * 512 >= data_bytes, (when, st.st_blocks, data_bytes)
+        assert du_bytes(path) == st.st_blocks * 512, when
+        assert data_map(path) == map_before, when
+        assert m.residency(path)["local"] == 0, "%s: stat or lseek fetched data" % when
+        m.umount()
+        m.mount()
+        drop_caches()
+
+    # tar -S decides from st_blocks and SEEK_DATA/SEEK_HOLE what to read
+    got = tar_roundtrip(path, tmp_path / "tar")
+    assert got.stat().st_size == spec.size
+    assert got.read_bytes() == want, "tar -S of an evicted file archived the wrong bytes"
+    # the holes stay holes on the way
+    assert got.stat().st_blocks * 512 < spec.size
+    # read back whole, the file takes what it did before eviction
+    assert read_all(path) == want
+    assert abs(os.stat(path).st_blocks - before) <= 8

@@ -246,6 +246,34 @@ static void test_objects(void)
 	meta_close(m);
 }
 
+/* The room REMOTE chunks would take: their lengths in whole blocks, nothing else. */
+static void test_remote_bytes(void)
+{
+	struct meta *m = open_fresh(tmpdir);
+	struct meta_inode f = {.mode = S_IFREG | 0644, .nlink = 1};
+	uint8_t a[META_OBJECT_ID_LEN] = {1}, b[META_OBJECT_ID_LEN] = {2};
+	uint64_t bytes = 1;
+
+	TEST_ASSERT_EQ_INT(meta_inode_insert(m, &f, NULL, 0), 0);
+	TEST_ASSERT_EQ_INT(meta_chunk_remote_bytes_ino(m, f.ino, 4096, &bytes), 0);
+	TEST_ASSERT_EQ_INT(bytes, 0);
+	/* chunk 0: full, chunk 3: 5000 bytes (two blocks), chunk 5 stays DIRTY */
+	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 0, 5), 1);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 3, 5), 1);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 5, 5), 1);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_clean(m, f.ino, 0, 1, a, 1 << 20, 10), 1);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_clean(m, f.ino, 3, 1, b, 5000, 10), 1);
+	TEST_ASSERT_EQ_INT(meta_chunk_remote_bytes_ino(m, f.ino, 4096, &bytes), 0);
+	TEST_ASSERT_EQ_INT(bytes, 0); /* CLEAN chunks are in the cache file */
+	TEST_ASSERT_EQ_INT(meta_chunk_set_state(m, f.ino, 0, CHUNK_CLEAN, CHUNK_REMOTE), 1);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_state(m, f.ino, 3, CHUNK_CLEAN, CHUNK_REMOTE), 1);
+	TEST_ASSERT_EQ_INT(meta_chunk_remote_bytes_ino(m, f.ino, 4096, &bytes), 0);
+	TEST_ASSERT_EQ_INT(bytes, (1 << 20) + 8192);
+	TEST_ASSERT_EQ_INT(meta_chunk_remote_bytes_ino(m, f.ino + 1, 4096, &bytes), 0);
+	TEST_ASSERT_EQ_INT(bytes, 0);
+	meta_close(m);
+}
+
 static void ignore_problem(void *arg, const char *p)
 {
 	(void)p;
@@ -312,6 +340,7 @@ int main(void)
 	TEST_RUN(test_check_repairs);
 	fresh_dir();
 	TEST_RUN(test_objects);
+	TEST_RUN(test_remote_bytes);
 	char cmd[256];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)
