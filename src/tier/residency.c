@@ -122,11 +122,15 @@ static int status_json(struct fs *fs, char *out, size_t size)
 	double eta, hit;
 	int ret;
 
+	/* the bytes recounted with the chunks, so that the two agree (upload.c) */
 	ret = meta_chunk_counts(fs->meta, count, bytes);
+	if (ret == 0)
+		ret = dirty_recount(fs);
 	if (ret == 0)
 		ret = meta_object_stats(fs->meta, &objects, &stored);
 	if (ret)
 		return ret;
+	t->dirty_chunks = (int64_t)count[CHUNK_DIRTY];
 	dirty = t->dirty_bytes > 0 ? (uint64_t)t->dirty_bytes : 0;
 	eta = t->upload_rate > 0 ? (double)dirty / t->upload_rate : -1;
 	hit = t->reads_local ? 1.0 - (double)t->reads_fetched / (double)t->reads_local : 1.0;

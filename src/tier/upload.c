@@ -138,7 +138,7 @@ void tier_note_dirty(struct fs *fs, int chunks, int64_t bytes)
 int tier_reserve_dirty(struct fs *fs, uint64_t new_bytes)
 {
 	struct tier *t = fs->tier;
-	bool waited = false;
+	bool waited = false, recounted = false;
 
 	if (!t || !t->dirty_limit)
 		return 0;
@@ -146,6 +146,16 @@ int tier_reserve_dirty(struct fs *fs, uint64_t new_bytes)
 	while (t->dirty_bytes > 0 && ((uint64_t)t->dirty_bytes + new_bytes > t->dirty_limit ||
 				      disk_space_low(fs, new_bytes))) {
 		struct timespec now = now_ts(), until = now;
+		/*
+		 * The count is exact after a recount; in between, unlinks and
+		 * truncations of dirty chunks have not given their bytes back:
+		 * recount before waiting for room that may be free.
+		 */
+		if (!recounted) {
+			recounted = true;
+			if (dirty_recount(fs) == 0)
+				continue;
+		}
 		if (!waited) {
 			/* the clock of the timeout starts with the first writer that waits */
 			if (!t->pressure)
