@@ -89,12 +89,12 @@ static struct upload_ref *uploading_find(struct tier *t, uint64_t ino, uint64_t 
 	return NULL;
 }
 
-/* Is another upload putting the object ID up right now? */
 bool tier_chunk_uploading(struct fs *fs, uint64_t ino, uint64_t idx)
 {
 	return fs->tier && uploading_find(fs->tier, ino, idx);
 }
 
+/* Is another upload putting the object ID up right now? */
 static bool uploading_id_elsewhere(struct tier *t, uint64_t ino, uint64_t idx,
 				   const uint8_t id[ENVELOPE_ID_LEN])
 {
