@@ -546,7 +546,8 @@ static const char *const status_keys[] = {
     "uploaded_bytes", "dedup_hits",	 "clean_chunks",  "remote_chunks", "bucket_objects",
     "bucket_bytes",   "reads",		 "reads_fetched", "hit_ratio",	   "fetches",
     "fetched_bytes",  "fetch_errors",	 "upload_errors", "evictions",	   "evicted_bytes",
-    "gc_deleted",     "writers_waiting", "last_error",
+    "gc_deleted",     "writers_waiting", "memory_rss",    "memory_buffers", "memory_buffers_peak",
+    "memory_buffers_limit", "last_error",
 };
 
 static void status_usage(FILE *out)
@@ -626,6 +627,11 @@ static void status_print(const char *mnt, const struct json_object *st)
 	format_bytes(json_u64(st, "evicted_bytes"), a, sizeof(a));
 	STATUS_LINE("evicted", "%" PRIu64 " chunks (%s); %" PRIu64 " objects collected",
 		    json_u64(st, "evictions"), a, json_u64(st, "gc_deleted"));
+
+	format_bytes(json_u64(st, "memory_rss"), a, sizeof(a));
+	format_bytes(json_u64(st, "memory_buffers"), b, sizeof(b));
+	format_bytes(json_u64(st, "memory_buffers_limit"), c, sizeof(c));
+	STATUS_LINE("memory", "%s resident; transfer buffers %s of at most %s", a, b, c);
 
 	json_string(st, "last_error", text, sizeof(text));
 	if (text[0])

@@ -71,7 +71,7 @@ static int fetch_object(struct fs *fs, const char *key, void *obj, void **scratc
 	if (ret != -ENOBUFS)
 		return ret;
 	pthread_mutex_lock(&fs->lock);
-	*scratch = buf_get(fs);
+	*scratch = buf_get(fs, true); /* the second buffer of this fetch */
 	pthread_mutex_unlock(&fs->lock);
 	if (!*scratch)
 		return -ENOMEM;
@@ -103,6 +103,12 @@ static int fetch_chunk(struct fs *fs, struct fs_inode *ip, uint64_t idx)
 	t->fetches = f;
 	ip->nfetch++;
 
+	/* (may wait for memory: the chunk row is read after) */
+	obj = buf_get(fs, false);
+	if (!obj) {
+		ret = -ENOMEM;
+		goto out_finish;
+	}
 	ret = meta_chunk_get(fs->meta, ip->ino, idx, &ch);
 	if (ret == -ENOENT || (ret == 0 && ch.state != CHUNK_REMOTE)) {
 		chunk_bits_clear(&ip->remote, idx, idx); /* the bit was stale */
@@ -115,11 +121,6 @@ static int fetch_chunk(struct fs *fs, struct fs_inode *ip, uint64_t idx)
 		log_error("chunk %" PRIu64 "/%" PRIu64 " is REMOTE without an object", ip->ino,
 			  idx);
 		ret = -EIO;
-		goto out_finish;
-	}
-	obj = buf_get(fs);
-	if (!obj) {
-		ret = -ENOMEM;
 		goto out_finish;
 	}
 	fd = cache_file_open(fs->cache, ip->ino, false);

@@ -131,6 +131,7 @@ static int status_json(struct fs *fs, char *out, size_t size)
 	if (ret)
 		return ret;
 	t->dirty_chunks = (int64_t)count[CHUNK_DIRTY];
+	uint64_t unit = mem_unit_size(fs);
 	dirty = t->dirty_bytes > 0 ? (uint64_t)t->dirty_bytes : 0;
 	eta = t->upload_rate > 0 ? (double)dirty / t->upload_rate : -1;
 	hit = t->reads_local ? 1.0 - (double)t->reads_fetched / (double)t->reads_local : 1.0;
@@ -155,13 +156,16 @@ static int status_json(struct fs *fs, char *out, size_t size)
 	    ",\"reads_fetched\":%" PRIu64 ",\"hit_ratio\":%.4f,\"fetches\":%" PRIu64
 	    ",\"fetched_bytes\":%" PRIu64 ",\"fetch_errors\":%" PRIu64 ",\"upload_errors\":%" PRIu64
 	    ",\"evictions\":%" PRIu64 ",\"evicted_bytes\":%" PRIu64 ",\"gc_deleted\":%" PRIu64
-	    ",\"writers_waiting\":%s,\"last_error\":\"%s\"}\n",
+	    ",\"writers_waiting\":%s,\"memory_rss\":%" PRIu64 ",\"memory_buffers\":%" PRIu64
+	    ",\"memory_buffers_peak\":%" PRIu64 ",\"memory_buffers_limit\":%" PRIu64
+	    ",\"last_error\":\"%s\"}\n",
 	    objstore_describe(t->store), cs, t->cache_used, t->target, count[CHUNK_DIRTY], dirty,
 	    t->nuploading, t->upload_rate, eta, t->uploads, t->upload_bytes, t->dedup_hits,
 	    count[CHUNK_CLEAN], count[CHUNK_REMOTE], objects, stored, t->reads_local,
 	    t->reads_fetched, hit, t->fetches_done, t->fetch_bytes, t->fetch_errors,
 	    t->upload_errors, t->evictions, t->evicted_bytes, t->gc_deleted,
-	    t->pressure ? "true" : "false", err);
+	    t->pressure ? "true" : "false", mem_rss(), (t->units_used + t->nbufs) * unit,
+	    t->units_peak * unit, t->units_max * unit, err);
 }
 
 int tier_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, size_t size,

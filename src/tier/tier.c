@@ -6,16 +6,13 @@
  * read-ahead threads (fetch.c) and the tier thread (tier_main), which once
  * a second writes the noted access times, recounts the dirty data every
  * few rounds, collects garbage (collect.c) and, when the cache passes its
- * target, evicts (evict.c). Also here: the pool of chunk buffers that
- * fetches and uploads share, and helpers every job uses.
+ * target, evicts (evict.c). Also here: helpers every job uses.
  *
  * Invariants (the rules are in tier_internal.h):
  *  - One filesystem per bucket: a superblock with another fs_id, format
  *    version or chunk size is refused, and so is a bucket that holds Zero
  *    objects but no superblock. A cache bound to its bucket mounts on the
  *    cache alone while the bucket does not answer.
- *  - The pool keeps at most BUF_POOL idle buffers, each of chunk size plus
- *    the largest header, and is emptied after BUF_IDLE_S without a buf_get.
  */
 #include "tier/tier_internal.h"
 
@@ -258,6 +255,7 @@ int tier_init(struct fs *fs, const struct fs_options *opt, char *err, size_t err
 	pthread_cond_init(&t->upload_cond, NULL);
 	pthread_cond_init(&t->work_cond, NULL);
 	pthread_cond_init(&t->ra_cond, NULL);
+	mem_init(fs);
 	if (sodium_init() < 0) {
 		snprintf(err, errlen, "libsodium cannot start");
 		return -EIO;
@@ -289,36 +287,6 @@ int tier_init(struct fs *fs, const struct fs_options *opt, char *err, size_t err
 	return meta_sync(fs->meta);
 }
 
-/*
- * A buffer of chunk size + largest header for a fetch or an upload, lock held.
- * Reused ones are already faulted in: a fresh chunk-sized malloc costs a page
- * fault per page, more than the copy the bytes take into the cache file.
- */
-void *buf_get(struct fs *fs)
-{
-	struct tier *t = fs->tier;
-
-	t->bufs_used = time(NULL);
-	if (t->nbufs)
-		return t->bufs[--t->nbufs];
-	return malloc((size_t)fs->chunk_size + ENVELOPE_HEADER_MAX);
-}
-
-void buf_put(struct tier *t, void *buf)
-{
-	if (buf && t->nbufs < BUF_POOL)
-		t->bufs[t->nbufs++] = buf;
-	else
-		free(buf);
-}
-
-/* Free the idle buffers (lock held, or the tier is stopped). */
-static void bufs_drop(struct tier *t)
-{
-	while (t->nbufs)
-		free(t->bufs[--t->nbufs]);
-}
-
 void tier_free(struct fs *fs)
 {
 	struct tier *t = fs->tier;
@@ -332,7 +300,7 @@ void tier_free(struct fs *fs)
 	free(t->uploading);
 	free(t->deleting);
 	free(t->atimes);
-	bufs_drop(t);
+	mem_release(t);
 	free(t->upload_threads);
 	free(t);
 	fs->tier = NULL;

@@ -52,7 +52,7 @@
 #define READAHEAD_THREADS 4
 #define ATIME_BATCH 4096
 #define DEFAULT_UPLOADERS 4
-/* Chunk buffers kept for the next fetch or upload: one per read-ahead thread and default uploader. */
+/* The most chunk buffers of transfers (memory.c), in use or idle. */
 #define BUF_POOL (READAHEAD_THREADS + DEFAULT_UPLOADERS)
 #define BUF_IDLE_S 30
 
@@ -107,6 +107,8 @@ struct tier {
 	struct fetch *fetches;
 	void *bufs[BUF_POOL]; /* idle object buffers, chunk size + largest header */
 	size_t nbufs;
+	unsigned units_used, units_max, units_peak; /* transfer buffers, memory.c */
+	pthread_cond_t mem_cond;		    /* a unit was given back */
 	time_t bufs_used; /* last buf_get; the pool is emptied after BUF_IDLE_S without one */
 	struct chunk_ref raq[READAHEAD_QUEUE]; /* read-ahead ring; each entry holds nfetch */
 	size_t ra_head, ra_count;
@@ -149,16 +151,34 @@ uint64_t disk_space_shortfall(struct fs *fs);
 /* Whether NEW_BYTES more would take the disk below its floor; if not, reserves them. */
 bool disk_space_low(struct fs *fs, uint64_t new_bytes);
 
-/* ---- tier.c: the life cycle, the buffer pool, shared helpers ---- */
+/* ---- memory.c: transfer buffers within a budget (lock held) ---- */
+
+void mem_init(struct fs *fs);
+void mem_release(struct tier *t);
+/* The size of one unit: a chunk and the largest envelope header. */
+size_t mem_unit_size(struct fs *fs);
+/*
+ * Take a unit of the budget (waiting, with the lock dropped, until one is
+ * free), for a buffer the caller allocates itself; SECOND for the second
+ * buffer of a transfer that holds one already. mem_give gives it back.
+ */
+void mem_take(struct fs *fs, bool second);
+void mem_give(struct tier *t);
+/* A unit-sized buffer within the budget (may wait, like mem_take); NULL when out of memory. */
+void *buf_get(struct fs *fs, bool second);
+/* Give BUF (may be NULL) and its unit back. */
+void buf_put(struct tier *t, void *buf);
+/* Free the idle buffers. */
+void bufs_drop(struct tier *t);
+/* The daemon's resident memory in bytes (0 if unknown). */
+uint64_t mem_rss(void);
+
+/* ---- tier.c: the life cycle, shared helpers ---- */
 
 /* Record the last error for user.zero.status, and log it. */
 void note_error(struct tier *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The store's message for its last failure ERR, or strerror. */
 const char *store_reason(int err);
-/* A chunk-sized buffer from the pool (lock held); NULL when out of memory. */
-void *buf_get(struct fs *fs);
-/* Give BUF (may be NULL) back to the pool (lock held). */
-void buf_put(struct tier *t, void *buf);
 /* Bytes of chunk IDX of a file of SIZE bytes. */
 uint64_t chunk_len(struct fs *fs, uint64_t size, uint64_t idx);
 

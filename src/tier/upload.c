@@ -277,32 +277,34 @@ static int upload_one(struct fs *fs, const struct meta_chunk *ch)
 	size_t objlen = 0;
 	uint64_t len;
 	int fd = -1, ret, landed = 0;
+	bool encoding = false;
 
+	/* memory first (it may wait): what follows is decided after */
+	buf = buf_get(fs, false);
+	if (!buf)
+		return -ENOMEM;
 	ret = inode_load(fs, ch->ino, &in);
 	if (ret == -ENOENT)
-		return 0; /* deleted meanwhile */
+		ret = 0; /* deleted meanwhile */
 	if (ret)
-		return ret;
+		goto out_buf;
 	len = chunk_len(fs, in.size, ch->idx);
 	if (len == 0) {
 		/* past the end (a crash between a truncate's steps): nothing to keep */
 		meta_chunk_delete_range(fs->meta, ch->ino, ch->idx, ch->idx);
-		return 0;
+		goto out_buf;
 	}
 	ret = uploading_add(t, ch->ino, ch->idx);
 	if (ret)
-		return ret;
+		goto out_buf;
 	ip = itable_find(fs, ch->ino);
 	if (ip)
 		chunk_bits_clear(&ip->dirty, ch->idx, ch->idx); /* rule 2 */
 	fd = cache_file_open(fs->cache, ch->ino, false);
-	buf = buf_get(fs);
 	pthread_mutex_unlock(&fs->lock);
 
 	if (fd < 0)
 		ret = fd;
-	else if (!buf)
-		ret = -ENOMEM;
 	else if (pread(fd, buf, len, (off_t)(ch->idx * fs->chunk_size)) != (ssize_t)len)
 		ret = -EIO;
 	if (ret == 0)
@@ -337,6 +339,8 @@ static int upload_one(struct fs *fs, const struct meta_chunk *ch)
 	}
 	if (ret < 0)
 		goto out;
+	mem_take(fs, true); /* the encoded object is this upload's second buffer */
+	encoding = true;
 	pthread_mutex_unlock(&fs->lock);
 
 	struct envelope_opts eo = {ENVELOPE_CODEC_ZSTD, ZSTD_LEVEL, NULL};
@@ -369,8 +373,11 @@ out:
 	pthread_cond_broadcast(&t->upload_cond);
 	if (fd >= 0)
 		close(fd);
-	buf_put(t, buf);
 	free(obj);
+	if (encoding)
+		mem_give(t);
+out_buf:
+	buf_put(t, buf);
 	return ret;
 }
 
