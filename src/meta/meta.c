@@ -1250,6 +1250,24 @@ static const struct check_rule check_rules[] = {
      "UPDATE chunk SET state = 0, version = version + 1 WHERE state = 1 AND object IS NULL"},
     {"remote chunk without an object (its data is lost)",
      "SELECT 'chunk ' || ino || '/' || idx FROM chunk WHERE state = 2 AND object IS NULL", NULL},
+    /*
+     * A file that is not being written (no WRITING mark, 8) has no chunk
+     * past its end, and no uploaded chunk longer than the file there: an
+     * upload that landed over a later write or truncate left one such.
+     */
+    {"chunk past the end of its file",
+     "SELECT 'chunk ' || c.ino || '/' || c.idx || ' past the end (size ' || i.size || ')' "
+     "FROM chunk c JOIN inode i ON i.ino = c.ino WHERE (i.flags & 8) = 0 AND c.idx * "
+     "(SELECT CAST(v AS INTEGER) FROM settings WHERE k = 'chunk_size') >= i.size",
+     "DELETE FROM chunk WHERE (ino, idx) IN (SELECT c.ino, c.idx FROM chunk c JOIN inode i "
+     "ON i.ino = c.ino WHERE (i.flags & 8) = 0 AND c.idx * "
+     "(SELECT CAST(v AS INTEGER) FROM settings WHERE k = 'chunk_size') >= i.size)"},
+    {"uploaded chunk longer than its file there",
+     "SELECT 'chunk ' || c.ino || '/' || c.idx || ' of ' || c.length || ' bytes, file size ' || "
+     "i.size FROM chunk c JOIN inode i ON i.ino = c.ino WHERE c.state IN (1, 2) AND "
+     "(i.flags & 8) = 0 AND c.length > i.size - c.idx * "
+     "(SELECT CAST(v AS INTEGER) FROM settings WHERE k = 'chunk_size')",
+     NULL},
     {"wrong object reference count",
      "SELECT 'object ' || hex(o.id) || ' refcount ' || o.refcount || ' but ' || "
      "coalesce(r.n, 0) || ' references' FROM object o LEFT JOIN (SELECT object, count(*) AS n "

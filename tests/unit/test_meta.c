@@ -276,7 +276,8 @@ static void test_remote_bytes(void)
 
 static void ignore_problem(void *arg, const char *p)
 {
-	(void)p;
+	if (getenv("TEST_META_VERBOSE"))
+		fprintf(stderr, "problem: %s\n", p);
 	(*(int *)arg)++;
 }
 
@@ -310,6 +311,40 @@ static void test_check_repairs(void)
 	meta_close(m);
 }
 
+/* Chunks that disagree with their file's size (chunk size 4 MiB here). */
+static void test_check_chunks_against_the_size(void)
+{
+	struct meta *m = open_fresh(tmpdir);
+	struct meta_inode f = {.mode = S_IFREG | 0644, .nlink = 1, .size = 5000000};
+	struct meta_inode w = {.mode = S_IFREG | 0644, .nlink = 1, .size = 10,
+			       .flags = META_INODE_WRITING};
+	uint8_t a[META_OBJECT_ID_LEN] = {7};
+	int n = 0;
+
+	TEST_ASSERT_EQ_INT(meta_inode_insert(m, &f, NULL, 0), 0);
+	TEST_ASSERT_EQ_INT(meta_inode_insert(m, &w, NULL, 0), 0);
+	TEST_ASSERT_EQ_INT(meta_dentry_insert(m, 1, "size-f", f.ino), 0);
+	TEST_ASSERT_EQ_INT(meta_dentry_insert(m, 1, "size-w", w.ino), 0);
+	/* chunk 1 of f: uploaded with more bytes than f has there */
+	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 1, 5), 1);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_clean(m, f.ino, 1, 1, a, 5000000 - (1 << 22), 10), 1);
+	TEST_ASSERT_EQ_INT(meta_check(m, false, ignore_problem, &n), 0);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_clean(m, f.ino, 1, 1, a, 5, 10), 0); /* CLEAN already */
+	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 1, 5), 1);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_clean(m, f.ino, 1, 2, a, 5000001 - (1 << 22), 10), 1);
+	n = 0;
+	TEST_ASSERT_EQ_INT(meta_check(m, false, ignore_problem, &n), 1);
+	/* chunk 2 of f lies past its end; w is being written: its chunks may */
+	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 2, 5), 1);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, w.ino, 3, 5), 1);
+	n = 0;
+	TEST_ASSERT_EQ_INT(meta_check(m, true, ignore_problem, &n), 2);
+	n = 0;
+	TEST_ASSERT_EQ_INT(meta_check(m, false, ignore_problem, &n), 1); /* the long one stays */
+	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 2, 5), 1); /* it was deleted */
+	meta_close(m);
+}
+
 static void fresh_dir(void)
 {
 	char cmd[256];
@@ -338,6 +373,7 @@ int main(void)
 	TEST_RUN(test_dirty_bytes);
 	fresh_dir();
 	TEST_RUN(test_check_repairs);
+	TEST_RUN(test_check_chunks_against_the_size);
 	fresh_dir();
 	TEST_RUN(test_objects);
 	TEST_RUN(test_remote_bytes);
