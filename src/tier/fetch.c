@@ -130,12 +130,20 @@ static int fetch_chunk(struct fs *fs, struct fs_inode *ip, uint64_t idx)
 	}
 	envelope_object_key(ch.object, key, sizeof(key));
 	envelope_id_hex(ch.object, hex);
+	/*
+	 * Never past the file's end (a chunk longer than its file there is an
+	 * inconsistency fsck reports): truncation waits for this fetch, and a
+	 * write that extends the file leaves zeros between.
+	 */
+	struct meta_inode in;
+	uint64_t room = inode_load(fs, ip->ino, &in) == 0 ? chunk_len(fs, in.size, idx) : 0;
 	pthread_mutex_unlock(&fs->lock);
 
 	ret = fetch_object(fs, key, obj, &scratch, &plain, &len);
 	if (ret == 0 && len != ch.length)
 		ret = -EBADMSG;
-	if (ret == 0 && pwrite(fd, plain, len, (off_t)(idx * fs->chunk_size)) != (ssize_t)len)
+	size_t wlen = len < room ? len : (size_t)room;
+	if (ret == 0 && wlen && pwrite(fd, plain, wlen, (off_t)(idx * fs->chunk_size)) != (ssize_t)wlen)
 		ret = errno ? -errno : -EIO;
 
 	pthread_mutex_lock(&fs->lock);
