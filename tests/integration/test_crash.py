@@ -248,3 +248,51 @@ def test_recovery_keeps_the_committed_times_of_every_file(backend, make_fs):
     assert os.stat(m.mnt / "busy").st_size == 10000
     for n, data in files.items():
         assert read_or_none(m.mnt / n) == data, n
+
+
+def test_rsync_and_git_see_nothing_changed_after_a_crash(make_fs, tmp_path):
+    # What real programs left on the mount is there after kill -9 exactly as
+    # they left it: a second rsync -aHAX lists nothing to send, git status is
+    # clean (its index compares sizes, mtimes and ctimes).
+    m = make_fs("file")
+    src = tmp_path / "src"
+    rnd = random.Random(7)
+    for i in range(120):
+        d = src / ("d%d" % (i % 7))
+        d.mkdir(parents=True, exist_ok=True)
+        p = d / ("f%03d" % i)
+        p.write_bytes(rnd.randbytes(rnd.choice([0, 1, 300, 4096, 70_000, 1_100_000])))
+        os.utime(p, (1_200_000_000 + i, 1_300_000_000 + i * 7))
+        if i % 10 == 0:
+            os.setxattr(p, "user.tag", b"v%d" % i)
+    os.symlink("d0/f000", src / "link")
+    os.link(src / "d1" / "f001", src / "hard")
+    dst = m.mnt / "t"
+    rsync = ["rsync", "-aHAX", "%s/" % src, "%s/" % dst]
+    p = subprocess.run(rsync, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    repo = m.mnt / "repo"
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-C", str(repo)]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True, timeout=60)
+    for i in range(40):
+        (repo / ("file%02d.txt" % i)).write_text("line %d\n" % i * (i + 1))
+    subprocess.run(git + ["add", "."], check=True, timeout=60)
+    subprocess.run(git + ["commit", "-qm", "one"], check=True, timeout=60)
+
+    def unchanged(what):
+        p = subprocess.run(rsync[:2] + ["-n", "--itemize-changes"] + rsync[2:],
+                           capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0 and p.stdout == "", "%s, rsync would send:\n%s%s" % (
+            what, p.stdout[:3000], p.stderr)
+        p = subprocess.run(git + ["status", "--porcelain"], capture_output=True, text=True,
+                           timeout=60)
+        assert p.returncode == 0 and p.stdout == "", "%s, git status:\n%s%s" % (
+            what, p.stdout[:3000], p.stderr)
+
+    unchanged("before the crash")
+    m.kill9()
+    m.mount()
+    unchanged("after kill -9 and a remount")
+    p = subprocess.run(git + ["fsck", "--no-progress"], capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
