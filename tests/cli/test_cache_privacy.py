@@ -14,25 +14,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-ZERO = os.environ.get("ZERO_BIN", os.path.join(REPO, "build", "zero"))
+from cliutil import ZERO, mounted, zero
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-
-
-def zero(*args, check=None, umask=None, timeout=60):
-    p = subprocess.run([ZERO, *map(str, args)], capture_output=True, text=True,
-                       timeout=timeout,
-                       preexec_fn=None if umask is None else (lambda: os.umask(umask)))
-    assert "Sanitizer" not in p.stderr and "runtime error" not in p.stderr, p.stderr
-    if check is not None:
-        assert p.returncode == check, f"zero {args}: exit {p.returncode}\n{p.stdout}{p.stderr}"
-    return p
-
-
-def mounted(path):
-    path = os.path.realpath(path)
-    with open("/proc/self/mountinfo") as f:
-        return any(line.split()[4] == path for line in f)
 
 
 def not_private(root):

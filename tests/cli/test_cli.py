@@ -8,21 +8,7 @@ import time
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-ZERO = os.environ.get("ZERO_BIN", os.path.join(REPO, "build", "zero"))
-
-
-def zero(*args, check=None, timeout=60, env=None):
-    p = subprocess.run([ZERO, *args], capture_output=True, text=True, timeout=timeout, env=env)
-    if check is not None:
-        assert p.returncode == check, f"zero {args}: exit {p.returncode}\n{p.stdout}{p.stderr}"
-    return p
-
-
-def mounted(path):
-    path = os.path.realpath(path)
-    with open("/proc/self/mountinfo") as f:
-        return any(line.split()[4] == path for line in f)
+from cliutil import ZERO, mounted, zero
 
 
 @pytest.fixture

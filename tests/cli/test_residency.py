@@ -8,13 +8,11 @@ import hashlib
 import json
 import os
 import random
-import subprocess
 import time
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-ZERO = os.environ.get("ZERO_BIN", os.path.join(REPO, "build", "zero"))
+from cliutil import mounted, zero
 MB = 1000 * 1000
 TARGET = 64 * MB  # targetDiskUsage: 0.064 (GB)
 STATUS_KEYS = (
@@ -23,20 +21,6 @@ STATUS_KEYS = (
     "bucket_objects bucket_bytes reads reads_fetched hit_ratio fetches fetched_bytes "
     "fetch_errors upload_errors evictions evicted_bytes gc_deleted writers_waiting "
     "last_error").split()
-
-
-def zero(*args, check=None, timeout=60):
-    p = subprocess.run([ZERO, *args], capture_output=True, text=True, timeout=timeout)
-    assert "Sanitizer" not in p.stderr and "runtime error" not in p.stderr, p.stderr
-    if check is not None:
-        assert p.returncode == check, f"zero {args}: exit {p.returncode}\n{p.stdout}{p.stderr}"
-    return p
-
-
-def mounted(path):
-    path = os.path.realpath(path)
-    with open("/proc/self/mountinfo") as f:
-        return any(line.split()[4] == path for line in f)
 
 
 def zero_mounts():
