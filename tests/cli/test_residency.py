@@ -4,6 +4,7 @@ real mount: a file backend bucket, a 64 MB cache target and no upload delay.
 Run with Debian's interpreter: /usr/bin/python3 -m pytest tests/cli/test_residency.py
 (ZERO_BIN picks the binary, default build/zero)."""
 
+import fcntl
 import hashlib
 import json
 import os
@@ -23,9 +24,31 @@ STATUS_KEYS = (
     "last_error").split()
 
 
+def live(cache):
+    """Whether a daemon holds CACHE's lock (a dead mount's is free)."""
+    try:
+        fd = os.open(os.path.join(cache, "lock"), os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
 def zero_mounts():
+    """The live Zero mounts, as `zero status` counts them (a dead one is left out)."""
+    out = []
     with open("/proc/self/mountinfo") as f:
-        return [line.split()[4] for line in f if " - fuse.zero " in line]
+        for line in f:
+            if " - fuse.zero " in line:
+                source = line.split(" - fuse.zero ")[1].split()[0].replace("\\040", " ")
+                if live(source):
+                    out.append(line.split()[4])
+    return out
 
 
 def residency(path):
