@@ -434,8 +434,8 @@ static int chunk_load_cb(void *arg, uint64_t idx, enum meta_chunk_state state)
 	 * A dirty bit says that the next write needs no new DIRTY mark. Not so
 	 * for a chunk an upload is reading: its mark predates the upload, which
 	 * may have begun before this inode was in the table (so nobody cleared
-	 * the bit for it, tier/upload.c rule 2), and a write trusting that mark would
-	 * let the upload land as CLEAN over bytes it never read.
+	 * the bit for it, tier/upload.c rule 2), and a write trusting that mark
+	 * would let the upload land as CLEAN over bytes it never read.
 	 */
 	if (state == CHUNK_DIRTY)
 		return tier_chunk_uploading(cl->fs, ip->ino, idx) ? 0
@@ -539,8 +539,9 @@ static const char *size_name(uint32_t v, char *buf, size_t size)
  * its size, and its mtime where newer, from its cache file, where the
  * writes landed. Every other file keeps its row exactly: its cache file's
  * mtime says when a fetch or an eviction last touched it, nothing about the
- * file. Its cache file is brought back to the row's size (a truncate's
- * commit may have come before the cache file's ftruncate).
+ * file. Its cache file is brought back to the row's size (a crash inside a
+ * truncate, between the cache file's ftruncate and the commit, leaves them
+ * apart).
  */
 static int recover_file_size(void *arg, uint64_t ino)
 {
