@@ -11,8 +11,9 @@ announced on stdout before it starts, as "B <json>", and confirmed as "D"
 once it and the fsync of the file and of DIR have returned: from then on the
 filesystem owes the operation's result across any crash. The operations:
 create (mostly 0-70 kB, some 0.1-6 MB, some 16-20 MB across a 16 MiB chunk
-boundary), append, pwrite into the middle, truncate (shorter or longer),
-rename over an existing file or to a new name, unlink.
+boundary), append, pwrite into the middle, rewrite (O_TRUNC and new
+content), extend with fallocate, truncate (shorter or longer), rename over an
+existing file or to a new name, unlink.
 
 Imported, it gives the content of every operation (apply) so that the test
 keeps a model of what DIR must hold, and accepts() for the one operation a
@@ -45,6 +46,12 @@ def apply(model, op):
         if off > len(b):
             b.extend(bytes(off - len(b)))
         b[off:off + n] = data(op["seed"], n)
+    elif kind == "rewrite":  # open with O_TRUNC, write anew
+        model[name] = bytearray(data(op["seed"], op["size"]))
+    elif kind == "extend":  # fallocate past the end: zeros
+        b = model[name]
+        if op["size"] > len(b):
+            b.extend(bytes(op["size"] - len(b)))
     elif kind == "truncate":
         b, size = model[name], op["size"]
         if size < len(b):
@@ -95,7 +102,11 @@ def accepts(op, before, after, got):
     if op["op"] in ("rename", "unlink"):
         return False
     name = op["name"]
-    return got[name] is not None and between(got[name], before[name], after[name])
+    if got[name] is None:
+        return False
+    if op["op"] == "rewrite" and between(got[name], b"", after[name]):
+        return True  # emptied by O_TRUNC, then written in part
+    return between(got[name], before[name], after[name])
 
 
 # -- the writer ------------------------------------------------------------------
@@ -113,7 +124,7 @@ def pick(rnd, sizes, serial):
     names = sorted(sizes)
     total = sum(sizes.values())
     weights = {"create": 25, "append": 15, "pwrite": 25, "truncate": 10, "rename": 10,
-               "unlink": 10}
+               "unlink": 10, "rewrite": 8, "extend": 4}
     if not names:
         weights = {"create": 1}
     elif len(names) >= MAX_FILES or total > MAX_BYTES:
@@ -140,6 +151,11 @@ def pick(rnd, sizes, serial):
             off = rnd.randrange(0, size + 1) if size else 0
         return {"op": "pwrite", "name": name, "off": off, "len": rnd.randrange(1, 200_000),
                 "seed": seed}
+    if kind == "rewrite":
+        size = rnd.randrange(0, 70_000) if rnd.random() < 0.8 else rnd.randrange(0, 6_000_000)
+        return {"op": "rewrite", "name": name, "size": size, "seed": seed}
+    if kind == "extend":
+        return {"op": "extend", "name": name, "size": size + rnd.randrange(1, 3 * MiB)}
     if kind == "truncate":
         new = rnd.randrange(0, size + 1) if rnd.random() < 0.7 else size + rnd.randrange(1, 2 * MiB)
         return {"op": "truncate", "name": name, "size": new}
@@ -175,6 +191,22 @@ def do(root, op):
             os.fsync(fd)
         finally:
             os.close(fd)
+    elif kind == "rewrite":
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+        try:
+            buf = data(op["seed"], op["size"])
+            for i in range(0, len(buf), MiB):
+                os.write(fd, buf[i:i + MiB])
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    elif kind == "extend":
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.posix_fallocate(fd, 0, op["size"])
+            os.fsync(fd)
+        finally:
+            os.close(fd)
     elif kind == "truncate":
         fd = os.open(path, os.O_WRONLY)
         try:
@@ -198,8 +230,10 @@ def size_after(sizes, op):
         sizes[name] += op["len"]
     elif kind == "pwrite":
         sizes[name] = max(sizes[name], op["off"] + op["len"])
-    elif kind == "truncate":
+    elif kind in ("truncate", "rewrite"):
         sizes[name] = op["size"]
+    elif kind == "extend":
+        sizes[name] = max(sizes[name], op["size"])
     elif kind == "rename":
         sizes[op["dst"]] = sizes.pop(name)
     else:
