@@ -568,7 +568,10 @@ static int recover_file_size(void *arg, uint64_t ino)
 	if (!ts_le(st.st_mtim, in.mtime))
 		in.mtime = in.ctime = st.st_mtim;
 	in.flags &= ~META_INODE_WRITING;
-	return meta_inode_update(fs->meta, &in);
+	/* marks of writes whose bytes never landed lie past that size: they go */
+	ret = meta_chunk_delete_range(fs->meta, ino, (in.size + fs->chunk_size - 1) / fs->chunk_size,
+				      UINT64_MAX);
+	return ret ? ret : meta_inode_update(fs->meta, &in);
 }
 
 static int delete_orphan(void *arg, uint64_t ino)
@@ -1806,11 +1809,12 @@ int fs_write_begin(struct fs *fs, const struct fs_ctx *ctx, struct fs_file *fh, 
 				tier_note_append(fs, end - size < len ? end - size : len);
 		}
 	}
+	/* the mark first: a crash between the two leaves no chunk past a committed size */
+	if (ret == 0)
+		ret = inode_mark_writing(fs, ip);
 	if (ret == 0)
 		ret = chunks_mark_dirty(fs, ip, (uint64_t)off / fs->chunk_size,
 					((uint64_t)off + len - 1) / fs->chunk_size);
-	if (ret == 0)
-		ret = inode_mark_writing(fs, ip);
 	if (ret == 0)
 		ip->nwrite++; /* until fs_write_end: no upload may read these chunks meanwhile */
 	*fd = ip->fd;
@@ -1911,6 +1915,10 @@ int fs_fallocate(struct fs *fs, struct fs_file *fh, int mode, off_t off, off_t l
 			goto out_unlock;
 		tier_wait_fetches(fs, ip);
 	}
+	/* before any chunk row changes: a crash then leaves none past a committed size */
+	ret = inode_mark_writing(fs, ip);
+	if (ret)
+		goto out_unlock;
 	if (punch) {
 		/* the range may reach past the end of the file; only the part inside matters */
 		uint64_t pend = end < ip->attr.size ? end : ip->attr.size;
@@ -1934,9 +1942,6 @@ int fs_fallocate(struct fs *fs, struct fs_file *fh, int mode, off_t off, off_t l
 				goto out_unlock;
 		}
 	}
-	ret = inode_mark_writing(fs, ip);
-	if (ret)
-		goto out_unlock;
 	if (fallocate(ip->fd, mode, off, len) < 0) {
 		ret = -errno;
 		goto out_unlock;
