@@ -962,3 +962,29 @@ def test_dirty_bytes_match_the_dirty_chunks_at_once(make_fs, proxy):
     s = m.status()
     assert not s["writers_waiting"] and s["dirty_bytes"] == 40 * MiB, s
     proxy.faults([])
+
+
+def test_rewrite_during_the_upload_of_the_old_content_keeps_the_new(make_fs, proxy):
+    # O_TRUNC drops a file's chunk rows; the rewrite makes them anew. An
+    # upload of the old content still under way must not land on the new
+    # row: its version started again at 1 like the old one's, the upload
+    # landed as CLEAN with the old object, and once evicted the file read
+    # back old bytes (found by fsck in the kill -9 loop: a 16 MiB chunk in
+    # a file of 236,222 bytes).
+    m = make_fs("s3")
+    old = gen("random", MiB, 91)
+    proxy.faults([{"action": "delay", "seconds": 3, "method": "PUT",
+                   "path_contains": "/zero/chunks/", "times": 1}])
+    with open(m.mnt / "f", "wb") as f:
+        f.write(old)
+    wait_for(lambda: m.status()["uploading"], 10, "the upload of the old content", 0.02)
+    new = gen("random", 300_000, 92)
+    with open(m.mnt / "f", "wb") as f:  # O_TRUNC
+        f.write(new)
+        f.flush()
+        os.fsync(f.fileno())
+    m.wait_uploaded(60)
+    m.evict(m.mnt / "f")
+    assert m.residency(m.mnt / "f")["local"] == 0
+    drop_caches()
+    assert read_all(m.mnt / "f") == new, "the rewritten file reads back its old bytes"
