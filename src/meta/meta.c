@@ -84,6 +84,7 @@ enum stmt_id {
 	ST_CHUNK_GET,
 	ST_CHUNK_INSERT_DIRTY,
 	ST_CHUNK_UPDATE_DIRTY,
+	ST_CHUNK_MAX_VERSION,
 	ST_CHUNK_SET_CLEAN,
 	ST_CHUNK_SET_STATE,
 	ST_CHUNK_DIRTY_LIST,
@@ -150,9 +151,10 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_CHUNK_GET] = "SELECT state, object, length, version, atime FROM chunk "
 		     "WHERE ino = ?1 AND idx = ?2",
     [ST_CHUNK_INSERT_DIRTY] = "INSERT INTO chunk(ino, idx, state, version, atime) "
-			      "VALUES(?1, ?2, 0, 1, ?3)",
-    [ST_CHUNK_UPDATE_DIRTY] = "UPDATE chunk SET state = 0, version = version + 1, atime = ?3 "
+			      "VALUES(?1, ?2, 0, ?4, ?3)",
+    [ST_CHUNK_UPDATE_DIRTY] = "UPDATE chunk SET state = 0, version = ?4, atime = ?3 "
 			      "WHERE ino = ?1 AND idx = ?2",
+    [ST_CHUNK_MAX_VERSION] = "SELECT coalesce(max(version), 0) FROM chunk",
     [ST_CHUNK_SET_CLEAN] = "UPDATE chunk SET state = 1, object = ?3, length = ?4 "
 			   "WHERE ino = ?1 AND idx = ?2",
     [ST_CHUNK_SET_STATE] = "UPDATE chunk SET state = ?4 WHERE ino = ?1 AND idx = ?2 AND state = ?3",
@@ -193,6 +195,14 @@ static const char *const stmt_sql[ST_COUNT] = {
 struct meta {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[ST_COUNT];
+	/*
+	 * The last chunk version handed out. Every transition to DIRTY takes
+	 * the next one, so that a version never comes back for a chunk, not
+	 * even for a row deleted (truncate, O_TRUNC) and made anew while an
+	 * upload of its old content is under way: that upload must not land.
+	 * Starts above every version in the table.
+	 */
+	uint64_t version_seq;
 };
 
 /* Map an SQLite result code to -errno, logging what is not routine. */
@@ -343,6 +353,19 @@ static int meta_init_new(struct meta *m, uint32_t chunk_size, uid_t root_uid, gi
 	return meta_setting_set(m, "schema_version", META_SCHEMA_VERSION);
 }
 
+static int version_seq_load(struct meta *m)
+{
+	sqlite3_stmt *st = stmt_get(m, ST_CHUNK_MAX_VERSION);
+	int rc = sqlite3_step(st), ret = 0;
+
+	if (rc == SQLITE_ROW)
+		m->version_seq = (uint64_t)sqlite3_column_int64(st, 0);
+	else
+		ret = sqlite_errno(m, rc, "chunk versions");
+	sqlite3_reset(st);
+	return ret;
+}
+
 int meta_open(const char *path, uint32_t chunk_size, uid_t root_uid, gid_t root_gid,
 	      struct meta **out)
 {
@@ -396,6 +419,8 @@ int meta_open(const char *path, uint32_t chunk_size, uid_t root_uid, gid_t root_
 			  META_SCHEMA_VERSION);
 		ret = -EPROTONOSUPPORT;
 	}
+	if (ret == 0)
+		ret = version_seq_load(m);
 	if (ret)
 		goto out_rollback;
 	ret = exec_sql(m, "COMMIT");
@@ -881,8 +906,11 @@ int meta_chunk_set_dirty(struct meta *m, uint64_t ino, uint64_t idx, int64_t now
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)idx);
 	sqlite3_bind_int64(st, 3, now);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)(m->version_seq + 1));
 	int was_dirty = ret == 0 && ch.state == CHUNK_DIRTY;
 	ret = stmt_exec(m, st, "chunk dirty");
+	if (ret == 0)
+		m->version_seq++; /* (a rolled-back one is only skipped) */
 	return ret ? ret : !was_dirty;
 }
 

@@ -146,8 +146,9 @@ struct meta_chunk {
 
 int meta_chunk_get(struct meta *m, uint64_t ino, uint64_t idx, struct meta_chunk *out);
 /*
- * Mark chunk IDX of INO DIRTY (creating the row), bumping its version and
- * setting its access time to NOW. Returns 1 when it was not DIRTY before,
+ * Mark chunk IDX of INO DIRTY (creating the row), giving it a new version
+ * (one no chunk had before: versions never come back, even for a row that
+ * was deleted and is made anew) and setting its access time to NOW. Returns 1 when it was not DIRTY before,
  * 0 when it was.
  */
 int meta_chunk_set_dirty(struct meta *m, uint64_t ino, uint64_t idx, int64_t now);

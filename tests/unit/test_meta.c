@@ -201,6 +201,15 @@ static int count_garbage(void *arg, const uint8_t id[META_OBJECT_ID_LEN])
 }
 
 /* Upload transitions and object reference counts. */
+/* The version of chunk IDX of INO now. */
+static uint64_t version_of(struct meta *m, uint64_t ino, uint64_t idx)
+{
+	struct meta_chunk ch;
+
+	TEST_ASSERT_EQ_INT(meta_chunk_get(m, ino, idx, &ch), 0);
+	return ch.version;
+}
+
 static void test_objects(void)
 {
 	struct meta *m = open_fresh(tmpdir);
@@ -214,15 +223,15 @@ static void test_objects(void)
 	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 0, 5), 1);
 	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 1, 5), 1);
 	TEST_ASSERT_EQ_INT(meta_chunk_get(m, f.ino, 0, &ch), 0);
-	TEST_ASSERT_EQ_INT(ch.version, 1);
+	TEST_ASSERT(ch.version > 0 && version_of(m, f.ino, 1) > ch.version);
 	/* a stale version does not land; its object is garbage */
-	TEST_ASSERT_EQ_INT(meta_chunk_set_clean(m, f.ino, 0, 7, b, 10, 20), 0);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_clean(m, f.ino, 0, ch.version + 100, b, 10, 20), 0);
 	TEST_ASSERT_EQ_INT(meta_object_garbage(m, 10, count_garbage, &garbage), 0);
 	TEST_ASSERT_EQ_INT(garbage, 1);
 	TEST_ASSERT_EQ_INT(meta_object_delete(m, b), 1);
 	/* two chunks with the same content share one object */
-	TEST_ASSERT_EQ_INT(meta_chunk_set_clean(m, f.ino, 0, 1, a, 10, 20), 1);
-	TEST_ASSERT_EQ_INT(meta_chunk_set_clean(m, f.ino, 1, 1, a, 10, 20), 1);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_clean(m, f.ino, 0, version_of(m, f.ino, 0), a, 10, 20), 1);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_clean(m, f.ino, 1, version_of(m, f.ino, 1), a, 10, 20), 1);
 	TEST_ASSERT_EQ_INT(meta_object_stats(m, &n, &bytes), 0);
 	TEST_ASSERT_EQ_INT(n, 1);
 	TEST_ASSERT_EQ_INT(bytes, 20);
@@ -231,14 +240,19 @@ static void test_objects(void)
 	TEST_ASSERT_EQ_INT(meta_chunk_set_state(m, f.ino, 0, CHUNK_CLEAN, CHUNK_REMOTE), 0);
 	/* rewriting keeps the reference until the new upload replaces it */
 	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 1, 6), 1);
-	TEST_ASSERT_EQ_INT(meta_chunk_set_clean(m, f.ino, 1, 2, b, 10, 30), 1);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_clean(m, f.ino, 1, version_of(m, f.ino, 1), b, 10, 30), 1);
 	TEST_ASSERT_EQ_INT(meta_object_stats(m, &n, &bytes), 0);
 	TEST_ASSERT_EQ_INT(n, 2);
 	/* deleting the rows drops the references: both objects become garbage */
+	uint64_t before = version_of(m, f.ino, 0);
 	TEST_ASSERT_EQ_INT(meta_chunk_delete_range(m, f.ino, 0, 0), 0);
 	garbage = 0;
 	TEST_ASSERT_EQ_INT(meta_object_garbage(m, 10, count_garbage, &garbage), 0);
 	TEST_ASSERT_EQ_INT(garbage, 1);
+	/* a row made anew never gets a version it had: an old upload must not land on it */
+	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 0, 7), 1);
+	TEST_ASSERT(version_of(m, f.ino, 0) > before);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_clean(m, f.ino, 0, before, b, 10, 30), 0);
 	TEST_ASSERT_EQ_INT(meta_inode_delete(m, f.ino), 0);
 	garbage = 0;
 	TEST_ASSERT_EQ_INT(meta_object_garbage(m, 10, count_garbage, &garbage), 0);
@@ -261,8 +275,9 @@ static void test_remote_bytes(void)
 	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 0, 5), 1);
 	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 3, 5), 1);
 	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 5, 5), 1);
-	TEST_ASSERT_EQ_INT(meta_chunk_set_clean(m, f.ino, 0, 1, a, 1 << 20, 10), 1);
-	TEST_ASSERT_EQ_INT(meta_chunk_set_clean(m, f.ino, 3, 1, b, 5000, 10), 1);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_clean(m, f.ino, 0, version_of(m, f.ino, 0), a, 1 << 20, 10),
+			   1);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_clean(m, f.ino, 3, version_of(m, f.ino, 3), b, 5000, 10), 1);
 	TEST_ASSERT_EQ_INT(meta_chunk_remote_bytes_ino(m, f.ino, 4096, &bytes), 0);
 	TEST_ASSERT_EQ_INT(bytes, 0); /* CLEAN chunks are in the cache file */
 	TEST_ASSERT_EQ_INT(meta_chunk_set_state(m, f.ino, 0, CHUNK_CLEAN, CHUNK_REMOTE), 1);
@@ -327,11 +342,13 @@ static void test_check_chunks_against_the_size(void)
 	TEST_ASSERT_EQ_INT(meta_dentry_insert(m, 1, "size-w", w.ino), 0);
 	/* chunk 1 of f: uploaded with more bytes than f has there */
 	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 1, 5), 1);
-	TEST_ASSERT_EQ_INT(meta_chunk_set_clean(m, f.ino, 1, 1, a, 5000000 - (1 << 22), 10), 1);
+	uint64_t v = version_of(m, f.ino, 1);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_clean(m, f.ino, 1, v, a, 5000000 - (1 << 22), 10), 1);
 	TEST_ASSERT_EQ_INT(meta_check(m, false, ignore_problem, &n), 0);
-	TEST_ASSERT_EQ_INT(meta_chunk_set_clean(m, f.ino, 1, 1, a, 5, 10), 0); /* CLEAN already */
+	TEST_ASSERT_EQ_INT(meta_chunk_set_clean(m, f.ino, 1, v, a, 5, 10), 0); /* CLEAN already */
 	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 1, 5), 1);
-	TEST_ASSERT_EQ_INT(meta_chunk_set_clean(m, f.ino, 1, 2, a, 5000001 - (1 << 22), 10), 1);
+	TEST_ASSERT_EQ_INT(
+	    meta_chunk_set_clean(m, f.ino, 1, version_of(m, f.ino, 1), a, 5000001 - (1 << 22), 10), 1);
 	n = 0;
 	TEST_ASSERT_EQ_INT(meta_check(m, false, ignore_problem, &n), 1);
 	/* chunk 2 of f lies past its end; w is being written: its chunks may */
