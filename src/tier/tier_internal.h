@@ -6,7 +6,7 @@
  *
  * Chunk states and who moves them (see docs/design.md):
  *
- *	write (fs.c)        any -> DIRTY, version += 1 (REMOTE fetched first when partly written)
+ *	write (fs.c)        any -> DIRTY, a new version (REMOTE fetched first when partly written)
  *	upload_one()        DIRTY -> CLEAN, only if the version is unchanged since it began
  *	evict_until()       CLEAN -> REMOTE, least recently used first, punching the hole
  *	fetch_chunk()       REMOTE -> CLEAN, after the object is verified
