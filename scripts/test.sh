@@ -61,8 +61,8 @@ unit_all() {
 step unit unit_all build
 step unit-asan unit_all build-asan
 step integration tests/integration/run.sh build
-# the kill -9 loops: 50 cycles each in the plain build, 8 under the sanitizers (3-4x slower)
-step integration-asan env ASAN_OPTIONS=detect_leaks=1 ZERO_CRASH_CYCLES=8 \
+# the kill -9 loops: 50 cycles each in the plain build, 5 under the sanitizers (3-4x slower)
+step integration-asan env ASAN_OPTIONS=detect_leaks=1 ZERO_CRASH_CYCLES=5 \
 	tests/integration/run.sh build-asan
 step cli env ZERO_BIN="$root/build/zero" $PY -m pytest -q -p no:cacheprovider tests/cli
 plain=$(mktemp -d /tmp/zero-plain.XXXXXX)

@@ -2,7 +2,7 @@
 
 Each cycle starts crashwriter.py on the mount (random creates, appends,
 overwrites, truncates, renames and unlinks, each followed by fsync of the
-file and of its directory), kills the daemon with SIGKILL after 0.5-3 s,
+file and of its directory), kills the daemon with SIGKILL after 0.3-2.5 s,
 clears the dead mount with `zero umount`, runs `zero fsck` on the cache
 (which must say "consistent"), mounts again and compares every file with a
 model of all the operations whose fsyncs returned. The one operation that
@@ -134,7 +134,7 @@ def crash_cycles(m, seed):
         assert time.monotonic() < deadline, (
             "%d cycles took more than %d s" % (cycle, TIME_LIMIT))
         w = Writer(root, {n: len(b) for n, b in model.items()}, seed * 1000 + cycle, m.base)
-        time.sleep(rnd.uniform(0.5, 3))
+        time.sleep(rnd.uniform(0.3, 2.5))
         log_mark = len(m.log_text())
         m.kill9()
         done, pending = w.finish()

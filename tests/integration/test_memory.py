@@ -15,7 +15,7 @@ from conftest import s3_conf
 from tierutil import MiB, gen
 
 LIMIT = 200 * MiB
-SECONDS = 25
+SECONDS = 15
 
 
 def vm(pid, field):
