@@ -170,8 +170,9 @@ def pick(rnd, sizes, serial):
 
 def do(root, op):
     kind, path = op["op"], os.path.join(root, op["name"])
-    if kind == "create":
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    if kind in ("create", "rewrite"):
+        how = os.O_CREAT | os.O_EXCL if kind == "create" else os.O_TRUNC
+        fd = os.open(path, os.O_WRONLY | how, 0o644)
         try:
             buf = data(op["seed"], op["size"])
             for i in range(0, len(buf), MiB):
@@ -188,15 +189,6 @@ def do(root, op):
                 os.write(fd, buf)
             else:
                 os.pwrite(fd, buf, op["off"])
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    elif kind == "rewrite":
-        fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
-        try:
-            buf = data(op["seed"], op["size"])
-            for i in range(0, len(buf), MiB):
-                os.write(fd, buf[i:i + MiB])
             os.fsync(fd)
         finally:
             os.close(fd)
