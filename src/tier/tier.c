@@ -364,8 +364,9 @@ static void *tier_main(void *arg)
 		uint64_t shortfall = disk_space_shortfall(fs), low = used;
 		if (t->target && used > t->target)
 			low = t->low;
-		if (shortfall && low > (used > shortfall ? used - shortfall : 0))
-			low = used > shortfall ? used - shortfall : 0;
+		uint64_t for_disk = used > shortfall ? used - shortfall : 0;
+		if (shortfall && for_disk < low)
+			low = for_disk;
 		pthread_mutex_unlock(&fs->lock);
 		if (low < used)
 			evict_until(fs, used, low);
