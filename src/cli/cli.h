@@ -18,6 +18,15 @@ int cli_pin(int argc, char **argv);
 int cli_unpin(int argc, char **argv);
 int cli_evict(int argc, char **argv);
 
+int cli_recover(int argc, char **argv);
+int cli_checkpoint(int argc, char **argv);
+
+struct stat;
+/* residency.c: the one live Zero mount into MNT (else says why, -ENOENT/-EEXIST). */
+int zero_mount_only(char *mnt, size_t size);
+/* residency.c: PATH is on a Zero mount (*ST its stat), else says why. */
+int check_on_zero(const char *path, struct stat *st);
+
 /* True when ARG is -h or --help. */
 int cli_is_help(const char *arg);
 

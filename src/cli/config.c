@@ -80,6 +80,9 @@ static const struct config_key config_keys[] = {
 	KEY_POW2("chunkSize", chunk_size, 1ULL << 20, 64ULL << 20),
 	KEY_NUM("uploadDelay", upload_delay_s, CONFIG_SECONDS, 0, 86400),
 	KEY_NUM("metadataBackupInterval", metadata_backup_interval_s, CONFIG_SECONDS, 1, 604800),
+	KEY_NUM("metadataSyncInterval", metadata_sync_interval_s, CONFIG_SECONDS, 1, 3600),
+	KEY_NUM("metadataRetention", metadata_retention_s, CONFIG_SECONDS, 0, 3650 * 86400ULL),
+	KEY_STR("syncUpload", sync_upload, CONFIG_BOOL),
 	KEY_NUM("maxParallelTransfers", max_parallel_transfers, CONFIG_COUNT, 1, 256),
 	KEY_NUM("multipartThreshold", multipart_threshold, CONFIG_SIZE, 5ULL << 20, 5ULL << 40),
 	KEY_NUM("multipartPartSize", multipart_part_size, CONFIG_SIZE, 5ULL << 20, 5ULL << 30),
@@ -97,7 +100,9 @@ static void config_set_defaults(struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->path_style = true;
 	cfg->upload_delay_s = 5;
-	cfg->metadata_backup_interval_s = 300;
+	cfg->metadata_backup_interval_s = 3600;
+	cfg->metadata_sync_interval_s = 1;
+	cfg->metadata_retention_s = 7 * 86400;
 	cfg->max_parallel_transfers = 8;
 	cfg->multipart_threshold = 512ULL << 20;
 	cfg->multipart_part_size = 64ULL << 20;

@@ -34,6 +34,9 @@ struct config {
 	/* tuning */
 	unsigned upload_delay_s;		  /* seconds without writes before upload */
 	unsigned metadata_backup_interval_s;	  /* seconds between metadata snapshots */
+	unsigned metadata_sync_interval_s;	  /* seconds between shipments of metadata changes */
+	unsigned metadata_retention_s;		  /* seconds of point-in-time history kept */
+	bool sync_upload;			  /* fsync waits until the bucket has the file */
 	unsigned max_parallel_transfers;	  /* concurrent HTTP transfers */
 	uint64_t multipart_threshold;		  /* bytes; above it PUT is multipart */
 	uint64_t multipart_part_size;		  /* bytes per part */

@@ -18,6 +18,8 @@ static const struct command commands[] = {
     {"umount", cli_umount, "unmount a Zero filesystem and wait for its daemon to finish"},
     {"fsck", cli_fsck, "check (and repair) the metadata of an unmounted cache"},
     {"bucket", cli_bucket, "operate on the configured bucket (check, ls, put, get, rm, stat)"},
+    {"recover", cli_recover, "list the states of the filesystem the bucket can restore"},
+    {"checkpoint", cli_checkpoint, "create, list or delete named states of a mounted filesystem"},
     {"status", cli_status, "show the cache, the upload queue, the bucket and fetches"},
     {"prefetch", cli_prefetch, "bring files into the local cache now"},
     {"pin", cli_pin, "keep files local whatever the pressure on the cache"},

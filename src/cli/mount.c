@@ -12,9 +12,11 @@
 #include "cli/cli.h"
 #include "cli/config.h"
 #include "cli/mounts.h"
+#include "cli/recover.h"
 #include "common/log.h"
 #include "fs/fs.h"
 #include "fuse/fuse_ops.h"
+#include "journal/journal.h"
 #include "store/objstore.h"
 
 #include <errno.h>
@@ -38,12 +40,17 @@ static void usage(FILE *out)
 		"Mount the Zero filesystem kept in CACHE (default $XDG_DATA_HOME/zero, else\n"
 		"~/.local/share/zero) at MOUNTPOINT. Returns once the mount is ready; the\n"
 		"daemon logs to CACHE/zero.log. A mount left dead at MOUNTPOINT by a killed\n"
-		"daemon is cleaned up first; a live Zero mount there is refused.\n\n"
+		"daemon is cleaned up first; a live Zero mount there is refused. A new, empty\n"
+		"CACHE on a bucket that holds a filesystem restores it from the bucket (the\n"
+		"metadata now, the data on demand).\n\n"
 		"options:\n"
 		"  -f, --foreground     stay in the foreground, log to stderr\n"
 		"  -o OPTIONS           extra FUSE mount options, comma-separated\n"
 		"  --config FILE        configuration file (default ~/.config/zero/config.yml)\n"
 		"  --writeback-cache    let the kernel cache writes (faster small writes)\n"
+		"  --at TIME            mount the state of TIME read-only (a new, empty CACHE;\n"
+		"                       TIME is 'YYYY-MM-DD HH:MM:SS' local time or @SECONDS)\n"
+		"  --checkpoint NAME    mount checkpoint NAME read-only (a new, empty CACHE)\n"
 		"  -d, --debug          log every FUSE request (implies -f)\n"
 		"  -h, --help           show this help\n");
 }
@@ -216,7 +223,11 @@ int cli_mount(int argc, char **argv)
 	static const struct option longopts[] = {
 	    {"foreground", no_argument, NULL, 'f'},	 {"debug", no_argument, NULL, 'd'},
 	    {"config", required_argument, NULL, 'c'},	 {"help", no_argument, NULL, 'h'},
-	    {"writeback-cache", no_argument, NULL, 'w'}, {NULL, 0, NULL, 0}};
+	    {"writeback-cache", no_argument, NULL, 'w'}, {"at", required_argument, NULL, 'A'},
+	    {"checkpoint", required_argument, NULL, 'C'}, {NULL, 0, NULL, 0}};
+	struct journal_target target = {0};
+	bool restored = false, readonly = false;
+	char ro_options[1024];
 	const char *config_path = NULL, *user_options = NULL, *mnt, *cache_arg;
 	char cache[PATH_MAX], mnt_abs[PATH_MAX], err[1024] = "", logpath[PATH_MAX + 16];
 	bool foreground = false, debug = false, writeback = false;
@@ -244,6 +255,24 @@ int cli_mount(int argc, char **argv)
 		case 'w':
 			writeback = true;
 			break;
+		case 'A':
+			if (recover_parse_time(optarg, &target.at_ms)) {
+				fprintf(stderr,
+					"zero: --at %s: expected 'YYYY-MM-DD HH:MM:SS' or @SECONDS\n",
+					optarg);
+				return 2;
+			}
+			readonly = true;
+			break;
+		case 'C':
+			if (!checkpoint_name_valid(optarg)) {
+				fprintf(stderr, "zero: --checkpoint %s: not a checkpoint name\n",
+					optarg);
+				return 2;
+			}
+			target.checkpoint = optarg;
+			readonly = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -259,6 +288,14 @@ int cli_mount(int argc, char **argv)
 	}
 	mnt = argv[optind];
 	cache_arg = argc - optind > 1 ? argv[optind + 1] : NULL;
+	if (readonly && !cache_arg) {
+		fprintf(stderr, "zero: --at and --checkpoint mount into a new, empty CACHE: name it\n");
+		return 2;
+	}
+	if (target.at_ms && target.checkpoint) {
+		fprintf(stderr, "zero: --at and --checkpoint exclude each other\n");
+		return 2;
+	}
 	/* the cache is for this user alone, and so is all that this process creates */
 	umask(077);
 	ret = config_load(config_path, &cfg, err, sizeof(err));
@@ -320,6 +357,24 @@ int cli_mount(int argc, char **argv)
 		goto out_unlock;
 	}
 	{
+		char db[PATH_MAX + 16];
+		if (cfg.sqlite_file_location)
+			snprintf(db, sizeof(db), "%s", cfg.sqlite_file_location);
+		else
+			snprintf(db, sizeof(db), "%s/meta.db", cache);
+		ret = recover_new_cache(store, db, &target, true, &restored, err, sizeof(err));
+		if (ret) {
+			fprintf(stderr, "zero: %s\n", err);
+			objstore_free(store);
+			goto out_unlock;
+		}
+	}
+	if (readonly) {
+		snprintf(ro_options, sizeof(ro_options), "%s%sro", user_options ? user_options : "",
+			 user_options ? "," : "");
+		user_options = ro_options;
+	}
+	{
 		struct fs_options fopt = {
 		    .cache_dir = cache,
 		    .db_path = cfg.sqlite_file_location,
@@ -330,6 +385,11 @@ int cli_mount(int argc, char **argv)
 		    .upload_delay_s = cfg.upload_delay_s,
 		    .backpressure_timeout_s = cfg.backpressure_timeout_s,
 		    .uploaders = cfg.max_parallel_transfers,
+		    .metadata_sync_ms = cfg.metadata_sync_interval_s * 1000,
+		    .snapshot_interval_s = cfg.metadata_backup_interval_s,
+		    .retention_s = cfg.metadata_retention_s,
+		    .restored = restored,
+		    .readonly = readonly,
 		};
 		ret = fs_new(&fopt, &fs, err, sizeof(err));
 	}

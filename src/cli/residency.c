@@ -180,7 +180,7 @@ static int zero_mount_of(dev_t dev, char *mnt, size_t size)
  * Pick the one Zero mount when none is named: fills MNT and returns 0, or
  * prints why not and returns -ENOENT (none) or -EEXIST (several).
  */
-static int zero_mount_only(char *mnt, size_t size)
+int zero_mount_only(char *mnt, size_t size)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 	char *line = NULL, **found = NULL;
@@ -239,7 +239,7 @@ out_free:
 }
 
 /* Stat PATH and check it lies on a Zero mount; prints why not. Returns 0 or -errno. */
-static int check_on_zero(const char *path, struct stat *st)
+int check_on_zero(const char *path, struct stat *st)
 {
 	int ret;
 

@@ -26,6 +26,7 @@
 #include "fs/acl.h"
 #include "fs/fileflags.h"
 #include "fs/fs_internal.h"
+#include "journal/journal.h"
 #include "tier/tier.h"
 
 #include "cache/cache.h"
@@ -652,6 +653,12 @@ int fs_new(const struct fs_options *opt, struct fs **out, char *err, size_t errl
 		snprintf(err, errlen, "cannot open metadata %s: %s", db_path, strerror(-ret));
 		goto out_free;
 	}
+	/* every change from here on is shipped to the bucket (src/journal/) */
+	if (opt->store && !opt->readonly && (ret = meta_changes_start(fs->meta)) != 0) {
+		snprintf(err, errlen, "cannot record the changes of %s: %s", db_path,
+			 strerror(-ret));
+		goto out_free;
+	}
 	ret = meta_setting_get(fs->meta, "chunk_size", buf, sizeof(buf));
 	fs->chunk_size = ret == 0 ? (uint32_t)strtoul(buf, NULL, 10) : 0;
 	if (fs->chunk_size < 4096 || (fs->chunk_size & (fs->chunk_size - 1))) {
@@ -704,12 +711,28 @@ int fs_new(const struct fs_options *opt, struct fs **out, char *err, size_t errl
 		if (ret)
 			goto out_free;
 	}
+	if (opt->store && !opt->readonly) {
+		struct journal_options jo = {
+		    .store = opt->store,
+		    .meta = fs->meta,
+		    .lock = &fs->lock,
+		    .sync_interval_ms = opt->metadata_sync_ms,
+		    .snapshot_interval_s = opt->snapshot_interval_s,
+		    .retention_s = opt->retention_s,
+		    .restored = opt->restored,
+		    .force = opt->force,
+		};
+		ret = journal_open(&jo, &fs->journal, err, errlen);
+		if (ret)
+			goto out_free;
+	}
 	*out = fs;
 	return 0;
 
 out_free:
 	if (!opt_store_taken)
 		objstore_free(opt->store);
+	journal_free(fs->journal);
 	tier_free(fs);
 	for (size_t i = 0; fs->table && i < fs->table_size; i++)
 		while (fs->table[i])
@@ -728,6 +751,8 @@ int fs_start(struct fs *fs)
 	if (ret)
 		return -ret;
 	fs->flusher_running = true;
+	if (fs->journal && (ret = journal_start(fs->journal)) != 0)
+		return ret;
 	return fs->tier ? tier_start(fs) : 0;
 }
 
@@ -767,6 +792,11 @@ int fs_free(struct fs *fs)
 	ret2 = meta_sync(fs->meta);
 	if (!ret)
 		ret = ret2;
+	/* the bucket gets the last changes, the clean mark among them */
+	if (fs->journal)
+		journal_stop(fs->journal);
+	journal_free(fs->journal);
+	fs->journal = NULL;
 	for (size_t i = 0; i < fs->table_size; i++)
 		while (fs->table[i])
 			itable_remove(fs, fs->table[i]);
@@ -2212,6 +2242,13 @@ int fs_setxattr(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, const cha
 
 	if (ret)
 		return ret;
+	if (strncmp(name, "user.zero.checkpoint.", 21) == 0) {
+		/* names a state of the whole filesystem: its owner's (or root's) call */
+		if (ctx->uid != 0 && ctx->uid != getuid())
+			return -EPERM;
+		return fs->journal ? journal_checkpoint_xattr(fs->journal, name + 21, value, size)
+				   : -EROFS;
+	}
 	if (is_zero_xattr(name)) {
 		pthread_mutex_lock(&fs->lock);
 		ret = fs->tier ? tier_setxattr(fs, ino, name, value, size) : -ENOTSUP;
@@ -2230,7 +2267,9 @@ int fs_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, size_t
 	if (ret)
 		return ret == -EOPNOTSUPP ? -ENODATA : ret;
 	pthread_mutex_lock(&fs->lock);
-	if (is_zero_xattr(name))
+	if (strcmp(name, "user.zero.checkpoints") == 0)
+		ret = journal_checkpoints_text(fs->meta, buf, size, len);
+	else if (is_zero_xattr(name))
 		ret = fs->tier ? tier_getxattr(fs, ino, name, buf, size, len) : -ENODATA;
 	else
 		ret = meta_xattr_get(fs->meta, ino, name, buf, size, len);

@@ -47,6 +47,17 @@ struct fs_options {
 	unsigned upload_delay_s;	 /* seconds without writes before a chunk is uploaded */
 	unsigned backpressure_timeout_s; /* writers waiting for uploads get ENOSPC after this */
 	unsigned uploaders;		 /* parallel uploads; 0: default */
+	/* the metadata in the bucket (src/journal/) */
+	unsigned metadata_sync_ms;	 /* changes shipped this often; 0: every second */
+	unsigned snapshot_interval_s;	 /* a snapshot this often while things change; 0: hourly */
+	int64_t retention_s;		 /* point-in-time history kept; < 0: 7 days */
+	bool restored;			 /* the database was just restored from the bucket */
+	bool force;			 /* ship this cache's state even if the bucket's is newer */
+	/*
+	 * A read-only view (a past state): nothing is shipped, uploaded or
+	 * collected; the kernel mount is read-only.
+	 */
+	bool readonly;
 };
 
 /* What fs_setattr changes. */

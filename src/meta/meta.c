@@ -6,7 +6,7 @@
  * and survives a crash of the process; meta_sync() makes it survive a crash
  * of the machine. See meta.h for the rules every function follows.
  */
-#include "meta/meta.h"
+#include "meta/meta_internal.h"
 
 #include "common/log.h"
 
@@ -46,7 +46,18 @@ static const char *const schema_sql =
     "CREATE INDEX IF NOT EXISTS chunk_state ON chunk(state, ino, idx);"
     "CREATE INDEX IF NOT EXISTS chunk_lru ON chunk(atime) WHERE state = 1;"
     "CREATE TABLE IF NOT EXISTS object(id BLOB PRIMARY KEY, refcount INTEGER NOT NULL,"
-    "  stored_size INTEGER NOT NULL) WITHOUT ROWID;";
+    "  stored_size INTEGER NOT NULL, released INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+    /* this cache's own state, never shipped to the bucket (changes.c) */
+    "CREATE TABLE IF NOT EXISTS local(k TEXT PRIMARY KEY, v TEXT NOT NULL);"
+    /* byte ranges a recovery could not restore: reads there are EIO (restore.c) */
+    "CREATE TABLE IF NOT EXISTS lost(ino INTEGER NOT NULL, start INTEGER NOT NULL,"
+    "  end INTEGER NOT NULL, PRIMARY KEY(ino, start)) WITHOUT ROWID;"
+    /* named states of the filesystem and the objects they keep (journal/checkpoint.c) */
+    "CREATE TABLE IF NOT EXISTS checkpoint(name TEXT PRIMARY KEY, created INTEGER NOT NULL,"
+    "  seq INTEGER NOT NULL, key TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS checkpoint_object(name TEXT NOT NULL, id BLOB NOT NULL,"
+    "  PRIMARY KEY(name, id)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS checkpoint_object_id ON checkpoint_object(id);";
 
 #define INODE_COLS                                                                                 \
 	"ino, mode, uid, gid, nlink, size, rdev, atime_s, atime_ns, mtime_s, mtime_ns, ctime_s, "  \
@@ -63,6 +74,7 @@ enum stmt_id {
 	ST_INODE_UPDATE,
 	ST_INODE_DELETE,
 	ST_INODE_XATTRS_DELETE,
+	ST_INODE_LOST_DELETE,
 	ST_SYMLINK_GET,
 	ST_INODE_COUNT,
 	ST_DENTRY_LOOKUP,
@@ -101,6 +113,7 @@ enum stmt_id {
 	ST_OBJECT_ENSURE,
 	ST_OBJECT_EXISTS,
 	ST_OBJECT_GARBAGE,
+	ST_OBJECT_STAMP,
 	ST_OBJECT_DELETE,
 	ST_OBJECT_STATS,
 	ST_ORPHAN_LIST,
@@ -126,6 +139,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 			"WHERE ino = ?1",
     [ST_INODE_DELETE] = "DELETE FROM inode WHERE ino = ?1",
     [ST_INODE_XATTRS_DELETE] = "DELETE FROM xattr WHERE ino = ?1",
+    [ST_INODE_LOST_DELETE] = "DELETE FROM lost WHERE ino = ?1",
     [ST_SYMLINK_GET] = "SELECT target FROM inode WHERE ino = ?1",
     [ST_INODE_COUNT] = "SELECT count(*) FROM inode",
     [ST_DENTRY_LOOKUP] = "SELECT ino FROM dentry WHERE parent = ?1 AND name = ?2",
@@ -179,12 +193,16 @@ static const char *const stmt_sql[ST_COUNT] = {
 	"WHERE id IN (SELECT object FROM chunk WHERE ino = ?1 AND idx >= ?2 AND idx <= ?3 "
 	"AND object IS NOT NULL)",
     [ST_OBJECT_REF] = "INSERT INTO object(id, refcount, stored_size) VALUES(?1, 1, ?2) "
-		      "ON CONFLICT(id) DO UPDATE SET refcount = refcount + 1",
+		      "ON CONFLICT(id) DO UPDATE SET refcount = refcount + 1, released = 0",
     [ST_OBJECT_UNREF] = "UPDATE object SET refcount = refcount - 1 WHERE id = ?1",
     [ST_OBJECT_ENSURE] = "INSERT OR IGNORE INTO object(id, refcount, stored_size) "
 			 "VALUES(?1, 0, ?2)",
     [ST_OBJECT_EXISTS] = "SELECT refcount FROM object WHERE id = ?1",
-    [ST_OBJECT_GARBAGE] = "SELECT id FROM object WHERE refcount <= 0 LIMIT ?1",
+    /* released before ?2 and kept by no checkpoint */
+    [ST_OBJECT_GARBAGE] = "SELECT id FROM object o WHERE refcount <= 0 AND released > 0 AND "
+			  "released <= ?2 AND NOT EXISTS (SELECT 1 FROM checkpoint_object c "
+			  "WHERE c.id = o.id) LIMIT ?1",
+    [ST_OBJECT_STAMP] = "UPDATE object SET released = ?1 WHERE refcount <= 0 AND released = 0",
     [ST_OBJECT_DELETE] = "DELETE FROM object WHERE id = ?1 AND refcount <= 0",
     [ST_OBJECT_STATS] = "SELECT count(*), coalesce(sum(stored_size), 0) FROM object "
 			"WHERE refcount > 0",
@@ -203,7 +221,22 @@ struct meta {
 	 * Starts above every version in the table.
 	 */
 	uint64_t version_seq;
+	sqlite3_session *session; /* changes.c: what is shipped to the bucket */
+	/* total changes after open: a cache changed outside a journaled mount is known (changes.c) */
+	sqlite3_int64 changes_at_open;
 };
+
+sqlite3 *meta_db(struct meta *m)
+{
+	return m->db;
+}
+
+sqlite3_session **meta_session(struct meta *m)
+{
+	return &m->session;
+}
+
+static int exec_sql(struct meta *m, const char *sql);
 
 /* Map an SQLite result code to -errno, logging what is not routine. */
 static int sqlite_errno(struct meta *m, int rc, const char *what)
@@ -265,6 +298,30 @@ static int stmt_exec(struct meta *m, sqlite3_stmt *st, const char *what)
 static void bind_name(sqlite3_stmt *st, int col, const char *name)
 {
 	sqlite3_bind_blob(st, col, name, (int)strlen(name), SQLITE_STATIC);
+}
+
+int meta_errno(struct meta *m, int rc, const char *what)
+{
+	return sqlite_errno(m, rc, what);
+}
+
+int meta_exec(struct meta *m, const char *sql)
+{
+	return exec_sql(m, sql);
+}
+
+int meta_exec_int(struct meta *m, const char *sql, int64_t a, int64_t b, int64_t c)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(m->db, sql, -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return sqlite_errno(m, rc, sql);
+	for (int i = 1; i <= sqlite3_bind_parameter_count(st) && i <= 3; i++)
+		sqlite3_bind_int64(st, i, i == 1 ? a : i == 2 ? b : c);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sqlite_errno(m, rc, sql);
 }
 
 static int exec_sql(struct meta *m, const char *sql)
@@ -353,6 +410,19 @@ static int meta_init_new(struct meta *m, uint32_t chunk_size, uid_t root_uid, gi
 	return meta_setting_set(m, "schema_version", META_SCHEMA_VERSION);
 }
 
+/* Columns added since schema version 1 was first written. */
+static int schema_upgrade(struct meta *m)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(m->db, "SELECT released FROM object LIMIT 0", -1, &st, NULL) ==
+	    SQLITE_OK) {
+		sqlite3_finalize(st);
+		return 0;
+	}
+	return exec_sql(m, "ALTER TABLE object ADD COLUMN released INTEGER NOT NULL DEFAULT 0");
+}
+
 static int version_seq_load(struct meta *m)
 {
 	sqlite3_stmt *st = stmt_get(m, ST_CHUNK_MAX_VERSION);
@@ -403,6 +473,9 @@ int meta_open(const char *path, uint32_t chunk_size, uid_t root_uid, gid_t root_
 	ret = exec_sql(m, schema_sql);
 	if (ret)
 		goto out_rollback;
+	ret = schema_upgrade(m);
+	if (ret)
+		goto out_rollback;
 	for (int i = 0; i < ST_COUNT; i++) {
 		rc = sqlite3_prepare_v3(m->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
 					&m->stmt[i], NULL);
@@ -426,6 +499,7 @@ int meta_open(const char *path, uint32_t chunk_size, uid_t root_uid, gid_t root_
 	ret = exec_sql(m, "COMMIT");
 	if (ret)
 		goto out_close;
+	m->changes_at_open = sqlite3_total_changes64(m->db);
 	*out = m;
 	return 0;
 
@@ -440,6 +514,10 @@ void meta_close(struct meta *m)
 {
 	if (!m)
 		return;
+	/* changes.c rule 3: changed without a session, the bucket's copy is behind */
+	if (!*meta_session(m) && sqlite3_total_changes64(m->db) != m->changes_at_open)
+		meta_local_set(m, "journal_stale", "1");
+	meta_changes_close(m);
 	for (int i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(m->stmt[i]);
 	sqlite3_close(m->db);
@@ -552,7 +630,8 @@ static int savepoint_end(struct meta *m, int ret);
 
 int meta_inode_delete(struct meta *m, uint64_t ino)
 {
-	static const enum stmt_id ids[] = {ST_INODE_XATTRS_DELETE, ST_INODE_DELETE};
+	static const enum stmt_id ids[] = {ST_INODE_XATTRS_DELETE, ST_INODE_LOST_DELETE,
+					   ST_INODE_DELETE};
 	int ret = savepoint_begin(m);
 
 	if (ret)
@@ -1015,11 +1094,16 @@ int meta_chunk_lru_list(struct meta *m, size_t limit, meta_chunk_row_cb cb, void
 int meta_chunk_touch(struct meta *m, uint64_t ino, uint64_t idx, int64_t atime)
 {
 	sqlite3_stmt *st = stmt_get(m, ST_CHUNK_TOUCH);
+	int ret;
 
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)idx);
 	sqlite3_bind_int64(st, 3, atime);
-	return stmt_exec(m, st, "chunk touch");
+	/* eviction order is this cache's business: not shipped */
+	meta_changes_pause(m, true);
+	ret = stmt_exec(m, st, "chunk touch");
+	meta_changes_pause(m, false);
+	return ret;
 }
 
 int meta_chunk_counts(struct meta *m, uint64_t count[3], uint64_t bytes[3])
@@ -1115,17 +1199,25 @@ int meta_object_exists(struct meta *m, const uint8_t id[META_OBJECT_ID_LEN])
 	return ret;
 }
 
-int meta_object_garbage(struct meta *m, size_t limit, meta_object_cb cb, void *arg)
+int meta_object_garbage(struct meta *m, size_t limit, int64_t now, int64_t released_before,
+			meta_object_cb cb, void *arg)
 {
-	sqlite3_stmt *st = stmt_get(m, ST_OBJECT_GARBAGE);
+	sqlite3_stmt *st = stmt_get(m, ST_OBJECT_STAMP);
 	uint8_t(*ids)[META_OBJECT_ID_LEN] = NULL;
 	size_t n = 0;
-	int rc, ret = 0;
+	int rc, ret;
 
+	/* objects that lost their last reference since the last call were released now */
+	sqlite3_bind_int64(st, 1, now);
+	ret = stmt_exec(m, st, "object release");
+	if (ret)
+		return ret;
 	ids = calloc(limit ? limit : 1, META_OBJECT_ID_LEN);
 	if (!ids)
 		return -ENOMEM;
+	st = stmt_get(m, ST_OBJECT_GARBAGE);
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)limit);
+	sqlite3_bind_int64(st, 2, released_before);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < limit) {
 		if (sqlite3_column_bytes(st, 0) == META_OBJECT_ID_LEN)
 			memcpy(ids[n++], sqlite3_column_blob(st, 0), META_OBJECT_ID_LEN);

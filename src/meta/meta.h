@@ -55,6 +55,8 @@ struct meta_inode {
  * and mtime from the cache file only for such files.
  */
 #define META_INODE_WRITING (1u << 3)
+/* Ranges of the file are lost (a recovery could not restore them): see meta_lost_* */
+#define META_INODE_LOST (1u << 4)
 
 /* Chunk states, see docs/design.md. */
 enum meta_chunk_state { CHUNK_DIRTY = 0, CHUNK_CLEAN = 1, CHUNK_REMOTE = 2 };
@@ -192,8 +194,15 @@ int meta_chunk_remote_bytes_ino(struct meta *m, uint64_t ino, uint64_t block, ui
 /* 1 when a row for object ID exists (referenced or garbage), else 0. */
 int meta_object_exists(struct meta *m, const uint8_t id[META_OBJECT_ID_LEN]);
 typedef int (*meta_object_cb)(void *arg, const uint8_t id[META_OBJECT_ID_LEN]);
-/* Up to LIMIT unreferenced objects. */
-int meta_object_garbage(struct meta *m, size_t limit, meta_object_cb cb, void *arg);
+/*
+ * Up to LIMIT unreferenced objects that may go: released (their last
+ * reference dropped) at or before RELEASED_BEFORE and kept by no
+ * checkpoint. Objects found unreferenced for the first time are stamped
+ * released at NOW (so an object is kept at least as long as asked, never
+ * less).
+ */
+int meta_object_garbage(struct meta *m, size_t limit, int64_t now, int64_t released_before,
+			meta_object_cb cb, void *arg);
 /* Forget unreferenced object ID; 1 when deleted, 0 when it is referenced again. */
 int meta_object_delete(struct meta *m, const uint8_t id[META_OBJECT_ID_LEN]);
 /* Referenced objects: how many, and their stored bytes. */
@@ -216,5 +225,90 @@ int meta_file_list(struct meta *m, meta_ino_cb cb, void *arg);
  */
 typedef void (*meta_report_cb)(void *arg, const char *problem);
 int meta_check(struct meta *m, bool repair, meta_report_cb report, void *arg);
+
+/* ---- this cache's own settings, never shipped (changes.c) ---- */
+
+int meta_local_get(struct meta *m, const char *key, char *buf, size_t size);
+int meta_local_set(struct meta *m, const char *key, const char *value);
+/* Forget every local setting (a database restored from the bucket). */
+int meta_local_clear(struct meta *m);
+
+/* ---- the change log shipped to the bucket (changes.c) ---- */
+
+/*
+ * Record every change from now on (every table but `local`; not the access
+ * times of chunks). Call right after meta_open, before anything changes.
+ */
+int meta_changes_start(struct meta *m);
+/* Whether changes were recorded since the last take. */
+bool meta_changes_pending(struct meta *m);
+/* About how many bytes the changeset would take now. */
+uint64_t meta_changes_bytes(struct meta *m);
+/*
+ * The changeset of everything committed since the start or the last take,
+ * into *BUF (malloc'd, caller frees; NULL and 0 when the changes cancelled
+ * out), and start over. -EBUSY inside a transaction.
+ */
+int meta_changes_take(struct meta *m, void **buf, size_t *len);
+/*
+ * The inodes changeset CS touches (rows of inodes, their xattrs, chunks and
+ * lost ranges; both the inode and the directory of each entry), sorted and
+ * unique, into *INOS (malloc'd) and *N; *ROWS gets the number of rows
+ * changed. M (may be NULL) is the database the changeset was taken from,
+ * for the directory of an entry whose directory did not change.
+ */
+int meta_changes_inodes(struct meta *m, const void *cs, size_t len, uint64_t **inos, size_t *n,
+			uint64_t *rows);
+/* Apply changeset CS; *CONFLICTS counts rows that did not fit (the changeset's won). */
+int meta_changes_apply(struct meta *m, const void *cs, size_t len, unsigned *conflicts);
+
+/*
+ * A snapshot: the whole database as of meta_snapshot_begin (a second
+ * connection holds a read transaction), read out later without the
+ * caller's lock.
+ */
+struct meta_snapshot;
+int meta_snapshot_begin(struct meta *m, struct meta_snapshot **out);
+/* The database image, into *BUF (malloc'd, caller frees). */
+int meta_snapshot_read(struct meta_snapshot *s, void **buf, size_t *len);
+void meta_snapshot_end(struct meta_snapshot *s);
+
+/*
+ * Checkpoints (changes.c): a named state; every object the chunk table
+ * names now is kept (never collected) until the checkpoint is removed.
+ * KEY is its object in the bucket. add: -EEXIST when NAME is taken.
+ */
+int meta_checkpoint_add(struct meta *m, const char *name, int64_t created, uint64_t seq,
+			const char *key);
+/* Remove NAME (its KEY into KEY); -ENOENT when there is none. */
+int meta_checkpoint_remove(struct meta *m, const char *name, char *key, size_t keysize);
+typedef int (*meta_checkpoint_cb)(void *arg, const char *name, int64_t created, uint64_t objects);
+int meta_checkpoint_list(struct meta *m, meta_checkpoint_cb cb, void *arg);
+
+/* ---- a restored database, and what it could not restore (restore.c) ---- */
+
+/* One range a recovery could not restore: bytes START..END-1 of INO. */
+typedef int (*meta_lost_cb)(void *arg, uint64_t ino, uint64_t start, uint64_t end);
+/*
+ * Make a database restored from the bucket mountable on an empty cache:
+ * every chunk is REMOTE (CLEAN ones were in the bucket; a DIRTY one keeps
+ * its last uploaded object where that covers it), no file is marked
+ * WRITING, and each byte range whose newest content never reached the
+ * bucket is recorded lost (reads there are EIO) and reported through CB.
+ * Returns the number of lost ranges or -errno.
+ */
+int meta_restore_fixup(struct meta *m, uint32_t chunk_size, meta_lost_cb cb, void *arg);
+/* Whether any of bytes OFF..OFF+LEN-1 of INO are lost: 1 yes, 0 no. */
+int meta_lost_overlaps(struct meta *m, uint64_t ino, uint64_t off, uint64_t len);
+/*
+ * Bytes OFF..OFF+LEN-1 of INO were written (or, LEN UINT64_MAX, everything
+ * from OFF on was truncated away): they are no longer lost. 1 when ranges
+ * of INO remain lost, 0 when none does.
+ */
+int meta_lost_clear(struct meta *m, uint64_t ino, uint64_t off, uint64_t len);
+/* A path of INO from the root ("/a/b"; its first name for a file with several). -ENOENT unnamed. */
+int meta_inode_path(struct meta *m, uint64_t ino, char *buf, size_t size);
+/* Every lost range, in (ino, start) order. */
+int meta_lost_list(struct meta *m, meta_lost_cb cb, void *arg);
 
 #endif /* ZERO_META_H */

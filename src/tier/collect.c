@@ -8,10 +8,14 @@
  *     collector deletes objects nothing references; an id it is deleting is
  *     in `deleting`, and an upload of the same content waits for it to go.
  *  An object whose delete fails stays in the table, and is tried again.
+ *  An object is deleted only when the journal's retention no longer needs
+ *  it (journal_gc_horizon: released long enough ago, and the bucket's
+ *  newest metadata no longer names it), and no checkpoint keeps it.
  */
 #include "tier/tier_internal.h"
 
 #include "format/envelope.h"
+#include "journal/journal.h"
 #include "store/objstore.h"
 
 #include <errno.h>
@@ -44,7 +48,14 @@ void gc_once(struct fs *fs)
 	if (!b.ids)
 		return;
 	pthread_mutex_lock(&fs->lock);
-	ret = meta_object_garbage(fs->meta, GC_BATCH, gc_cb, &b);
+	if (!fs->journal) {
+		/* a read-only view of a past state: its objects are the live filesystem's */
+		pthread_mutex_unlock(&fs->lock);
+		free(b.ids);
+		return;
+	}
+	ret = meta_object_garbage(fs->meta, GC_BATCH, time(NULL), journal_gc_horizon(fs->journal),
+				  gc_cb, &b);
 	if (ret || b.n == 0) {
 		pthread_mutex_unlock(&fs->lock);
 		free(b.ids);

@@ -13,6 +13,8 @@
  */
 #include "tier/tier_internal.h"
 
+#include "journal/journal.h"
+
 #include "store/objstore.h"
 
 #include <errno.h>
@@ -145,7 +147,7 @@ static int status_json(struct fs *fs, char *out, size_t size)
 		err[o++] = (*p >= 0 && *p < 32) ? ' ' : *p;
 	}
 	err[o] = '\0';
-	return snprintf(
+	int n = snprintf(
 	    out, size,
 	    "{\"bucket\":\"%s\",\"chunk_size\":%" PRIu64 ",\"cache_used\":%" PRIu64
 	    ",\"cache_target\":%" PRIu64 ",\"dirty_chunks\":%" PRIu64 ",\"dirty_bytes\":%" PRIu64
@@ -166,6 +168,25 @@ static int status_json(struct fs *fs, char *out, size_t size)
 	    t->upload_errors, t->evictions, t->evicted_bytes, t->gc_deleted,
 	    t->pressure ? "true" : "false", mem_rss(), (t->units_used + t->nbufs) * unit,
 	    t->units_peak * unit, t->units_max * unit, err);
+	if (n > 2 && (size_t)n < size && fs->journal) {
+		/* the metadata in the bucket: how far behind it is (src/journal/) */
+		struct journal_status js;
+		journal_status(fs->journal, &js);
+		n -= 2; /* "}\n" */
+		n += snprintf(out + n, size - (size_t)n,
+			      ",\"meta_seq\":%" PRIu64 ",\"meta_generation\":%" PRIu32
+			      ",\"meta_lag_s\":%.1f,\"meta_lag_bytes\":%" PRIu64
+			      ",\"meta_lag_rows\":%" PRIu64 ",\"meta_segments\":%" PRIu64
+			      ",\"meta_snapshots\":%" PRIu64 ",\"meta_ship_errors\":%" PRIu64
+			      ",\"meta_shipped_bytes\":%" PRIu64 ",\"meta_last_ship\":%" PRId64
+			      ",\"meta_last_snapshot\":%" PRId64 ",\"meta_retention_s\":%" PRId64
+			      ",\"meta_fenced\":%s}\n",
+			      js.shipped_seq, js.generation, js.lag_s, js.lag_bytes, js.lag_rows,
+			      js.segments, js.snapshots, js.ship_errors, js.shipped_bytes,
+			      js.last_ship, js.last_snapshot, js.retention_s,
+			      js.fenced ? "true" : "false");
+	}
+	return n;
 }
 
 int tier_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, size_t size,

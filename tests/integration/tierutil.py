@@ -24,7 +24,9 @@ TARGET = 64_000_000  # targetDiskUsage 0.064 (GB)
 # The tests lay files out around 4 MiB chunk boundaries; the default chunk
 # size (16 MiB) is taken by the tests that pass chunkSize=None.
 TIER_CONF = {"targetDiskUsage": 0.064, "uploadDelay": 0, "backpressureTimeout": 10,
-             "maxParallelTransfers": 4, "chunkSize": "4MiB"}
+             "maxParallelTransfers": 4, "chunkSize": "4MiB",
+             # no point-in-time history: replaced objects are collected at once
+             "metadataRetention": 0}
 SANITIZER_MARKERS = ("AddressSanitizer", "runtime error:", "LeakSanitizer")
 
 

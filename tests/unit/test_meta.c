@@ -226,7 +226,10 @@ static void test_objects(void)
 	TEST_ASSERT(ch.version > 0 && version_of(m, f.ino, 1) > ch.version);
 	/* a stale version does not land; its object is garbage */
 	TEST_ASSERT_EQ_INT(meta_chunk_set_clean(m, f.ino, 0, ch.version + 100, b, 10, 20), 0);
-	TEST_ASSERT_EQ_INT(meta_object_garbage(m, 10, count_garbage, &garbage), 0);
+	/* released at 100: kept while only what was released before 100 may go */
+	TEST_ASSERT_EQ_INT(meta_object_garbage(m, 10, 100, 99, count_garbage, &garbage), 0);
+	TEST_ASSERT_EQ_INT(garbage, 0);
+	TEST_ASSERT_EQ_INT(meta_object_garbage(m, 10, 200, 100, count_garbage, &garbage), 0);
 	TEST_ASSERT_EQ_INT(garbage, 1);
 	TEST_ASSERT_EQ_INT(meta_object_delete(m, b), 1);
 	/* two chunks with the same content share one object */
@@ -247,7 +250,7 @@ static void test_objects(void)
 	uint64_t before = version_of(m, f.ino, 0);
 	TEST_ASSERT_EQ_INT(meta_chunk_delete_range(m, f.ino, 0, 0), 0);
 	garbage = 0;
-	TEST_ASSERT_EQ_INT(meta_object_garbage(m, 10, count_garbage, &garbage), 0);
+	TEST_ASSERT_EQ_INT(meta_object_garbage(m, 10, 100, 100, count_garbage, &garbage), 0);
 	TEST_ASSERT_EQ_INT(garbage, 1);
 	/* a row made anew never gets a version it had: an old upload must not land on it */
 	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 0, 7), 1);
@@ -255,7 +258,7 @@ static void test_objects(void)
 	TEST_ASSERT_EQ_INT(meta_chunk_set_clean(m, f.ino, 0, before, b, 10, 30), 0);
 	TEST_ASSERT_EQ_INT(meta_inode_delete(m, f.ino), 0);
 	garbage = 0;
-	TEST_ASSERT_EQ_INT(meta_object_garbage(m, 10, count_garbage, &garbage), 0);
+	TEST_ASSERT_EQ_INT(meta_object_garbage(m, 10, 100, 100, count_garbage, &garbage), 0);
 	TEST_ASSERT_EQ_INT(garbage, 2);
 	meta_close(m);
 }
