@@ -494,6 +494,25 @@ static int chunks_drop(struct fs *fs, struct fs_inode *ip, uint64_t first, uint6
 }
 
 /*
+ * Bytes OFF..OFF+LEN-1 of IP (LEN UINT64_MAX: all from OFF) were written or
+ * cut away: they are no longer lost (meta restore.c). Costs nothing for a
+ * file without lost ranges. The caller stores IP's row.
+ */
+static int lost_forget(struct fs *fs, struct fs_inode *ip, uint64_t off, uint64_t len)
+{
+	int ret;
+
+	if (!(ip->attr.flags & META_INODE_LOST))
+		return 0;
+	ret = meta_lost_clear(fs->meta, ip->ino, off, len);
+	if (ret == 0) {
+		ip->attr.flags &= ~META_INODE_LOST;
+		ip->attr_dirty = true;
+	}
+	return ret < 0 ? ret : 0;
+}
+
+/*
  * Change the size of IP's file to SIZE in the cache file and the chunk
  * table. Caller holds the lock, has loaded IP->attr and stores it after.
  */
@@ -518,6 +537,8 @@ static int inode_truncate(struct fs *fs, struct fs_inode *ip, uint64_t size)
 		ret = -errno;
 	else
 		ip->attr.size = size;
+	if (ret == 0)
+		ret = lost_forget(fs, ip, size, UINT64_MAX);
 out:
 	inode_close_fd_if_unused(ip);
 	return ret;
@@ -1668,6 +1689,16 @@ int fs_read_prepare(struct fs *fs, struct fs_file *fh, off_t off, size_t size, i
 		*len = (uint64_t)off >= a->size		? 0
 		       : a->size - (uint64_t)off < size ? a->size - (uint64_t)off
 							: size;
+		if (*len > 0 && (a->flags & META_INODE_LOST) &&
+		    (ret = meta_lost_overlaps(fs->meta, ip->ino, (uint64_t)off, *len)) != 0) {
+			/* never bytes the file did not hold (restore.c): EIO until rewritten */
+			if (ret > 0) {
+				log_warn("read of inode %" PRIu64 " at %lld: bytes lost in a recovery",
+					 ip->ino, (long long)off);
+				ret = -EIO;
+			}
+			goto out_unlock;
+		}
 		if (*len == 0 || !fs->tier)
 			break;
 		ret = chunks_load(fs, ip);
@@ -1845,6 +1876,8 @@ int fs_write_begin(struct fs *fs, const struct fs_ctx *ctx, struct fs_file *fh, 
 	if (ret == 0)
 		ret = chunks_mark_dirty(fs, ip, (uint64_t)off / fs->chunk_size,
 					((uint64_t)off + len - 1) / fs->chunk_size);
+	if (ret == 0)
+		ret = lost_forget(fs, ip, (uint64_t)off, len);
 	if (ret == 0)
 		ip->nwrite++; /* until fs_write_end: no upload may read these chunks meanwhile */
 	*fd = ip->fd;
