@@ -373,6 +373,141 @@ static void fresh_dir(void)
 	TEST_ASSERT_EQ_INT(system(cmd), 0);
 }
 
+
+/* A changeset taken after commits, applied to a copy of the database before them, yields them. */
+static void test_changes_round_trip(void)
+{
+	char a_path[256], b_path[256];
+	struct meta *a = NULL, *b = NULL;
+	struct meta_snapshot *snap = NULL;
+	struct meta_inode f = {.mode = S_IFREG | 0600, .nlink = 1, .size = 10}, g;
+	void *img = NULL, *cs = NULL;
+	size_t imglen = 0, cslen = 0, ninos = 0;
+	uint64_t *inos = NULL, rows = 0, ino;
+	unsigned conflicts = 0;
+	char v[16];
+	FILE *fp;
+
+	snprintf(a_path, sizeof(a_path), "%s/a.db", tmpdir);
+	snprintf(b_path, sizeof(b_path), "%s/b.db", tmpdir);
+	TEST_ASSERT_EQ_INT(meta_open(a_path, 1u << 22, 0, 0, &a), 0);
+	TEST_ASSERT_EQ_INT(meta_changes_start(a), 0);
+	TEST_ASSERT(!meta_changes_pending(a));
+	/* the state the copy starts from: a snapshot, then the changes after it */
+	TEST_ASSERT_EQ_INT(meta_snapshot_begin(a, &snap), 0);
+	TEST_ASSERT_EQ_INT(meta_inode_insert(a, &f, NULL, 0), 0);
+	TEST_ASSERT_EQ_INT(meta_dentry_insert(a, META_ROOT_INO, "f", f.ino), 0);
+	TEST_ASSERT_EQ_INT(meta_xattr_set(a, f.ino, "user.k", "v", 1, 0), 0);
+	TEST_ASSERT_EQ_INT(meta_local_set(a, "mine", "1"), 0);
+	/* the snapshot holds the state of its begin, not what came after */
+	TEST_ASSERT_EQ_INT(meta_snapshot_read(snap, &img, &imglen), 0);
+	meta_snapshot_end(snap);
+	fp = fopen(b_path, "wb");
+	TEST_ASSERT(fp && fwrite(img, 1, imglen, fp) == imglen);
+	fclose(fp);
+	free(img);
+	TEST_ASSERT_EQ_INT(meta_open(b_path, 1u << 22, 0, 0, &b), 0);
+	TEST_ASSERT_EQ_INT(meta_dentry_lookup(b, META_ROOT_INO, "f", &ino), -ENOENT);
+	/* a rolled-back change leaves nothing; chunk access times are not recorded */
+	TEST_ASSERT_EQ_INT(meta_begin(a), 0);
+	TEST_ASSERT_EQ_INT(meta_dentry_insert(a, META_ROOT_INO, "gone", f.ino), 0);
+	meta_rollback(a);
+	TEST_ASSERT(meta_changes_pending(a));
+	TEST_ASSERT_EQ_INT(meta_begin(a), 0);
+	TEST_ASSERT_EQ_INT(meta_changes_take(a, &cs, &cslen), -EBUSY);
+	meta_rollback(a);
+	TEST_ASSERT_EQ_INT(meta_changes_take(a, &cs, &cslen), 0);
+	TEST_ASSERT(cslen > 0);
+	TEST_ASSERT_EQ_INT(meta_changes_inodes(a, cs, cslen, &inos, &ninos, &rows), 0);
+	/* the file and the directory of its entry */
+	TEST_ASSERT_EQ_INT(ninos, 2);
+	TEST_ASSERT_EQ_INT(inos[0], META_ROOT_INO);
+	TEST_ASSERT_EQ_INT(inos[1], f.ino);
+	TEST_ASSERT_EQ_INT(rows, 3);
+	free(inos);
+	TEST_ASSERT_EQ_INT(meta_changes_apply(b, cs, cslen, &conflicts), 0);
+	TEST_ASSERT_EQ_INT(conflicts, 0);
+	free(cs);
+	TEST_ASSERT_EQ_INT(meta_dentry_lookup(b, META_ROOT_INO, "f", &ino), 0);
+	TEST_ASSERT_EQ_INT(ino, f.ino);
+	TEST_ASSERT_EQ_INT(meta_dentry_lookup(b, META_ROOT_INO, "gone", &ino), -ENOENT);
+	TEST_ASSERT_EQ_INT(meta_inode_get(b, f.ino, &g), 0);
+	TEST_ASSERT_EQ_INT(g.size, 10);
+	/* local settings stay local */
+	TEST_ASSERT_EQ_INT(meta_local_get(b, "mine", v, sizeof(v)), -ENOENT);
+	/* a rename: the entry's old and new directories are named */
+	struct meta_inode d = {.mode = S_IFDIR | 0755, .nlink = 2, .size = 4096};
+	TEST_ASSERT_EQ_INT(meta_inode_insert(a, &d, NULL, 0), 0);
+	TEST_ASSERT_EQ_INT(meta_dentry_insert(a, META_ROOT_INO, "d", d.ino), 0);
+	TEST_ASSERT_EQ_INT(meta_changes_take(a, &cs, &cslen), 0);
+	TEST_ASSERT_EQ_INT(meta_changes_apply(b, cs, cslen, &conflicts), 0);
+	free(cs);
+	TEST_ASSERT_EQ_INT(meta_dentry_move(a, META_ROOT_INO, "f", d.ino, "f2"), 0);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(a, f.ino, 0, 5), 1);
+	TEST_ASSERT_EQ_INT(meta_changes_take(a, &cs, &cslen), 0);
+	TEST_ASSERT_EQ_INT(meta_chunk_touch(a, f.ino, 0, 99), 0);
+	TEST_ASSERT(!meta_changes_pending(a));
+	TEST_ASSERT_EQ_INT(meta_changes_inodes(a, cs, cslen, &inos, &ninos, &rows), 0);
+	TEST_ASSERT_EQ_INT(ninos, 3);
+	free(inos);
+	TEST_ASSERT_EQ_INT(meta_changes_apply(b, cs, cslen, &conflicts), 0);
+	TEST_ASSERT_EQ_INT(conflicts, 0);
+	free(cs);
+	TEST_ASSERT_EQ_INT(meta_dentry_lookup(b, d.ino, "f2", &ino), 0);
+	char path[64];
+	TEST_ASSERT_EQ_INT(meta_inode_path(b, f.ino, path, sizeof(path)), 0);
+	TEST_ASSERT_EQ_STR(path, "/d/f2");
+	meta_close(a);
+	meta_close(b);
+}
+
+/* A restored database: chunk states for an empty cache, and the ranges that are lost. */
+static void test_restore_fixup_and_lost(void)
+{
+	struct meta *m = open_fresh(tmpdir);
+	const uint32_t cs = 1u << 22;
+	struct meta_inode f = {.mode = S_IFREG | 0644, .nlink = 1, .size = 2 * (1u << 22) + 100};
+	struct meta_chunk ch;
+	uint8_t obj[META_OBJECT_ID_LEN] = {7};
+
+	TEST_ASSERT_EQ_INT(meta_inode_insert(m, &f, NULL, 0), 0);
+	/* chunk 0 uploaded (CLEAN), chunk 1 rewritten after an upload of 1000 bytes, chunk 2 never */
+	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 0, 1), 1);
+	TEST_ASSERT_EQ_INT(meta_chunk_get(m, f.ino, 0, &ch), 0);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_clean(m, f.ino, 0, ch.version, obj, cs, 10), 1);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 1, 1), 1);
+	TEST_ASSERT_EQ_INT(meta_chunk_get(m, f.ino, 1, &ch), 0);
+	obj[1] = 1;
+	TEST_ASSERT_EQ_INT(meta_chunk_set_clean(m, f.ino, 1, ch.version, obj, 1000, 10), 1);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 1, 2), 1);
+	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 2, 2), 1);
+	TEST_ASSERT_EQ_INT(meta_restore_fixup(m, cs, NULL, NULL), 2);
+	TEST_ASSERT_EQ_INT(meta_chunk_get(m, f.ino, 0, &ch), 0);
+	TEST_ASSERT_EQ_INT(ch.state, CHUNK_REMOTE);
+	TEST_ASSERT_EQ_INT(meta_chunk_get(m, f.ino, 1, &ch), 0);
+	TEST_ASSERT_EQ_INT(ch.state, CHUNK_REMOTE);
+	TEST_ASSERT_EQ_INT(meta_chunk_get(m, f.ino, 2, &ch), -ENOENT);
+	struct meta_inode g;
+	TEST_ASSERT_EQ_INT(meta_inode_get(m, f.ino, &g), 0);
+	TEST_ASSERT(g.flags & META_INODE_LOST);
+	/* lost: chunk 1 from byte 1000 on, and all of chunk 2 */
+	TEST_ASSERT_EQ_INT(meta_lost_overlaps(m, f.ino, 0, cs + 1000), 0);
+	TEST_ASSERT_EQ_INT(meta_lost_overlaps(m, f.ino, cs + 999, 2), 1);
+	TEST_ASSERT_EQ_INT(meta_lost_overlaps(m, f.ino, 2 * (uint64_t)cs + 50, 1), 1);
+	/* writing part of a range leaves the rest lost; truncating it away forgets it */
+	TEST_ASSERT_EQ_INT(meta_lost_clear(m, f.ino, cs + 1000, 10), 1);
+	TEST_ASSERT_EQ_INT(meta_lost_overlaps(m, f.ino, cs + 1000, 10), 0);
+	TEST_ASSERT_EQ_INT(meta_lost_overlaps(m, f.ino, cs + 1010, 1), 1);
+	TEST_ASSERT_EQ_INT(meta_lost_clear(m, f.ino, cs + 2000, 10), 1);
+	TEST_ASSERT_EQ_INT(meta_lost_overlaps(m, f.ino, cs + 1999, 1), 1);
+	TEST_ASSERT_EQ_INT(meta_lost_overlaps(m, f.ino, cs + 2005, 1), 0);
+	TEST_ASSERT_EQ_INT(meta_lost_overlaps(m, f.ino, cs + 2010, 1), 1);
+	TEST_ASSERT_EQ_INT(meta_lost_clear(m, f.ino, cs + 1005, UINT64_MAX), 0);
+	TEST_ASSERT_EQ_INT(meta_lost_overlaps(m, f.ino, cs + 1005, UINT64_MAX / 2), 0);
+	TEST_ASSERT_EQ_INT(meta_lost_clear(m, f.ino, 0, UINT64_MAX), 0);
+	meta_close(m);
+}
+
 int main(void)
 {
 	char tmpl[] = "/tmp/zero-test-meta-XXXXXX";
@@ -397,6 +532,10 @@ int main(void)
 	fresh_dir();
 	TEST_RUN(test_objects);
 	TEST_RUN(test_remote_bytes);
+	fresh_dir();
+	TEST_RUN(test_changes_round_trip);
+	fresh_dir();
+	TEST_RUN(test_restore_fixup_and_lost);
 	char cmd[256];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)
