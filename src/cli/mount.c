@@ -330,6 +330,8 @@ int cli_mount(int argc, char **argv)
 		    .upload_delay_s = cfg.upload_delay_s,
 		    .backpressure_timeout_s = cfg.backpressure_timeout_s,
 		    .uploaders = cfg.max_parallel_transfers,
+		    .orphan_safety_age_s = cfg.orphan_safety_age_s,
+		    .orphan_sweep_interval_s = cfg.orphan_sweep_interval_s,
 		};
 		ret = fs_new(&fopt, &fs, err, sizeof(err));
 	}

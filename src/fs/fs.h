@@ -47,6 +47,9 @@ struct fs_options {
 	unsigned upload_delay_s;	 /* seconds without writes before a chunk is uploaded */
 	unsigned backpressure_timeout_s; /* writers waiting for uploads get ENOSPC after this */
 	unsigned uploaders;		 /* parallel uploads; 0: default */
+	/* the orphan sweep (tier/collect.c): objects no row knows, older than the age, go */
+	unsigned orphan_safety_age_s;	  /* 0: 24 hours */
+	unsigned orphan_sweep_interval_s; /* 0: no periodic sweep */
 };
 
 /* What fs_setattr changes. */
