@@ -563,6 +563,8 @@ int fsck_objects(struct meta *m, struct objstore *s, const struct fsck_objects_o
 		c.pg.t0 = now_s();
 		progress_show(&c, true);
 		ret = meta_chunk_object_list(m, verify_cb, &c);
+		if (ret == 0)
+			progress_show(&c, true); /* where it ended */
 		progress_clear(&c);
 		double el = now_s() - c.pg.t0;
 		char a[16], r[16];

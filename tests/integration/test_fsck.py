@@ -11,6 +11,8 @@ else in the bucket is ever touched.
 """
 
 import os
+import pty
+import subprocess
 import time
 
 from tierutil import CHUNK, drop_caches, gen, wait_for
@@ -61,6 +63,27 @@ def test_fsck_objects_and_verify_pass_on_a_clean_filesystem(backend, make_fs):
         assert "orphans: none" in p.stdout, p.stdout
     assert "verified 4 objects" in p.stdout, p.stdout
     assert "intact" in p.stdout, p.stdout
+    # on a terminal, a progress line redrawn with \r: bar, counts, bytes, rate, ETA
+    master, slave = pty.openpty()
+    p = subprocess.run([m.z.binary, "fsck", str(m.cache), "--config", str(m.z.config),
+                        "--verify"], env=m.z.env, stdout=subprocess.PIPE, stderr=slave,
+                       timeout=120)
+    os.close(slave)
+    tty = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        tty += chunk
+    os.close(master)
+    assert p.returncode == 0, p.stdout
+    text = tty.decode(errors="replace")
+    assert "\r" in text and "verify [" in text and "4/4 objects" in text, repr(text)
+    assert "/s" in text and "ETA" in text, repr(text)
+    assert "verify [" not in p.stdout.decode(), "progress on a pipe"
     # without --objects the bucket is not looked at
     p = fsck(m)
     assert p.returncode == 0 and "listing" not in p.stdout, p.stdout
@@ -197,4 +220,4 @@ def test_the_collector_sweeps_old_orphans_and_keeps_every_referenced_object(back
 def test_orphan_options_are_checked(make_fs):
     m = make_fs("file", mount=False, orphanSafetyAge=0)
     p = m.try_mount()
-    assert p.returncode != 0 and "orphanSafetyAge" in p.stdout, p.stdout
+    assert p.returncode != 0 and "orphanSafetyAge': 0 is out of range" in p.stdout, p.stdout
