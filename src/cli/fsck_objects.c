@@ -161,8 +161,8 @@ static void progress_show(struct ctx *c, bool force)
 		return;
 	p->shown = t;
 	frac = p->total_bytes ? (double)p->done_bytes / (double)p->total_bytes
-	       : p->total  ? (double)p->done / (double)p->total
-			   : 1.0;
+	       : p->total     ? (double)p->done / (double)p->total
+			      : 1.0;
 	fill = (int)(frac * 30);
 	for (int i = 0; i < 30; i++)
 		bar[i] = i < fill ? '#' : '.';
@@ -358,8 +358,9 @@ static int verify_cb(void *arg, const struct meta_chunk *ch, uint64_t stored_siz
 	if (c->cur_problem)
 		snprintf(what, sizeof(what), "object %s %s", key, c->cur_problem);
 	else if (c->cur_plain != ch->length)
-		snprintf(what, sizeof(what), "object %s holds %" PRIu64 " bytes, the chunk %" PRIu64,
-			 key, c->cur_plain, ch->length);
+		snprintf(what, sizeof(what),
+			 "object %s holds %" PRIu64 " bytes, the chunk %" PRIu64, key, c->cur_plain,
+			 ch->length);
 	else
 		return 0;
 	report_chunk(c, what, ch);
@@ -482,11 +483,12 @@ static int orphans(struct ctx *c)
 		if (shown++ < ORPHANS_SHOWN) {
 			envelope_object_key(l->id, key, sizeof(key));
 			if (age < 0)
-				printf("  orphan %s: %s, age unknown (kept), no file references it\n",
-				       key, human(l->size, h, sizeof(h)));
+				printf(
+				    "  orphan %s: %s, age unknown (kept), no file references it\n",
+				    key, human(l->size, h, sizeof(h)));
 			else
-				printf("  orphan %s: %s, %lld s old, no file references it%s\n", key,
-				       human(l->size, h, sizeof(h)), age,
+				printf("  orphan %s: %s, %lld s old, no file references it%s\n",
+				       key, human(l->size, h, sizeof(h)), age,
 				       is_old ? "" : "; younger than the safety age: kept");
 		}
 	}
@@ -498,8 +500,8 @@ static int orphans(struct ctx *c)
 		printf("orphans: none\n");
 		goto out;
 	}
-	printf("orphans: %zu object%s (%s) that no file references", unknown, unknown == 1 ? "" : "s",
-	       human(bytes, h, sizeof(h)));
+	printf("orphans: %zu object%s (%s) that no file references", unknown,
+	       unknown == 1 ? "" : "s", human(bytes, h, sizeof(h)));
 	printf(", %zu older than %u s (%s)", nold, c->o->safety_age_s,
 	       human(old_bytes, h, sizeof(h)));
 	if (nold && c->o->repair) {
@@ -542,7 +544,8 @@ int fsck_objects(struct meta *m, struct objstore *s, const struct fsck_objects_o
 	if (ret) {
 		const struct objstore_error *e = objstore_last_error();
 		fprintf(stderr, "zero: cannot list %s in %s: %s\n", CHUNKS_PREFIX,
-			objstore_describe(s), e->err && e->message[0] ? e->message : strerror(-ret));
+			objstore_describe(s),
+			e->err && e->message[0] ? e->message : strerror(-ret));
 		goto out;
 	}
 	qsort(c.listed, c.nlisted, sizeof(*c.listed), listed_compare);
@@ -585,8 +588,7 @@ int fsck_objects(struct meta *m, struct objstore *s, const struct fsck_objects_o
 		       "above is lost there\n",
 		       res->damaged, c.referenced);
 	else
-		printf("objects: all %" PRIu64 " referenced objects (%" PRIu64
-		       " chunks) %s\n",
+		printf("objects: all %" PRIu64 " referenced objects (%" PRIu64 " chunks) %s\n",
 		       c.referenced, c.chunks, o->verify ? "present and intact" : "present");
 	ret = orphans(&c);
 out:

@@ -13,9 +13,9 @@ struct meta;
 struct objstore;
 
 struct fsck_objects_opts {
-	bool verify;		  /* GET and verify every referenced object, not only list */
-	bool repair;		  /* delete orphans older than safety_age_s */
-	unsigned safety_age_s;	  /* orphans younger than this are kept */
+	bool verify;	       /* GET and verify every referenced object, not only list */
+	bool repair;	       /* delete orphans older than safety_age_s */
+	unsigned safety_age_s; /* orphans younger than this are kept */
 };
 
 struct fsck_objects_result {

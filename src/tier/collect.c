@@ -235,9 +235,10 @@ void sweep_step(struct fs *fs)
 		if (ret == 0) {
 			t->orphans_deleted += ndel;
 			t->orphan_deleted_bytes += del_bytes;
-			log_info("orphan sweep: deleted %zu objects that nothing references (%" PRIu64
-				 " bytes), older than %u s",
-				 ndel, del_bytes, t->orphan_safety_age_s);
+			log_info(
+			    "orphan sweep: deleted %zu objects that nothing references (%" PRIu64
+			    " bytes), older than %u s",
+			    ndel, del_bytes, t->orphan_safety_age_s);
 		} else {
 			note_error(t, "orphan sweep: deleting %zu objects: %s", ndel,
 				   store_reason(ret));
