@@ -91,6 +91,8 @@ static const struct config_key config_keys[] = {
 	KEY_NUM("maxRetries", max_retries, CONFIG_COUNT, 0, 100),
 	KEY_NUM("retryBaseDelayMs", retry_base_ms, CONFIG_COUNT, 1, 600000),
 	KEY_NUM("backpressureTimeout", backpressure_timeout_s, CONFIG_SECONDS, 1, 86400),
+	KEY_NUM("orphanSafetyAge", orphan_safety_age_s, CONFIG_SECONDS, 1, 365 * 86400),
+	KEY_NUM("orphanSweepInterval", orphan_sweep_interval_s, CONFIG_SECONDS, 0, 30 * 86400),
 };
 /* clang-format on */
 
@@ -111,6 +113,8 @@ static void config_set_defaults(struct config *cfg)
 	cfg->max_retries = 5;
 	cfg->retry_base_ms = 200;
 	cfg->backpressure_timeout_s = 300;
+	cfg->orphan_safety_age_s = 86400;
+	cfg->orphan_sweep_interval_s = 3600;
 }
 
 void config_release(struct config *cfg)

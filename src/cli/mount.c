@@ -390,6 +390,8 @@ int cli_mount(int argc, char **argv)
 		    .retention_s = cfg.metadata_retention_s,
 		    .restored = restored,
 		    .readonly = readonly,
+		    .orphan_safety_age_s = cfg.orphan_safety_age_s,
+		    .orphan_sweep_interval_s = cfg.orphan_sweep_interval_s,
 		};
 		ret = fs_new(&fopt, &fs, err, sizeof(err));
 	}

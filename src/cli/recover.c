@@ -35,10 +35,12 @@ static int report_lost(void *arg, uint64_t ino, uint64_t start, uint64_t end)
 {
 	struct lost_report *r = arg;
 	char path[PATH_MAX];
+	uint64_t links = 0;
 
 	if (++r->count > LOST_SHOWN)
 		return 0;
-	if (meta_inode_path(r->m, ino, path, sizeof(path)) != 0)
+
+	if (meta_inode_path(r->m, ino, path, sizeof(path), &links) != 0)
 		snprintf(path, sizeof(path), "(inode %" PRIu64 ", no name)", ino);
 	log_warn("recovery: %s: bytes %" PRIu64 "-%" PRIu64 " never reached the bucket; "
 		 "reads there fail (EIO) until they are written again or truncated",

@@ -265,6 +265,21 @@ void envelope_object_key(const uint8_t id[ENVELOPE_ID_LEN], char *key, size_t si
 	snprintf(key, size, "zero/chunks/%.2s/%s", hex, hex);
 }
 
+int envelope_id_from_key(const char *key, uint8_t id[ENVELOPE_ID_LEN])
+{
+	static const char dir[] = "zero/chunks/";
+	const size_t dlen = sizeof(dir) - 1;
+	const char *hex;
+
+	if (!key || strncmp(key, dir, dlen) != 0 ||
+	    strnlen(key, ENVELOPE_OBJECT_KEY_SIZE) != ENVELOPE_OBJECT_KEY_SIZE - 1)
+		return -EINVAL;
+	hex = key + dlen + 3;
+	if (key[dlen + 2] != '/' || key[dlen] != hex[0] || key[dlen + 1] != hex[1])
+		return -EINVAL;
+	return envelope_id_from_hex(hex, id);
+}
+
 int envelope_encode(const struct envelope_opts *o, const void *plaintext, size_t len, uint8_t **out,
 		    size_t *outlen)
 {

@@ -71,6 +71,14 @@ int envelope_id_from_hex(const char *hex, uint8_t id[ENVELOPE_ID_LEN]);
  */
 void envelope_object_key(const uint8_t id[ENVELOPE_ID_LEN], char *key, size_t size);
 
+/*
+ * The id of the chunk object named KEY (relative to the prefix), when KEY
+ * is exactly what envelope_object_key() writes: 0, or -EINVAL for any
+ * other key (ID untouched). Keys under zero/chunks/ that fail this are not
+ * Zero's chunk objects.
+ */
+int envelope_id_from_key(const char *key, uint8_t id[ENVELOPE_ID_LEN]);
+
 struct envelope_opts {
 	int codec;		 /* enum envelope_codec */
 	int zstd_level;		 /* zstd's scale, 0 = zstd's default; ignored for NONE */

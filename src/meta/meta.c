@@ -1256,6 +1256,185 @@ int meta_object_stats(struct meta *m, uint64_t *count, uint64_t *bytes)
 	return ret;
 }
 
+/* The statements below run seldom (fsck, the orphan sweep): prepared on each call. */
+
+int meta_inode_path(struct meta *m, uint64_t ino, char *buf, size_t size, uint64_t *links)
+{
+	static const char sql[] = "SELECT parent, name, (SELECT count(*) FROM dentry WHERE ino = ?1) "
+				  "FROM dentry WHERE ino = ?1 ORDER BY id LIMIT 1";
+	sqlite3_stmt *st = NULL;
+	uint64_t *seen = NULL; /* the inodes walked through, to tell a circle */
+	char *tmp = NULL;
+	size_t pos;
+	int rc, ret = 0;
+
+	if (size < 2)
+		return -ENAMETOOLONG;
+	rc = sqlite3_prepare_v2(m->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sqlite_errno(m, rc, "inode path");
+	tmp = malloc(size);
+	seen = calloc(size / 2 + 1, sizeof(*seen));
+	if (!tmp || !seen) {
+		ret = -ENOMEM;
+		goto out_finalize;
+	}
+	/* the path is built from its end: tmp[pos..size-1] holds it so far */
+	pos = size - 1;
+	tmp[pos] = '\0';
+	if (links)
+		*links = ino == META_ROOT_INO ? 1 : 0;
+	/* every step takes 2 bytes or more: at most size / 2 of them fit */
+	for (size_t depth = 0; ino != META_ROOT_INO; depth++) {
+		const void *name;
+		size_t len;
+
+		for (size_t i = 0; i < depth; i++) {
+			if (seen[i] == ino) {
+				ret = -ELOOP;
+				goto out_free;
+			}
+		}
+		if (depth > size / 2) {
+			ret = -ENAMETOOLONG;
+			goto out_free;
+		}
+		seen[depth] = ino;
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_DONE) {
+			ret = -ENOENT;
+			goto out_free;
+		}
+		if (rc != SQLITE_ROW) {
+			ret = sqlite_errno(m, rc, "inode path");
+			goto out_free;
+		}
+		if (links && depth == 0)
+			*links = (uint64_t)sqlite3_column_int64(st, 2);
+		name = sqlite3_column_blob(st, 1);
+		len = (size_t)sqlite3_column_bytes(st, 1);
+		if (len + 1 > pos) {
+			ret = -ENAMETOOLONG;
+			goto out_free;
+		}
+		pos -= len;
+		if (len)
+			memcpy(tmp + pos, name, len);
+		tmp[--pos] = '/';
+		ino = (uint64_t)sqlite3_column_int64(st, 0);
+	}
+	if (pos == size - 1)
+		tmp[--pos] = '/'; /* the root itself */
+	memcpy(buf, tmp + pos, size - pos);
+out_free:
+	free(seen);
+	free(tmp);
+out_finalize:
+	sqlite3_finalize(st);
+	return ret;
+}
+
+int meta_chunk_object_list(struct meta *m, meta_chunk_object_cb cb, void *arg)
+{
+	static const char sql[] =
+	    "SELECT c.ino, c.idx, c.state, c.object, c.length, c.version, c.atime, "
+	    "coalesce(o.stored_size, 0) FROM chunk c LEFT JOIN object o ON o.id = c.object "
+	    "WHERE c.object IS NOT NULL ORDER BY c.object, c.ino, c.idx";
+	sqlite3_stmt *st = NULL;
+	int rc, ret = 0;
+
+	rc = sqlite3_prepare_v2(m->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sqlite_errno(m, rc, "chunk objects");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct meta_chunk ch = {0};
+
+		if (sqlite3_column_bytes(st, 3) != META_OBJECT_ID_LEN)
+			continue; /* not an id Zero wrote; meta_check has no rule for it */
+		ch.ino = (uint64_t)sqlite3_column_int64(st, 0);
+		ch.idx = (uint64_t)sqlite3_column_int64(st, 1);
+		ch.state = (enum meta_chunk_state)sqlite3_column_int(st, 2);
+		ch.has_object = true;
+		memcpy(ch.object, sqlite3_column_blob(st, 3), META_OBJECT_ID_LEN);
+		ch.length = (uint64_t)sqlite3_column_int64(st, 4);
+		ch.version = (uint64_t)sqlite3_column_int64(st, 5);
+		ch.atime = sqlite3_column_int64(st, 6);
+		ret = cb(arg, &ch, (uint64_t)sqlite3_column_int64(st, 7));
+		if (ret)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = sqlite_errno(m, rc, "chunk objects");
+	sqlite3_finalize(st);
+	return ret;
+}
+
+static int id_compare(const void *a, const void *b)
+{
+	return memcmp(a, b, META_OBJECT_ID_LEN);
+}
+
+int meta_object_filter_unknown(struct meta *m, uint8_t (*ids)[META_OBJECT_ID_LEN], size_t n,
+			       size_t *kept)
+{
+	sqlite3_stmt *st = NULL;
+	bool *referenced = NULL;
+	size_t k = 0;
+	int rc, ret = 0;
+
+	*kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		ret = meta_object_exists(m, ids[i]);
+		if (ret < 0)
+			return ret;
+		if (ret == 0) {
+			if (k != i)
+				memcpy(ids[k], ids[i], META_OBJECT_ID_LEN);
+			k++;
+		}
+	}
+	ret = 0;
+	if (k == 0)
+		return 0;
+	/*
+	 * No object row: a chunk row may still name it (a table meta_check
+	 * would repair). The chunk table has no index on object: one scan.
+	 */
+	qsort(ids, k, META_OBJECT_ID_LEN, id_compare);
+	referenced = calloc(k, sizeof(*referenced));
+	if (!referenced)
+		return -ENOMEM;
+	rc = sqlite3_prepare_v2(m->db, "SELECT object FROM chunk WHERE object IS NOT NULL", -1,
+				&st, NULL);
+	if (rc != SQLITE_OK) {
+		ret = sqlite_errno(m, rc, "object references");
+		goto out_free;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const uint8_t *hit;
+
+		if (sqlite3_column_bytes(st, 0) != META_OBJECT_ID_LEN)
+			continue;
+		hit = bsearch(sqlite3_column_blob(st, 0), ids, k, META_OBJECT_ID_LEN, id_compare);
+		if (hit)
+			referenced[(size_t)(hit - ids[0]) / META_OBJECT_ID_LEN] = true;
+	}
+	if (rc != SQLITE_DONE) {
+		ret = sqlite_errno(m, rc, "object references");
+		goto out_finalize;
+	}
+	for (size_t i = 0; i < k; i++)
+		if (!referenced[i])
+			memmove(ids[(*kept)++], ids[i], META_OBJECT_ID_LEN);
+out_finalize:
+	sqlite3_finalize(st);
+out_free:
+	free(referenced);
+	return ret;
+}
+
 int meta_chunk_list(struct meta *m, uint64_t ino, meta_chunk_cb cb, void *arg)
 {
 	sqlite3_stmt *st = stmt_get(m, ST_CHUNK_LIST);

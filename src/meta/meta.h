@@ -207,6 +207,34 @@ int meta_object_garbage(struct meta *m, size_t limit, int64_t now, int64_t relea
 int meta_object_delete(struct meta *m, const uint8_t id[META_OBJECT_ID_LEN]);
 /* Referenced objects: how many, and their stored bytes. */
 int meta_object_stats(struct meta *m, uint64_t *count, uint64_t *bytes);
+
+/*
+ * A path of inode INO from the root ("/dir/file"; the root is "/"), through
+ * each inode's oldest entry, into BUF (SIZE bytes). *LINKS (may be NULL)
+ * gets the number of entries INO has. -ENOENT when INO or a directory above
+ * it has no entry (unlinked, or cut off from the root), -ELOOP when the
+ * entries go round in a circle, -ENAMETOOLONG when BUF is too small.
+ */
+int meta_inode_path(struct meta *m, uint64_t ino, char *buf, size_t size, uint64_t *links);
+/*
+ * Every chunk row that references an object, ordered by object id (so the
+ * rows of a shared object come together), then ino and idx. CB gets the
+ * row and the object's stored_size (0 when the object has no row, or its
+ * size is not known); nonzero from CB stops the walk (that value is
+ * returned). CB must not change the chunk or object tables.
+ */
+typedef int (*meta_chunk_object_cb)(void *arg, const struct meta_chunk *chunk,
+				    uint64_t stored_size);
+int meta_chunk_object_list(struct meta *m, meta_chunk_object_cb cb, void *arg);
+/*
+ * Of the N object ids in IDS, keep those no row knows: no object row and
+ * no chunk row referencing them (the leaked uploads of the orphan sweep).
+ * They are moved to the front, in an unspecified order; *KEPT gets their
+ * number. One indexed lookup per id, and one scan of the chunk table when
+ * any id has no object row.
+ */
+int meta_object_filter_unknown(struct meta *m, uint8_t (*ids)[META_OBJECT_ID_LEN], size_t n,
+			       size_t *kept);
 /* Call CB for each chunk row of INO in index order; nonzero from CB stops. */
 typedef int (*meta_chunk_cb)(void *arg, uint64_t idx, enum meta_chunk_state state);
 int meta_chunk_list(struct meta *m, uint64_t ino, meta_chunk_cb cb, void *arg);
@@ -306,8 +334,6 @@ int meta_lost_overlaps(struct meta *m, uint64_t ino, uint64_t off, uint64_t len)
  * of INO remain lost, 0 when none does.
  */
 int meta_lost_clear(struct meta *m, uint64_t ino, uint64_t off, uint64_t len);
-/* A path of INO from the root ("/a/b"; its first name for a file with several). -ENOENT unnamed. */
-int meta_inode_path(struct meta *m, uint64_t ino, char *buf, size_t size);
 /* Every lost range, in (ino, start) order. */
 int meta_lost_list(struct meta *m, meta_lost_cb cb, void *arg);
 

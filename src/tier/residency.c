@@ -158,7 +158,9 @@ static int status_json(struct fs *fs, char *out, size_t size)
 	    ",\"reads_fetched\":%" PRIu64 ",\"hit_ratio\":%.4f,\"fetches\":%" PRIu64
 	    ",\"fetched_bytes\":%" PRIu64 ",\"fetch_errors\":%" PRIu64 ",\"upload_errors\":%" PRIu64
 	    ",\"evictions\":%" PRIu64 ",\"evicted_bytes\":%" PRIu64 ",\"gc_deleted\":%" PRIu64
-	    ",\"writers_waiting\":%s,\"memory_rss\":%" PRIu64 ",\"memory_buffers\":%" PRIu64
+	    ",\"orphans_found\":%" PRIu64 ",\"orphan_bytes\":%" PRIu64
+	    ",\"orphans_deleted\":%" PRIu64 ",\"orphan_sweeps\":%" PRIu64
+	    ",\"orphan_sweep_last\":%lld,\"writers_waiting\":%s,\"memory_rss\":%" PRIu64 ",\"memory_buffers\":%" PRIu64
 	    ",\"memory_buffers_peak\":%" PRIu64 ",\"memory_buffers_limit\":%" PRIu64
 	    ",\"last_error\":\"%s\"}\n",
 	    objstore_describe(t->store), cs, t->cache_used, t->target, count[CHUNK_DIRTY], dirty,
@@ -166,6 +168,8 @@ static int status_json(struct fs *fs, char *out, size_t size)
 	    count[CHUNK_CLEAN], count[CHUNK_REMOTE], objects, stored, t->reads_local,
 	    t->reads_fetched, hit, t->fetches_done, t->fetch_bytes, t->fetch_errors,
 	    t->upload_errors, t->evictions, t->evicted_bytes, t->gc_deleted,
+	    t->orphans_found, t->orphan_bytes, t->orphans_deleted, t->sweeps,
+	    (long long)t->sweep_last,
 	    t->pressure ? "true" : "false", mem_rss(), (t->units_used + t->nbufs) * unit,
 	    t->units_peak * unit, t->units_max * unit, err);
 	if (n > 2 && (size_t)n < size && fs->journal) {

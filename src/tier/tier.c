@@ -5,8 +5,8 @@
  * and join every thread of src/tier/: the uploaders (upload.c), the
  * read-ahead threads (fetch.c) and the tier thread (tier_main), which once
  * a second writes the noted access times, recounts the dirty data every
- * few rounds, collects garbage (collect.c) and, when the cache passes its
- * target, evicts (evict.c). Also here: helpers every job uses.
+ * few rounds, collects garbage and sweeps for orphans (collect.c) and, when
+ * the cache passes its target, evicts (evict.c). Also here: helpers every job uses.
  *
  * Invariants (the rules are in tier_internal.h):
  *  - One filesystem per bucket: a superblock with another fs_id, format
@@ -267,6 +267,10 @@ int tier_init(struct fs *fs, const struct fs_options *opt, char *err, size_t err
 	t->backpressure_timeout_s = opt->backpressure_timeout_s ? opt->backpressure_timeout_s : 300;
 	t->nuploaders = opt->uploaders ? opt->uploaders : DEFAULT_UPLOADERS;
 	t->ra_chunks = readahead_chunks(t->target, fs->chunk_size);
+	t->orphan_safety_age_s = opt->orphan_safety_age_s ? opt->orphan_safety_age_s : 86400;
+	t->orphan_sweep_interval_s = opt->orphan_sweep_interval_s;
+	/* the first sweep a minute after mount (sooner with a shorter interval): a crash's leaks */
+	t->sweep_next = time(NULL) + (t->orphan_sweep_interval_s < 60 ? t->orphan_sweep_interval_s : 60);
 	t->atimes = calloc(ATIME_BATCH, sizeof(*t->atimes));
 	if (!t->atimes)
 		return -ENOMEM;
@@ -299,6 +303,7 @@ void tier_free(struct fs *fs)
 	pthread_cond_destroy(&t->ra_cond);
 	free(t->uploading);
 	free(t->deleting);
+	free(t->sweep_token);
 	free(t->atimes);
 	mem_release(t);
 	free(t->upload_threads);
@@ -342,6 +347,7 @@ static void *tier_main(void *arg)
 		pthread_mutex_unlock(&fs->lock);
 
 		gc_once(fs);
+		sweep_step(fs);
 		/*
 		 * Measuring walks every cache file: with many files that costs,
 		 * so the pause between walks grows with the time a walk takes.

@@ -91,6 +91,8 @@ struct tier {
 	unsigned backpressure_timeout_s;
 	unsigned nuploaders;
 	unsigned ra_chunks; /* chunks read ahead of a sequential reader, 1 to READAHEAD_QUEUE / 2 */
+	unsigned orphan_safety_age_s;	  /* the orphan sweep keeps unknown objects younger than this */
+	unsigned orphan_sweep_interval_s; /* between sweeps; 0: none */
 
 	int64_t dirty_chunks;	       /* recounted every few seconds, adjusted in between */
 	int64_t dirty_bytes;	       /* file bytes in them: what the dirty limit counts */
@@ -115,6 +117,11 @@ struct tier {
 	struct atime_note *atimes; /* access times waiting to be written */
 	size_t natimes;
 	uint64_t cursor_ino, cursor_idx; /* where the uploaders' scan goes on */
+	/* the orphan sweep under way (collect.c): the tier thread's own, no lock */
+	bool sweep_active;
+	char *sweep_token; /* where the listing goes on; NULL: from the start */
+	time_t sweep_next; /* when the next sweep begins */
+	uint64_t sweep_found, sweep_found_bytes;
 
 	pthread_t *upload_threads;
 	pthread_t tier_thread;
@@ -127,6 +134,9 @@ struct tier {
 	uint64_t fetches_done, fetch_bytes, fetch_errors;
 	uint64_t reads_local, reads_fetched;
 	uint64_t evictions, evicted_bytes, gc_deleted;
+	uint64_t orphans_found, orphan_bytes; /* unknown objects the last complete sweep saw */
+	uint64_t orphans_deleted, orphan_deleted_bytes, sweeps;
+	time_t sweep_last; /* when the last sweep ended; 0: none yet */
 	double upload_rate; /* bytes per second, smoothed */
 	struct timespec rate_at;
 	uint64_t rate_bytes;
@@ -213,5 +223,7 @@ void *readahead_main(void *arg);
 
 /* Delete one batch of unreferenced objects (lock not held). */
 void gc_once(struct fs *fs);
+/* The orphan sweep: when one is due or under way, one page of it (lock not held). */
+void sweep_step(struct fs *fs);
 
 #endif /* ZERO_TIER_INTERNAL_H */

@@ -619,6 +619,38 @@ static void test_hex_and_object_key(void)
 	TEST_ASSERT(memcmp(id, keep, sizeof(id)) == 0);
 }
 
+static void test_id_from_key(void)
+{
+	static const char hex_in[] =
+	    "00ff10a9b42be36ea26392f67d1d3706ffa72b6c61c2ff38e1fabd9a49e154d5";
+	uint8_t id[ENVELOPE_ID_LEN], back[ENVELOPE_ID_LEN], keep[ENVELOPE_ID_LEN];
+	char key[ENVELOPE_OBJECT_KEY_SIZE + 8];
+
+	TEST_ASSERT_EQ_INT(envelope_id_from_hex(hex_in, id), 0);
+	envelope_object_key(id, key, sizeof(key));
+	TEST_ASSERT_EQ_INT(envelope_id_from_key(key, back), 0);
+	TEST_ASSERT(memcmp(id, back, sizeof(id)) == 0);
+
+	memcpy(keep, back, sizeof(keep));
+	/* the directory must be the id's first two digits */
+	snprintf(key, sizeof(key), "zero/chunks/01/%s", hex_in);
+	TEST_ASSERT_EQ_INT(envelope_id_from_key(key, back), -EINVAL);
+	snprintf(key, sizeof(key), "zero/chunks/00/%s0", hex_in);
+	TEST_ASSERT_EQ_INT(envelope_id_from_key(key, back), -EINVAL);
+	snprintf(key, sizeof(key), "zero/chunks/00/%.63s", hex_in);
+	TEST_ASSERT_EQ_INT(envelope_id_from_key(key, back), -EINVAL);
+	snprintf(key, sizeof(key), "zero/chunks/00x%s", hex_in);
+	TEST_ASSERT_EQ_INT(envelope_id_from_key(key, back), -EINVAL);
+	snprintf(key, sizeof(key), "zero/meta/000/%s", hex_in);
+	TEST_ASSERT_EQ_INT(envelope_id_from_key(key, back), -EINVAL);
+	snprintf(key, sizeof(key), "zero/chunks/00/%s", hex_in);
+	key[20] = 'A';
+	TEST_ASSERT_EQ_INT(envelope_id_from_key(key, back), -EINVAL);
+	TEST_ASSERT_EQ_INT(envelope_id_from_key("zero/lease", back), -EINVAL);
+	TEST_ASSERT_EQ_INT(envelope_id_from_key(NULL, back), -EINVAL);
+	TEST_ASSERT(memcmp(back, keep, sizeof(back)) == 0);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0) {
@@ -639,5 +671,6 @@ int main(void)
 	TEST_RUN(test_object_id_known_answers);
 	TEST_RUN(test_object_ids);
 	TEST_RUN(test_hex_and_object_key);
+	TEST_RUN(test_id_from_key);
 	return TEST_MAIN_END();
 }

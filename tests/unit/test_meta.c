@@ -365,6 +365,64 @@ static void test_check_chunks_against_the_size(void)
 	meta_close(m);
 }
 
+/* meta_inode_path: names through the oldest entries, links counted, the unlinked and circles. */
+static void test_inode_path(void)
+{
+	struct meta *m = open_fresh(tmpdir);
+	struct meta_inode d = {.mode = S_IFDIR | 0755, .nlink = 2};
+	struct meta_inode e = {.mode = S_IFDIR | 0755, .nlink = 2};
+	struct meta_inode f = {.mode = S_IFREG | 0644, .nlink = 2};
+	struct meta_inode g = {.mode = S_IFREG | 0644, .nlink = 0};
+	char buf[64], small[8];
+	uint64_t links = 99;
+
+	TEST_ASSERT_EQ_INT(meta_inode_insert(m, &d, NULL, 0), 0);
+	TEST_ASSERT_EQ_INT(meta_inode_insert(m, &e, NULL, 0), 0);
+	TEST_ASSERT_EQ_INT(meta_inode_insert(m, &f, NULL, 0), 0);
+	TEST_ASSERT_EQ_INT(meta_inode_insert(m, &g, NULL, 0), 0);
+	TEST_ASSERT_EQ_INT(meta_dentry_insert(m, META_ROOT_INO, "dir", d.ino), 0);
+	TEST_ASSERT_EQ_INT(meta_dentry_insert(m, d.ino, "sub \xff", e.ino), 0);
+	TEST_ASSERT_EQ_INT(meta_dentry_insert(m, e.ino, "file", f.ino), 0);
+	TEST_ASSERT_EQ_INT(meta_dentry_insert(m, META_ROOT_INO, "a-link", f.ino), 0);
+
+	TEST_ASSERT_EQ_INT(meta_inode_path(m, META_ROOT_INO, buf, sizeof(buf), &links), 0);
+	TEST_ASSERT_EQ_STR(buf, "/");
+	TEST_ASSERT_EQ_INT(links, 1);
+	TEST_ASSERT_EQ_INT(meta_inode_path(m, d.ino, buf, sizeof(buf), &links), 0);
+	TEST_ASSERT_EQ_STR(buf, "/dir");
+	TEST_ASSERT_EQ_INT(links, 1);
+	/* the oldest entry names a file with two links, whose count is given */
+	TEST_ASSERT_EQ_INT(meta_inode_path(m, f.ino, buf, sizeof(buf), &links), 0);
+	TEST_ASSERT_EQ_STR(buf, "/dir/sub \xff/file");
+	TEST_ASSERT_EQ_INT(links, 2);
+	TEST_ASSERT_EQ_INT(meta_inode_path(m, f.ino, buf, sizeof(buf), NULL), 0);
+	/* a rename moves the path with it */
+	TEST_ASSERT_EQ_INT(meta_dentry_move(m, d.ino, "sub \xff", META_ROOT_INO, "top"), 0);
+	TEST_ASSERT_EQ_INT(meta_inode_path(m, f.ino, buf, sizeof(buf), &links), 0);
+	TEST_ASSERT_EQ_STR(buf, "/top/file");
+	/* once the first name goes, the other one is named */
+	TEST_ASSERT_EQ_INT(meta_dentry_delete(m, e.ino, "file"), 0);
+	TEST_ASSERT_EQ_INT(meta_inode_path(m, f.ino, buf, sizeof(buf), &links), 0);
+	TEST_ASSERT_EQ_STR(buf, "/a-link");
+	TEST_ASSERT_EQ_INT(links, 1);
+	/* too small a buffer */
+	TEST_ASSERT_EQ_INT(meta_inode_path(m, f.ino, small, 7, &links), -ENAMETOOLONG);
+	TEST_ASSERT_EQ_INT(meta_inode_path(m, f.ino, small, 8, &links), 0);
+	TEST_ASSERT_EQ_STR(small, "/a-link");
+	/* an unlinked inode, and one that does not exist */
+	TEST_ASSERT_EQ_INT(meta_inode_path(m, g.ino, buf, sizeof(buf), &links), -ENOENT);
+	TEST_ASSERT_EQ_INT(links, 0);
+	TEST_ASSERT_EQ_INT(meta_inode_path(m, 99999, buf, sizeof(buf), &links), -ENOENT);
+	/* a directory cut off from the root: its entries lead nowhere */
+	TEST_ASSERT_EQ_INT(meta_dentry_insert(m, e.ino, "in-e", g.ino), 0);
+	TEST_ASSERT_EQ_INT(meta_dentry_delete(m, META_ROOT_INO, "top"), 0);
+	TEST_ASSERT_EQ_INT(meta_inode_path(m, g.ino, buf, sizeof(buf), &links), -ENOENT);
+	/* a circle (a damaged table): e inside itself */
+	TEST_ASSERT_EQ_INT(meta_dentry_insert(m, e.ino, "self", e.ino), 0);
+	TEST_ASSERT_EQ_INT(meta_inode_path(m, g.ino, buf, sizeof(buf), &links), -ELOOP);
+	meta_close(m);
+}
+
 static void fresh_dir(void)
 {
 	char cmd[256];
@@ -455,7 +513,7 @@ static void test_changes_round_trip(void)
 	free(cs);
 	TEST_ASSERT_EQ_INT(meta_dentry_lookup(b, d.ino, "f2", &ino), 0);
 	char path[64];
-	TEST_ASSERT_EQ_INT(meta_inode_path(b, f.ino, path, sizeof(path)), 0);
+	TEST_ASSERT_EQ_INT(meta_inode_path(b, f.ino, path, sizeof(path), NULL), 0);
 	TEST_ASSERT_EQ_STR(path, "/d/f2");
 	meta_close(a);
 	meta_close(b);
@@ -536,6 +594,7 @@ int main(void)
 	TEST_RUN(test_changes_round_trip);
 	fresh_dir();
 	TEST_RUN(test_restore_fixup_and_lost);
+	TEST_RUN(test_inode_path);
 	char cmd[256];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)

@@ -163,6 +163,17 @@ static void test_tuning_keys_and_units(void)
 	TEST_ASSERT_EQ_INT(cfg.multipart_threshold, 1000000000LL);
 	TEST_ASSERT_EQ_INT(cfg.multipart_part_size, 6000000);
 	config_release(&cfg);
+	/* the orphan sweep: a day and an hour by default; the sweep may be turned off, the age not */
+	TEST_ASSERT_EQ_INT(parse("", &cfg), 0);
+	TEST_ASSERT_EQ_INT(cfg.orphan_safety_age_s, 86400);
+	TEST_ASSERT_EQ_INT(cfg.orphan_sweep_interval_s, 3600);
+	config_release(&cfg);
+	TEST_ASSERT_EQ_INT(parse("orphanSafetyAge: 2h\norphanSweepInterval: 0\n", &cfg), 0);
+	TEST_ASSERT_EQ_INT(cfg.orphan_safety_age_s, 7200);
+	TEST_ASSERT_EQ_INT(cfg.orphan_sweep_interval_s, 0);
+	config_release(&cfg);
+	expect_error("orphanSafetyAge: 0\n",
+		     "c.yml:1: key 'orphanSafetyAge': 0 is out of range (1 to 31536000)");
 }
 
 static void test_chunk_size_is_a_power_of_two_from_1_to_64_mib(void)
