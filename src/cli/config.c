@@ -19,6 +19,7 @@
 #include "cli/config.h"
 
 #include "common/errbuf.h"
+#include "journal/lease.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -88,6 +89,7 @@ static const struct config_key config_keys[] = {
 	KEY_NUM("maxRetries", max_retries, CONFIG_COUNT, 0, 100),
 	KEY_NUM("retryBaseDelayMs", retry_base_ms, CONFIG_COUNT, 1, 600000),
 	KEY_NUM("backpressureTimeout", backpressure_timeout_s, CONFIG_SECONDS, 1, 86400),
+	KEY_NUM("leaseTimeout", lease_timeout_s, CONFIG_SECONDS, LEASE_MIN_TTL_S, LEASE_MAX_TTL_S),
 };
 /* clang-format on */
 
@@ -106,6 +108,7 @@ static void config_set_defaults(struct config *cfg)
 	cfg->max_retries = 5;
 	cfg->retry_base_ms = 200;
 	cfg->backpressure_timeout_s = 300;
+	cfg->lease_timeout_s = LEASE_DEFAULT_TTL_S;
 }
 
 void config_release(struct config *cfg)

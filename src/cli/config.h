@@ -43,6 +43,7 @@ struct config {
 	/* added by the store layer */
 	unsigned retry_base_ms;		  /* first retry delay; doubles each retry */
 	unsigned backpressure_timeout_s;  /* writers waiting for uploads get ENOSPC after this */
+	unsigned lease_timeout_s;	  /* a mount's lease lasts this long unrenewed */
 	char *b2_api_url;		  /* b2: authorize URL (tests point it at a fake) */
 	char *upload_checksum;		  /* s3: "crc32c", "sha256" or "md5"; NULL: by endpoint */
 	bool sign_payload;		  /* s3: sign the body's SHA-256 (default false) */

@@ -6,6 +6,10 @@
  * can report success truthfully) and before any thread exists (so the child
  * inherits a consistent process). The child reports readiness through a
  * pipe; the parent returns only then.
+ *
+ * A read-write mount takes the filesystem's lease in the bucket
+ * (journal/lease.h) before anything touches the cache's filesystem, so a
+ * second mount elsewhere is refused before it changes anything.
  */
 #include "cli/cachedir.h"
 #include "cli/cacheperm.h"
@@ -15,6 +19,7 @@
 #include "common/log.h"
 #include "fs/fs.h"
 #include "fuse/fuse_ops.h"
+#include "journal/lease.h"
 #include "store/objstore.h"
 
 #include <errno.h>
@@ -34,16 +39,21 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: zero mount MOUNTPOINT [CACHE] [-f] [-o OPTIONS] [--config FILE]\n\n"
+		"usage: zero mount MOUNTPOINT [CACHE] [-f] [-o OPTIONS] [--config FILE] [--force]\n\n"
 		"Mount the Zero filesystem kept in CACHE (default $XDG_DATA_HOME/zero, else\n"
 		"~/.local/share/zero) at MOUNTPOINT. Returns once the mount is ready; the\n"
 		"daemon logs to CACHE/zero.log. A mount left dead at MOUNTPOINT by a killed\n"
 		"daemon is cleaned up first; a live Zero mount there is refused.\n\n"
+		"One read-write mount per filesystem: the mount takes a lease in the bucket\n"
+		"and renews it (leaseTimeout, default 60 s); while another mount holds it,\n"
+		"this one is refused with the holder's name, unless --force.\n\n"
 		"options:\n"
 		"  -f, --foreground     stay in the foreground, log to stderr\n"
 		"  -o OPTIONS           extra FUSE mount options, comma-separated\n"
 		"  --config FILE        configuration file (default ~/.config/zero/config.yml)\n"
 		"  --writeback-cache    let the kernel cache writes (faster small writes)\n"
+		"  --force              take the lease even from a live mount elsewhere, which\n"
+		"                       turns read-only (its later writes lose: use with care)\n"
 		"  -d, --debug          log every FUSE request (implies -f)\n"
 		"  -h, --help           show this help\n");
 }
@@ -201,6 +211,28 @@ static int daemonize(int *ready_fd)
 	return 0;
 }
 
+/* -o ro among the FUSE options: a read-only mount, which takes no lease. */
+static bool options_read_only(const char *opts)
+{
+	size_t n;
+
+	for (const char *p = opts; p && *p; p += n + (p[n] == ',')) {
+		n = strcspn(p, ",");
+		if (n == 2 && strncmp(p, "ro", 2) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The lease was taken by another mount: say so where the user looks. */
+static void report_fenced(void *arg)
+{
+	log_error("%s is read-only from now on: another mount took the lease of its "
+		  "filesystem; writes get EROFS and nothing more goes to the bucket (see "
+		  "'zero status'); unmount it",
+		  (const char *)arg);
+}
+
 static void report_ready(int *ready_fd, char status)
 {
 	if (*ready_fd < 0)
@@ -216,12 +248,14 @@ int cli_mount(int argc, char **argv)
 	static const struct option longopts[] = {
 	    {"foreground", no_argument, NULL, 'f'},	 {"debug", no_argument, NULL, 'd'},
 	    {"config", required_argument, NULL, 'c'},	 {"help", no_argument, NULL, 'h'},
-	    {"writeback-cache", no_argument, NULL, 'w'}, {NULL, 0, NULL, 0}};
+	    {"writeback-cache", no_argument, NULL, 'w'}, {"force", no_argument, NULL, 'F'},
+	    {NULL, 0, NULL, 0}};
 	const char *config_path = NULL, *user_options = NULL, *mnt, *cache_arg;
 	char cache[PATH_MAX], mnt_abs[PATH_MAX], err[1024] = "", logpath[PATH_MAX + 16];
-	bool foreground = false, debug = false, writeback = false;
+	bool foreground = false, debug = false, writeback = false, force = false;
 	struct config cfg = {0};
 	struct objstore *store = NULL;
+	struct lease *lease = NULL;
 	struct fs *fs = NULL;
 	struct fuseops *fo = NULL;
 	int c, lockfd = -1, ready_fd = -1, ret, status = 1;
@@ -243,6 +277,9 @@ int cli_mount(int argc, char **argv)
 			break;
 		case 'w':
 			writeback = true;
+			break;
+		case 'F':
+			force = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -319,6 +356,23 @@ int cli_mount(int argc, char **argv)
 		fprintf(stderr, "zero: %s\n", err);
 		goto out_unlock;
 	}
+	if (!options_read_only(user_options)) {
+		char id[64];
+
+		ret = cachedir_id(cache, id, sizeof(id), err, sizeof(err));
+		if (ret == 0)
+			ret = lease_acquire(store, id, force, cfg.lease_timeout_s, &lease, err,
+					    sizeof(err));
+		if (ret) {
+			fprintf(stderr, "zero: %s\n", err);
+			log_error("%s", err);
+			objstore_free(store);
+			goto out_unlock;
+		}
+		if (err[0])
+			fprintf(stderr, "zero: warning: %s\n", err);
+		lease_on_fenced(lease, report_fenced, mnt_abs);
+	}
 	{
 		struct fs_options fopt = {
 		    .cache_dir = cache,
@@ -330,12 +384,13 @@ int cli_mount(int argc, char **argv)
 		    .upload_delay_s = cfg.upload_delay_s,
 		    .backpressure_timeout_s = cfg.backpressure_timeout_s,
 		    .uploaders = cfg.max_parallel_transfers,
+		    .lease = lease,
 		};
 		ret = fs_new(&fopt, &fs, err, sizeof(err));
 	}
 	if (ret) {
 		fprintf(stderr, "zero: %s\n", err);
-		goto out_unlock;
+		goto out_lease;
 	}
 	{
 		struct fuseops_options mopt = {.fsname = cache,
@@ -357,6 +412,11 @@ int cli_mount(int argc, char **argv)
 			goto out_fuse;
 		}
 		cachedir_lock_set_pid(lockfd, (long)getpid());
+	}
+	ret = lease ? lease_start(lease) : 0;
+	if (ret) {
+		log_error("cannot start renewing the lease: %s", strerror(-ret));
+		goto out_fuse;
 	}
 	ret = fs_start(fs);
 	if (ret) {
@@ -391,6 +451,9 @@ out_fs:
 	} else {
 		log_info("unmounted %s cleanly", mnt_abs);
 	}
+out_lease:
+	/* after fs_free: the last uploads went out under the lease */
+	lease_release(lease);
 out_unlock:
 	/*
 	 * lockfd stays open: the lock is released when this process is gone,

@@ -30,6 +30,7 @@
 
 #include "cache/cache.h"
 #include "common/log.h"
+#include "journal/lease.h"
 #include "meta/meta.h"
 #include "store/objstore.h"
 
@@ -631,6 +632,7 @@ int fs_new(const struct fs_options *opt, struct fs **out, char *err, size_t errl
 	pthread_mutex_init(&fs->lock, NULL);
 	pthread_cond_init(&fs->stop_cond, NULL);
 	pthread_cond_init(&fs->fetch_cond, NULL);
+	fs->lease = opt->lease;
 	fs->table_size = 1024;
 	fs->table = calloc(fs->table_size, sizeof(*fs->table));
 	if (!fs->table) {
@@ -729,6 +731,11 @@ int fs_start(struct fs *fs)
 		return -ret;
 	fs->flusher_running = true;
 	return fs->tier ? tier_start(fs) : 0;
+}
+
+bool fs_readonly(const struct fs *fs)
+{
+	return fs->lease && lease_fenced(fs->lease);
 }
 
 int fs_flush_all(struct fs *fs)

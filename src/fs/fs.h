@@ -35,6 +35,7 @@ struct fs_ctx {
 };
 
 struct objstore;
+struct lease;
 
 struct fs_options {
 	const char *cache_dir; /* required; must exist */
@@ -47,6 +48,9 @@ struct fs_options {
 	unsigned upload_delay_s;	 /* seconds without writes before a chunk is uploaded */
 	unsigned backpressure_timeout_s; /* writers waiting for uploads get ENOSPC after this */
 	unsigned uploaders;		 /* parallel uploads; 0: default */
+	/* this mount's lease of the filesystem (journal/lease.h); NULL: none. Not owned: it
+	   outlives the fs. Once it is fenced, the fs is read-only (fs_readonly). */
+	struct lease *lease;
 };
 
 /* What fs_setattr changes. */
@@ -76,6 +80,11 @@ int fs_new(const struct fs_options *opt, struct fs **out, char *err, size_t errl
 int fs_start(struct fs *fs);
 /* Flush every pending change, delete orphans, record a clean stop and free FS. */
 int fs_free(struct fs *fs);
+/*
+ * True once another mount took the filesystem's lease: every request that
+ * would change something gets EROFS, and nothing more goes to the bucket.
+ */
+bool fs_readonly(const struct fs *fs);
 /* Commit in-memory file sizes and times now (called periodically). */
 int fs_flush_all(struct fs *fs);
 

@@ -87,6 +87,7 @@ struct fs {
 	bool in_txn;
 	pthread_cond_t fetch_cond; /* broadcast when a fetch ends (nfetch drops) */
 	struct tier *tier;	   /* NULL without a bucket */
+	struct lease *lease;	   /* not owned; NULL: none; set once by fs_new */
 	/* flusher thread */
 	pthread_t flusher;
 	bool flusher_running;

@@ -8,10 +8,15 @@
  *     collector deletes objects nothing references; an id it is deleting is
  *     in `deleting`, and an upload of the same content waits for it to go.
  *  An object whose delete fails stays in the table, and is tried again.
+ *  A mount that lost its lease deletes nothing: the new holder may use the
+ *  object. Before each batch the lease is read again (lease_check); only a
+ *  lease still ours, and not about to expire, lets the batch go.
  */
 #include "tier/tier_internal.h"
 
+#include "common/log.h"
 #include "format/envelope.h"
+#include "journal/lease.h"
 #include "store/objstore.h"
 
 #include <errno.h>
@@ -54,6 +59,14 @@ void gc_once(struct fs *fs)
 	t->ndeleting = b.n;
 	pthread_mutex_unlock(&fs->lock);
 
+	/* no network under the lock: the lease is read with the batch marked deleting */
+	if (fs->lease && (ret = lease_check(fs->lease)) != 0) {
+		if (ret != -ESTALE && ret != -EAGAIN)
+			log_debug("gc: the lease cannot be checked (%s); deleting later",
+				  strerror(-ret));
+		goto out_unmark;
+	}
+
 	keys = calloc(b.n, sizeof(*keys));
 	for (size_t i = 0; keys && i < b.n; i++) {
 		keys[i] = malloc(ENVELOPE_OBJECT_KEY_SIZE);
@@ -75,6 +88,9 @@ void gc_once(struct fs *fs)
 	} else {
 		note_error(t, "deleting %zu unreferenced objects: %s", b.n, store_reason(ret));
 	}
+	pthread_mutex_unlock(&fs->lock);
+out_unmark:
+	pthread_mutex_lock(&fs->lock);
 	t->deleting = NULL;
 	t->ndeleting = 0;
 	pthread_mutex_unlock(&fs->lock);

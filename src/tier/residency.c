@@ -13,6 +13,7 @@
  */
 #include "tier/tier_internal.h"
 
+#include "journal/lease.h"
 #include "store/objstore.h"
 
 #include <errno.h>
@@ -113,6 +114,47 @@ static int xattr_reply(const char *text, size_t n, void *buf, size_t size, size_
 	return 0;
 }
 
+/* Copy S into OUT as the inside of a JSON string (the lease's fields are printable). */
+static void json_escape(const char *s, char *out, size_t size)
+{
+	size_t o = 0;
+
+	for (; *s && o + 2 < size; s++) {
+		if (*s == '"' || *s == '\\')
+			out[o++] = '\\';
+		out[o++] = (*s >= 0 && *s < 32) ? ' ' : *s;
+	}
+	out[o] = '\0';
+}
+
+/*
+ * The lease members of the status line (each with a leading comma), "" for
+ * a mount without a lease: state, holder (ours, or the one that fenced us),
+ * generation and expiry, and "lease_fenced".
+ */
+static void status_lease(struct fs *fs, char *out, size_t size)
+{
+	const struct lease_record *who;
+	struct lease_status ls;
+	char host[2 * LEASE_FIELD_MAX], cache[2 * LEASE_FIELD_MAX];
+
+	out[0] = '\0';
+	if (!fs->lease)
+		return;
+	lease_get_status(fs->lease, &ls);
+	who = ls.state == LEASE_FENCED ? &ls.holder : &ls.mine;
+	json_escape(who->host, host, sizeof(host));
+	json_escape(who->cache_id, cache, sizeof(cache));
+	snprintf(out, size,
+		 ",\"lease\":\"%s\",\"lease_fenced\":%s,\"lease_host\":\"%s\",\"lease_pid\":%ld"
+		 ",\"lease_cache_id\":\"%s\",\"lease_generation\":%" PRIu64
+		 ",\"lease_expires\":%" PRId64 ",\"lease_my_generation\":%" PRIu64
+		 ",\"lease_renew_error\":\"%s\"",
+		 lease_state_name(ls.state), ls.state == LEASE_FENCED ? "true" : "false", host,
+		 who->pid, cache, who->generation, who->expires, ls.mine.generation,
+		 ls.last_error ? strerror(-ls.last_error) : "");
+}
+
 static int status_json(struct fs *fs, char *out, size_t size)
 {
 	struct tier *t = fs->tier;
@@ -145,6 +187,8 @@ static int status_json(struct fs *fs, char *out, size_t size)
 		err[o++] = (*p >= 0 && *p < 32) ? ' ' : *p;
 	}
 	err[o] = '\0';
+	char lease[1024];
+	status_lease(fs, lease, sizeof(lease));
 	return snprintf(
 	    out, size,
 	    "{\"bucket\":\"%s\",\"chunk_size\":%" PRIu64 ",\"cache_used\":%" PRIu64
@@ -158,14 +202,14 @@ static int status_json(struct fs *fs, char *out, size_t size)
 	    ",\"evictions\":%" PRIu64 ",\"evicted_bytes\":%" PRIu64 ",\"gc_deleted\":%" PRIu64
 	    ",\"writers_waiting\":%s,\"memory_rss\":%" PRIu64 ",\"memory_buffers\":%" PRIu64
 	    ",\"memory_buffers_peak\":%" PRIu64 ",\"memory_buffers_limit\":%" PRIu64
-	    ",\"last_error\":\"%s\"}\n",
+	    ",\"last_error\":\"%s\"%s}\n",
 	    objstore_describe(t->store), cs, t->cache_used, t->target, count[CHUNK_DIRTY], dirty,
 	    t->nuploading, t->upload_rate, eta, t->uploads, t->upload_bytes, t->dedup_hits,
 	    count[CHUNK_CLEAN], count[CHUNK_REMOTE], objects, stored, t->reads_local,
 	    t->reads_fetched, hit, t->fetches_done, t->fetch_bytes, t->fetch_errors,
 	    t->upload_errors, t->evictions, t->evicted_bytes, t->gc_deleted,
 	    t->pressure ? "true" : "false", mem_rss(), (t->units_used + t->nbufs) * unit,
-	    t->units_peak * unit, t->units_max * unit, err);
+	    t->units_peak * unit, t->units_max * unit, err, lease);
 }
 
 int tier_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, size_t size,
