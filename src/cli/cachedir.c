@@ -11,11 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #define MARKER "zero.cache"
+#define CACHE_ID "cache.id"
+#define CACHE_ID_BYTES 16
 
 int cachedir_default(char *buf, size_t size)
 {
@@ -190,4 +193,68 @@ bool cachedir_wait_unlocked(const char *dir, int timeout_s)
 	}
 	close(fd);
 	return false;
+}
+
+/* True when ID is CACHE_ID_BYTES bytes in lower-case hex. */
+static bool cache_id_valid(const char *id)
+{
+	size_t n = strspn(id, "0123456789abcdef");
+
+	return n == 2 * CACHE_ID_BYTES && id[n] == '\0';
+}
+
+int cachedir_id(const char *dir, char *buf, size_t size, char *err, size_t errlen)
+{
+	char path[PATH_MAX + 16], tmp[PATH_MAX + 24], id[2 * CACHE_ID_BYTES + 2] = "";
+	unsigned char raw[CACHE_ID_BYTES];
+	ssize_t n;
+	int fd, ret;
+
+	if (size < sizeof(id))
+		return -ENAMETOOLONG;
+	snprintf(path, sizeof(path), "%s/" CACHE_ID, dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, id, sizeof(id) - 1);
+		close(fd);
+		id[n > 0 ? n : 0] = '\0';
+		id[strcspn(id, "\n")] = '\0';
+		if (cache_id_valid(id)) {
+			snprintf(buf, size, "%s", id);
+			return 0;
+		}
+		snprintf(err, errlen, "%s is damaged (not a cache id); remove it to make a new one",
+			 path);
+		return -EUCLEAN;
+	}
+	if (errno != ENOENT) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+		return ret;
+	}
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+		snprintf(err, errlen, "cannot make a cache id: no random bytes");
+		return -EIO;
+	}
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(id + 2 * i, 3, "%02x", raw[i]);
+	/* written whole or not at all: a new file renamed into place */
+	snprintf(tmp, sizeof(tmp), "%s/" CACHE_ID ".new", dir);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+		return ret;
+	}
+	ret = dprintf(fd, "%s\n", id) < 0 || fsync(fd) < 0 ? -errno : 0;
+	close(fd);
+	if (ret == 0 && rename(tmp, path) < 0)
+		ret = -errno;
+	if (ret) {
+		unlink(tmp);
+		snprintf(err, errlen, "cannot write %s: %s", path, strerror(-ret));
+		return ret;
+	}
+	snprintf(buf, size, "%s", id);
+	return 0;
 }

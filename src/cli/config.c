@@ -19,6 +19,7 @@
 #include "cli/config.h"
 
 #include "common/errbuf.h"
+#include "journal/lease.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -93,6 +94,7 @@ static const struct config_key config_keys[] = {
 	KEY_NUM("backpressureTimeout", backpressure_timeout_s, CONFIG_SECONDS, 1, 86400),
 	KEY_NUM("orphanSafetyAge", orphan_safety_age_s, CONFIG_SECONDS, 1, 365 * 86400),
 	KEY_NUM("orphanSweepInterval", orphan_sweep_interval_s, CONFIG_SECONDS, 0, 30 * 86400),
+	KEY_NUM("leaseTimeout", lease_timeout_s, CONFIG_SECONDS, LEASE_MIN_TTL_S, LEASE_MAX_TTL_S),
 };
 /* clang-format on */
 
@@ -115,6 +117,7 @@ static void config_set_defaults(struct config *cfg)
 	cfg->backpressure_timeout_s = 300;
 	cfg->orphan_safety_age_s = 86400;
 	cfg->orphan_sweep_interval_s = 3600;
+	cfg->lease_timeout_s = LEASE_DEFAULT_TTL_S;
 }
 
 void config_release(struct config *cfg)

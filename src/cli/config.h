@@ -48,6 +48,7 @@ struct config {
 	unsigned backpressure_timeout_s;  /* writers waiting for uploads get ENOSPC after this */
 	unsigned orphan_safety_age_s;	  /* an unknown chunk object younger than this is kept */
 	unsigned orphan_sweep_interval_s; /* between the collector's orphan sweeps; 0 = none */
+	unsigned lease_timeout_s;	  /* a mount's lease lasts this long unrenewed */
 	char *b2_api_url;		  /* b2: authorize URL (tests point it at a fake) */
 	char *upload_checksum;		  /* s3: "crc32c", "sha256" or "md5"; NULL: by endpoint */
 	bool sign_payload;		  /* s3: sign the body's SHA-256 (default false) */

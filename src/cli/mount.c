@@ -6,6 +6,10 @@
  * can report success truthfully) and before any thread exists (so the child
  * inherits a consistent process). The child reports readiness through a
  * pipe; the parent returns only then.
+ *
+ * A read-write mount takes the filesystem's lease in the bucket
+ * (journal/lease.h) before anything touches the cache's filesystem, so a
+ * second mount elsewhere is refused before it changes anything.
  */
 #include "cli/cachedir.h"
 #include "cli/cacheperm.h"
@@ -17,6 +21,7 @@
 #include "fs/fs.h"
 #include "fuse/fuse_ops.h"
 #include "journal/journal.h"
+#include "journal/lease.h"
 #include "store/objstore.h"
 
 #include <errno.h>
@@ -36,13 +41,16 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: zero mount MOUNTPOINT [CACHE] [-f] [-o OPTIONS] [--config FILE]\n\n"
+		"usage: zero mount MOUNTPOINT [CACHE] [-f] [-o OPTIONS] [--config FILE] [--force]\n\n"
 		"Mount the Zero filesystem kept in CACHE (default $XDG_DATA_HOME/zero, else\n"
 		"~/.local/share/zero) at MOUNTPOINT. Returns once the mount is ready; the\n"
 		"daemon logs to CACHE/zero.log. A mount left dead at MOUNTPOINT by a killed\n"
 		"daemon is cleaned up first; a live Zero mount there is refused. A new, empty\n"
 		"CACHE on a bucket that holds a filesystem restores it from the bucket (the\n"
 		"metadata now, the data on demand).\n\n"
+		"One read-write mount per filesystem: the mount takes a lease in the bucket\n"
+		"and renews it (leaseTimeout, default 60 s); while another mount holds it,\n"
+		"this one is refused with the holder's name, unless --force.\n\n"
 		"options:\n"
 		"  -f, --foreground     stay in the foreground, log to stderr\n"
 		"  -o OPTIONS           extra FUSE mount options, comma-separated\n"
@@ -51,6 +59,8 @@ static void usage(FILE *out)
 		"  --at TIME            mount the state of TIME read-only (a new, empty CACHE;\n"
 		"                       TIME is 'YYYY-MM-DD HH:MM:SS' local time or @SECONDS)\n"
 		"  --checkpoint NAME    mount checkpoint NAME read-only (a new, empty CACHE)\n"
+		"  --force              take the lease even from a live mount elsewhere, which\n"
+		"                       turns read-only (its later writes lose: use with care)\n"
 		"  -d, --debug          log every FUSE request (implies -f)\n"
 		"  -h, --help           show this help\n");
 }
@@ -208,6 +218,28 @@ static int daemonize(int *ready_fd)
 	return 0;
 }
 
+/* -o ro among the FUSE options: a read-only mount, which takes no lease. */
+static bool options_read_only(const char *opts)
+{
+	size_t n;
+
+	for (const char *p = opts; p && *p; p += n + (p[n] == ',')) {
+		n = strcspn(p, ",");
+		if (n == 2 && strncmp(p, "ro", 2) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The lease was taken by another mount: say so where the user looks. */
+static void report_fenced(void *arg)
+{
+	log_error("%s is read-only from now on: another mount took the lease of its "
+		  "filesystem; writes get EROFS and nothing more goes to the bucket (see "
+		  "'zero status'); unmount it",
+		  (const char *)arg);
+}
+
 static void report_ready(int *ready_fd, char status)
 {
 	if (*ready_fd < 0)
@@ -224,15 +256,17 @@ int cli_mount(int argc, char **argv)
 	    {"foreground", no_argument, NULL, 'f'},	 {"debug", no_argument, NULL, 'd'},
 	    {"config", required_argument, NULL, 'c'},	 {"help", no_argument, NULL, 'h'},
 	    {"writeback-cache", no_argument, NULL, 'w'}, {"at", required_argument, NULL, 'A'},
-	    {"checkpoint", required_argument, NULL, 'C'}, {NULL, 0, NULL, 0}};
+	    {"checkpoint", required_argument, NULL, 'C'}, {"force", no_argument, NULL, 'F'},
+	    {NULL, 0, NULL, 0}};
 	struct journal_target target = {0};
 	bool restored = false, readonly = false;
 	char ro_options[1024];
 	const char *config_path = NULL, *user_options = NULL, *mnt, *cache_arg;
 	char cache[PATH_MAX], mnt_abs[PATH_MAX], err[1024] = "", logpath[PATH_MAX + 16];
-	bool foreground = false, debug = false, writeback = false;
+	bool foreground = false, debug = false, writeback = false, force = false;
 	struct config cfg = {0};
 	struct objstore *store = NULL;
+	struct lease *lease = NULL;
 	struct fs *fs = NULL;
 	struct fuseops *fo = NULL;
 	int c, lockfd = -1, ready_fd = -1, ret, status = 1;
@@ -272,6 +306,9 @@ int cli_mount(int argc, char **argv)
 			}
 			target.checkpoint = optarg;
 			readonly = true;
+			break;
+		case 'F':
+			force = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -356,6 +393,26 @@ int cli_mount(int argc, char **argv)
 		fprintf(stderr, "zero: %s\n", err);
 		goto out_unlock;
 	}
+	/* a read-only mount (-o ro, or a past state) takes no lease and changes nothing */
+	if (options_read_only(user_options))
+		readonly = true;
+	if (!readonly) {
+		char id[64];
+
+		ret = cachedir_id(cache, id, sizeof(id), err, sizeof(err));
+		if (ret == 0)
+			ret = lease_acquire(store, id, force, cfg.lease_timeout_s, &lease, err,
+					    sizeof(err));
+		if (ret) {
+			fprintf(stderr, "zero: %s\n", err);
+			log_error("%s", err);
+			objstore_free(store);
+			goto out_unlock;
+		}
+		if (err[0])
+			fprintf(stderr, "zero: warning: %s\n", err);
+		lease_on_fenced(lease, report_fenced, mnt_abs);
+	}
 	{
 		char db[PATH_MAX + 16];
 		if (cfg.sqlite_file_location)
@@ -392,12 +449,14 @@ int cli_mount(int argc, char **argv)
 		    .readonly = readonly,
 		    .orphan_safety_age_s = cfg.orphan_safety_age_s,
 		    .orphan_sweep_interval_s = cfg.orphan_sweep_interval_s,
+		    .lease = lease,
+		    .force = force,
 		};
 		ret = fs_new(&fopt, &fs, err, sizeof(err));
 	}
 	if (ret) {
 		fprintf(stderr, "zero: %s\n", err);
-		goto out_unlock;
+		goto out_lease;
 	}
 	{
 		struct fuseops_options mopt = {.fsname = cache,
@@ -419,6 +478,11 @@ int cli_mount(int argc, char **argv)
 			goto out_fuse;
 		}
 		cachedir_lock_set_pid(lockfd, (long)getpid());
+	}
+	ret = lease ? lease_start(lease) : 0;
+	if (ret) {
+		log_error("cannot start renewing the lease: %s", strerror(-ret));
+		goto out_fuse;
 	}
 	ret = fs_start(fs);
 	if (ret) {
@@ -453,6 +517,9 @@ out_fs:
 	} else {
 		log_info("unmounted %s cleanly", mnt_abs);
 	}
+out_lease:
+	/* after fs_free: the last uploads went out under the lease */
+	lease_release(lease);
 out_unlock:
 	/*
 	 * lockfd stays open: the lock is released when this process is gone,

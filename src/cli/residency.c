@@ -569,6 +569,36 @@ static void status_usage(FILE *out)
 		putchar('\n');                                                                     \
 	} while (0)
 
+/* The lease line; none for a mount without a lease (read-only, or an older daemon). */
+static void status_print_lease(const struct json_object *st)
+{
+	char state[16], host[256], cache[256], error[256], when[64];
+	time_t expires = (time_t)json_u64(st, "lease_expires");
+	struct tm tm;
+
+	json_string(st, "lease", state, sizeof(state));
+	if (!state[0])
+		return;
+	json_string(st, "lease_host", host, sizeof(host));
+	json_string(st, "lease_cache_id", cache, sizeof(cache));
+	json_string(st, "lease_renew_error", error, sizeof(error));
+	if (!localtime_r(&expires, &tm) || !strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm))
+		snprintf(when, sizeof(when), "%lld", (long long)expires);
+	if (json_true(st, "lease_fenced"))
+		STATUS_LINE("lease", "fenced: read-only; host %s (pid %" PRIu64 ", cache %s) holds "
+			    "generation %" PRIu64 " (this mount had %" PRIu64 ")",
+			    host, json_u64(st, "lease_pid"), cache, json_u64(st, "lease_generation"),
+			    json_u64(st, "lease_my_generation"));
+	else if (strcmp(state, "held") == 0)
+		STATUS_LINE("lease", "held by host %s (pid %" PRIu64 "), generation %" PRIu64
+			    ", until %s%s%s",
+			    host, json_u64(st, "lease_pid"), json_u64(st, "lease_generation"), when,
+			    error[0] ? "; renewal failing: " : "", error);
+	else
+		STATUS_LINE("lease", "not taken yet: the bucket has not answered%s%s%s",
+			    error[0] ? " (" : "", error, error[0] ? ")" : "");
+}
+
 static void status_print(const char *mnt, const struct json_object *st)
 {
 	char a[32], b[32], c[32], text[1024];
@@ -632,6 +662,8 @@ static void status_print(const char *mnt, const struct json_object *st)
 	format_bytes(json_u64(st, "memory_buffers"), b, sizeof(b));
 	format_bytes(json_u64(st, "memory_buffers_limit"), c, sizeof(c));
 	STATUS_LINE("memory", "%s resident; transfer buffers %s of at most %s", a, b, c);
+
+	status_print_lease(st);
 
 	json_string(st, "last_error", text, sizeof(text));
 	if (text[0])

@@ -31,6 +31,7 @@
 
 #include "cache/cache.h"
 #include "common/log.h"
+#include "journal/lease.h"
 #include "meta/meta.h"
 #include "store/objstore.h"
 
@@ -638,6 +639,17 @@ static void *flusher_main(void *arg)
 	return NULL;
 }
 
+/* The journal's view of the lease (journal/lease.h); no lease: generation 0, never fenced. */
+static uint32_t lease_gen_of(void *arg)
+{
+	return arg ? (uint32_t)lease_generation(arg) : 0;
+}
+
+static bool lease_fenced_of(void *arg)
+{
+	return arg && lease_fenced(arg);
+}
+
 int fs_new(const struct fs_options *opt, struct fs **out, char *err, size_t errlen)
 {
 	char db_path[4096], buf[64];
@@ -653,6 +665,7 @@ int fs_new(const struct fs_options *opt, struct fs **out, char *err, size_t errl
 	pthread_mutex_init(&fs->lock, NULL);
 	pthread_cond_init(&fs->stop_cond, NULL);
 	pthread_cond_init(&fs->fetch_cond, NULL);
+	fs->lease = opt->lease;
 	fs->table_size = 1024;
 	fs->table = calloc(fs->table_size, sizeof(*fs->table));
 	if (!fs->table) {
@@ -742,6 +755,9 @@ int fs_new(const struct fs_options *opt, struct fs **out, char *err, size_t errl
 		    .retention_s = opt->retention_s,
 		    .restored = opt->restored,
 		    .force = opt->force,
+		    .generation = lease_gen_of,
+		    .fenced = lease_fenced_of,
+		    .lease_arg = opt->lease,
 		};
 		ret = journal_open(&jo, &fs->journal, err, errlen);
 		if (ret)
@@ -775,6 +791,11 @@ int fs_start(struct fs *fs)
 	if (fs->journal && (ret = journal_start(fs->journal)) != 0)
 		return ret;
 	return fs->tier ? tier_start(fs) : 0;
+}
+
+bool fs_readonly(const struct fs *fs)
+{
+	return fs->lease && lease_fenced(fs->lease);
 }
 
 int fs_flush_all(struct fs *fs)

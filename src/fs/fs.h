@@ -35,6 +35,7 @@ struct fs_ctx {
 };
 
 struct objstore;
+struct lease;
 
 struct fs_options {
 	const char *cache_dir; /* required; must exist */
@@ -61,6 +62,9 @@ struct fs_options {
 	/* the orphan sweep (tier/collect.c): objects no row knows, older than the age, go */
 	unsigned orphan_safety_age_s;	  /* 0: 24 hours */
 	unsigned orphan_sweep_interval_s; /* 0: no periodic sweep */
+	/* this mount's lease of the filesystem (journal/lease.h); NULL: none. Not owned: it
+	   outlives the fs. Once it is fenced, the fs is read-only (fs_readonly). */
+	struct lease *lease;
 };
 
 /* What fs_setattr changes. */
@@ -90,6 +94,11 @@ int fs_new(const struct fs_options *opt, struct fs **out, char *err, size_t errl
 int fs_start(struct fs *fs);
 /* Flush every pending change, delete orphans, record a clean stop and free FS. */
 int fs_free(struct fs *fs);
+/*
+ * True once another mount took the filesystem's lease: every request that
+ * would change something gets EROFS, and nothing more goes to the bucket.
+ */
+bool fs_readonly(const struct fs *fs);
 /* Commit in-memory file sizes and times now (called periodically). */
 int fs_flush_all(struct fs *fs);
 

@@ -88,6 +88,7 @@ struct fs {
 	pthread_cond_t fetch_cond; /* broadcast when a fetch ends (nfetch drops) */
 	struct tier *tier;	   /* NULL without a bucket */
 	struct journal *journal;   /* the metadata in the bucket; NULL without one, or read-only */
+	struct lease *lease;	   /* not owned; NULL: none; set once by fs_new */
 	/* flusher thread */
 	pthread_t flusher;
 	bool flusher_running;

@@ -21,11 +21,13 @@
 #include "fs/fs.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <linux/fs.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 struct fuseops {
 	struct fs *fs;
@@ -75,6 +77,18 @@ static struct fs_ctx req_ctx(fuse_req_t req)
 static void reply_err(fuse_req_t req, int ret)
 {
 	fuse_reply_err(req, -ret);
+}
+
+/*
+ * A mount fenced by another holder of the lease is read-only: answer EROFS
+ * to a request that would change something. True when it was answered.
+ */
+static bool refuse_readonly(fuse_req_t req)
+{
+	if (!fs_readonly(req_fs(req)))
+		return false;
+	fuse_reply_err(req, EROFS);
+	return true;
 }
 
 static void fill_entry(fuse_req_t req, const struct stat *st, struct fuse_entry_param *e)
@@ -180,6 +194,9 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	struct stat st;
 	int set = 0, ret;
 
+	if (refuse_readonly(req))
+		return;
+
 	if (to_set & FUSE_SET_ATTR_MODE)
 		set |= FS_SET_MODE;
 	if (to_set & FUSE_SET_ATTR_UID)
@@ -224,6 +241,9 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	struct fs_ctx ctx = req_ctx(req);
 	struct stat st;
 
+	if (refuse_readonly(req))
+		return;
+
 	reply_entry(req, fs_mknod(req_fs(req), &ctx, parent, name, mode, rdev, &st), &st);
 }
 
@@ -231,6 +251,9 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 {
 	struct fs_ctx ctx = req_ctx(req);
 	struct stat st;
+
+	if (refuse_readonly(req))
+		return;
 
 	reply_entry(req, fs_mkdir(req_fs(req), &ctx, parent, name, mode, &st), &st);
 }
@@ -240,6 +263,9 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 	struct fs_ctx ctx = req_ctx(req);
 	struct stat st;
 
+	if (refuse_readonly(req))
+		return;
+
 	reply_entry(req, fs_symlink(req_fs(req), &ctx, parent, name, link, &st), &st);
 }
 
@@ -247,16 +273,23 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 {
 	struct stat st;
 
+	if (refuse_readonly(req))
+		return;
+
 	reply_entry(req, fs_link(req_fs(req), ino, newparent, newname, &st), &st);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	if (refuse_readonly(req))
+		return;
 	reply_err(req, fs_unlink(req_fs(req), parent, name));
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	if (refuse_readonly(req))
+		return;
 	reply_err(req, fs_rmdir(req_fs(req), parent, name));
 }
 
@@ -265,14 +298,21 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 {
 	struct fs_ctx ctx = req_ctx(req);
 
+	if (refuse_readonly(req))
+		return;
+
 	reply_err(req, fs_rename(req_fs(req), &ctx, parent, name, newparent, newname, flags));
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_file *fh;
-	int ret = fs_open(req_fs(req), ino, fi->flags, &fh);
+	int ret;
 
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
+		if (refuse_readonly(req))
+			return;
+	ret = fs_open(req_fs(req), ino, fi->flags, &fh);
 	if (ret) {
 		reply_err(req, ret);
 		return;
@@ -291,8 +331,11 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct fuse_entry_param e;
 	struct fs_file *fh;
 	struct stat st;
-	int ret = fs_create(req_fs(req), &ctx, parent, name, mode, fi->flags, &fh, &st);
+	int ret;
 
+	if (refuse_readonly(req))
+		return;
+	ret = fs_create(req_fs(req), &ctx, parent, name, mode, fi->flags, &fh, &st);
 	if (ret) {
 		reply_err(req, ret);
 		return;
@@ -337,6 +380,9 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 	struct fs_file *fh = fi_file(fi);
 	ssize_t n;
 	int fd, ret;
+
+	if (refuse_readonly(req))
+		return;
 
 	(void)ino;
 	struct fs_ctx ctx = req_ctx(req);
@@ -481,6 +527,9 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 {
 	struct fs_ctx ctx = req_ctx(req);
 
+	if (refuse_readonly(req))
+		return;
+
 	reply_err(req, fs_setxattr(req_fs(req), &ctx, ino, name, value, size, flags));
 }
 
@@ -528,6 +577,8 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
+	if (refuse_readonly(req))
+		return;
 	reply_err(req, fs_removexattr(req_fs(req), ino, name));
 }
 
@@ -535,12 +586,16 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
 	struct fs_ctx ctx = req_ctx(req);
 
+	if ((mask & W_OK) && refuse_readonly(req))
+		return;
 	reply_err(req, fs_access(req_fs(req), &ctx, ino, mask));
 }
 
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
 			 struct fuse_file_info *fi)
 {
+	if (refuse_readonly(req))
+		return;
 	(void)ino;
 	reply_err(req, fs_fallocate(req_fs(req), fi_file(fi), mode, offset, length));
 }
@@ -564,6 +619,9 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 {
 	size_t copied;
 	int ret;
+
+	if (refuse_readonly(req))
+		return;
 
 	(void)ino_in;
 	(void)ino_out;
@@ -613,6 +671,10 @@ static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg
 	}
 	case FS_IOC_SETFLAGS:
 	case FS_IOC32_SETFLAGS:
+		if (fs_readonly(fs)) {
+			ret = -EROFS;
+			break;
+		}
 		if (in_bufsz < sizeof(fl)) {
 			ret = -EINVAL;
 			break;
@@ -633,6 +695,10 @@ static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg
 		fuse_reply_ioctl(req, 0, &fa, out_bufsz < sizeof(fa) ? out_bufsz : sizeof(fa));
 		return;
 	case FS_IOC_FSSETXATTR:
+		if (fs_readonly(fs)) {
+			ret = -EROFS;
+			break;
+		}
 		if (in_bufsz < sizeof(fa)) {
 			ret = -EINVAL;
 			break;

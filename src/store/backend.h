@@ -8,11 +8,14 @@
 
 #include "store/objstore.h"
 
+#include <stdatomic.h>
+
 /* Every backend's handle starts with this; backends cast to their own type. */
 struct objstore {
 	const struct objstore_ops *ops;
 	char *prefix;	/* "" or ending in '/'; owned */
 	char *describe; /* e.g. "s3 http://127.0.0.1:4568 bucket b"; owned */
+	atomic_uint refs; /* references (objstore_ref); the last objstore_free frees */
 };
 
 /* Parameters of an s3 store, filled from the config or by the b2 bootstrap. */

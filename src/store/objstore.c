@@ -155,6 +155,7 @@ int objstore_open_from_config(const struct config *cfg, struct objstore **out, c
 	if (r < 0)
 		return r;
 out_prefix:
+	atomic_init(&s->refs, 1);
 	s->prefix = strdup(cfg->prefix ? cfg->prefix : "");
 	if (!s->prefix) {
 		objstore_free(s);
@@ -170,11 +171,19 @@ void objstore_free(struct objstore *s)
 
 	if (!s)
 		return;
+	if (atomic_fetch_sub(&s->refs, 1) > 1)
+		return;
 	prefix = s->prefix;
 	describe = s->describe;
 	s->ops->free(s);
 	free(prefix);
 	free(describe);
+}
+
+struct objstore *objstore_ref(struct objstore *s)
+{
+	atomic_fetch_add(&s->refs, 1);
+	return s;
 }
 
 const char *objstore_backend_name(const struct objstore *s)

@@ -147,7 +147,13 @@ struct objstore_ops {
  */
 int objstore_open_from_config(const struct config *cfg, struct objstore **out, char *err,
 			      size_t errlen);
+/* Drop one reference to S (NULL ok); the last one frees the handle. */
 void objstore_free(struct objstore *s);
+/*
+ * One more reference to S, for a second owner (the fs and the lease share
+ * the mount's store); each owner calls objstore_free once. Returns S.
+ */
+struct objstore *objstore_ref(struct objstore *s);
 
 /* Name of the backend ("file", "s3"), and a human description of where it points. */
 const char *objstore_backend_name(const struct objstore *s);

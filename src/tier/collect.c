@@ -31,12 +31,16 @@
  * other, so `deleting` holds one batch at a time. The check of the chunk
  * rows scans the chunk table under the lock, once per page that holds an
  * orphan: leaks are rare, and the chunk table has no index on objects.
+ *  A mount that lost its lease deletes nothing: the new holder may use the
+ *  object. Before each batch the lease is read again (lease_check); only a
+ *  lease still ours, and not about to expire, lets the batch go.
  */
 #include "tier/tier_internal.h"
 
 #include "common/log.h"
 #include "format/envelope.h"
 #include "journal/journal.h"
+#include "journal/lease.h"
 #include "store/objstore.h"
 
 #include <errno.h>
@@ -89,6 +93,14 @@ void gc_once(struct fs *fs)
 	t->ndeleting = b.n;
 	pthread_mutex_unlock(&fs->lock);
 
+	/* no network under the lock: the lease is read with the batch marked deleting */
+	if (fs->lease && (ret = lease_check(fs->lease)) != 0) {
+		if (ret != -ESTALE && ret != -EAGAIN)
+			log_debug("gc: the lease cannot be checked (%s); deleting later",
+				  strerror(-ret));
+		goto out_unmark;
+	}
+
 	keys = calloc(b.n, sizeof(*keys));
 	for (size_t i = 0; keys && i < b.n; i++) {
 		keys[i] = malloc(ENVELOPE_OBJECT_KEY_SIZE);
@@ -110,6 +122,9 @@ void gc_once(struct fs *fs)
 	} else {
 		note_error(t, "deleting %zu unreferenced objects: %s", b.n, store_reason(ret));
 	}
+	pthread_mutex_unlock(&fs->lock);
+out_unmark:
+	pthread_mutex_lock(&fs->lock);
 	t->deleting = NULL;
 	t->ndeleting = 0;
 	pthread_mutex_unlock(&fs->lock);

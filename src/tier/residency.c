@@ -14,7 +14,7 @@
 #include "tier/tier_internal.h"
 
 #include "journal/journal.h"
-
+#include "journal/lease.h"
 #include "store/objstore.h"
 
 #include <errno.h>
@@ -115,6 +115,47 @@ static int xattr_reply(const char *text, size_t n, void *buf, size_t size, size_
 	return 0;
 }
 
+/* Copy S into OUT as the inside of a JSON string (the lease's fields are printable). */
+static void json_escape(const char *s, char *out, size_t size)
+{
+	size_t o = 0;
+
+	for (; *s && o + 2 < size; s++) {
+		if (*s == '"' || *s == '\\')
+			out[o++] = '\\';
+		out[o++] = (*s >= 0 && *s < 32) ? ' ' : *s;
+	}
+	out[o] = '\0';
+}
+
+/*
+ * The lease members of the status line (each with a leading comma), "" for
+ * a mount without a lease: state, holder (ours, or the one that fenced us),
+ * generation and expiry, and "lease_fenced".
+ */
+static void status_lease(struct fs *fs, char *out, size_t size)
+{
+	const struct lease_record *who;
+	struct lease_status ls;
+	char host[2 * LEASE_FIELD_MAX], cache[2 * LEASE_FIELD_MAX];
+
+	out[0] = '\0';
+	if (!fs->lease)
+		return;
+	lease_get_status(fs->lease, &ls);
+	who = ls.state == LEASE_FENCED ? &ls.holder : &ls.mine;
+	json_escape(who->host, host, sizeof(host));
+	json_escape(who->cache_id, cache, sizeof(cache));
+	snprintf(out, size,
+		 ",\"lease\":\"%s\",\"lease_fenced\":%s,\"lease_host\":\"%s\",\"lease_pid\":%ld"
+		 ",\"lease_cache_id\":\"%s\",\"lease_generation\":%" PRIu64
+		 ",\"lease_expires\":%" PRId64 ",\"lease_my_generation\":%" PRIu64
+		 ",\"lease_renew_error\":\"%s\"",
+		 lease_state_name(ls.state), ls.state == LEASE_FENCED ? "true" : "false", host,
+		 who->pid, cache, who->generation, who->expires, ls.mine.generation,
+		 ls.last_error ? strerror(-ls.last_error) : "");
+}
+
 static int status_json(struct fs *fs, char *out, size_t size)
 {
 	struct tier *t = fs->tier;
@@ -147,6 +188,8 @@ static int status_json(struct fs *fs, char *out, size_t size)
 		err[o++] = (*p >= 0 && *p < 32) ? ' ' : *p;
 	}
 	err[o] = '\0';
+	char lease[1024];
+	status_lease(fs, lease, sizeof(lease));
 	int n = snprintf(
 	    out, size,
 	    "{\"bucket\":\"%s\",\"chunk_size\":%" PRIu64 ",\"cache_used\":%" PRIu64
@@ -162,7 +205,7 @@ static int status_json(struct fs *fs, char *out, size_t size)
 	    ",\"orphans_deleted\":%" PRIu64 ",\"orphan_sweeps\":%" PRIu64
 	    ",\"orphan_sweep_last\":%lld,\"writers_waiting\":%s,\"memory_rss\":%" PRIu64 ",\"memory_buffers\":%" PRIu64
 	    ",\"memory_buffers_peak\":%" PRIu64 ",\"memory_buffers_limit\":%" PRIu64
-	    ",\"last_error\":\"%s\"}\n",
+	    ",\"last_error\":\"%s\"%s}\n",
 	    objstore_describe(t->store), cs, t->cache_used, t->target, count[CHUNK_DIRTY], dirty,
 	    t->nuploading, t->upload_rate, eta, t->uploads, t->upload_bytes, t->dedup_hits,
 	    count[CHUNK_CLEAN], count[CHUNK_REMOTE], objects, stored, t->reads_local,
@@ -171,7 +214,7 @@ static int status_json(struct fs *fs, char *out, size_t size)
 	    t->orphans_found, t->orphan_bytes, t->orphans_deleted, t->sweeps,
 	    (long long)t->sweep_last,
 	    t->pressure ? "true" : "false", mem_rss(), (t->units_used + t->nbufs) * unit,
-	    t->units_peak * unit, t->units_max * unit, err);
+	    t->units_peak * unit, t->units_max * unit, err, lease);
 	if (n > 2 && (size_t)n < size && fs->journal) {
 		/* the metadata in the bucket: how far behind it is (src/journal/) */
 		struct journal_status js;

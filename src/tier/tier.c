@@ -19,6 +19,7 @@
 #include "cache/cache.h"
 #include "common/log.h"
 #include "format/envelope.h"
+#include "journal/lease.h"
 #include "store/objstore.h"
 
 #include <errno.h>
@@ -96,13 +97,15 @@ static int sb_create(struct fs *fs, struct tier *t, const char *fs_id, char *err
 	struct objstore_list page = {0};
 	int n, ret;
 
-	/* an empty bucket, or one that holds no Zero objects, only */
-	ret = objstore_list(t->store, "zero/", NULL, 1, &page);
-	if (ret == 0 && page.count > 0) {
+	/* an empty bucket, or one that holds no Zero objects but the lease (taken first), only */
+	ret = objstore_list(t->store, "zero/", NULL, 2, &page);
+	for (size_t i = 0; ret == 0 && i < page.count; i++) {
+		if (strcmp(page.entries[i].key, LEASE_KEY) == 0)
+			continue;
 		snprintf(err, errlen,
 			 "%s holds Zero objects (%s) but no superblock: refusing to create a "
 			 "filesystem over them",
-			 objstore_describe(t->store), page.entries[0].key);
+			 objstore_describe(t->store), page.entries[i].key);
 		objstore_list_release(&page);
 		return -EEXIST;
 	}

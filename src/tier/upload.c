@@ -215,11 +215,16 @@ static int pick_cb(void *arg, const struct meta_chunk *ch)
 	return 0;
 }
 
-/* Find a DIRTY chunk to upload; false when there is none right now. */
+/*
+ * Find a DIRTY chunk to upload; false when there is none right now, and
+ * always once the mount lost its lease (it writes nothing more to the bucket).
+ */
 static bool pick_dirty(struct fs *fs, struct meta_chunk *out)
 {
 	struct tier *t = fs->tier;
 
+	if (fs_readonly(fs))
+		return false;
 	for (int pass = 0; pass < 2; pass++) {
 		for (;;) {
 			struct pick p = {.fs = fs};

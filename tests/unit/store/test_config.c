@@ -201,6 +201,23 @@ static void test_chunk_size_is_a_power_of_two_from_1_to_64_mib(void)
 	expect_error("chunkSize: big\n", "c.yml:1: key 'chunkSize': expected a size in bytes");
 }
 
+static void test_lease_timeout(void)
+{
+	struct config cfg;
+
+	TEST_ASSERT_EQ_INT(parse("", &cfg), 0);
+	TEST_ASSERT_EQ_INT(cfg.lease_timeout_s, 60);
+	config_release(&cfg);
+	TEST_ASSERT_EQ_INT(parse("leaseTimeout: 3\n", &cfg), 0);
+	TEST_ASSERT_EQ_INT(cfg.lease_timeout_s, 3);
+	config_release(&cfg);
+	TEST_ASSERT_EQ_INT(parse("leaseTimeout: 5m\n", &cfg), 0);
+	TEST_ASSERT_EQ_INT(cfg.lease_timeout_s, 300);
+	config_release(&cfg);
+	expect_error("leaseTimeout: 1\n", "key 'leaseTimeout': 1 is out of range");
+	expect_error("leaseTimeout: 2h\n", "key 'leaseTimeout': 2h is out of range");
+}
+
 static void test_upload_integrity_keys(void)
 {
 	struct config cfg;
@@ -445,6 +462,7 @@ int main(void)
 	TEST_RUN(test_backend_named_explicitly);
 	TEST_RUN(test_tuning_keys_and_units);
 	TEST_RUN(test_chunk_size_is_a_power_of_two_from_1_to_64_mib);
+	TEST_RUN(test_lease_timeout);
 	TEST_RUN(test_upload_integrity_keys);
 	TEST_RUN(test_booleans);
 	TEST_RUN(test_null_values_keep_defaults);
