@@ -59,6 +59,7 @@ static void usage(FILE *out)
 		"  --at TIME            mount the state of TIME read-only (a new, empty CACHE;\n"
 		"                       TIME is 'YYYY-MM-DD HH:MM:SS' local time or @SECONDS)\n"
 		"  --checkpoint NAME    mount checkpoint NAME read-only (a new, empty CACHE)\n"
+		"  -o sync_upload       fsync returns once the file is in the bucket (syncUpload)\n"
 		"  --force              take the lease even from a live mount elsewhere, which\n"
 		"                       turns read-only (its later writes lose: use with care)\n"
 		"  -d, --debug          log every FUSE request (implies -f)\n"
@@ -218,6 +219,33 @@ static int daemonize(int *ready_fd)
 	return 0;
 }
 
+/*
+ * Take Zero's own option NAME out of the comma-separated OPTS (into BUF):
+ * true when it was there. FUSE would refuse an option it does not know.
+ */
+static bool take_option(const char *opts, const char *name, char *buf, size_t size)
+{
+	size_t n, o = 0, nl = strlen(name);
+	bool found = false;
+
+	buf[0] = '\0';
+	for (const char *p = opts; p && *p; p += n + (p[n] == ',')) {
+		n = strcspn(p, ",");
+		if (n == nl && strncmp(p, name, n) == 0) {
+			found = true;
+			continue;
+		}
+		if (n && o + n + 2 < size) {
+			if (o)
+				buf[o++] = ',';
+			memcpy(buf + o, p, n);
+			o += n;
+			buf[o] = '\0';
+		}
+	}
+	return found;
+}
+
 /* -o ro among the FUSE options: a read-only mount, which takes no lease. */
 static bool options_read_only(const char *opts)
 {
@@ -260,7 +288,8 @@ int cli_mount(int argc, char **argv)
 	    {NULL, 0, NULL, 0}};
 	struct journal_target target = {0};
 	bool restored = false, readonly = false;
-	char ro_options[1024];
+	char ro_options[1024], own_options[1024];
+	bool sync_upload = false;
 	const char *config_path = NULL, *user_options = NULL, *mnt, *cache_arg;
 	char cache[PATH_MAX], mnt_abs[PATH_MAX], err[1024] = "", logpath[PATH_MAX + 16];
 	bool foreground = false, debug = false, writeback = false, force = false;
@@ -325,6 +354,11 @@ int cli_mount(int argc, char **argv)
 	}
 	mnt = argv[optind];
 	cache_arg = argc - optind > 1 ? argv[optind + 1] : NULL;
+	if (user_options && take_option(user_options, "sync_upload", own_options,
+					sizeof(own_options))) {
+		sync_upload = true;
+		user_options = own_options[0] ? own_options : NULL;
+	}
 	if (readonly && !cache_arg) {
 		fprintf(stderr, "zero: --at and --checkpoint mount into a new, empty CACHE: name it\n");
 		return 2;
@@ -447,6 +481,7 @@ int cli_mount(int argc, char **argv)
 		    .retention_s = cfg.metadata_retention_s,
 		    .restored = restored,
 		    .readonly = readonly,
+		    .sync_upload = sync_upload || cfg.sync_upload,
 		    .orphan_safety_age_s = cfg.orphan_safety_age_s,
 		    .orphan_sweep_interval_s = cfg.orphan_sweep_interval_s,
 		    .lease = lease,

@@ -762,6 +762,8 @@ int fs_new(const struct fs_options *opt, struct fs **out, char *err, size_t errl
 		ret = journal_open(&jo, &fs->journal, err, errlen);
 		if (ret)
 			goto out_free;
+		fs->sync_upload = opt->sync_upload;
+		fs->sync_timeout_s = opt->backpressure_timeout_s ? opt->backpressure_timeout_s : 300;
 	}
 	*out = fs;
 	return 0;
@@ -1945,7 +1947,12 @@ int fs_fsync(struct fs *fs, struct fs_file *fh, bool datasync)
 	ret = inode_flush(fs, ip, false);
 	if (ret == 0)
 		ret = meta_sync(fs->meta);
+	/* syncUpload: durable in the bucket too, data first, then the metadata naming it */
+	if (ret == 0 && fs->sync_upload && fs->tier && fs->journal)
+		ret = tier_upload_now(fs, ip, fs->sync_timeout_s);
 	pthread_mutex_unlock(&fs->lock);
+	if (ret == 0 && fs->sync_upload && fs->tier && fs->journal)
+		ret = journal_sync(fs->journal, fs->sync_timeout_s);
 	return ret;
 }
 

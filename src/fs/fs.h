@@ -59,6 +59,8 @@ struct fs_options {
 	 * collected; the kernel mount is read-only.
 	 */
 	bool readonly;
+	/* fsync waits until the file's chunks and the metadata naming them are in the bucket */
+	bool sync_upload;
 	/* the orphan sweep (tier/collect.c): objects no row knows, older than the age, go */
 	unsigned orphan_safety_age_s;	  /* 0: 24 hours */
 	unsigned orphan_sweep_interval_s; /* 0: no periodic sweep */

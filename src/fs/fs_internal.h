@@ -47,6 +47,7 @@ struct fs_inode {
 	struct fs_read *reads; /* those reads, for the evictor */
 	uint32_t nfetch;   /* chunk fetches in flight into this inode's cache file */
 	uint32_t nwrite;   /* writes between fs_write_begin and fs_write_end */
+	uint32_t nsync;	   /* fsyncs waiting for its chunks to reach the bucket (syncUpload) */
 	int fd;		   /* cache file, -1 while closed */
 	bool attr_valid;   /* attr holds the inode's row */
 	bool attr_dirty;   /* attr is newer than the row (size and times of a written file) */
@@ -88,6 +89,8 @@ struct fs {
 	pthread_cond_t fetch_cond; /* broadcast when a fetch ends (nfetch drops) */
 	struct tier *tier;	   /* NULL without a bucket */
 	struct journal *journal;   /* the metadata in the bucket; NULL without one, or read-only */
+	bool sync_upload;	   /* fsync returns once the bucket has the file (syncUpload) */
+	unsigned sync_timeout_s;   /* ... or fails with EIO after this long */
 	struct lease *lease;	   /* not owned; NULL: none; set once by fs_new */
 	/* flusher thread */
 	pthread_t flusher;

@@ -419,6 +419,8 @@ static void *journal_main(void *arg)
 {
 	struct journal *j = arg;
 
+	bool first = true;
+
 	pthread_mutex_lock(j->o.lock);
 	while (!j->stopping) {
 		struct timespec until;
@@ -426,7 +428,10 @@ static void *journal_main(void *arg)
 
 		until.tv_sec = wake / 1000;
 		until.tv_nsec = (wake % 1000) * 1000000;
-		pthread_cond_timedwait(&j->cond, j->o.lock, &until);
+		/* a snapshot the bucket needs goes at once, not a second later */
+		if (!(first && j->need_snapshot))
+			pthread_cond_timedwait(&j->cond, j->o.lock, &until);
+		first = false;
 		if (j->stopping)
 			break;
 		if (fenced(j)) {

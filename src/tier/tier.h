@@ -52,6 +52,12 @@ bool tier_chunk_uploading(struct fs *fs, uint64_t ino, uint64_t idx);
 bool tier_wait_chunk_fetches(struct fs *fs, struct fs_inode *ip, uint64_t first, uint64_t last);
 /* Wait (dropping the lock) until no fetch writes into IP's cache file. */
 void tier_wait_fetches(struct fs *fs, struct fs_inode *ip);
+/*
+ * Upload IP's DIRTY chunks now (no uploadDelay) and wait, dropping the lock,
+ * until it has none: syncUpload's fsync. -EIO after TIMEOUT_S seconds
+ * (the bucket does not take them), -EROFS once fenced.
+ */
+int tier_upload_now(struct fs *fs, struct fs_inode *ip, unsigned timeout_s);
 /* Writers wait here while dirty data is at the limit: NEW_BYTES are about to become dirty. */
 int tier_reserve_dirty(struct fs *fs, uint64_t new_bytes);
 /* CHUNKS became DIRTY (or stopped being so), and the dirty data grew by BYTES. */

@@ -203,7 +203,8 @@ static int pick_cb(void *arg, const struct meta_chunk *ch)
 	ip = itable_find(fs, ch->ino);
 	if (ip && ip->nwrite > 0)
 		return 0; /* a write is between its DIRTY mark and its bytes (rule 2) */
-	if (ip) {
+	if (ip && ip->nsync == 0) {
+		/* (an fsync waiting for the bucket, syncUpload, wants them now) */
 		time_t idle = now_ts().tv_sec - ip->last_write.tv_sec;
 		if (!t->pressure && idle < (time_t)t->upload_delay_s)
 			return 0; /* still being written */
@@ -383,6 +384,38 @@ out:
 		mem_give(t);
 out_buf:
 	buf_put(t, buf);
+	return ret;
+}
+
+int tier_upload_now(struct fs *fs, struct fs_inode *ip, unsigned timeout_s)
+{
+	struct tier *t = fs->tier;
+	struct timespec until = now_ts();
+	uint64_t bytes = 0;
+	int ret;
+
+	until.tv_sec += timeout_s;
+	ip->nsync++;
+	pthread_cond_broadcast(&t->work_cond);
+	for (;;) {
+		if (fs_readonly(fs)) {
+			ret = -EROFS;
+			break;
+		}
+		/* every DIRTY row counts a whole chunk here: none left is what matters */
+		ret = meta_chunk_dirty_bytes_ino(fs->meta, ip->ino, fs->chunk_size, UINT64_MAX / 2,
+						 &bytes);
+		if (ret || bytes == 0)
+			break;
+		if (pthread_cond_timedwait(&t->upload_cond, &fs->lock, &until) == ETIMEDOUT) {
+			note_error(t, "fsync of inode %" PRIu64 ": its chunks did not reach the "
+				      "bucket in %u s",
+				   ip->ino, timeout_s);
+			ret = -EIO;
+			break;
+		}
+	}
+	ip->nsync--;
 	return ret;
 }
 
