@@ -539,11 +539,19 @@ int journal_sync(struct journal *j, unsigned timeout_s)
 
 int64_t journal_gc_horizon(struct journal *j)
 {
-	int64_t h = time(NULL) - j->o.retention_s;
+	int64_t now = time(NULL), h = now - j->o.retention_s, shipped;
 
-	/* rule 2: released before the newest item in the bucket was taken */
-	if (j->shipped_take_s - 1 < h)
-		h = j->shipped_take_s - 1;
+	/*
+	 * Rule 2: released before the newest item in the bucket was taken (a
+	 * release in the second of the take may have come after it), or, when
+	 * nothing waits to be shipped, before now.
+	 */
+	if (!meta_changes_pending(j->o.meta) && j->shipped_seq == j->last_seq && !j->need_snapshot)
+		shipped = now;
+	else
+		shipped = j->shipped_take_s - 1;
+	if (shipped < h)
+		h = shipped;
 	return j->fenced ? 0 : h;
 }
 
