@@ -664,6 +664,25 @@ static void status_print(const char *mnt, const struct json_object *st)
 	STATUS_LINE("memory", "%s resident; transfer buffers %s of at most %s", a, b, c);
 
 	status_print_lease(st);
+	if (json_get(st, "meta_seq")) {
+		/* the metadata in the bucket (src/journal/): how far behind it is */
+		double lag = json_number(st, "meta_lag_s");
+		char behind[64];
+		uint64_t keep = json_u64(st, "meta_retention_s");
+		format_bytes(json_u64(st, "meta_lag_bytes"), a, sizeof(a));
+		if (lag > 0)
+			snprintf(behind, sizeof(behind), "behind by %.1f s, %s", lag, a);
+		else
+			snprintf(behind, sizeof(behind), "up to date");
+		if (keep % 86400 == 0)
+			snprintf(c, sizeof(c), "%" PRIu64 " days", keep / 86400);
+		else
+			snprintf(c, sizeof(c), "%" PRIu64 " s", keep);
+		STATUS_LINE("metadata", "%s in the bucket (item %" PRIu64 "; %" PRIu64 " log items, %" PRIu64
+			    " snapshots, %" PRIu64 " failed puts); history kept %s",
+			    behind, json_u64(st, "meta_seq"), json_u64(st, "meta_segments"),
+			    json_u64(st, "meta_snapshots"), json_u64(st, "meta_ship_errors"), c);
+	}
 
 	json_string(st, "last_error", text, sizeof(text));
 	if (text[0])
