@@ -460,9 +460,17 @@ int cli_mount(int argc, char **argv)
 			goto out_unlock;
 		}
 	}
-	if (readonly) {
-		snprintf(ro_options, sizeof(ro_options), "%s%sro", user_options ? user_options : "",
-			 user_options ? "," : "");
+	if (readonly && !options_read_only(user_options)) {
+		size_t n = user_options ? strlen(user_options) : 0;
+		if (n + 4 > sizeof(ro_options)) {
+			fprintf(stderr, "zero: -o: the options are too long\n");
+			goto out_unlock;
+		}
+		if (n) {
+			memcpy(ro_options, user_options, n);
+			ro_options[n++] = ',';
+		}
+		memcpy(ro_options + n, "ro", 3);
 		user_options = ro_options;
 	}
 	{
