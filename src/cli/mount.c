@@ -464,6 +464,7 @@ int cli_mount(int argc, char **argv)
 		size_t n = user_options ? strlen(user_options) : 0;
 		if (n + 4 > sizeof(ro_options)) {
 			fprintf(stderr, "zero: -o: the options are too long\n");
+			objstore_free(store);
 			goto out_unlock;
 		}
 		if (n) {
