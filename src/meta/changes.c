@@ -287,7 +287,8 @@ int meta_changes_inodes(struct meta *m, const void *cs, size_t len, uint64_t **i
 		free(set.v);
 		return ret;
 	}
-	qsort(set.v, set.n, sizeof(*set.v), cmp_u64);
+	if (set.n > 1)
+		qsort(set.v, set.n, sizeof(*set.v), cmp_u64);
 	size_t w = 0;
 	for (size_t i = 0; i < set.n; i++)
 		if (w == 0 || set.v[w - 1] != set.v[i])
