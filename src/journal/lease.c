@@ -251,13 +251,16 @@ static bool pid_alive(long pid)
 }
 
 /*
- * REC is held by this cache's own daemon that is gone: same host and cache
- * id, and the machine rebooted since or the pid is dead. (A copy of a cache
- * has the same cache id: its original's daemon is alive, so it is refused.)
+ * REC is held by a daemon of this machine that is gone: same host, and the
+ * machine rebooted since or the pid is dead. Whatever its cache (this one
+ * after a kill -9, or one whose disk was lost and that is being restored
+ * into a new cache), nobody writes under that lease any more. (A copy of a
+ * live cache is refused: its original's daemon is alive.) A holder on
+ * another host is waited for until its lease expires.
  */
 static bool holder_is_gone(const struct lease *l, const struct lease_record *rec)
 {
-	if (strcmp(rec->host, l->mine.host) != 0 || strcmp(rec->cache_id, l->mine.cache_id) != 0)
+	if (strcmp(rec->host, l->mine.host) != 0)
 		return false;
 	if (rec->boot_id[0] && l->mine.boot_id[0] && strcmp(rec->boot_id, l->mine.boot_id) != 0)
 		return true;
@@ -348,9 +351,9 @@ static int try_take(struct lease *l, struct lease_record *cur, char *err, size_t
 				 who, when);
 		} else if (holder_is_gone(l, cur)) {
 			snprintf(warn, warnlen,
-				 "took over the lease of this cache's previous daemon (pid %ld), "
-				 "which is gone",
-				 cur->pid);
+				 "took over the lease of a daemon of this machine that is gone "
+				 "(pid %ld, cache %s)",
+				 cur->pid, cur->cache_id);
 		} else if (l->force) {
 			snprintf(warn, warnlen,
 				 "--force: took the live lease of %s (valid until %s); that mount "

@@ -82,19 +82,25 @@ def test_expired_lease_is_taken_over_and_a_killed_daemon_at_once(backend, make_f
     t0 = time.monotonic()
     one.mount()
     assert time.monotonic() - t0 < ttl - 1, "the remount waited for the lease to expire"
-    assert "previous daemon" in one.output.read_text()
+    assert "daemon of this machine that is gone" in one.output.read_text()
     assert (one.mnt / "f").read_bytes() == b"before the crash"
 
-    # another cache of the same filesystem (a restored copy, a new cache id):
-    # refused while the killed mount's lease lasts, taken once it expired
+    # another cache of the same filesystem (a restored copy, a new cache id)
+    # whose holder ran on ANOTHER machine (the lease rewritten to say so, as a
+    # dead laptop's would): refused while that lease lasts, taken once it expired
     write(one.mnt / "g", b"second")
     one.kill9()
     killed = time.monotonic()
+    lease = one.z.run("get", "zero/lease").stdout
+    assert b"host=" in lease, lease
+    lease = b"\n".join(b"host=another-machine" if l.startswith(b"host=") else l
+                       for l in lease.split(b"\n"))
+    one.z.run("put", "zero/lease", "-", input=lease)
     other = make_fs(backend, "other", mount=False, prefix=one.z.conf["prefix"], leaseTimeout=ttl)
     copy_cache(one.cache, other.cache)
     (other.cache / "cache.id").unlink()
     subprocess.run(["fusermount3", "-u", "-z", str(one.mnt)], capture_output=True)
-    refused(other, "pid", "expires")
+    refused(other, "another-machine", "pid", "expires")
     assert time.monotonic() - killed < ttl, "too slow to see the live lease"
 
     def mounted():
