@@ -67,7 +67,7 @@ struct journal {
 
 	/* statistics */
 	uint64_t segments, snapshots, ship_errors, shipped_bytes;
-	uint64_t pending_rows; /* rows of the item being put */
+	uint64_t pending_rows; /* operations (commits) in the item being put */
 	uint64_t pending_bytes;
 	bool fenced;
 	char last_error[160];
@@ -287,6 +287,7 @@ static int ship_once(struct journal *j, bool final)
 	if (!snapshot && (j->items_since_snapshot >= SNAPSHOT_EVERY_ITEMS ||
 			  t_ms - j->last_snapshot_ms >= (int64_t)j->o.snapshot_interval_s * 1000))
 		snapshot = true;
+	uint64_t ops = meta_changes_rows(j->o.meta);
 	ret = meta_changes_take(j->o.meta, &cs, &cslen);
 	if (ret)
 		return ret; /* -EBUSY: inside a transaction, next time */
@@ -310,8 +311,9 @@ static int ship_once(struct journal *j, bool final)
 	ret = record_last(j, seq);
 	if (ret)
 		goto out;
+	meta_changes_rows_reset(j->o.meta); /* that commit was the journal's own */
 	j->last_seq = seq;
-	j->pending_rows = rows;
+	j->pending_rows = ops;
 	j->pending_bytes = cslen;
 	j->first_pending_ms = 0;
 
@@ -579,7 +581,7 @@ void journal_status(struct journal *j, struct journal_status *st)
 	else if (j->last_seq > j->shipped_seq)
 		st->lag_s = (double)j->o.sync_interval_ms / 1000.0;
 	st->lag_bytes = meta_changes_bytes(j->o.meta) + j->pending_bytes;
-	st->lag_rows = j->pending_rows;
+	st->lag_rows = meta_changes_rows(j->o.meta) + j->pending_rows;
 	st->last_ship = j->shipped_take_s;
 	st->last_snapshot = j->last_snapshot_ms / 1000;
 	st->retention_s = j->o.retention_s;

@@ -65,7 +65,7 @@ struct journal_status {
 	uint64_t shipped_bytes;
 	double lag_s;	       /* age of the oldest change not in the bucket; 0 when none */
 	uint64_t lag_bytes;    /* about how many bytes of changes are waiting */
-	uint64_t lag_rows;     /* rows changed that are waiting */
+	uint64_t lag_rows;     /* operations (commits) waiting to be shipped */
 	int64_t last_ship;     /* when an item last landed, seconds */
 	int64_t last_snapshot; /* seconds */
 	int64_t retention_s;

@@ -78,6 +78,19 @@ int meta_local_clear(struct meta *m)
 
 /* ---- the session ---- */
 
+/*
+ * Count the transactions committed, for meta_changes_rows: the metadata
+ * operations waiting to be shipped (a commit hook; the update hook would
+ * miss the tables WITHOUT ROWID).
+ */
+static int count_commit(void *arg)
+{
+	struct meta_rows *c = arg;
+
+	c->rows++;
+	return 0; /* go on with the commit */
+}
+
 /* Rule 2: `local` is this cache's alone. */
 static int table_filter(void *arg, const char *table)
 {
@@ -104,6 +117,7 @@ int meta_changes_start(struct meta *m)
 		return meta_errno(m, rc, "session attach");
 	}
 	*sp = s;
+	sqlite3_commit_hook(meta_db(m), count_commit, meta_rows(m));
 	return 0;
 }
 
@@ -123,6 +137,16 @@ void meta_changes_pause(struct meta *m, bool pause)
 
 	if (s)
 		sqlite3session_enable(s, pause ? 0 : 1);
+}
+
+uint64_t meta_changes_rows(struct meta *m)
+{
+	return meta_rows(m)->rows;
+}
+
+void meta_changes_rows_reset(struct meta *m)
+{
+	meta_rows(m)->rows = 0;
 }
 
 bool meta_changes_pending(struct meta *m)
@@ -164,6 +188,7 @@ int meta_changes_take(struct meta *m, void **buf, size_t *len)
 		*len = (size_t)n;
 	}
 	sqlite3_free(cs);
+	meta_rows(m)->rows = 0;
 	/* start over: the next changeset begins where this one ends */
 	meta_changes_close(m);
 	ret = meta_changes_start(m);

@@ -222,6 +222,7 @@ struct meta {
 	 */
 	uint64_t version_seq;
 	sqlite3_session *session; /* changes.c: what is shipped to the bucket */
+	struct meta_rows rows;	  /* changes.c: rows it recorded since the last take */
 	/* total changes after open: a cache changed outside a journaled mount is known (changes.c) */
 	sqlite3_int64 changes_at_open;
 };
@@ -234,6 +235,11 @@ sqlite3 *meta_db(struct meta *m)
 sqlite3_session **meta_session(struct meta *m)
 {
 	return &m->session;
+}
+
+struct meta_rows *meta_rows(struct meta *m)
+{
+	return &m->rows;
 }
 
 static int exec_sql(struct meta *m, const char *sql);

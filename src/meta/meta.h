@@ -270,6 +270,9 @@ int meta_local_clear(struct meta *m);
 int meta_changes_start(struct meta *m);
 /* Whether changes were recorded since the last take. */
 bool meta_changes_pending(struct meta *m);
+/* Transactions committed since the last take (the operations waiting to be shipped). */
+uint64_t meta_changes_rows(struct meta *m);
+void meta_changes_rows_reset(struct meta *m);
 /* About how many bytes the changeset would take now. */
 uint64_t meta_changes_bytes(struct meta *m);
 /*

@@ -28,6 +28,11 @@ int meta_exec_int(struct meta *m, const char *sql, int64_t a, int64_t b, int64_t
 
 /* changes.c: the session recording changes, NULL when none is. */
 sqlite3_session **meta_session(struct meta *m);
+/* changes.c: transactions committed since the last take. */
+struct meta_rows {
+	uint64_t rows;
+};
+struct meta_rows *meta_rows(struct meta *m);
 /* Stop or go on recording (access times of chunks are not shipped). */
 void meta_changes_pause(struct meta *m, bool pause);
 void meta_changes_close(struct meta *m);
