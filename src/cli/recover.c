@@ -213,7 +213,7 @@ int cli_recover(int argc, char **argv)
 		fprintf(stderr, "zero: %s\n", err);
 		return 1;
 	}
-	if (cfg.bucket_dir_default) {
+	if (cfg.bucket_dir_default && (!cfg.backend || strcmp(cfg.backend, "file") == 0)) {
 		if (!cache) {
 			fprintf(stderr, "zero: no bucket is configured: the embedded default bucket "
 					"lives in the cache; name the CACHE\n");

@@ -219,7 +219,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.rfile.readline()
             return b"".join(chunks)
         n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n else b""
+        body = self.rfile.read(n) if n else b""
+        if len(body) < n:
+            return None  # the client went away part way (a killed daemon): no request
+        return body
 
     def _control(self, body):
         st = self.state
@@ -256,6 +259,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _handle(self):
         st = self.state
         body = self._read_body()
+        if body is None:
+            self.close_connection = True
+            return None
         if self.path.startswith("/__proxy__/"):
             return self._control(body)
         with st.lock:
