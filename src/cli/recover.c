@@ -51,6 +51,26 @@ static int report_lost(void *arg, uint64_t ino, uint64_t start, uint64_t end)
 	return 0;
 }
 
+/* A range that comes back as it was last uploaded: older than the rest of its file may be. */
+static int report_older(void *arg, uint64_t ino, uint64_t start, uint64_t end)
+{
+	struct lost_report *r = arg;
+	char path[PATH_MAX];
+	uint64_t links = 0;
+
+	if (++r->count > LOST_SHOWN)
+		return 0;
+	if (meta_inode_path(r->m, ino, path, sizeof(path), &links) != 0)
+		snprintf(path, sizeof(path), "(inode %" PRIu64 ", no name)", ino);
+	log_warn("recovery: %s: bytes %" PRIu64 "-%" PRIu64 " come back as they were last "
+		 "uploaded; newer writes there never reached the bucket",
+		 path, start, end - 1);
+	if (r->to_stderr)
+		fprintf(stderr, "zero: older: %s: bytes %" PRIu64 "-%" PRIu64 "\n", path, start,
+			end - 1);
+	return 0;
+}
+
 struct progress {
 	bool tty;
 	const char *last_phase;
@@ -99,7 +119,8 @@ int recover_new_cache(struct objstore *store, const char *db_path, const struct 
 	if (ret == 0) {
 		char chunk[32] = "";
 		meta_setting_get(r.m, "chunk_size", chunk, sizeof(chunk));
-		ret = meta_restore_fixup(r.m, (uint32_t)strtoul(chunk, NULL, 10), report_lost, &r);
+		ret = meta_restore_fixup(r.m, (uint32_t)strtoul(chunk, NULL, 10), report_lost,
+					 report_older, &r);
 		if (ret > 0) {
 			log_warn("recovery: %d ranges of files could not be restored", ret);
 			if (to_stderr)

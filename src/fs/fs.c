@@ -1605,6 +1605,11 @@ bool fs_file_keep_cache(const struct fs_file *fh)
 	return fh->keep_cache;
 }
 
+bool fs_file_direct_io(const struct fs_file *fh)
+{
+	return fh->direct_io;
+}
+
 static int file_open_locked(struct fs *fs, struct fs_inode *ip, int flags, struct fs_file **fhp)
 {
 	struct fs_file *fh;
@@ -1632,6 +1637,7 @@ static int file_open_locked(struct fs *fs, struct fs_inode *ip, int flags, struc
 	}
 	ip->nopen++;
 	fh->keep_cache = (flags & O_NOATIME) || !access_due(&ip->attr);
+	fh->direct_io = (ip->attr.flags & META_INODE_LOST) != 0;
 	*fhp = fh;
 	return 0;
 }

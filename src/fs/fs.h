@@ -134,6 +134,12 @@ int fs_open(struct fs *fs, uint64_t ino, int flags, struct fs_file **fh);
  * from the page cache never reach the filesystem.
  */
 bool fs_file_keep_cache(const struct fs_file *fh);
+/*
+ * The file has ranges a recovery could not restore: the kernel should pass
+ * reads on as they were asked (not whole pages), so that EIO is exactly
+ * where bytes are lost and the bytes around them read.
+ */
+bool fs_file_direct_io(const struct fs_file *fh);
 int fs_create(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, const char *name,
 	      mode_t mode, int flags, struct fs_file **fh, struct stat *st);
 /*

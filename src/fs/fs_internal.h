@@ -72,6 +72,7 @@ struct fs_file {
 	int flags;
 	uint64_t next_off; /* where a sequential reader reads next (read-ahead) */
 	bool keep_cache;   /* see fs_file_keep_cache() */
+	bool direct_io;	   /* see fs_file_direct_io() */
 };
 
 struct tier; /* src/tier/'s state (tier/tier_internal.h), reached through fs->tier */

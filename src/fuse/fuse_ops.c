@@ -320,6 +320,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->fh = (uintptr_t)fh;
 	/* every change to the bytes passes through the kernel: its cache stays valid */
 	fi->keep_cache = fs_file_keep_cache(fh);
+	fi->direct_io = fs_file_direct_io(fh);
+	if (fi->direct_io)
+		fi->keep_cache = 0;
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		fs_release(req_fs(req), fh);
 }

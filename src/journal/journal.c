@@ -59,6 +59,7 @@ struct journal {
 	bool need_snapshot;
 	bool synced;		/* the bucket has every change */
 	int64_t first_pending_ms; /* when changes began to wait; 0 when none do */
+	int64_t inflight_since_ms; /* when the changes of the item being put began to wait */
 	int64_t shipped_take_s;	  /* when the newest item in the bucket was taken */
 	int64_t last_snapshot_ms;
 	uint64_t items_since_snapshot;
@@ -282,8 +283,11 @@ static int ship_once(struct journal *j, bool final)
 
 	if (fenced(j))
 		return -EROFS;
-	if (!snapshot && !meta_changes_pending(j->o.meta))
+	if (!snapshot && !meta_changes_pending(j->o.meta)) {
+		/* commits that changed nothing shipped (access times of chunks) */
+		meta_changes_rows_reset(j->o.meta);
 		return 0;
+	}
 	if (!snapshot && (j->items_since_snapshot >= SNAPSHOT_EVERY_ITEMS ||
 			  t_ms - j->last_snapshot_ms >= (int64_t)j->o.snapshot_interval_s * 1000))
 		snapshot = true;
@@ -315,6 +319,7 @@ static int ship_once(struct journal *j, bool final)
 	j->last_seq = seq;
 	j->pending_rows = ops;
 	j->pending_bytes = cslen;
+	j->inflight_since_ms = j->first_pending_ms ? j->first_pending_ms : t_ms;
 	j->first_pending_ms = 0;
 
 	/* the state is fixed: the work on it needs no lock */
@@ -336,11 +341,15 @@ static int ship_once(struct journal *j, bool final)
 	if (ret) {
 		/* this item never lands: the next is a snapshot, at the next seq */
 		j->need_snapshot = true;
+		if (!j->first_pending_ms)
+			j->first_pending_ms = j->inflight_since_ms;
+		j->inflight_since_ms = 0;
 		goto out;
 	}
 	j->shipped_seq = seq;
 	j->shipped_take_s = take_s;
 	j->pending_rows = j->pending_bytes = 0;
+	j->inflight_since_ms = 0;
 	j->shipped_since_retention = true;
 	if (snapshot) {
 		j->snapshots++;
@@ -576,12 +585,14 @@ void journal_status(struct journal *j, struct journal_status *st)
 	st->snapshots = j->snapshots;
 	st->ship_errors = j->ship_errors;
 	st->shipped_bytes = j->shipped_bytes;
-	if (j->first_pending_ms)
-		st->lag_s = (double)(now_ms() - j->first_pending_ms) / 1000.0;
-	else if (j->last_seq > j->shipped_seq)
-		st->lag_s = (double)j->o.sync_interval_ms / 1000.0;
+	int64_t since = j->inflight_since_ms;
+	if (j->first_pending_ms && (!since || j->first_pending_ms < since))
+		since = j->first_pending_ms;
+	if (since)
+		st->lag_s = (double)(now_ms() - since) / 1000.0;
 	st->lag_bytes = meta_changes_bytes(j->o.meta) + j->pending_bytes;
-	st->lag_rows = meta_changes_rows(j->o.meta) + j->pending_rows;
+	st->lag_rows = (meta_changes_pending(j->o.meta) ? meta_changes_rows(j->o.meta) : 0) +
+		       j->pending_rows;
 	st->last_ship = j->shipped_take_s;
 	st->last_snapshot = j->last_snapshot_ms / 1000;
 	st->retention_s = j->o.retention_s;

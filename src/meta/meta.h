@@ -326,9 +326,12 @@ typedef int (*meta_lost_cb)(void *arg, uint64_t ino, uint64_t start, uint64_t en
  * its last uploaded object where that covers it), no file is marked
  * WRITING, and each byte range whose newest content never reached the
  * bucket is recorded lost (reads there are EIO) and reported through CB.
- * Returns the number of lost ranges or -errno.
+ * The ranges of DIRTY chunks that come back as last uploaded (older than
+ * the rest of their file may be) are reported through OLDER_CB. Either
+ * may be NULL. Returns the number of lost ranges or -errno.
  */
-int meta_restore_fixup(struct meta *m, uint32_t chunk_size, meta_lost_cb cb, void *arg);
+int meta_restore_fixup(struct meta *m, uint32_t chunk_size, meta_lost_cb cb, meta_lost_cb older_cb,
+		       void *arg);
 /* Whether any of bytes OFF..OFF+LEN-1 of INO are lost: 1 yes, 0 no. */
 int meta_lost_overlaps(struct meta *m, uint64_t ino, uint64_t off, uint64_t len);
 /*

@@ -38,11 +38,12 @@ static int lost_add(struct meta *m, uint64_t ino, uint64_t start, uint64_t end)
 			     (int64_t)ino, (int64_t)start, (int64_t)end);
 }
 
-int meta_restore_fixup(struct meta *m, uint32_t chunk_size, meta_lost_cb cb, void *arg)
+int meta_restore_fixup(struct meta *m, uint32_t chunk_size, meta_lost_cb cb, meta_lost_cb older_cb,
+		       void *arg)
 {
 	sqlite3 *db = meta_db(m);
 	struct dirty_row *rows = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0, cap = 0, nolder = 0;
 	sqlite3_stmt *st;
 	int rc, ret, lost = 0, older = 0;
 
@@ -95,6 +96,8 @@ int meta_restore_fixup(struct meta *m, uint32_t chunk_size, meta_lost_cb cb, voi
 		if (r->has_object) {
 			ret = meta_chunk_set_state(m, r->ino, r->idx, CHUNK_DIRTY, CHUNK_REMOTE);
 			older++;
+			/* reported below: bytes of another moment than the rest of the file */
+			rows[nolder++] = *r;
 			if (ret >= 0 && r->length < extent) {
 				ret = lost_add(m, r->ino, start + r->length, start + extent);
 				lost++;
@@ -120,14 +123,23 @@ int meta_restore_fixup(struct meta *m, uint32_t chunk_size, meta_lost_cb cb, voi
 	if (ret)
 		goto out_rollback;
 	ret = meta_exec(m, "COMMIT");
-	free(rows);
-	if (ret)
+	if (ret) {
+		free(rows);
 		return ret;
+	}
 	if (older)
 		log_info("restore: %d chunks written after their last upload come back as they "
 			 "were uploaded",
 			 older);
-	if (cb)
+	for (size_t i = 0; older_cb && ret == 0 && i < nolder; i++) {
+		uint64_t start = rows[i].idx * chunk_size;
+		uint64_t extent = rows[i].size - start < chunk_size ? rows[i].size - start : chunk_size;
+		uint64_t len = rows[i].length < extent ? rows[i].length : extent;
+		if (len)
+			ret = older_cb(arg, rows[i].ino, start, start + len);
+	}
+	free(rows);
+	if (ret == 0 && cb)
 		ret = meta_lost_list(m, cb, arg);
 	return ret ? ret : lost;
 

@@ -519,9 +519,18 @@ static void test_changes_round_trip(void)
 	meta_close(b);
 }
 
+static int count_older(void *arg, uint64_t ino, uint64_t start, uint64_t end)
+{
+	(void)ino;
+	(void)start;
+	*(uint64_t *)arg += end - start;
+	return 0;
+}
+
 /* A restored database: chunk states for an empty cache, and the ranges that are lost. */
 static void test_restore_fixup_and_lost(void)
 {
+	uint64_t older = 0;
 	struct meta *m = open_fresh(tmpdir);
 	const uint32_t cs = 1u << 22;
 	struct meta_inode f = {.mode = S_IFREG | 0644, .nlink = 1, .size = 2 * (1u << 22) + 100};
@@ -539,7 +548,9 @@ static void test_restore_fixup_and_lost(void)
 	TEST_ASSERT_EQ_INT(meta_chunk_set_clean(m, f.ino, 1, ch.version, obj, 1000, 10), 1);
 	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 1, 2), 1);
 	TEST_ASSERT_EQ_INT(meta_chunk_set_dirty(m, f.ino, 2, 2), 1);
-	TEST_ASSERT_EQ_INT(meta_restore_fixup(m, cs, NULL, NULL), 2);
+	TEST_ASSERT_EQ_INT(meta_restore_fixup(m, cs, NULL, count_older, &older), 2);
+	/* chunk 1 comes back as uploaded: its first 1000 bytes are of another moment */
+	TEST_ASSERT_EQ_INT(older, 1000);
 	TEST_ASSERT_EQ_INT(meta_chunk_get(m, f.ino, 0, &ch), 0);
 	TEST_ASSERT_EQ_INT(ch.state, CHUNK_REMOTE);
 	TEST_ASSERT_EQ_INT(meta_chunk_get(m, f.ino, 1, &ch), 0);
