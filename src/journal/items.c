@@ -8,7 +8,7 @@
  *
  *	0  "ZJNL"      4  version (1)     8  kind (1 log, 2 snapshot)   12 0
  *	16 generation  24 seq             32 time, ms since the epoch
- *	40 inodes      48 body length     56 rows changed
+ *	40 inodes      48 body length     56 operations (commits) it holds
  *	64 inodes x 8 bytes (sorted), then the body
  */
 #include "journal/journal_internal.h"

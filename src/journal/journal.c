@@ -332,7 +332,7 @@ static int ship_once(struct journal *j, bool final)
 	if (ret == 0)
 		ret = item_key(key, seq, generation(j), t_ms, snapshot ? ITEM_SNAPSHOT : ITEM_LOG);
 	if (ret == 0)
-		ret = item_encode(snapshot ? ITEM_SNAPSHOT : ITEM_LOG, seq, generation(j), t_ms, rows,
+		ret = item_encode(snapshot ? ITEM_SNAPSHOT : ITEM_LOG, seq, generation(j), t_ms, ops,
 				  inos, ninos, snapshot ? img : cs, snapshot ? imglen : cslen, &obj,
 				  &objlen);
 	pthread_mutex_lock(j->o.lock);

@@ -46,7 +46,7 @@ struct item {
 /* The decoded content of an item. */
 struct item_body {
 	enum item_kind kind;
-	uint64_t seq, gen, rows;
+	uint64_t seq, gen, rows; /* rows: operations (commits) */
 	int64_t time_ms;
 	uint64_t *inodes; /* points into the decoded buffer */
 	size_t ninodes;
