@@ -25,6 +25,8 @@
  */
 #include "cli/fsck_objects.h"
 
+#include "journal/journal.h"
+
 #include "format/envelope.h"
 #include "meta/meta.h"
 #include "store/objstore.h"
@@ -504,7 +506,14 @@ static int orphans(struct ctx *c)
 	       unknown == 1 ? "" : "s", human(bytes, h, sizeof(h)));
 	printf(", %zu older than %u s (%s)", nold, c->o->safety_age_s,
 	       human(old_bytes, h, sizeof(h)));
-	if (nold && c->o->repair) {
+	/* a cache behind the bucket does not know the newest objects: they would look leaked */
+	int current = nold && c->o->repair ? journal_cache_current(c->s, c->m) : 1;
+	if (current != 1) {
+		printf(": kept: %s\n",
+		       current == 0 ? "this cache is behind the bucket (another cache wrote since), "
+				      "so it cannot tell leaked objects from newer ones"
+				    : "cannot tell whether this cache is the bucket's newest state");
+	} else if (nold && c->o->repair) {
 		ret = delete_orphans(c, old, nold);
 		printf(ret ? ": deleting them failed\n" : ": deleted\n");
 	} else if (nold) {

@@ -131,6 +131,20 @@ static int max_seq_in_bucket(struct journal *j, uint64_t *max)
 	return ret;
 }
 
+int journal_cache_current(struct objstore *store, struct meta *m)
+{
+	char v[64];
+	size_t n = 0;
+	int ret;
+
+	if (meta_local_get(m, "journal_last", v, sizeof(v)) != 0)
+		return 1; /* never shipped: a filesystem from before the journal, or a new one */
+	ret = items_at(store, strtoull(v, NULL, 10) + 1, &n);
+	if (ret)
+		return ret;
+	return n == 0;
+}
+
 int journal_open(const struct journal_options *o, struct journal **out, char *err, size_t errlen)
 {
 	struct journal *j = calloc(1, sizeof(*j));

@@ -44,6 +44,12 @@ struct journal_options {
  */
 int journal_open(const struct journal_options *o, struct journal **out, char *err, size_t errlen);
 int journal_start(struct journal *j);
+/*
+ * Whether the cache of META (not mounted) has the newest state of the
+ * filesystem in STORE: 1 yes, 0 no (another cache wrote after it: its
+ * object table does not know the newest objects), or -errno.
+ */
+int journal_cache_current(struct objstore *store, struct meta *m);
 /* Ship what is left (lock not held) and stop the thread; 0 when the bucket has it all. */
 int journal_stop(struct journal *j);
 void journal_free(struct journal *j);

@@ -443,7 +443,7 @@ def test_copied_cache_refused(make_fs, backend):
     (a.mnt / "one").write_bytes(b"first\n")
     caught_up(a)
     a.umount()
-    b = make_fs(backend, name="B", mount=False, prefix=prefix)
+    b = make_fs(backend, name="B", mount=False, prefix=prefix, orphanSafetyAge=1)
     shutil.rmtree(b.cache)
     subprocess.run(["cp", "-a", str(a.cache), str(b.cache)], check=True)
     a.mount()
@@ -455,6 +455,10 @@ def test_copied_cache_refused(make_fs, backend):
     assert p.returncode != 0 and not is_mounted(b.mnt), (
         "a copy of the cache that is behind the bucket was mounted:\n" + p.stdout)
     assert "holds a newer state" in p.stdout, p.stdout
+    # nor does the stale copy's fsck take A's newer objects for leaked ones
+    time.sleep(1.5)
+    p = b.zero("fsck", b.cache, "--config", b.z.config, "--objects", "--repair")
+    assert "behind the bucket" in p.stdout, p.stdout
     c = make_fs(backend, name="C", mount=False, prefix=prefix)
     restore(c)
     assert (c.mnt / "two").read_bytes() == b"second\n"
