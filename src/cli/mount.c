@@ -457,7 +457,7 @@ int cli_mount(int argc, char **argv)
 		if (ret) {
 			fprintf(stderr, "zero: %s\n", err);
 			objstore_free(store);
-			goto out_unlock;
+			goto out_lease; /* the lease goes back, with its reference to the store */
 		}
 	}
 	if (readonly && !options_read_only(user_options)) {
@@ -465,7 +465,7 @@ int cli_mount(int argc, char **argv)
 		if (n + 4 > sizeof(ro_options)) {
 			fprintf(stderr, "zero: -o: the options are too long\n");
 			objstore_free(store);
-			goto out_unlock;
+			goto out_lease;
 		}
 		if (n) {
 			memcpy(ro_options, user_options, n);
