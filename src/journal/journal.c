@@ -44,6 +44,8 @@
 #define SNAPSHOT_EVERY_ITEMS 3600
 /* how often old items are looked for, at most */
 #define RETENTION_PASS_S 600
+/* ... and at least this long between two (a short retention needs no LIST a second) */
+#define RETENTION_PASS_MIN_S 10
 #define RETRY_MAX_MS 30000
 
 struct journal {
@@ -468,7 +470,9 @@ static void *journal_main(void *arg)
 		ship_once(j, false);
 		if (j->shipped_since_retention &&
 		    time(NULL) - j->last_retention_s >=
-			(j->o.retention_s < RETENTION_PASS_S ? 1 : RETENTION_PASS_S))
+			(j->o.retention_s < RETENTION_PASS_MIN_S ? RETENTION_PASS_MIN_S
+			 : j->o.retention_s < RETENTION_PASS_S	 ? j->o.retention_s
+								 : RETENTION_PASS_S))
 			retention_pass(j);
 	}
 	pthread_mutex_unlock(j->o.lock);
