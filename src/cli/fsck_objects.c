@@ -289,10 +289,8 @@ static int verify_object(struct ctx *c, struct listed *l)
 		return 0;
 	}
 	if (ret) {
-		const struct objstore_error *e = objstore_last_error();
 		progress_clear(c);
-		fprintf(stderr, "zero: cannot read %s: %s\n", key,
-			e->err && e->message[0] ? e->message : strerror(-ret));
+		fprintf(stderr, "zero: cannot read %s: %s\n", key, objstore_reason(ret));
 		return ret;
 	}
 	c->pg.done_bytes += objlen;
@@ -436,11 +434,8 @@ static int delete_orphans(struct ctx *c, uint8_t (*ids)[ENVELOPE_ID_LEN], size_t
 		if (ret == 0)
 			c->res->orphans_deleted += k;
 	}
-	if (ret) {
-		const struct objstore_error *e = objstore_last_error();
-		fprintf(stderr, "zero: deleting orphans: %s\n",
-			e->err && e->message[0] ? e->message : strerror(-ret));
-	}
+	if (ret)
+		fprintf(stderr, "zero: deleting orphans: %s\n", objstore_reason(ret));
 	for (size_t i = 0; keys && i < n; i++)
 		free(keys[i]);
 	free(keys);
@@ -551,10 +546,8 @@ int fsck_objects(struct meta *m, struct objstore *s, const struct fsck_objects_o
 	fflush(stdout);
 	ret = objstore_list_all(s, CHUNKS_PREFIX, list_cb, &c);
 	if (ret) {
-		const struct objstore_error *e = objstore_last_error();
 		fprintf(stderr, "zero: cannot list %s in %s: %s\n", CHUNKS_PREFIX,
-			objstore_describe(s),
-			e->err && e->message[0] ? e->message : strerror(-ret));
+			objstore_describe(s), objstore_reason(ret));
 		goto out;
 	}
 	qsort(c.listed, c.nlisted, sizeof(*c.listed), listed_compare);

@@ -99,13 +99,6 @@ static bool fenced(struct journal *j)
 	return j->fenced;
 }
 
-static const char *store_reason(int err)
-{
-	const struct objstore_error *e = objstore_last_error();
-
-	return e->err && e->message[0] ? e->message : strerror(-err);
-}
-
 /* Rule 3: the seq about to be put, recorded durably (lock held). */
 static int record_last(struct journal *j, uint64_t seq)
 {
@@ -181,7 +174,7 @@ int journal_open(const struct journal_options *o, struct journal **out, char *er
 			/* the bucket does not answer: go on from the cache, check again when it does */
 			log_warn("journal: cannot list %s (%s); shipping metadata resumes when it "
 				 "answers",
-				 objstore_describe(o->store), store_reason(ret));
+				 objstore_describe(o->store), objstore_reason(ret));
 			ret = 0;
 			j->need_snapshot = true;
 		} else if (n > 0 && !o->force) {
@@ -204,7 +197,7 @@ int journal_open(const struct journal_options *o, struct journal **out, char *er
 		ret = max_seq_in_bucket(j, &max);
 		if (ret) {
 			snprintf(err, errlen, "cannot list the metadata in %s: %s",
-				 objstore_describe(o->store), store_reason(ret));
+				 objstore_describe(o->store), objstore_reason(ret));
 			goto out_free;
 		}
 		if (max > j->last_seq)
@@ -260,7 +253,7 @@ static int put_item(struct journal *j, const char *key, const uint8_t *obj, size
 		}
 		j->ship_errors++;
 		snprintf(j->last_error, sizeof(j->last_error), "putting %.60s: %.80s", key,
-			 store_reason(ret));
+			 objstore_reason(ret));
 		log_error("journal: %s", j->last_error);
 		if (j->stopping && stopping_tries_once)
 			return -ECANCELED;
@@ -432,7 +425,7 @@ static void retention_pass(struct journal *j)
 			ret = objstore_delete_many(j->o.store, del, ndel);
 		if (ret)
 			log_warn("journal: deleting %zu items past the retention: %s", ndel,
-				 store_reason(ret));
+				 objstore_reason(ret));
 		else if (ndel)
 			log_info("journal: deleted %zu items past the retention", ndel);
 	}

@@ -28,13 +28,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *store_reason(int err)
-{
-	const struct objstore_error *e = objstore_last_error();
-
-	return e->err && e->message[0] ? e->message : strerror(-err);
-}
-
 static int write_image(const char *path, const void *buf, size_t len)
 {
 	const char *p = buf;
@@ -106,7 +99,7 @@ static int apply_log(struct objstore *store, const char *tmp, const struct item 
 		ret = item_fetch(store, &items[i], &b);
 		if (ret) {
 			snprintf(err, errlen, "cannot read %s: %s", items[i].key,
-				 ret == -EBADMSG ? "corrupt object" : store_reason(ret));
+				 ret == -EBADMSG ? "corrupt object" : objstore_reason(ret));
 			break;
 		}
 		ret = meta_changes_apply(m, b.body, b.body_len, &c);
@@ -169,7 +162,7 @@ int journal_restore(struct objstore *store, const char *db_path, const struct jo
 			snprintf(err, errlen, "checkpoint %s: %s", t->checkpoint,
 				 ret == -ENOENT	   ? "no such checkpoint"
 				 : ret == -EBADMSG ? "corrupt object"
-						   : store_reason(ret));
+						   : objstore_reason(ret));
 			return ret;
 		}
 		ret = write_image(tmp, b.body, b.body_len);
@@ -187,7 +180,7 @@ int journal_restore(struct objstore *store, const char *db_path, const struct jo
 	ret = items_list(store, &items, &n);
 	if (ret) {
 		snprintf(err, errlen, "cannot list the metadata in %s: %s", objstore_describe(store),
-			 store_reason(ret));
+			 objstore_reason(ret));
 		return ret;
 	}
 	keep = calloc(n ? n : 1, sizeof(*keep));
@@ -211,7 +204,7 @@ int journal_restore(struct objstore *store, const char *db_path, const struct jo
 	ret = item_fetch(store, &items[base], &b);
 	if (ret) {
 		snprintf(err, errlen, "cannot read the snapshot %s: %s", items[base].key,
-			 ret == -EBADMSG ? "corrupt object" : store_reason(ret));
+			 ret == -EBADMSG ? "corrupt object" : objstore_reason(ret));
 		goto out;
 	}
 	if (progress)

@@ -25,6 +25,11 @@ const struct objstore_error *objstore_last_error(void)
 	return &last_error;
 }
 
+const char *objstore_reason(int err)
+{
+	return last_error.err && last_error.message[0] ? last_error.message : strerror(-err);
+}
+
 void objstore_error_clear(void)
 {
 	memset(&last_error, 0, sizeof(last_error));

@@ -186,6 +186,8 @@ bool objstore_key_valid(const char *key);
 
 /* The calling thread's last failure (never NULL; zeroed when none). */
 const struct objstore_error *objstore_last_error(void);
+/* What to print for failure ERR of the calling thread's last call: the store's message, else strerror. */
+const char *objstore_reason(int err);
 
 /* For backends and the transport: record the calling thread's last failure. */
 void objstore_error_set(int err, long http_status, const char *code, const char *message);

@@ -120,7 +120,7 @@ void gc_once(struct fs *fs)
 			if (meta_object_delete(fs->meta, b.ids[i]) > 0)
 				t->gc_deleted++;
 	} else {
-		note_error(t, "deleting %zu unreferenced objects: %s", b.n, store_reason(ret));
+		note_error(t, "deleting %zu unreferenced objects: %s", b.n, objstore_reason(ret));
 	}
 	pthread_mutex_unlock(&fs->lock);
 out_unmark:
@@ -196,7 +196,7 @@ void sweep_step(struct fs *fs)
 	ret = objstore_list(t->store, SWEEP_PREFIX, t->sweep_token, SWEEP_PAGE, &page);
 	if (ret) {
 		pthread_mutex_lock(&fs->lock);
-		note_error(t, "orphan sweep: listing %s: %s", SWEEP_PREFIX, store_reason(ret));
+		note_error(t, "orphan sweep: listing %s: %s", SWEEP_PREFIX, objstore_reason(ret));
 		sweep_end(t, false);
 		pthread_mutex_unlock(&fs->lock);
 		return;
@@ -269,7 +269,7 @@ void sweep_step(struct fs *fs)
 			    ndel, del_bytes, t->orphan_safety_age_s);
 		} else {
 			note_error(t, "orphan sweep: deleting %zu objects: %s", ndel,
-				   store_reason(ret));
+				   objstore_reason(ret));
 		}
 		t->deleting = NULL;
 		t->ndeleting = 0;

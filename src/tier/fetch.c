@@ -166,7 +166,7 @@ static int fetch_chunk(struct fs *fs, struct fs_inode *ip, uint64_t idx)
 				   hex, ip->ino, idx);
 		else
 			note_error(t, "fetching object %s (chunk %" PRIu64 "/%" PRIu64 "): %s", hex,
-				   ip->ino, idx, store_reason(ret));
+				   ip->ino, idx, objstore_reason(ret));
 		if (ret == -ENOSPC || ret == -EDQUOT)
 			pthread_cond_broadcast(&t->work_cond); /* no room for it: evict */
 		else

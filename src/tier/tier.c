@@ -44,13 +44,6 @@ void note_error(struct tier *t, const char *fmt, ...)
 	log_error("%s", t->last_error);
 }
 
-const char *store_reason(int err)
-{
-	const struct objstore_error *e = objstore_last_error();
-
-	return e->err && e->message[0] ? e->message : strerror(-err);
-}
-
 /* ---- superblock ---- */
 
 static void hex_encode(const uint8_t *in, size_t n, char *out)
@@ -112,7 +105,7 @@ static int sb_create(struct fs *fs, struct tier *t, const char *fs_id, char *err
 	objstore_list_release(&page);
 	if (ret) {
 		snprintf(err, errlen, "cannot list %s: %s", objstore_describe(t->store),
-			 store_reason(ret));
+			 objstore_reason(ret));
 		return ret;
 	}
 	if (meta_setting_get(fs->meta, "id_key", key_hex, sizeof(key_hex)) != 0 ||
@@ -127,7 +120,7 @@ static int sb_create(struct fs *fs, struct tier *t, const char *fs_id, char *err
 	ret = objstore_put(t->store, SUPERBLOCK_KEY, text, (size_t)n);
 	if (ret) {
 		snprintf(err, errlen, "cannot write the superblock to %s: %s",
-			 objstore_describe(t->store), store_reason(ret));
+			 objstore_describe(t->store), objstore_reason(ret));
 		return ret;
 	}
 	ret = meta_setting_set(fs->meta, "id_key", key_hex);
@@ -170,14 +163,14 @@ static int sb_check(struct fs *fs, struct tier *t, char *err, size_t errlen)
 			log_warn(
 			    "cannot read the superblock of %s (%s); mounting on the cache alone "
 			    "until it answers",
-			    objstore_describe(t->store), store_reason(ret));
+			    objstore_describe(t->store), objstore_reason(ret));
 			char key_hex[2 * ENVELOPE_KEY_LEN + 1];
 			if (meta_setting_get(fs->meta, "id_key", key_hex, sizeof(key_hex)) == 0 &&
 			    hex_decode(key_hex, t->id_key, ENVELOPE_KEY_LEN) == 0)
 				return 0;
 		}
 		snprintf(err, errlen, "cannot reach the bucket %s: %s", objstore_describe(t->store),
-			 store_reason(ret));
+			 objstore_reason(ret));
 		return ret;
 	}
 	text = realloc(text, len + 1);

@@ -187,8 +187,6 @@ uint64_t mem_rss(void);
 
 /* Record the last error for user.zero.status, and log it. */
 void note_error(struct tier *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* The store's message for its last failure ERR, or strerror. */
-const char *store_reason(int err);
 /* Bytes of chunk IDX of a file of SIZE bytes. */
 uint64_t chunk_len(struct fs *fs, uint64_t size, uint64_t idx);
 

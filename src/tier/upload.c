@@ -360,7 +360,7 @@ static int upload_one(struct fs *fs, const struct meta_chunk *ch)
 	if (ret) {
 		t->upload_errors++;
 		note_error(t, "uploading chunk %" PRIu64 "/%" PRIu64 ": %s", ch->ino, ch->idx,
-			   store_reason(ret));
+			   objstore_reason(ret));
 		goto out;
 	}
 	t->uploads++;
