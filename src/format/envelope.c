@@ -24,6 +24,8 @@
  */
 #include "format/envelope.h"
 
+#include "common/le.h"
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -76,36 +78,6 @@ struct envelope_fields {
 	uint64_t plaintext_len;
 	uint64_t payload_len;
 };
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	uint32_t v = 0;
-
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
 
 static void write_fields(uint8_t *p, const struct envelope_fields *f)
 {

@@ -13,6 +13,7 @@
  */
 #include "journal/journal_internal.h"
 
+#include "common/le.h"
 #include "format/envelope.h"
 #include "store/objstore.h"
 
@@ -29,36 +30,6 @@
 #define ITEM_ZSTD_LEVEL 3
 /* a database image or changeset this large is refused on decode */
 #define ITEM_MAX_PLAIN (64ULL << 30)
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-	uint32_t v = 0;
-
-	for (int i = 3; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
 
 int item_key(char key[JOURNAL_KEY_SIZE], uint64_t seq, uint32_t gen, int64_t time_ms,
 	     enum item_kind kind)
@@ -108,16 +79,16 @@ int item_encode(enum item_kind kind, uint64_t seq, uint32_t gen, int64_t time_ms
 		return -ENOMEM;
 	memset(plain, 0, ITEM_HEADER);
 	memcpy(plain, ITEM_MAGIC, 4);
-	put_u32(plain + 4, ITEM_VERSION);
-	put_u32(plain + 8, (uint32_t)kind);
-	put_u64(plain + 16, gen);
-	put_u64(plain + 24, seq);
-	put_u64(plain + 32, (uint64_t)time_ms);
-	put_u64(plain + 40, ninodes);
-	put_u64(plain + 48, body_len);
-	put_u64(plain + 56, rows);
+	put_le32(plain + 4, ITEM_VERSION);
+	put_le32(plain + 8, (uint32_t)kind);
+	put_le64(plain + 16, gen);
+	put_le64(plain + 24, seq);
+	put_le64(plain + 32, (uint64_t)time_ms);
+	put_le64(plain + 40, ninodes);
+	put_le64(plain + 48, body_len);
+	put_le64(plain + 56, rows);
 	for (size_t i = 0; i < ninodes; i++)
-		put_u64(plain + ITEM_HEADER + 8 * i, inodes[i]);
+		put_le64(plain + ITEM_HEADER + 8 * i, inodes[i]);
 	if (body_len)
 		memcpy(plain + ITEM_HEADER + 8 * ninodes, body, body_len);
 	ret = envelope_encode(&o, plain, len, out, outlen);
@@ -143,23 +114,23 @@ int item_decode(const void *obj, size_t objlen, struct item_body *b)
 		return -ENOMEM;
 	ret = envelope_decode(NULL, obj, objlen, p, plen, &len);
 	if (ret == 0 && (len != plen || memcmp(p, ITEM_MAGIC, 4) != 0 ||
-			 get_u32(p + 4) != ITEM_VERSION))
+			 get_le32(p + 4) != ITEM_VERSION))
 		ret = -EBADMSG;
 	if (ret) {
 		free(p);
 		return ret;
 	}
-	ninodes = get_u64(p + 40);
-	body_len = get_u64(p + 48);
+	ninodes = get_le64(p + 40);
+	body_len = get_le64(p + 48);
 	if (ninodes > (len - ITEM_HEADER) / 8 || body_len != len - ITEM_HEADER - 8 * ninodes) {
 		free(p);
 		return -EBADMSG;
 	}
-	b->kind = (enum item_kind)get_u32(p + 8);
-	b->gen = get_u64(p + 16);
-	b->seq = get_u64(p + 24);
-	b->time_ms = (int64_t)get_u64(p + 32);
-	b->rows = get_u64(p + 56);
+	b->kind = (enum item_kind)get_le32(p + 8);
+	b->gen = get_le64(p + 16);
+	b->seq = get_le64(p + 24);
+	b->time_ms = (int64_t)get_le64(p + 32);
+	b->rows = get_le64(p + 56);
 	b->ninodes = ninodes;
 	b->inodes = malloc((ninodes ? ninodes : 1) * sizeof(uint64_t));
 	if (!b->inodes) {
@@ -167,7 +138,7 @@ int item_decode(const void *obj, size_t objlen, struct item_body *b)
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < ninodes; i++)
-		b->inodes[i] = get_u64(p + ITEM_HEADER + 8 * i);
+		b->inodes[i] = get_le64(p + ITEM_HEADER + 8 * i);
 	b->body = p + ITEM_HEADER + 8 * ninodes;
 	b->body_len = body_len;
 	b->buf = p;
