@@ -31,44 +31,38 @@ struct lost_report {
 
 #define LOST_SHOWN 100
 
-static int report_lost(void *arg, uint64_t ino, uint64_t start, uint64_t end)
+/* One range the recovery lists: LABEL on the terminal, WHAT in the log. */
+static int report_range(struct lost_report *r, const char *label, const char *what,
+			uint64_t ino, uint64_t start, uint64_t end)
 {
-	struct lost_report *r = arg;
 	char path[PATH_MAX];
-	uint64_t links = 0;
 
 	if (++r->count > LOST_SHOWN)
 		return 0;
-
-	if (meta_inode_path(r->m, ino, path, sizeof(path), &links) != 0)
+	if (meta_inode_path(r->m, ino, path, sizeof(path), NULL) != 0)
 		snprintf(path, sizeof(path), "(inode %" PRIu64 ", no name)", ino);
-	log_warn("recovery: %s: bytes %" PRIu64 "-%" PRIu64 " never reached the bucket; "
-		 "reads there fail (EIO) until they are written again or truncated",
-		 path, start, end - 1);
+	log_warn("recovery: %s: bytes %" PRIu64 "-%" PRIu64 " %s", path, start, end - 1, what);
 	if (r->to_stderr)
-		fprintf(stderr, "zero: lost: %s: bytes %" PRIu64 "-%" PRIu64 "\n", path, start,
+		fprintf(stderr, "zero: %s: %s: bytes %" PRIu64 "-%" PRIu64 "\n", label, path, start,
 			end - 1);
 	return 0;
+}
+
+static int report_lost(void *arg, uint64_t ino, uint64_t start, uint64_t end)
+{
+	return report_range(arg, "lost",
+			    "never reached the bucket; reads there fail (EIO) until they are "
+			    "written again or truncated",
+			    ino, start, end);
 }
 
 /* A range that comes back as it was last uploaded: older than the rest of its file may be. */
 static int report_older(void *arg, uint64_t ino, uint64_t start, uint64_t end)
 {
-	struct lost_report *r = arg;
-	char path[PATH_MAX];
-	uint64_t links = 0;
-
-	if (++r->count > LOST_SHOWN)
-		return 0;
-	if (meta_inode_path(r->m, ino, path, sizeof(path), &links) != 0)
-		snprintf(path, sizeof(path), "(inode %" PRIu64 ", no name)", ino);
-	log_warn("recovery: %s: bytes %" PRIu64 "-%" PRIu64 " come back as they were last "
-		 "uploaded; newer writes there never reached the bucket",
-		 path, start, end - 1);
-	if (r->to_stderr)
-		fprintf(stderr, "zero: older: %s: bytes %" PRIu64 "-%" PRIu64 "\n", path, start,
-			end - 1);
-	return 0;
+	return report_range(arg, "older",
+			    "come back as they were last uploaded; newer writes there never "
+			    "reached the bucket",
+			    ino, start, end);
 }
 
 struct progress {
