@@ -236,20 +236,23 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The parent of directory entry ID as the database has it now (0 when gone). */
-static uint64_t dentry_parent_now(struct meta *m, sqlite3_value *id)
+/*
+ * The parent of directory entry ID as the database has it now (0 when gone).
+ * *ST is prepared on first use; the caller finalizes it.
+ */
+static uint64_t dentry_parent_now(struct meta *m, sqlite3_stmt **st, sqlite3_value *id)
 {
-	sqlite3_stmt *st;
 	uint64_t parent = 0;
 
-	if (!m || !id ||
-	    sqlite3_prepare_v2(meta_db(m), "SELECT parent FROM dentry WHERE id = ?1", -1, &st,
-			       NULL) != SQLITE_OK)
+	if (!m || !id)
 		return 0;
-	sqlite3_bind_value(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		parent = (uint64_t)sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	if (!*st && sqlite3_prepare_v2(meta_db(m), "SELECT parent FROM dentry WHERE id = ?1", -1,
+				       st, NULL) != SQLITE_OK)
+		return 0;
+	sqlite3_reset(*st);
+	sqlite3_bind_value(*st, 1, id);
+	if (sqlite3_step(*st) == SQLITE_ROW)
+		parent = (uint64_t)sqlite3_column_int64(*st, 0);
 	return parent;
 }
 
@@ -258,6 +261,7 @@ int meta_changes_inodes(struct meta *m, const void *cs, size_t len, uint64_t **i
 {
 	struct ino_set set = {0};
 	sqlite3_changeset_iter *it;
+	sqlite3_stmt *parent_st = NULL;
 	int rc, ret = 0;
 
 	*inos = NULL;
@@ -293,7 +297,7 @@ int meta_changes_inodes(struct meta *m, const void *cs, size_t len, uint64_t **i
 					sqlite3_value *id = NULL;
 					uint64_t p;
 					sqlite3changeset_old(it, 0, &id);
-					p = dentry_parent_now(m, id);
+					p = dentry_parent_now(m, &parent_st, id);
 					if (p)
 						ret = ino_add(&set, p);
 				}
@@ -306,6 +310,7 @@ int meta_changes_inodes(struct meta *m, const void *cs, size_t len, uint64_t **i
 		}
 	}
 	rc = sqlite3changeset_finalize(it);
+	sqlite3_finalize(parent_st);
 	if (ret == 0 && rc != SQLITE_OK)
 		ret = -EINVAL;
 	if (ret) {
