@@ -518,7 +518,8 @@ static int http_fail(const struct http_request *req, struct http_response *resp,
 			   sizeof(msg));
 	err = http_map_error(resp->status, resp->code, 0);
 	objstore_error_set(err, resp->status, resp->code, msg);
-	if ((resp->status == 404 && req->quiet_404) || resp->status == 416)
+	if ((resp->status == 404 && req->quiet_404) || resp->status == 416 ||
+	    ((resp->status == 412 || resp->status == 409) && req->quiet_precondition))
 		log_debug("%s: HTTP %ld %s", what, resp->status, resp->code);
 	else
 		log_error("%s: HTTP %ld %s%s%s%s", what, resp->status,

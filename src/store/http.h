@@ -72,6 +72,7 @@ struct http_request {
 	struct objstore_sink *sink;	    /* a 2xx body goes here; NULL: into response.body */
 	const char *what;		    /* for messages: "GET key", "list prefix" */
 	bool quiet_404;			    /* a 404 is an expected answer: log it at debug */
+	bool quiet_precondition; /* a 412 or 409 is an expected answer (conditional put) */
 	/*
 	 * The request asked for bytes [range_off, range_off + range_len) with
 	 * a Range header. A server may ignore Range and answer 200 with the

@@ -245,6 +245,55 @@ int objstore_put_fd(struct objstore *s, const char *key, int fd, uint64_t off, u
 	return put_source(s, key, &src);
 }
 
+int objstore_put_if(struct objstore *s, const char *key, const void *buf, size_t len,
+		    const char *if_match, char *etag)
+{
+	struct objstore_source src = {.buf = buf ? buf : "", .fd = -1, .len = len};
+	char *full;
+	int r = 0;
+
+	if (etag)
+		etag[0] = '\0';
+	if (!s->ops->put_if || !objstore_conditional(s))
+		return -ENOTSUP;
+	if (if_match && (!*if_match || strlen(if_match) >= OBJSTORE_ETAG_MAX))
+		return -EINVAL;
+	full = full_key(s, key, &r);
+	if (!full)
+		return r;
+	objstore_error_clear();
+	r = s->ops->put_if(s, full, &src, if_match, etag);
+	free(full);
+	return r;
+}
+
+bool objstore_conditional(struct objstore *s)
+{
+	return s->ops->put_if && s->ops->conditional && s->ops->conditional(s) == 1;
+}
+
+int objstore_get_tagged(struct objstore *s, const char *key, size_t max, char **buf,
+			size_t *buflen, char *etag)
+{
+	struct objstore_sink sink = {.fd = -1, .max = max, .want_etag = true};
+	int r;
+
+	*buf = NULL;
+	*buflen = 0;
+	etag[0] = '\0';
+	r = objstore_get_sink(s, key, 0, UINT64_MAX, &sink);
+	if (r == 0 && !sink.buf && !(sink.buf = malloc(1)))
+		r = -ENOMEM;
+	if (r < 0) {
+		free(sink.buf);
+		return r;
+	}
+	*buf = sink.buf;
+	*buflen = sink.len;
+	snprintf(etag, OBJSTORE_ETAG_MAX, "%s", sink.etag);
+	return 0;
+}
+
 int objstore_get_sink(struct objstore *s, const char *key, uint64_t off, uint64_t len,
 		      struct objstore_sink *sink)
 {

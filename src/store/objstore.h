@@ -27,6 +27,12 @@
  *     detail of the calling thread's last failure is kept for callers that
  *     print advice (objstore_last_error).
  *  5. Handles are safe to use from several threads at once.
+ *  6. A conditional put (objstore_put_if) is a compare-and-swap: it lands
+ *     only if the key is absent, or still holds the object of the entity
+ *     tag the caller read. Stores that do conditional writes: the file
+ *     backend (under a lock, atomic against other conditional puts) and S3
+ *     services that honour If-None-Match / If-Match, which is probed once
+ *     per handle (objstore_conditional). Elsewhere it is -ENOTSUP.
  *
  * The configured key prefix is applied in objstore.c, above the backends:
  * callers use keys relative to it, backends receive full keys, and listings
@@ -45,11 +51,13 @@ struct config;
 /* An open object store. Opaque; created by objstore_open_from_config. */
 struct objstore;
 
+#define OBJSTORE_ETAG_MAX 80
+
 /* Result of head and of each listing entry. */
 struct objstore_info {
-	uint64_t size; /* bytes */
-	time_t mtime;  /* last modification, seconds since the epoch (0 if unknown) */
-	char etag[80]; /* backend's entity tag without quotes, "" if unknown */
+	uint64_t size;		      /* bytes */
+	time_t mtime;		      /* last modification, seconds since the epoch (0 if unknown) */
+	char etag[OBJSTORE_ETAG_MAX]; /* backend's entity tag without quotes, "" if unknown */
 };
 
 /* One listed object; KEY is owned by the listing it belongs to. */
@@ -77,6 +85,12 @@ struct objstore_sink {
 	char *buf;
 	size_t len, cap, max;
 	uint64_t written; /* bytes delivered so far (both modes) */
+	/*
+	 * Entity tag of the object read, for a later conditional put; filled
+	 * by a backend that has it for free (s3), or when WANT_ETAG is set.
+	 */
+	bool want_etag;
+	char etag[OBJSTORE_ETAG_MAX];
 };
 
 /* Where put takes the bytes: LEN bytes from BUF, or (BUF NULL) from FD at OFFSET. */
@@ -114,6 +128,17 @@ struct objstore_ops {
 	 */
 	int (*get)(struct objstore *s, const char *key, uint64_t off, uint64_t len,
 		   struct objstore_sink *sink);
+
+	/*
+	 * Rule 6: store SRC under KEY only if KEY is absent (IF_MATCH NULL) or
+	 * holds the object tagged IF_MATCH; -EEXIST otherwise. The new tag
+	 * into ETAG (OBJSTORE_ETAG_MAX bytes). NULL slot: -ENOTSUP.
+	 */
+	int (*put_if)(struct objstore *s, const char *key, const struct objstore_source *src,
+		      const char *if_match, char *etag);
+
+	/* 1 if put_if holds its condition on this store, 0 if not, -errno if unknown yet. */
+	int (*conditional)(struct objstore *s);
 
 	/* Size, mtime and etag of KEY; -ENOENT if absent. */
 	int (*head)(struct objstore *s, const char *key, struct objstore_info *info);
@@ -163,9 +188,28 @@ const char *objstore_describe(const struct objstore *s);
 int objstore_put(struct objstore *s, const char *key, const void *buf, size_t len);
 int objstore_put_fd(struct objstore *s, const char *key, int fd, uint64_t off, uint64_t len);
 
+/*
+ * Rule 6. 0 and the new object's tag in ETAG (OBJSTORE_ETAG_MAX bytes, may
+ * be NULL); -EEXIST when KEY is not absent (IF_MATCH NULL) or does not hold
+ * the object tagged IF_MATCH; -ENOTSUP when the store has no conditional
+ * writes. A retried request whose first attempt landed also answers -EEXIST:
+ * read the key again to tell.
+ */
+int objstore_put_if(struct objstore *s, const char *key, const void *buf, size_t len,
+		    const char *if_match, char *etag);
+/*
+ * Whether objstore_put_if holds its condition on S. The s3 backend asks the
+ * server once (two conditional PUTs and a DELETE of a probe key under
+ * zero/probe/); until the server answers, false.
+ */
+bool objstore_conditional(struct objstore *s);
+
 /* Whole object (or range) into a malloc'd buffer; caller frees *BUF. */
 int objstore_get(struct objstore *s, const char *key, uint64_t off, uint64_t len, char **buf,
 		 size_t *buflen);
+/* As objstore_get of a whole object of at most MAX bytes, with its tag into ETAG. */
+int objstore_get_tagged(struct objstore *s, const char *key, size_t max, char **buf,
+			size_t *buflen, char *etag);
 int objstore_get_sink(struct objstore *s, const char *key, uint64_t off, uint64_t len,
 		      struct objstore_sink *sink);
 int objstore_head(struct objstore *s, const char *key, struct objstore_info *info);

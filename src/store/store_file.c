@@ -16,6 +16,14 @@
  *     a leftover one (crash during a put) is garbage that no reader sees,
  *     and listings remove those older than a day.
  *  3. Nothing is cached in memory, so handles are trivially thread-safe.
+ *  4. Conditional puts (file_put_if) hold an exclusive flock on
+ *     DIR/.zero-cond.lock from reading the key's current tag to the rename;
+ *     plain puts and deletes hold it shared around their rename or unlink.
+ *     So a conditional put is atomic against every other change, across
+ *     processes and machines sharing DIR, as S3's is. The tag is a
+ *     digest of the content (truncated SHA-256): inode numbers and
+ *     timestamps are reused, so a tag made of them could match a newer
+ *     object (A-B-A), where equal tags here mean equal bytes.
  *
  * Listing walks the subtree under the prefix's directory and sorts it, so a
  * page costs O(objects under the prefix); fine for a local default store,
@@ -25,6 +33,8 @@
 
 #include "common/log.h"
 
+#include <openssl/evp.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -32,12 +42,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #define TMP_PREFIX ".zero-tmp." /* temporary files: never end in ".o" */
 #define TMP_MAX_AGE_S 86400	/* listings remove temporary files older than this */
+#define COND_LOCK ".zero-cond.lock" /* rule 4; not an object (no ".o") */
+#define TAG_BYTES 16		    /* of the SHA-256 of the content */
 
 struct store_file {
 	struct objstore base;
@@ -192,11 +205,35 @@ out_free:
 	return r;
 }
 
-static int file_put(struct objstore *s, const char *key, const struct objstore_source *src)
+/*
+ * Rule 4: take the lock on DIR/COND_LOCK with OP (LOCK_SH, LOCK_EX). The
+ * descriptor to close to drop it, or -errno.
+ */
+static int cond_lock(struct store_file *f, int op)
 {
-	struct store_file *f = to_file(s);
+	char *lockpath;
+	int fd, r;
+
+	if (asprintf(&lockpath, "%s/" COND_LOCK, f->dir) < 0)
+		return -ENOMEM;
+	fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	r = fd < 0 ? -errno : 0;
+	free(lockpath);
+	while (r == 0 && flock(fd, op) < 0) {
+		if (errno == EINTR)
+			continue;
+		r = -errno;
+		close(fd);
+	}
+	return r < 0 ? r : fd;
+}
+
+/* A put; LOCKED: the caller holds the lock of rule 4 exclusively. */
+static int put_object(struct store_file *f, const char *key, const struct objstore_source *src,
+		      bool locked)
+{
 	char *path = NULL, *tmp = NULL;
-	int fd = -1, r, attempt;
+	int fd = -1, r, attempt, lfd = -1;
 
 	path = file_path(f, key, &r);
 	if (!path)
@@ -230,15 +267,27 @@ static int file_put(struct objstore *s, const char *key, const struct objstore_s
 		r = -errno;
 	if (r < 0)
 		goto out_unlink;
+	if (!locked) {
+		lfd = cond_lock(f, LOCK_SH);
+		if (lfd < 0) {
+			r = lfd;
+			goto out_unlink;
+		}
+	}
 	if (rename(tmp, path) < 0) {
 		r = -errno;
 		goto out_unlink;
 	}
+	if (lfd >= 0)
+		close(lfd); /* drops the lock */
+	lfd = -1;
 	r = fsync_parent(path);
 	if (r < 0)
 		goto out_fail;
 	goto out_free;
 out_unlink:
+	if (lfd >= 0)
+		close(lfd);
 	unlink(tmp);
 out_fail:
 	file_fail(r, "put", key);
@@ -248,11 +297,39 @@ out_free:
 	return r;
 }
 
+static int file_put(struct objstore *s, const char *key, const struct objstore_source *src)
+{
+	return put_object(to_file(s), key, src, false);
+}
+
+/* Rule 4: the tag of digest MD into TAG (OBJSTORE_ETAG_MAX bytes). */
+static void tag_final(EVP_MD_CTX *md, char *tag)
+{
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+
+	EVP_DigestFinal_ex(md, d, &n);
+	for (unsigned i = 0; i < TAG_BYTES && i < n; i++)
+		snprintf(tag + 2 * i, 3, "%02x", d[i]);
+}
+
+static EVP_MD_CTX *tag_begin(void)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+
+	if (md && !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+		EVP_MD_CTX_free(md);
+		md = NULL;
+	}
+	return md;
+}
+
 static int file_get(struct objstore *s, const char *key, uint64_t off, uint64_t len,
 		    struct objstore_sink *sink)
 {
 	struct store_file *f = to_file(s);
 	char *path, *buf = NULL;
+	EVP_MD_CTX *md = NULL;
 	struct stat st;
 	uint64_t end, pos;
 	int fd, r = 0;
@@ -272,6 +349,11 @@ static int file_get(struct objstore *s, const char *key, uint64_t off, uint64_t 
 	end = (uint64_t)st.st_size;
 	if (len != UINT64_MAX && off + len < end && off + len >= off)
 		end = off + len;
+	/* A tag is of the whole object: only a read of all of it gets one. */
+	if (sink->want_etag && off == 0 && end == (uint64_t)st.st_size && !(md = tag_begin())) {
+		r = -ENOMEM;
+		goto out_close;
+	}
 	buf = malloc(1 << 20);
 	if (!buf) {
 		r = -ENOMEM;
@@ -294,14 +376,112 @@ static int file_get(struct objstore *s, const char *key, uint64_t off, uint64_t 
 			file_fail(r, "get (writing the destination)", key);
 			goto out_close;
 		}
+		if (md)
+			EVP_DigestUpdate(md, buf, (size_t)n);
 		pos += (uint64_t)n;
 	}
+	if (md)
+		tag_final(md, sink->etag);
 out_close:
+	EVP_MD_CTX_free(md);
 	free(buf);
 	close(fd);
 out_free_path:
 	free(path);
 	return r;
+}
+
+/*
+ * Rule 4: the tag of the object at PATH into TAG, or "" when there is none.
+ * 0 or -errno.
+ */
+static int current_tag(const char *path, char *tag)
+{
+	EVP_MD_CTX *md;
+	char buf[8192];
+	ssize_t n;
+	int fd, r = 0;
+
+	tag[0] = '\0';
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+	md = tag_begin();
+	if (!md) {
+		r = -ENOMEM;
+		goto out_close;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			goto out_close;
+		}
+		EVP_DigestUpdate(md, buf, (size_t)n);
+	}
+	tag_final(md, tag);
+out_close:
+	EVP_MD_CTX_free(md);
+	close(fd);
+	return r;
+}
+
+static int file_put_if(struct objstore *s, const char *key, const struct objstore_source *src,
+		       const char *if_match, char *etag)
+{
+	struct store_file *f = to_file(s);
+	char *path = NULL, cur[OBJSTORE_ETAG_MAX];
+	EVP_MD_CTX *md = NULL;
+	int lfd = -1, r;
+
+	if (!src->buf)
+		return -EINVAL; /* objstore_put_if passes bytes, never a descriptor */
+	path = file_path(f, key, &r);
+	if (!path)
+		return file_fail(r, "access", key);
+	lfd = cond_lock(f, LOCK_EX);
+	if (lfd < 0) {
+		r = file_fail(lfd, "lock for a conditional put of", key);
+		goto out_free;
+	}
+	r = current_tag(path, cur);
+	if (r < 0) {
+		file_fail(r, "conditional put (reading the current object)", key);
+		goto out_free;
+	}
+	if (if_match ? strcmp(cur, if_match) != 0 : cur[0] != '\0') {
+		char msg[160];
+
+		snprintf(msg, sizeof(msg), "%s: %s", key,
+			 if_match ? (cur[0] ? "the object changed" : "the object is gone")
+				  : "the object exists");
+		objstore_error_set(-EEXIST, 412, "PreconditionFailed", msg);
+		r = -EEXIST;
+		goto out_free;
+	}
+	r = put_object(f, key, src, true);
+	if (r < 0)
+		goto out_free;
+	md = tag_begin();
+	if (!md) {
+		r = -ENOMEM;
+		goto out_free;
+	}
+	EVP_DigestUpdate(md, src->buf, (size_t)src->len);
+	tag_final(md, etag);
+out_free:
+	EVP_MD_CTX_free(md);
+	if (lfd >= 0)
+		close(lfd); /* drops the lock */
+	free(path);
+	return r;
+}
+
+static int file_conditional(struct objstore *s)
+{
+	(void)s;
+	return 1;
 }
 
 static int file_head(struct objstore *s, const char *key, struct objstore_info *info)
@@ -333,13 +513,21 @@ static int file_del(struct objstore *s, const char *key)
 	struct store_file *f = to_file(s);
 	char *path, *slash;
 	size_t rootlen = strlen(f->dir);
-	int r = 0;
+	int r = 0, lfd, e = 0;
 
 	path = file_path(f, key, &r);
 	if (!path)
 		return r == -ENAMETOOLONG ? 0 : file_fail(r, "delete", key); /* can't exist */
-	if (unlink(path) < 0 && errno != ENOENT && errno != ENOTDIR) {
-		r = file_fail(errno == EISDIR ? -ENOENT : -errno, "delete", key);
+	lfd = cond_lock(f, LOCK_SH);
+	if (lfd < 0) {
+		r = file_fail(lfd, "lock for a delete of", key);
+		goto out_free;
+	}
+	if (unlink(path) < 0)
+		e = errno;
+	close(lfd);
+	if (e && e != ENOENT && e != ENOTDIR) {
+		r = file_fail(e == EISDIR ? -ENOENT : -e, "delete", key);
 		if (r == -ENOENT)
 			r = 0;
 		goto out_free;
@@ -538,6 +726,8 @@ static void file_free(struct objstore *s)
 static const struct objstore_ops file_ops = {
     .name = "file",
     .put = file_put,
+    .put_if = file_put_if,
+    .conditional = file_conditional,
     .get = file_get,
     .head = file_head,
     .del = file_del,

@@ -63,6 +63,8 @@ struct store_s3 {
 	unsigned max_parallel;
 	uint64_t multipart_threshold;
 	uint64_t multipart_part_size;
+	pthread_mutex_t cond_lock; /* held through the probe (s3_conditional) */
+	int cond;		   /* 1: honours conditional puts, 0: not, -1: not asked yet */
 };
 
 static struct store_s3 *to_s3(struct objstore *s)
@@ -84,6 +86,7 @@ struct s3_call {
 	const char *content_type;
 	bool ranged;		       /* a GET of the window below */
 	uint64_t range_off, range_len; /* range_len UINT64_MAX: to the end */
+	bool conditional;	       /* a conditional put: 412/409 are expected answers */
 };
 
 static void s3_call_release(struct s3_call *call)
@@ -211,6 +214,7 @@ static int s3_perform(struct s3_call *call, const struct objstore_source *body,
 	    .sink = sink,
 	    .what = what,
 	    .quiet_404 = quiet_404,
+	    .quiet_precondition = call->conditional,
 	};
 
 	return http_perform(call->s3->http, &req, resp);
@@ -344,8 +348,10 @@ static void call_add_header(struct s3_call *call, const char *name, const char *
  */
 static int s3_put_single(struct store_s3 *s3, const char *key, const char *query,
 			 const struct objstore_source *src, char *etag, size_t etaglen,
-			 char *checksum, size_t checksumlen)
+			 char *checksum, size_t checksumlen, const char *if_none_match,
+			 const char *if_match)
 {
+	char quoted[OBJSTORE_ETAG_MAX + 2];
 	struct s3_call call;
 	struct http_response resp;
 	struct body_sums sums;
@@ -380,8 +386,27 @@ static int s3_put_single(struct store_s3 *s3, const char *key, const char *query
 	}
 	if (checksum)
 		snprintf(checksum, checksumlen, "%s", call.extra[0].value);
+	if (if_none_match)
+		call_add_header(&call, "if-none-match", if_none_match);
+	if (if_match) {
+		snprintf(quoted, sizeof(quoted), "\"%s\"", if_match);
+		call_add_header(&call, "if-match", quoted);
+	}
+	call.conditional = if_none_match || if_match;
 	snprintf(what, sizeof(what), "PUT %s%s%.40s", key, query ? "?" : "", query ? query : "");
 	r = s3_perform(&call, src, NULL, what, false, &resp);
+	if (r < 0 && call.conditional &&
+	    (resp.status == 412 || resp.status == 409 || (if_match && resp.status == 404))) {
+		/*
+		 * 412: the condition does not hold; 409 (ConditionalRequestConflict):
+		 * another conditional write to the key was in flight; 404 with
+		 * If-Match: the object is gone. To the caller all three say "not
+		 * what you read": read again.
+		 */
+		r = -EEXIST;
+		objstore_error_set(r, resp.status, resp.code[0] ? resp.code : "PreconditionFailed",
+				   "the object is not in the state the conditional put expects");
+	}
 	if (r == 0 && etag)
 		snprintf(etag, etaglen, "%s", resp.etag);
 	http_response_release(&resp);
@@ -466,7 +491,7 @@ static void *multipart_worker(void *arg)
 			 m->upload_id_enc);
 		r = s3_put_single(m->s3, m->key, query, &part, m->parts[i].etag,
 				  sizeof(m->parts[i].etag), m->parts[i].checksum,
-				  sizeof(m->parts[i].checksum));
+				  sizeof(m->parts[i].checksum), NULL, NULL);
 		pthread_mutex_lock(&m->lock);
 		if (r < 0 && !m->error) {
 			m->error = r;
@@ -645,8 +670,16 @@ static int s3_put(struct objstore *s, const char *key, const struct objstore_sou
 
 	if (s3->multipart_threshold && src->len > s3->multipart_threshold)
 		return s3_put_multipart(s3, key, src);
-	return s3_put_single(s3, key, NULL, src, NULL, 0, NULL, 0);
+	return s3_put_single(s3, key, NULL, src, NULL, 0, NULL, 0, NULL, NULL);
 }
+
+static int s3_put_if(struct objstore *s, const char *key, const struct objstore_source *src,
+		     const char *if_match, char *etag)
+{
+	return s3_put_single(to_s3(s), key, NULL, src, etag, OBJSTORE_ETAG_MAX, NULL, 0,
+			     if_match ? NULL : "*", if_match);
+}
+
 
 static int s3_head(struct objstore *s, const char *key, struct objstore_info *info)
 {
@@ -693,6 +726,8 @@ static int s3_get(struct objstore *s, const char *key, uint64_t off, uint64_t le
 	call.ranged = off != 0 || call.range_len != UINT64_MAX;
 	snprintf(what, sizeof(what), "GET %s", key);
 	r = s3_perform(&call, NULL, sink, what, true, &resp);
+	if (r == 0 && !call.ranged)
+		snprintf(sink->etag, sizeof(sink->etag), "%s", resp.etag);
 	if (r == -ERANGE && resp.status == 416) {
 		/*
 		 * OFF at or past the end: no bytes, like pread. Or a resumed
@@ -727,6 +762,57 @@ static int s3_del(struct objstore *s, const char *key)
 	}
 	http_response_release(&resp);
 	s3_call_release(&call);
+	return r;
+}
+
+/*
+ * Ask the server once whether it honours If-None-Match on PUT: put a probe
+ * key twice with "If-None-Match: *". A server that honours it refuses the
+ * second (412); one that ignores the header (s3rver, older S3
+ * implementations) takes both; one that rejects the header (400, 501) has
+ * no conditional writes either. 1, 0, or -errno when the server could not
+ * be asked (tried again on the next call).
+ */
+static int s3_probe_conditional(struct store_s3 *s3)
+{
+	struct objstore_source src = {.buf = "zero conditional-write probe\n", .fd = -1, .len = 29};
+	unsigned char raw[8];
+	char key[1200], tag[OBJSTORE_ETAG_MAX];
+	int r, r2;
+
+	if (getentropy(raw, sizeof(raw)) < 0)
+		return -errno;
+	snprintf(key, sizeof(key), "%szero/probe/cond-%02x%02x%02x%02x%02x%02x%02x%02x",
+		 s3->base.prefix ? s3->base.prefix : "", raw[0], raw[1], raw[2], raw[3], raw[4],
+		 raw[5], raw[6], raw[7]);
+	r = s3_put_single(s3, key, NULL, &src, tag, sizeof(tag), NULL, 0, "*", NULL);
+	if (r == -EINVAL || r == -EEXIST || r == -EBUSY)
+		r = 0; /* the header refused, or a probe key that exists: no */
+	else if (r == 0) {
+		r2 = s3_put_single(s3, key, NULL, &src, tag, sizeof(tag), NULL, 0, "*", NULL);
+		r = r2 == -EEXIST ? 1 : r2 == 0 || r2 == -EINVAL ? 0 : r2;
+	}
+	s3_del(&s3->base, key);
+	objstore_error_clear();
+	if (r >= 0)
+		log_info("%s: %s conditional writes (If-None-Match / If-Match)", s3->base.describe,
+			 r ? "honours" : "does not honour");
+	return r;
+}
+
+static int s3_conditional(struct objstore *s)
+{
+	struct store_s3 *s3 = to_s3(s);
+	int r;
+
+	pthread_mutex_lock(&s3->cond_lock);
+	if (s3->cond < 0) {
+		r = s3_probe_conditional(s3);
+		if (r >= 0)
+			s3->cond = r;
+	}
+	r = s3->cond < 0 ? -EAGAIN : s3->cond;
+	pthread_mutex_unlock(&s3->cond_lock);
 	return r;
 }
 
@@ -956,12 +1042,15 @@ static void s3_free(struct objstore *s)
 	if (s3->secret_access_key)
 		explicit_bzero(s3->secret_access_key, strlen(s3->secret_access_key));
 	free(s3->secret_access_key);
+	pthread_mutex_destroy(&s3->cond_lock);
 	free(s3);
 }
 
 static const struct objstore_ops s3_ops = {
     .name = "s3",
     .put = s3_put,
+    .put_if = s3_put_if,
+    .conditional = s3_conditional,
     .get = s3_get,
     .head = s3_head,
     .del = s3_del,
@@ -1005,6 +1094,8 @@ int store_s3_open(const struct s3_params *p, struct objstore **out, char *err, s
 	if (!s3)
 		return -ENOMEM;
 	s3->base.ops = &s3_ops;
+	pthread_mutex_init(&s3->cond_lock, NULL);
+	s3->cond = -1;
 	s3->scheme = strndup(p->endpoint, (size_t)(rest - 3 - p->endpoint));
 	s3->host = strndup(rest, slash ? (size_t)(slash - rest) : strlen(rest));
 	s3->bucket = strdup(p->bucket);

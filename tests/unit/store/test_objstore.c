@@ -77,6 +77,46 @@ static void test_put_get_head_delete(void)
 	objstore_free(s);
 }
 
+/* Rule 6 on the file backend: a compare-and-swap, atomic among conditional puts. */
+static void test_conditional_put(void)
+{
+	struct objstore *s = open_file_store("cond/");
+	char t1[OBJSTORE_ETAG_MAX], t2[OBJSTORE_ETAG_MAX], t3[OBJSTORE_ETAG_MAX];
+	char *buf;
+	size_t len;
+
+	TEST_ASSERT(objstore_conditional(s));
+	/* absent: If-None-Match lands once, then refuses */
+	TEST_ASSERT_EQ_INT(objstore_put_if(s, "k", "one", 3, NULL, t1), 0);
+	TEST_ASSERT(t1[0] != '\0');
+	TEST_ASSERT_EQ_INT(objstore_put_if(s, "k", "two", 3, NULL, t2), -EEXIST);
+	TEST_ASSERT_EQ_INT(objstore_last_error()->err, -EEXIST);
+	/* the tag a read hands back is the tag of the put */
+	TEST_ASSERT_EQ_INT(objstore_get_tagged(s, "k", 1024, &buf, &len, t3), 0);
+	TEST_ASSERT(len == 3 && memcmp(buf, "one", 3) == 0);
+	free(buf);
+	TEST_ASSERT_EQ_STR(t3, t1);
+	/* If-Match: the current tag lands, the old one then refuses */
+	TEST_ASSERT_EQ_INT(objstore_put_if(s, "k", "two", 3, t1, t2), 0);
+	TEST_ASSERT(strcmp(t2, t1) != 0);
+	TEST_ASSERT_EQ_INT(objstore_put_if(s, "k", "three", 5, t1, t3), -EEXIST);
+	/* a plain put in between changes the tag: the holder of t2 is refused */
+	TEST_ASSERT_EQ_INT(objstore_put(s, "k", "four", 4), 0);
+	TEST_ASSERT_EQ_INT(objstore_put_if(s, "k", "five", 4, t2, t3), -EEXIST);
+	TEST_ASSERT_EQ_INT(objstore_get(s, "k", 0, UINT64_MAX, &buf, &len), 0);
+	TEST_ASSERT(len == 4 && memcmp(buf, "four", 4) == 0);
+	free(buf);
+	/* If-Match on a key that is gone refuses; a tag that is not one is refused */
+	TEST_ASSERT_EQ_INT(objstore_delete(s, "k"), 0);
+	TEST_ASSERT_EQ_INT(objstore_put_if(s, "k", "six", 3, t2, t3), -EEXIST);
+	TEST_ASSERT_EQ_INT(objstore_put_if(s, "k", "six", 3, "", t3), -EINVAL);
+	/* a tagged read bounded by MAX */
+	TEST_ASSERT_EQ_INT(objstore_put(s, "big", "0123456789", 10), 0);
+	TEST_ASSERT_EQ_INT(objstore_get_tagged(s, "big", 4, &buf, &len, t3), -EFBIG);
+	TEST_ASSERT_EQ_INT(objstore_delete(s, "big"), 0);
+	objstore_free(s);
+}
+
 static void test_put_fd_and_sink_fd(void)
 {
 	struct objstore *s = open_file_store("fd/");
@@ -413,6 +453,7 @@ int main(void)
 		return 1;
 	}
 	TEST_RUN(test_put_get_head_delete);
+	TEST_RUN(test_conditional_put);
 	TEST_RUN(test_put_fd_and_sink_fd);
 	TEST_RUN(test_list_pages_prefix_and_delete_many);
 	TEST_RUN(test_key_validation);
