@@ -591,8 +591,10 @@ static void status_print_lease(const struct json_object *st)
 			    json_u64(st, "lease_my_generation"));
 	else if (strcmp(state, "held") == 0)
 		STATUS_LINE("lease", "held by host %s (pid %" PRIu64 "), generation %" PRIu64
-			    ", until %s%s%s",
+			    ", until %s (%s)%s%s",
 			    host, json_u64(st, "lease_pid"), json_u64(st, "lease_generation"), when,
+			    json_true(st, "lease_conditional") ? "conditional writes"
+							       : "read-back: no conditional writes",
 			    error[0] ? "; renewal failing: " : "", error);
 	else
 		STATUS_LINE("lease", "not taken yet: the bucket has not answered%s%s%s",

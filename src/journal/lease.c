@@ -15,10 +15,17 @@
  *	    PENDING -------+------(try_take: a live lease of another)--+
  *
  * FENCED is final. Rules:
- *  1. The protocol needs no conditional writes: read, decide, put our
- *     record, wait LEASE_SETTLE_MS, read back; we hold the lease only if the
- *     read-back shows our nonce and generation. Two mounts racing both read
- *     back the one that wrote last.
+ *  1. Where the store does conditional writes (objstore_conditional), a
+ *     take is a compare-and-swap: read, decide, put our record only if the
+ *     object is still what we read (If-Match its tag, or If-None-Match when
+ *     there was none). Of two mounts racing, the store lets one put land.
+ *     A renewal is one conditional put against the tag of our last put, so
+ *     a takeover in between fails it and fences us at once.
+ *     Elsewhere (s3rver, older S3 implementations) the protocol needs no
+ *     conditional writes: read, decide, put our record, wait
+ *     LEASE_SETTLE_MS, read back; we hold the lease only if the read-back
+ *     shows our nonce and generation. Two mounts racing both read back the
+ *     one that wrote last.
  *  2. Every acquire writes generation + 1; a renewal keeps the generation
  *     and moves the expiry to now + ttl. Generations only grow: a released
  *     lease keeps its generation in the object (only a lease never taken
@@ -57,10 +64,12 @@ struct lease {
 	bool force;
 	_Atomic int state;	     /* enum lease_state; read without the lock */
 	_Atomic uint64_t generation; /* mine.generation once HELD, else 0 */
+	bool cas; /* rule 1: the store does conditional puts; set by try_take under lock */
 
 	pthread_mutex_t lock; /* protects everything below */
 	struct lease_record mine;
-	struct lease_record holder; /* who fenced us */
+	char tag[OBJSTORE_ETAG_MAX]; /* with CAS: the tag of our last put */
+	struct lease_record holder;  /* who fenced us */
 	int64_t renewed;
 	int last_error;
 	void (*fenced_fn)(void *arg);
@@ -191,18 +200,24 @@ int lease_record_parse(const char *text, size_t len, struct lease_record *out)
 
 /* ---- the object ---- */
 
-/* Read the object into *REC; *EXISTS false when there is none. 0 or -errno. */
-static int lease_read(struct lease *l, struct lease_record *rec, bool *exists)
+/*
+ * Read the object into *REC; *EXISTS false when there is none. Its tag
+ * into TAG (OBJSTORE_ETAG_MAX bytes; "" when there is none), also when it
+ * is not a lease (-EPROTO). 0 or -errno.
+ */
+static int lease_read(struct lease *l, struct lease_record *rec, bool *exists, char *tag)
 {
 	char *text = NULL;
 	size_t len = 0;
 	int ret;
 
 	*exists = false;
-	ret = objstore_get(l->store, LEASE_KEY, 0, LEASE_TEXT_MAX, &text, &len);
+	ret = objstore_get_tagged(l->store, LEASE_KEY, LEASE_TEXT_MAX, &text, &len, tag);
 	if (ret == -ENOENT)
 		return 0;
-	if (ret)
+	if (ret == -EFBIG)
+		text = NULL, len = 0; /* too long for a lease: not one */
+	else if (ret)
 		return ret;
 	ret = lease_record_parse(text, len, rec);
 	free(text);
@@ -214,14 +229,23 @@ static int lease_read(struct lease *l, struct lease_record *rec, bool *exists)
 	return 0;
 }
 
-static int lease_write(struct lease *l, const struct lease_record *rec)
+/*
+ * Put REC. With CAS (rule 1) only over the object tagged IF_MATCH, or
+ * where there is none (IF_MATCH ""), and the new tag into TAG; -EEXIST
+ * when the object is not that. 0 or -errno.
+ */
+static int lease_write(struct lease *l, const struct lease_record *rec, const char *if_match,
+		       char *tag)
 {
 	char text[LEASE_TEXT_MAX];
 	int n = lease_record_format(rec, text, sizeof(text));
 
 	if (n < 0)
 		return n;
-	return objstore_put(l->store, LEASE_KEY, text, (size_t)n);
+	if (!l->cas)
+		return objstore_put(l->store, LEASE_KEY, text, (size_t)n);
+	return objstore_put_if(l->store, LEASE_KEY, text, (size_t)n,
+			       if_match && *if_match ? if_match : NULL, tag);
 }
 
 static bool same_mount(const struct lease_record *a, const struct lease_record *b)
@@ -316,12 +340,20 @@ static int try_take(struct lease *l, struct lease_record *cur, char *err, size_t
 		    char *warn, size_t warnlen)
 {
 	struct lease_record next, back;
+	char tag[OBJSTORE_ETAG_MAX], newtag[OBJSTORE_ETAG_MAX] = "";
 	bool exists;
 	int64_t now = (int64_t)time(NULL);
 	char who[3 * LEASE_FIELD_MAX + 64], when[64];
 	int ret;
 
-	ret = lease_read(l, cur, &exists);
+	if (!l->cas) { /* the store's answer was not known yet when we began */
+		bool cas = objstore_conditional(l->store);
+
+		pthread_mutex_lock(&l->lock);
+		l->cas = cas; /* written by one thread at a time; read by others under the lock */
+		pthread_mutex_unlock(&l->lock);
+	}
+	ret = lease_read(l, cur, &exists, tag);
 	if (ret == -EPROTO && l->force) {
 		exists = false; /* --force replaces what is not a lease */
 	} else if (ret == -EPROTO) {
@@ -367,14 +399,25 @@ static int try_take(struct lease *l, struct lease_record *cur, char *err, size_t
 	next.taken = now;
 	next.expires = now + l->ttl_s;
 	next.released = false;
-	ret = lease_write(l, &next);
-	if (ret)
+	ret = lease_write(l, &next, tag, newtag);
+	if (ret && ret != -EEXIST)
 		return ret;
-	sleep_ms(LEASE_SETTLE_MS);
-	ret = lease_read(l, &back, &exists);
-	if (ret)
-		return ret;
-	if (!exists || !same_mount(&back, &next)) {
+	if (!l->cas)
+		sleep_ms(LEASE_SETTLE_MS);
+	if (ret == -EEXIST || !l->cas) {
+		/*
+		 * Without CAS: read back (rule 1). With it, the put was refused:
+		 * another mount wrote since our read, unless it was our own put
+		 * whose answer was lost and whose retry found it there.
+		 */
+		ret = lease_read(l, &back, &exists, newtag);
+		if (ret)
+			return ret;
+	} else {
+		back = next;
+		exists = true;
+	}
+	if (!exists || !same_mount(&back, &next) || back.released) {
 		if (!exists)
 			memset(cur, 0, sizeof(*cur));
 		else
@@ -384,6 +427,7 @@ static int try_take(struct lease *l, struct lease_record *cur, char *err, size_t
 	}
 	pthread_mutex_lock(&l->lock);
 	l->mine = next;
+	snprintf(l->tag, sizeof(l->tag), "%s", newtag);
 	l->renewed = now;
 	l->last_error = 0;
 	pthread_mutex_unlock(&l->lock);
@@ -441,33 +485,83 @@ static void note_result(struct lease *l, int ret, const char *what)
 		log_info("lease: the bucket answers again; lease renewed");
 }
 
-/* One renewal of a held lease (rule 2). 0, -ESTALE when fenced, else the bucket's -errno. */
-static int renew(struct lease *l)
+/*
+ * With CAS, a refused renewal (-EEXIST): the object is not our last put.
+ * Ours still when the refused put was a retry of one that landed; then
+ * its tag into l->tag. 0, -ESTALE when fenced, else the bucket's -errno.
+ */
+static int renew_refused(struct lease *l, const struct lease_record *next)
 {
-	struct lease_record cur, next;
+	struct lease_record cur;
+	char tag[OBJSTORE_ETAG_MAX];
 	bool exists;
-	int ret = lease_read(l, &cur, &exists);
+	int ret = lease_read(l, &cur, &exists, tag);
 
-	if (ret) {
-		note_result(l, ret, "read");
+	if (ret)
 		return ret;
-	}
-	pthread_mutex_lock(&l->lock);
-	next = l->mine;
-	pthread_mutex_unlock(&l->lock);
-	if (exists && (!same_mount(&cur, &next) || cur.released)) {
+	if (exists && (!same_mount(&cur, next) || cur.released)) {
 		fence(l, &cur);
 		return -ESTALE;
 	}
 	if (!exists)
+		return -EAGAIN; /* vanished: written again on the next round */
+	pthread_mutex_lock(&l->lock);
+	l->mine = cur;
+	snprintf(l->tag, sizeof(l->tag), "%s", tag);
+	pthread_mutex_unlock(&l->lock);
+	return 0;
+}
+
+/*
+ * One renewal of a held lease (rule 2). With CAS (rule 1) one conditional
+ * put; without, a read that checks we still hold it, then the put.
+ * 0, -ESTALE when fenced, else the bucket's -errno.
+ */
+static int renew(struct lease *l)
+{
+	struct lease_record cur, next;
+	char tag[OBJSTORE_ETAG_MAX], newtag[OBJSTORE_ETAG_MAX] = "";
+	bool exists = true;
+	int ret;
+
+	pthread_mutex_lock(&l->lock);
+	next = l->mine;
+	snprintf(tag, sizeof(tag), "%s", l->tag);
+	pthread_mutex_unlock(&l->lock);
+	if (!l->cas) {
+		ret = lease_read(l, &cur, &exists, tag);
+		if (ret) {
+			note_result(l, ret, "read");
+			return ret;
+		}
+		if (exists && (!same_mount(&cur, &next) || cur.released)) {
+			fence(l, &cur);
+			return -ESTALE;
+		}
+	}
+	if (!exists) {
 		log_warn("lease: %s/%s has vanished; writing it again", objstore_describe(l->store),
 			 LEASE_KEY);
+		tag[0] = '\0';
+	}
 	next.pid = (long)getpid();
 	next.expires = (int64_t)time(NULL) + l->ttl_s;
-	ret = lease_write(l, &next);
-	if (ret == 0) {
+	ret = lease_write(l, &next, tag, newtag);
+	if (ret == -EEXIST) {
+		ret = renew_refused(l, &next);
+		if (ret == -ESTALE)
+			return ret;
+		if (ret == -EAGAIN) {
+			log_warn("lease: %s/%s has vanished; writing it again",
+				 objstore_describe(l->store), LEASE_KEY);
+			pthread_mutex_lock(&l->lock);
+			l->tag[0] = '\0';
+			pthread_mutex_unlock(&l->lock);
+		}
+	} else if (ret == 0) {
 		pthread_mutex_lock(&l->lock);
 		l->mine = next;
+		snprintf(l->tag, sizeof(l->tag), "%s", newtag);
 		pthread_mutex_unlock(&l->lock);
 	}
 	note_result(l, ret, "renew");
@@ -539,9 +633,10 @@ int lease_acquire(struct objstore *store, const char *cache_id, bool force, unsi
 		l->last_error = ret;
 		pthread_mutex_unlock(&l->lock);
 	} else {
-		log_info("lease: holding %s/%s, generation %" PRIu64 ", renewed every %u s",
+		log_info("lease: holding %s/%s, generation %" PRIu64 ", renewed every %u s (%s)",
 			 objstore_describe(store), LEASE_KEY, l->mine.generation,
-			 ttl_s / 3 ? ttl_s / 3 : 1);
+			 ttl_s / 3 ? ttl_s / 3 : 1,
+			 l->cas ? "conditional writes" : "read-back, no conditional writes");
 		if (err[0])
 			log_warn("lease: %s", err);
 	}
@@ -632,6 +727,7 @@ bool lease_fenced(const struct lease *l)
 int lease_check(struct lease *l)
 {
 	struct lease_record cur, mine;
+	char tag[OBJSTORE_ETAG_MAX];
 	bool exists;
 	int ret;
 
@@ -643,7 +739,7 @@ int lease_check(struct lease *l)
 	default:
 		break;
 	}
-	ret = lease_read(l, &cur, &exists);
+	ret = lease_read(l, &cur, &exists, tag);
 	if (ret)
 		return ret;
 	if (!exists)
@@ -679,6 +775,7 @@ void lease_on_fenced(struct lease *l, void (*fn)(void *arg), void *arg)
 void lease_release(struct lease *l)
 {
 	struct lease_record cur, mine;
+	char tag[OBJSTORE_ETAG_MAX], newtag[OBJSTORE_ETAG_MAX];
 	bool exists;
 	int ret;
 
@@ -692,14 +789,14 @@ void lease_release(struct lease *l)
 		pthread_join(l->thread, NULL);
 	mine = l->mine;
 	if (atomic_load(&l->state) == LEASE_HELD) {
-		ret = lease_read(l, &cur, &exists);
+		ret = lease_read(l, &cur, &exists, tag);
 		if (ret == 0 && exists && same_mount(&cur, &mine) && !cur.released) {
 			if (mine.generation == 1) {
 				ret = objstore_delete(l->store, LEASE_KEY);
 			} else {
 				mine.released = true;
 				mine.expires = (int64_t)time(NULL);
-				ret = lease_write(l, &mine);
+				ret = lease_write(l, &mine, tag, newtag);
 			}
 		} else if (ret == 0 && exists) {
 			log_warn("lease: %s/%s names another mount at unmount; left as it is",
@@ -727,6 +824,7 @@ void lease_get_status(const struct lease *l, struct lease_status *out)
 	out->holder = ml->holder;
 	out->renewed = ml->renewed;
 	out->last_error = ml->last_error;
+	out->conditional = ml->cas;
 	pthread_mutex_unlock(&ml->lock);
 	if (out->state != LEASE_HELD && out->state != LEASE_FENCED)
 		out->mine.generation = 0;

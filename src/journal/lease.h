@@ -114,6 +114,7 @@ struct lease_status {
 	struct lease_record holder; /* when fenced: who holds it now */
 	int64_t renewed;	    /* unix seconds of the last successful renewal, 0: none */
 	int last_error;		    /* -errno of the last failed renewal, 0 when it succeeded */
+	bool conditional;	    /* taken and renewed with conditional puts (lease.c rule 1) */
 };
 
 void lease_get_status(const struct lease *l, struct lease_status *out);

@@ -150,10 +150,10 @@ static void status_lease(struct fs *fs, char *out, size_t size)
 		 ",\"lease\":\"%s\",\"lease_fenced\":%s,\"lease_host\":\"%s\",\"lease_pid\":%ld"
 		 ",\"lease_cache_id\":\"%s\",\"lease_generation\":%" PRIu64
 		 ",\"lease_expires\":%" PRId64 ",\"lease_my_generation\":%" PRIu64
-		 ",\"lease_renew_error\":\"%s\"",
+		 ",\"lease_renew_error\":\"%s\",\"lease_conditional\":%s",
 		 lease_state_name(ls.state), ls.state == LEASE_FENCED ? "true" : "false", host,
 		 who->pid, cache, who->generation, who->expires, ls.mine.generation,
-		 ls.last_error ? strerror(-ls.last_error) : "");
+		 ls.last_error ? strerror(-ls.last_error) : "", ls.conditional ? "true" : "false");
 }
 
 static int status_json(struct fs *fs, char *out, size_t size)

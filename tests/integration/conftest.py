@@ -130,10 +130,11 @@ def s3rver_server(data_dir, log, port=None, extra=()):
 
 
 class Proxy(Server):
-    def __init__(self, upstream_port, log, port=0):
+    def __init__(self, upstream_port, log, port=0, conditional=False):
         super().__init__([PYTHON, str(HERE / "sigproxy.py"), "--port", str(port),
                           "--upstream", "127.0.0.1:%d" % upstream_port,
-                          "--key", "%s:%s" % (KEY_ID, SECRET), "--region", "us-east-1"],
+                          "--key", "%s:%s" % (KEY_ID, SECRET), "--region", "us-east-1"]
+                         + (["--conditional"] if conditional else []),
                          log=log)
 
     def _call(self, path, data=None):
@@ -220,6 +221,16 @@ def proxy(s3rver, tmp_path_factory):
     p = Proxy(s3rver.port, d / "proxy.log").start()
     yield p
     p.stop()
+
+
+@pytest.fixture
+def cond_proxy(s3rver, tmp_path):
+    """A proxy of this test's own that honours S3's conditional writes (sigproxy.py)."""
+    p = Proxy(s3rver.port, tmp_path / "cond-proxy.log", conditional=True).start()
+    yield p
+    stats = p.stats()
+    p.stop()
+    assert stats["sig_failures"] == 0, "proxy rejected signatures: %s" % stats["log"]
 
 
 def check_proxy_after(request, p):

@@ -24,13 +24,20 @@ restrict itself with "method" and "path_contains"):
   {"action": "delay", "seconds": 2}   wait, then forward
   {"action": "slow", "chunk": 65536, "pause": 0.05}  dribble the answer body
   {"action": "corrupt"}      flip a bit of the request body before checking it
+With --conditional the proxy also does what s3rver does not: S3's conditional
+writes (If-None-Match: * and If-Match: "ETAG" on PUT, answered 412
+PreconditionFailed when the key is not in that state), made atomic by
+holding one lock over the check and every PUT and DELETE it forwards.
+Without it those headers reach s3rver, which ignores them, as older S3
+implementations do.
+
 GET /__proxy__/stats returns counters and the request log ([method, path,
 status, note, Range header] per request); POST
 /__proxy__/reset clears faults and counters. The control paths are the
 only unsigned requests accepted.
 
 Run: /usr/bin/python3 sigproxy.py --port 0 --upstream 127.0.0.1:4568 \
-         --key S3RVER:S3RVER [--region us-east-1]
+         --key S3RVER:S3RVER [--region us-east-1] [--conditional]
 (prints "listening on PORT" once ready; with --region, a request signed for
 another region gets AWS's 400 AuthorizationHeaderMalformed)
 """
@@ -66,10 +73,12 @@ def s3_error(code, message):
 
 
 class State:
-    def __init__(self, upstream, keys, region=None):
+    def __init__(self, upstream, keys, region=None, conditional=False):
         self.upstream = upstream
         self.keys = keys
         self.region = region
+        self.conditional = conditional
+        self.cond_lock = threading.Lock()  # over a conditional check and every write
         self.lock = threading.Lock()
         self.faults = []
         self.reset_stats()
@@ -311,6 +320,43 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self._abort()
         if action == "delay":
             time.sleep(float(fault.get("seconds", 1)))
+        if st.conditional and self.command in ("PUT", "DELETE", "POST"):
+            with st.cond_lock:
+                return self._forward(body, action, fault, self._precondition())
+        return self._forward(body, action, fault, None)
+
+    def _precondition(self):
+        """S3's answer to a conditional PUT whose condition fails, else None."""
+        inm = self.headers.get("If-None-Match")
+        im = self.headers.get("If-Match")
+        if self.command != "PUT" or (inm is None and im is None):
+            return None
+        host, port = self.state.upstream
+        conn = http.client.HTTPConnection(host, port, timeout=120)
+        try:
+            # s3rver answers a HEAD unsigned as well as signed: the proxy's own look
+            conn.request("HEAD", self.path.split("?", 1)[0])
+            resp = conn.getresponse()
+            resp.read()
+            etag = resp.getheader("ETag") if resp.status == 200 else None
+        finally:
+            conn.close()
+        if inm is not None and inm.strip() == "*" and etag is not None:
+            return 412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold"
+        if im is not None and etag is None:
+            return 404, "NoSuchKey", "The specified key does not exist."
+        if im is not None and im.strip() != etag.strip():
+            return 412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold"
+        return None
+
+    def _forward(self, body, action, fault, refused):
+        st = self.state
+        if refused:
+            status, code, message = refused
+            with st.lock:
+                st.log.append([self.command, self.path, status, "precondition",
+                               self.headers.get("Range", "")])
+            return self._reply(status, s3_error(code, message))
         host, port = st.upstream
         conn = http.client.HTTPConnection(host, port, timeout=120)
         fwd = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
@@ -362,10 +408,12 @@ def main():
     ap.add_argument("--upstream", required=True, help="HOST:PORT of the S3 server")
     ap.add_argument("--key", action="append", default=[], help="ACCESS_KEY_ID:SECRET")
     ap.add_argument("--region", help="the only region the bucket answers to")
+    ap.add_argument("--conditional", action="store_true",
+                    help="honour If-None-Match / If-Match on PUT, as S3 does")
     args = ap.parse_args()
     host, port = args.upstream.rsplit(":", 1)
     keys = dict(k.split(":", 1) for k in args.key)
-    Handler.state = State((host, int(port)), keys, args.region)
+    Handler.state = State((host, int(port)), keys, args.region, args.conditional)
     http.server.ThreadingHTTPServer.allow_reuse_address = True
     http.server.ThreadingHTTPServer.daemon_threads = True
     server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)

@@ -7,8 +7,10 @@ this cache's own killed daemon is taken over at once. `--force` takes a
 live lease, and the mount that had it turns read-only (EROFS), says so in
 its log and `zero status`, and writes nothing more to the bucket.
 
-Run on the file backend (two caches on one bucket directory) and on s3rver,
-which has no conditional writes.
+Run on the file backend (two caches on one bucket directory, conditional
+puts under a lock), on s3rver, which has no conditional writes (the
+read-back protocol), and on s3rver behind a proxy that adds S3's
+If-None-Match / If-Match (the compare-and-swap protocol).
 """
 
 import errno
@@ -16,6 +18,7 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -169,3 +172,56 @@ def test_force_fences_the_first_mount_to_read_only(make_fs, proxy, s3rver):
     # the new holder works
     write(two.mnt / "h", b"two's")
     assert len((two.mnt / "f").read_bytes()) == CHUNK + 100
+
+
+def test_conditional_writes_where_the_store_has_them(make_fs, cond_proxy):
+    # s3rver alone ignores If-None-Match: the read-back protocol
+    plain = make_fs("s3", "plain", leaseTimeout=30)
+    assert plain.status()["lease_conditional"] is False
+    assert "does not honour conditional writes" in plain.log_text(), plain.log_tail()
+
+    # three caches race for one free filesystem on a store that honours them:
+    # exactly one mount wins, every other is refused with the winner named
+    conf = s3_conf(cond_proxy.port, "unused")
+    racers = [make_fs(conf, "race%d" % i, mount=False, prefix="tier/cond-race/",
+                      leaseTimeout=3) for i in range(3)]
+    results = [None] * len(racers)
+    start = threading.Barrier(len(racers))
+
+    def race(i):
+        start.wait()
+        results[i] = racers[i].try_mount()
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(len(racers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    winners = [i for i, p in enumerate(results) if p.returncode == 0]
+    assert len(winners) == 1, [p.stdout for p in results]
+    one = racers[winners[0]]
+    wait_for(lambda: is_mounted(one.mnt), 10, "the winner's mount")
+    for i, p in enumerate(results):
+        if i != winners[0]:
+            # named by its cache (its pid may still be the one before it daemonized)
+            assert (one.cache / "cache.id").read_text().strip() in p.stdout, p.stdout
+            assert not is_mounted(racers[i].mnt)
+    st = one.status()
+    assert st["lease_conditional"] is True, st
+    assert "honours conditional writes" in one.log_text(), one.log_tail()
+    write(one.mnt / "f", b"one's")
+
+    # --force from another cache: the first mount's next renewal is a
+    # conditional put the store refuses (412), which fences it
+    two = racers[(winners[0] + 1) % len(racers)]
+    cond_proxy.reset()
+    p = two.zero("mount", two.mnt, two.cache, "--config", two.z.config, "--force")
+    assert p.returncode == 0, p.stdout + two.log_tail()
+    wait_for(lambda: one.status()["lease_fenced"], 6, "the first mount to be fenced")
+    refusals = [e for e in cond_proxy.stats()["log"]
+                if e[0] == "PUT" and e[1].endswith("/zero/lease") and e[3] == "precondition"]
+    assert refusals, cond_proxy.stats()["log"]
+    with pytest.raises(OSError) as e:
+        write(one.mnt / "g", b"x")
+    assert e.value.errno == errno.EROFS
+    write(two.mnt / "h", b"two's")
+    assert two.status()["lease_conditional"] is True

@@ -2,7 +2,8 @@
  * test_lease.c - the lease (journal/lease.c): its text, and the protocol on
  * the file backend: a live lease of another mount refused with its holder
  * named, an expired one taken over, --force, fencing seen by lease_check,
- * generations that only grow, release.
+ * generations that only grow, release; mounts racing for a free bucket with
+ * conditional puts.
  */
 #include "cli/config.h"
 #include "journal/lease.h"
@@ -10,6 +11,7 @@
 #include "test.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -234,6 +236,69 @@ static void test_renewal_and_fencing(void)
 	objstore_free(s);
 }
 
+/* Mounts racing for a free bucket: with conditional puts exactly one wins. */
+struct racer {
+	struct objstore *s;
+	pthread_barrier_t *start;
+	char cache[16];
+	struct lease *l;
+	int ret;
+};
+
+static void *race_main(void *arg)
+{
+	struct racer *r = arg;
+	char err[1024];
+
+	pthread_barrier_wait(r->start);
+	r->ret = lease_acquire(r->s, r->cache, false, 30, &r->l, err, sizeof(err));
+	return NULL;
+}
+
+static void test_race_with_conditional_puts(void)
+{
+	enum { N = 8 };
+	struct objstore *s = open_store();
+	struct racer r[N];
+	pthread_t th[N];
+	pthread_barrier_t start;
+	struct lease_status st;
+	struct lease_record rec;
+
+	TEST_ASSERT_EQ_INT(objstore_delete(s, LEASE_KEY), 0); /* a free bucket */
+	for (int round = 0; round < 5; round++) {
+		int winners = 0, winner = -1;
+
+		pthread_barrier_init(&start, NULL, N);
+		for (int i = 0; i < N; i++) {
+			r[i] = (struct racer){.s = s, .start = &start};
+			snprintf(r[i].cache, sizeof(r[i].cache), "cache%d", i);
+			TEST_ASSERT_EQ_INT(pthread_create(&th[i], NULL, race_main, &r[i]), 0);
+		}
+		for (int i = 0; i < N; i++)
+			pthread_join(th[i], NULL);
+		pthread_barrier_destroy(&start);
+		for (int i = 0; i < N; i++) {
+			if (r[i].ret == 0) {
+				winners++;
+				winner = i;
+			} else {
+				TEST_ASSERT_EQ_INT(r[i].ret, -EBUSY);
+			}
+		}
+		TEST_ASSERT_EQ_INT(winners, 1);
+		if (winner < 0)
+			break;
+		TEST_ASSERT_EQ_INT(get_record(s, &rec), 0);
+		TEST_ASSERT_EQ_STR(rec.cache_id, r[winner].cache);
+		lease_get_status(r[winner].l, &st);
+		TEST_ASSERT(st.conditional);
+		TEST_ASSERT_EQ_INT(st.state, LEASE_HELD);
+		lease_release(r[winner].l);
+	}
+	objstore_free(s);
+}
+
 int main(void)
 {
 	char cmd[128];
@@ -244,6 +309,7 @@ int main(void)
 	TEST_RUN(test_text_rejects);
 	TEST_RUN(test_protocol);
 	TEST_RUN(test_renewal_and_fencing);
+	TEST_RUN(test_race_with_conditional_puts);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", dir);
