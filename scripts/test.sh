@@ -15,13 +15,9 @@ total_pass=0
 total_fail=0
 failed_steps=()
 
-# step NAME COMMAND...: run, show output, add up the counts of its closing line
-step() {
-	local name=$1
-	shift
-	echo "=== $name"
-	"$@" 2>&1 | tee "$logdir/$name.log"
-	local rc=${PIPESTATUS[0]}
+# count NAME RC: add up the counts of the closing line of NAME's log
+count() {
+	local name=$1 rc=$2
 	local last p f e
 	last=$(grep -E '([0-9]+ (passed|failed))' "$logdir/$name.log" | tail -n 1)
 	p=$(grep -oE '[0-9]+ passed' <<<"$last" | grep -oE '[0-9]+' || true)
@@ -33,6 +29,35 @@ step() {
 		failed_steps+=("$name")
 		[ -n "${f:-}${e:-}" ] || total_fail=$((total_fail + 1))
 	fi
+}
+
+# step NAME COMMAND...: run, show output, count
+step() {
+	local name=$1
+	shift
+	echo "=== $name"
+	"$@" 2>&1 | tee "$logdir/$name.log"
+	count "$name" "${PIPESTATUS[0]}"
+}
+
+# step_start NAME COMMAND...: run in the background (its output to its log);
+# step_finish NAME: wait for it, show its output, count. The integration
+# suites wait on timers and servers far more than they compute (about a
+# quarter of two cores), so two of them share the machine well.
+declare -A bg_pid
+step_start() {
+	local name=$1
+	shift
+	echo "=== $name (started in the background)"
+	"$@" >"$logdir/$name.log" 2>&1 &
+	bg_pid[$name]=$!
+}
+step_finish() {
+	local name=$1 rc=0
+	wait "${bg_pid[$name]}" || rc=$?
+	echo "=== $name"
+	cat "$logdir/$name.log"
+	count "$name" "$rc"
 }
 
 unit() {
@@ -60,11 +85,18 @@ unit_all() {
 
 step unit unit_all build
 step unit-asan unit_all build-asan
-step integration env ZERO_CRASH_CYCLES=30 tests/integration/run.sh build --durations=12
+# s3rver is installed before the two integration suites start side by side
+(cd tests/integration && [ -f node_modules/s3rver/package.json ] ||
+	npm ci --no-audit --no-fund --loglevel=error) || exit 1
 # the kill -9 loops: 30 cycles each in the plain build, 5 under the sanitizers (3-4x slower);
 # the journal's loss window 3 cycles per backend, 1 under the sanitizers
-step integration-asan env ASAN_OPTIONS=detect_leaks=1 ZERO_CRASH_CYCLES=5 ZERO_JOURNAL_CYCLES=1 \
-	tests/integration/run.sh build-asan
+# (each with a pytest base directory of its own)
+step_start integration-asan env ASAN_OPTIONS=detect_leaks=1 ZERO_CRASH_CYCLES=5 \
+	ZERO_JOURNAL_CYCLES=1 tests/integration/run.sh build-asan --durations=12 \
+	--basetemp="$logdir/tmp-asan"
+step integration env ZERO_CRASH_CYCLES=30 tests/integration/run.sh build --durations=12 \
+	--basetemp="$logdir/tmp-plain"
+step_finish integration-asan
 step cli env ZERO_BIN="$root/build/zero" $PY -m pytest -q -p no:cacheprovider tests/cli
 plain=$(mktemp -d /tmp/zero-plain.XXXXXX)
 step system-plain env ZERO_TEST_DIR="$plain" $PY -m pytest -q -p no:cacheprovider tests/system
@@ -75,6 +107,7 @@ step system-zero-asan env ZERO_BIN="$root/build-asan/zero" \
 	$PY -m pytest -q -p no:cacheprovider tests/system
 
 echo "=== summary"
+rm -rf "$logdir"/tmp-plain "$logdir"/tmp-asan # the suites' mounts and caches
 if [ "${#failed_steps[@]}" -gt 0 ]; then
 	echo "failed steps: ${failed_steps[*]} (logs in $logdir)"
 fi
