@@ -375,6 +375,8 @@ void inode_maybe_free(struct fs *fs, struct fs_inode *ip)
 			inode_delete(fs, ip->ino);
 		else if (inode_flush(fs, ip, true))
 			log_error("inode %" PRIu64 ": size and times not saved", ip->ino);
+		else if (!fs->stopping && tier_write_is_recent(fs, ip))
+			return; /* kept for its upload delay; fs_flush_all frees it later */
 	}
 	itable_remove(fs, ip);
 }
@@ -517,14 +519,21 @@ static int lost_forget(struct fs *fs, struct fs_inode *ip, uint64_t off, uint64_
  * Change the size of IP's file to SIZE in the cache file and the chunk
  * table. Caller holds the lock, has loaded IP->attr and stores it after.
  */
+/*
+ * The metadata half of a truncate of IP to SIZE, inside the caller's
+ * transaction: chunks wholly past the new end go, the one holding it is
+ * marked DIRTY, the size in memory changes. The cache file is cut only
+ * once that is committed (inode_truncate_cache_file): a crash in between
+ * leaves the row at the new size and the file at the old one, which
+ * recovery cuts to the row (recover_file_size). The other order left the
+ * old size over a cut file, which recovery filled with zeros the file
+ * never held (tests/integration/test_crash.py found it).
+ */
 static int inode_truncate(struct fs *fs, struct fs_inode *ip, uint64_t size)
 {
 	uint64_t cs = fs->chunk_size, old = ip->attr.size;
-	int ret;
+	int ret = 0;
 
-	ret = inode_open_fd(fs, ip);
-	if (ret)
-		return ret;
 	if (size < old) {
 		/* chunks wholly past the end go; the one holding the new end changes */
 		uint64_t first_gone = (size + cs - 1) / cs;
@@ -532,15 +541,22 @@ static int inode_truncate(struct fs *fs, struct fs_inode *ip, uint64_t size)
 		if (ret == 0 && size % cs)
 			ret = chunks_mark_dirty(fs, ip, size / cs, size / cs);
 		if (ret)
-			goto out;
+			return ret;
 	}
-	if (ftruncate(ip->fd, (off_t)size) < 0)
+	ip->attr.size = size;
+	return lost_forget(fs, ip, size, UINT64_MAX);
+}
+
+/* The bytes half of a truncate, after its commit: the cache file to the file's size. */
+static int inode_truncate_cache_file(struct fs *fs, struct fs_inode *ip)
+{
+	int ret = inode_open_fd(fs, ip); /* a new descriptor is sized already */
+
+	if (ret == 0 && ftruncate(ip->fd, (off_t)ip->attr.size) < 0) {
 		ret = -errno;
-	else
-		ip->attr.size = size;
-	if (ret == 0)
-		ret = lost_forget(fs, ip, size, UINT64_MAX);
-out:
+		log_error("truncate of inode %" PRIu64 " to %" PRIu64 ": cache file: %s", ip->ino,
+			  ip->attr.size, strerror(-ret));
+	}
 	inode_close_fd_if_unused(ip);
 	return ret;
 }
@@ -563,8 +579,8 @@ static const char *size_name(uint32_t v, char *buf, size_t size)
  * writes landed. Every other file keeps its row exactly: its cache file's
  * mtime says when a fetch or an eviction last touched it, nothing about the
  * file. Its cache file is brought back to the row's size (a crash inside a
- * truncate, between the cache file's ftruncate and the commit, leaves them
- * apart).
+ * truncate, between its commit and the cache file's ftruncate, leaves them
+ * apart: inode_truncate).
  */
 static int recover_file_size(void *arg, uint64_t ino)
 {
@@ -805,10 +821,16 @@ int fs_flush_all(struct fs *fs)
 	int ret = 0, first = 0;
 
 	pthread_mutex_lock(&fs->lock);
-	for (size_t i = 0; i < fs->table_size; i++)
-		for (struct fs_inode *ip = fs->table[i]; ip; ip = ip->hash_next)
+	for (size_t i = 0; i < fs->table_size; i++) {
+		struct fs_inode *ip, *next;
+		for (ip = fs->table[i]; ip; ip = next) {
+			next = ip->hash_next;
 			if ((ret = inode_flush(fs, ip, true)) && !first)
 				first = ret;
+			else if (!ret && ip->nlookup == 0)
+				inode_maybe_free(fs, ip); /* its upload delay may be over */
+		}
+	}
 	pthread_mutex_unlock(&fs->lock);
 	return first;
 }
@@ -1053,6 +1075,8 @@ int fs_setattr(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, struct fs_
 	if (ret)
 		goto out_rollback;
 	ret = txn_commit(fs);
+	if (ret == 0 && (to_set & FS_SET_SIZE))
+		ret = inode_truncate_cache_file(fs, ip);
 	if (ret == 0)
 		inode_to_stat(fs, &in, st);
 	goto out_unlock;
@@ -1655,12 +1679,22 @@ int fs_open(struct fs *fs, uint64_t ino, int flags, struct fs_file **fhp)
 		if (fs->tier)
 			tier_wait_fetches(fs, ip);
 		in = ip->attr;
-		ret = inode_truncate(fs, ip, 0);
+		ret = txn_begin(fs);
 		if (ret == 0) {
-			in.size = 0;
-			in.mtime = in.ctime = now_ts();
-			ret = inode_store(fs, &in);
+			txn_touch(fs, ip);
+			ret = inode_truncate(fs, ip, 0);
+			if (ret == 0) {
+				in.size = 0;
+				in.mtime = in.ctime = now_ts();
+				ret = inode_store(fs, &in);
+			}
+			if (ret == 0)
+				ret = txn_commit(fs);
+			else
+				txn_rollback(fs);
 		}
+		if (ret == 0)
+			ret = inode_truncate_cache_file(fs, ip);
 		if (ret) {
 			ip->nopen--;
 			free(*fhp);

@@ -43,6 +43,13 @@ int tier_make_local(struct fs *fs, struct fs_inode *ip, uint64_t first, uint64_t
 /* Whether chunk IDX of INO is being uploaded (lock held). */
 bool tier_chunk_uploading(struct fs *fs, uint64_t ino, uint64_t idx);
 /*
+ * Whether IP was written less than uploadDelay ago (lock held). Its time
+ * of last write lives only in the in-memory inode, so fs.c keeps such an
+ * inode in its table after the kernel forgets it: otherwise its chunks
+ * would go up at once, the delay ignored.
+ */
+bool tier_write_is_recent(struct fs *fs, const struct fs_inode *ip);
+/*
  * Wait (dropping the lock) until no fetch of chunks FIRST..LAST of IP is
  * under way; true if it waited, and the caller must look again. A fetch
  * writes the old bytes into the cache file outside the lock, so a write

@@ -94,6 +94,13 @@ bool tier_chunk_uploading(struct fs *fs, uint64_t ino, uint64_t idx)
 	return fs->tier && uploading_find(fs->tier, ino, idx);
 }
 
+bool tier_write_is_recent(struct fs *fs, const struct fs_inode *ip)
+{
+	if (!fs->tier || ip->last_write.tv_sec == 0)
+		return false;
+	return now_ts().tv_sec - ip->last_write.tv_sec < (time_t)fs->tier->upload_delay_s;
+}
+
 /* Is another upload putting the object ID up right now? */
 static bool uploading_id_elsewhere(struct tier *t, uint64_t ino, uint64_t idx,
 				   const uint8_t id[ENVELOPE_ID_LEN])
