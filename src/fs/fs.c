@@ -192,15 +192,70 @@ static void txn_rollback(struct fs *fs)
 }
 
 /* Commit; on failure everything is rolled back. */
+static int batch_flush(struct fs *fs);
+
 static int txn_commit(struct fs *fs)
 {
 	int ret = meta_commit(fs->meta);
 
-	if (ret)
+	if (ret) {
 		txn_undo_cache(fs); /* meta_commit rolled the database back */
-	else
+		batch_flush(fs);    /* fatal if that took a batch with it */
+	} else {
 		txn_forget_touched(fs);
+	}
 	return ret;
+}
+
+/*
+ * Group commit. Operations that change only metadata (names, modes, owners,
+ * times, links, xattrs) end with txn_commit_deferred: their commit waits in
+ * the batch (meta.c rules B1-B3) until FS_BATCH_MS have passed (the flusher
+ * commits it), or until anything else commits, or an fsync. POSIX asks for
+ * durability only at fsync; a crash loses the last few milliseconds of such
+ * operations, whole, as ext4 loses the seconds since its last journal
+ * commit. Nothing outside the database depends on a deferred change: a
+ * cache file is removed only after its inode's deletion is committed
+ * (inode_delete), a truncate cuts the cache file only after its commit, a
+ * chunk's DIRTY mark commits the batch before the bytes change, and the
+ * journal, snapshots, the collector's reads of the committed state and fsync
+ * all commit it first. Not while the cache's disk is short of space: a
+ * commit that fails there loses the batch (rule B3).
+ */
+
+/* Commit the batch; a batch SQLite rolled back is fatal (rule B3). */
+static int batch_flush(struct fs *fs)
+{
+	int ret = meta_flush(fs->meta);
+
+	if (meta_batch_lost(fs->meta)) {
+		log_error("metadata: deferred changes were lost (%s); stopping so that the next "
+			  "mount recovers a consistent state",
+			  strerror(-ret));
+		abort();
+	}
+	return ret;
+}
+
+/* Commit the open transaction into the batch (see above); on failure everything is rolled back. */
+static int txn_commit_deferred(struct fs *fs)
+{
+	int ret;
+
+	if (fs->tier && tier_disk_low(fs))
+		return txn_commit(fs);
+	ret = meta_commit_deferred(fs->meta);
+	if (ret) {
+		meta_rollback(fs->meta);
+		txn_undo_cache(fs);
+		batch_flush(fs); /* fatal if the rollback took the batch */
+		return ret;
+	}
+	txn_forget_touched(fs);
+	if (meta_batch_age_ms(fs->meta) >= FS_BATCH_MS)
+		return batch_flush(fs);
+	pthread_cond_broadcast(&fs->stop_cond); /* the flusher commits it in time */
+	return 0;
 }
 
 static void txn_touch(struct fs *fs, struct fs_inode *ip)
@@ -352,6 +407,9 @@ static int inode_delete(struct fs *fs, uint64_t ino)
 {
 	int ret = meta_inode_delete(fs->meta, ino);
 
+	/* the cache file goes only once its deletion is committed (meta.c rule B1) */
+	if (ret == 0 && (fs->in_txn || (ret = batch_flush(fs)) != 0))
+		ret = ret ? ret : -EBUSY;
 	if (ret) {
 		log_error("deleting inode %" PRIu64 ": %s", ino, strerror(-ret));
 		return ret;
@@ -520,20 +578,20 @@ static int lost_forget(struct fs *fs, struct fs_inode *ip, uint64_t off, uint64_
  * table. Caller holds the lock, has loaded IP->attr and stores it after.
  */
 /*
- * The metadata half of a truncate of IP to SIZE, inside the caller's
- * transaction: chunks wholly past the new end go, the one holding it is
- * marked DIRTY, the size in memory changes. The cache file is cut only
- * once that is committed (inode_truncate_cache_file): a crash in between
- * leaves the row at the new size and the file at the old one, which
- * recovery cuts to the row (recover_file_size). The other order left the
- * old size over a cut file, which recovery filled with zeros the file
- * never held (tests/integration/test_crash.py found it).
+ * Truncate IP to SIZE, inside the caller's transaction: chunks wholly past
+ * the new end go, the one holding it is marked DIRTY, and the cache file is
+ * cut before the commit — on a full disk that is what makes room for the
+ * commit. A crash in between leaves the cache file shorter than the row:
+ * recovery takes it as the truncate having happened (recover_file_size).
  */
 static int inode_truncate(struct fs *fs, struct fs_inode *ip, uint64_t size)
 {
 	uint64_t cs = fs->chunk_size, old = ip->attr.size;
-	int ret = 0;
+	int ret;
 
+	ret = inode_open_fd(fs, ip);
+	if (ret)
+		return ret;
 	if (size < old) {
 		/* chunks wholly past the end go; the one holding the new end changes */
 		uint64_t first_gone = (size + cs - 1) / cs;
@@ -541,22 +599,15 @@ static int inode_truncate(struct fs *fs, struct fs_inode *ip, uint64_t size)
 		if (ret == 0 && size % cs)
 			ret = chunks_mark_dirty(fs, ip, size / cs, size / cs);
 		if (ret)
-			return ret;
+			goto out;
 	}
-	ip->attr.size = size;
-	return lost_forget(fs, ip, size, UINT64_MAX);
-}
-
-/* The bytes half of a truncate, after its commit: the cache file to the file's size. */
-static int inode_truncate_cache_file(struct fs *fs, struct fs_inode *ip)
-{
-	int ret = inode_open_fd(fs, ip); /* a new descriptor is sized already */
-
-	if (ret == 0 && ftruncate(ip->fd, (off_t)ip->attr.size) < 0) {
+	if (ftruncate(ip->fd, (off_t)size) < 0)
 		ret = -errno;
-		log_error("truncate of inode %" PRIu64 " to %" PRIu64 ": cache file: %s", ip->ino,
-			  ip->attr.size, strerror(-ret));
-	}
+	else
+		ip->attr.size = size;
+	if (ret == 0)
+		ret = lost_forget(fs, ip, size, UINT64_MAX);
+out:
 	inode_close_fd_if_unused(ip);
 	return ret;
 }
@@ -574,13 +625,40 @@ static const char *size_name(uint32_t v, char *buf, size_t size)
 /* ---- lifecycle ---- */
 
 /*
+ * A cache file shorter than its row, the file not being written: a truncate
+ * cut it (inode_truncate cuts before it commits) and the crash came before
+ * the commit. The truncate happened — its bytes are gone, and growing the
+ * file back would give it zeros it never held (an uploaded chunk would even
+ * read its old bytes again once evicted) —: the file takes the cache
+ * file's size and time, its chunks past the end go, and the chunk holding
+ * the end, whose bytes changed, is DIRTY.
+ */
+static int recover_truncate(struct fs *fs, struct meta_inode *in, const struct stat *st)
+{
+	uint64_t cs = fs->chunk_size, size = (uint64_t)st->st_size;
+	struct meta_chunk ch;
+	int ret;
+
+	log_warn("recovery: inode %" PRIu64 ": a truncate from %" PRIu64 " to %" PRIu64
+		 " bytes was under way; it is done",
+		 in->ino, in->size, size);
+	in->size = size;
+	if (!ts_le(st->st_mtim, in->mtime))
+		in->mtime = in->ctime = st->st_mtim;
+	ret = meta_chunk_delete_range(fs->meta, in->ino, (size + cs - 1) / cs, UINT64_MAX);
+	if (ret == 0 && size % cs && meta_chunk_get(fs->meta, in->ino, size / cs, &ch) == 0)
+		ret = meta_chunk_set_dirty(fs->meta, in->ino, size / cs, now_ts().tv_sec);
+	return ret < 0 ? ret : meta_inode_update(fs->meta, in);
+}
+
+/*
  * After a crash: a file that was being written (META_INODE_WRITING) takes
  * its size, and its mtime where newer, from its cache file, where the
- * writes landed. Every other file keeps its row exactly: its cache file's
- * mtime says when a fetch or an eviction last touched it, nothing about the
- * file. Its cache file is brought back to the row's size (a crash inside a
- * truncate, between its commit and the cache file's ftruncate, leaves them
- * apart: inode_truncate).
+ * writes landed. Every other file keeps its row (its cache file's mtime
+ * says when a fetch or an eviction last touched it, nothing about the
+ * file), but for a truncate under way (recover_truncate); a cache file
+ * longer than the row (a truncate that grew the file, uncommitted) is cut
+ * back to it.
  */
 static int recover_file_size(void *arg, uint64_t ino)
 {
@@ -594,6 +672,8 @@ static int recover_file_size(void *arg, uint64_t ino)
 	if (!(in.flags & META_INODE_WRITING)) {
 		if ((uint64_t)st.st_size == in.size)
 			return 0;
+		if ((uint64_t)st.st_size < in.size)
+			return recover_truncate(fs, &in, &st);
 		log_warn("recovery: inode %" PRIu64 ": cache file of %lld bytes cut to its size %" PRIu64,
 			 ino, (long long)st.st_size, in.size);
 		ret = cache_file_truncate(fs->cache, ino, in.size);
@@ -636,20 +716,50 @@ static void log_problem(void *arg, const char *problem)
 	log_warn("fsck: %s", problem);
 }
 
+/* realtime now plus MS milliseconds, for pthread_cond_timedwait */
+static struct timespec deadline_ms(int64_t ms)
+{
+	struct timespec t = now_ts();
+
+	t.tv_sec += ms / 1000;
+	t.tv_nsec += (ms % 1000) * 1000000;
+	if (t.tv_nsec >= 1000000000) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000;
+	}
+	return t;
+}
+
+/*
+ * Commits the batch of deferred metadata FS_BATCH_MS after it opened, and
+ * every FS_FLUSH_INTERVAL_S the sizes and times of files being written.
+ */
 static void *flusher_main(void *arg)
 {
 	struct fs *fs = arg;
+	struct timespec next_all = deadline_ms(FS_FLUSH_INTERVAL_S * 1000);
 
 	pthread_mutex_lock(&fs->lock);
 	while (!fs->stopping) {
-		struct timespec until = now_ts();
-		until.tv_sec += FS_FLUSH_INTERVAL_S;
+		struct timespec until = next_all;
+		int64_t age = meta_batch_age_ms(fs->meta);
+
+		if (meta_batch_open(fs->meta)) {
+			struct timespec due = deadline_ms(age < FS_BATCH_MS ? FS_BATCH_MS - age : 0);
+			if (!ts_le(until, due))
+				until = due;
+		}
 		pthread_cond_timedwait(&fs->stop_cond, &fs->lock, &until);
 		if (fs->stopping)
 			break;
-		pthread_mutex_unlock(&fs->lock);
-		fs_flush_all(fs);
-		pthread_mutex_lock(&fs->lock);
+		if (meta_batch_age_ms(fs->meta) >= FS_BATCH_MS || meta_batch_lost(fs->meta))
+			batch_flush(fs);
+		if (ts_le(next_all, now_ts())) {
+			pthread_mutex_unlock(&fs->lock);
+			fs_flush_all(fs);
+			pthread_mutex_lock(&fs->lock);
+			next_all = deadline_ms(FS_FLUSH_INTERVAL_S * 1000);
+		}
 	}
 	pthread_mutex_unlock(&fs->lock);
 	return NULL;
@@ -1074,9 +1184,7 @@ int fs_setattr(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, struct fs_
 	ret = inode_store(fs, &in);
 	if (ret)
 		goto out_rollback;
-	ret = txn_commit(fs);
-	if (ret == 0 && (to_set & FS_SET_SIZE))
-		ret = inode_truncate_cache_file(fs, ip);
+	ret = (to_set & FS_SET_SIZE) ? txn_commit(fs) : txn_commit_deferred(fs);
 	if (ret == 0)
 		inode_to_stat(fs, &in, st);
 	goto out_unlock;
@@ -1178,7 +1286,7 @@ static int new_node(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, co
 	ret = inode_store(fs, &dir);
 	if (ret)
 		goto out_rollback;
-	ret = txn_commit(fs);
+	ret = txn_commit_deferred(fs);
 	if (ret)
 		goto out_release_acl;
 	ret = hand_out(fs, &in, st);
@@ -1297,7 +1405,7 @@ int fs_link(struct fs *fs, uint64_t ino, uint64_t newparent, const char *newname
 	ret = inode_store(fs, &dir);
 	if (ret)
 		goto out_rollback;
-	ret = txn_commit(fs);
+	ret = txn_commit_deferred(fs);
 	if (ret == 0)
 		ret = hand_out(fs, &in, st);
 	goto out_unlock;
@@ -1369,7 +1477,7 @@ static int remove_entry(struct fs *fs, uint64_t parent, const char *name, bool d
 	ret = inode_store(fs, &pin);
 	if (ret)
 		goto out_rollback;
-	ret = txn_commit(fs);
+	ret = txn_commit_deferred(fs);
 	if (ret == 0 && in.nlink == 0)
 		inode_unlinked(fs, ino);
 	goto out_unlock;
@@ -1590,7 +1698,7 @@ int fs_rename(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, const ch
 	}
 	if (ret)
 		goto out_rollback;
-	ret = txn_commit(fs);
+	ret = txn_commit_deferred(fs);
 	if (ret == 0 && have_dst && !exchange && dst.nlink == 0)
 		inode_unlinked(fs, dino);
 	goto out_unlock;
@@ -1693,8 +1801,6 @@ int fs_open(struct fs *fs, uint64_t ino, int flags, struct fs_file **fhp)
 			else
 				txn_rollback(fs);
 		}
-		if (ret == 0)
-			ret = inode_truncate_cache_file(fs, ip);
 		if (ret) {
 			ip->nopen--;
 			free(*fhp);
@@ -2330,7 +2436,7 @@ static int xattr_change(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, c
 	if (ret)
 		txn_rollback(fs);
 	else
-		ret = txn_commit(fs);
+		ret = txn_commit_deferred(fs);
 out_unlock:
 	pthread_mutex_unlock(&fs->lock);
 	return ret;

@@ -28,6 +28,8 @@ struct objstore;
 /* the largest file: what ext4, the usual home of the cache, can hold */
 #define FS_MAX_FILE_SIZE ((1ull << 44) - 4096)
 #define FS_FLUSH_INTERVAL_S 5
+/* a batch of deferred metadata commits is committed this long after it opened (fs.c) */
+#define FS_BATCH_MS 10
 #define FS_RELATIME_S (24 * 3600)
 /* the allocation unit st_blocks counts a REMOTE chunk in (a chunk's length rounded up) */
 #define FS_ALLOC_BLOCK 4096

@@ -41,7 +41,7 @@ int meta_local_get(struct meta *m, const char *key, char *buf, size_t size)
 	if (rc != SQLITE_OK)
 		return meta_errno(m, rc, "local get");
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
+	rc = meta_step(m, st);
 	if (rc == SQLITE_ROW) {
 		snprintf(buf, size, "%s", (const char *)sqlite3_column_text(st, 0));
 		ret = 0;
@@ -66,7 +66,7 @@ int meta_local_set(struct meta *m, const char *key, const char *value)
 		return meta_errno(m, rc, "local set");
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
+	rc = meta_step(m, st);
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : meta_errno(m, rc, "local set");
 }
@@ -173,6 +173,9 @@ int meta_changes_take(struct meta *m, void **buf, size_t *len)
 	*len = 0;
 	if (!*sp)
 		return -EINVAL;
+	ret = meta_flush(m); /* what is shipped is committed (meta.c rule B2) */
+	if (ret)
+		return ret;
 	if (!sqlite3_get_autocommit(meta_db(m)))
 		return -EBUSY; /* rule 1 */
 	rc = sqlite3session_changeset(*sp, &n, &cs);
@@ -251,7 +254,7 @@ static uint64_t dentry_parent_now(struct meta *m, sqlite3_stmt **st, sqlite3_val
 		return 0;
 	sqlite3_reset(*st);
 	sqlite3_bind_value(*st, 1, id);
-	if (sqlite3_step(*st) == SQLITE_ROW)
+	if (meta_step(m, *st) == SQLITE_ROW)
 		parent = (uint64_t)sqlite3_column_int64(*st, 0);
 	return parent;
 }
@@ -384,9 +387,12 @@ struct meta_snapshot {
 int meta_snapshot_begin(struct meta *m, struct meta_snapshot **out)
 {
 	const char *path = sqlite3_db_filename(meta_db(m), "main");
-	struct meta_snapshot *s = calloc(1, sizeof(*s));
-	int rc;
+	struct meta_snapshot *s;
+	int rc = meta_flush(m); /* the other connection sees only what is committed */
 
+	if (rc)
+		return rc;
+	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
@@ -457,7 +463,7 @@ int meta_checkpoint_add(struct meta *m, const char *name, int64_t created, uint6
 		sqlite3_bind_int64(st, 2, created);
 		sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
 		sqlite3_bind_text(st, 4, key, -1, SQLITE_STATIC);
-		rc = sqlite3_step(st);
+		rc = meta_step(m, st);
 		sqlite3_finalize(st);
 		if (rc == SQLITE_DONE)
 			rc = SQLITE_OK;
@@ -469,7 +475,7 @@ int meta_checkpoint_add(struct meta *m, const char *name, int64_t created, uint6
 					-1, &st, NULL);
 		if (rc == SQLITE_OK) {
 			sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-			rc = sqlite3_step(st);
+			rc = meta_step(m, st);
 			sqlite3_finalize(st);
 			if (rc == SQLITE_DONE)
 				rc = SQLITE_OK;
@@ -492,7 +498,7 @@ int meta_checkpoint_remove(struct meta *m, const char *name, char *key, size_t k
 	if (rc != SQLITE_OK)
 		return meta_errno(m, rc, "checkpoint");
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
+	rc = meta_step(m, st);
 	if (rc == SQLITE_ROW)
 		snprintf(key, keysize, "%s", (const char *)sqlite3_column_text(st, 0));
 	sqlite3_finalize(st);
@@ -508,7 +514,7 @@ int meta_checkpoint_remove(struct meta *m, const char *name, char *key, size_t k
 					-1, &st, NULL);
 		if (rc == SQLITE_OK) {
 			sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-			rc = sqlite3_step(st);
+			rc = meta_step(m, st);
 			sqlite3_finalize(st);
 		}
 		if (rc != SQLITE_DONE)
@@ -531,7 +537,7 @@ int meta_checkpoint_list(struct meta *m, meta_checkpoint_cb cb, void *arg)
 				-1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return meta_errno(m, rc, "checkpoints");
-	while (ret == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+	while (ret == 0 && (rc = meta_step(m, st)) == SQLITE_ROW)
 		ret = cb(arg, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
 			 (uint64_t)sqlite3_column_int64(st, 2));
 	if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)

@@ -225,6 +225,12 @@ struct meta {
 	struct meta_rows rows;	  /* changes.c: rows it recorded since the last take */
 	/* total changes after open: a cache changed outside a journaled mount is known (changes.c) */
 	sqlite3_int64 changes_at_open;
+	/* deferred commits (rules B1-B3 below) */
+	bool batch;		/* the open transaction holds deferred commits */
+	bool joined;		/* the open meta_begin() is the savepoint meta_tx in the batch */
+	bool batch_lost;	/* SQLite rolled a batch back: the caller's memory is wrong */
+	int depth;		/* meta_begin() and helper savepoints open */
+	int64_t batch_since_ms; /* CLOCK_MONOTONIC, when the batch opened */
 };
 
 sqlite3 *meta_db(struct meta *m)
@@ -291,10 +297,105 @@ static sqlite3_stmt *stmt_get(struct meta *m, enum stmt_id id)
 	return st;
 }
 
+/*
+ * ---- deferred commits (group commit) ----
+ *
+ * An operation of the fs core that changes only metadata may end with
+ * meta_commit_deferred(): its changes stay in an open transaction, the
+ * batch, which the caller commits within milliseconds (meta_flush), so that
+ * many operations share one commit. Rules:
+ *  B1. Only changes whose loss in a crash leaves a consistent state may be
+ *      deferred: nothing outside the database (a cache file's bytes, an
+ *      object in the bucket, another connection) may depend on them. A
+ *      crash loses the batch whole (it is one transaction), never a part.
+ *  B2. Every other change commits the batch with it, so it is durable
+ *      (against a crash of the process) when its call returns, as without
+ *      batches: a meta_begin() in a batch is the savepoint meta_tx, and its
+ *      meta_commit() commits everything; a write statement outside any
+ *      transaction or savepoint commits the batch after it (meta_step); raw
+ *      SQL (exec_sql), the change log, snapshots, sync and close commit it
+ *      first. Reads see the batch (one connection).
+ *  B3. A batch whose commit fails stays open and is tried again, unless
+ *      SQLite rolled it back (a full disk, an I/O error): then
+ *      meta_batch_lost() is true, the caller's view in memory is wrong, and
+ *      it must stop (fs.c aborts: a crash, which the next mount recovers).
+ */
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* SQL of the batch machinery itself: no rule B2. */
+static int exec_raw(struct meta *m, const char *sql)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(m->db, sql, NULL, NULL, &msg);
+
+	if (rc != SQLITE_OK) {
+		log_error("metadata: %s: %s", sql, msg ? msg : sqlite3_errmsg(m->db));
+		sqlite3_free(msg);
+		return sqlite_errno(m, rc, "exec");
+	}
+	return 0;
+}
+
+static int batch_commit(struct meta *m)
+{
+	int ret;
+
+	if (!m->batch)
+		return 0;
+	ret = exec_raw(m, "COMMIT");
+	if (ret == 0) {
+		m->batch = false;
+	} else if (sqlite3_get_autocommit(m->db)) {
+		m->batch = false;
+		m->batch_lost = true; /* rule B3 */
+		log_error("metadata: the last deferred changes were rolled back: %s",
+			  strerror(-ret));
+	}
+	return ret;
+}
+
+int meta_flush(struct meta *m)
+{
+	return m->depth ? 0 : batch_commit(m);
+}
+
+bool meta_batch_open(const struct meta *m)
+{
+	return m->batch;
+}
+
+int64_t meta_batch_age_ms(const struct meta *m)
+{
+	return m->batch ? mono_ms() - m->batch_since_ms : 0;
+}
+
+bool meta_batch_lost(const struct meta *m)
+{
+	return m->batch_lost;
+}
+
+int meta_step(struct meta *m, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	/* rule B2: a write outside every transaction commits the batch with it */
+	if (rc == SQLITE_DONE && m->batch && m->depth == 0 && !sqlite3_stmt_readonly(st) &&
+	    batch_commit(m) != 0)
+		rc = SQLITE_IOERR;
+	return rc;
+}
+
 /* Run a statement that returns no rows. */
 static int stmt_exec(struct meta *m, sqlite3_stmt *st, const char *what)
 {
-	int rc = sqlite3_step(st);
+	int rc = meta_step(m, st);
 	int ret = rc == SQLITE_DONE ? 0 : sqlite_errno(m, rc, what);
 
 	sqlite3_reset(st);
@@ -325,7 +426,7 @@ int meta_exec_int(struct meta *m, const char *sql, int64_t a, int64_t b, int64_t
 		return sqlite_errno(m, rc, sql);
 	for (int i = 1; i <= sqlite3_bind_parameter_count(st) && i <= 3; i++)
 		sqlite3_bind_int64(st, i, i == 1 ? a : i == 2 ? b : c);
-	rc = sqlite3_step(st);
+	rc = meta_step(m, st);
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sqlite_errno(m, rc, sql);
 }
@@ -333,7 +434,14 @@ int meta_exec_int(struct meta *m, const char *sql, int64_t a, int64_t b, int64_t
 static int exec_sql(struct meta *m, const char *sql)
 {
 	char *msg = NULL;
-	int rc = sqlite3_exec(m->db, sql, NULL, NULL, &msg);
+	int rc;
+
+	if (m->batch && m->depth == 0) {
+		int ret = batch_commit(m); /* rule B2 */
+		if (ret)
+			return ret;
+	}
+	rc = sqlite3_exec(m->db, sql, NULL, NULL, &msg);
 
 	if (rc != SQLITE_OK) {
 		log_error("metadata: %s: %s", sql, msg ? msg : "?");
@@ -432,7 +540,7 @@ static int schema_upgrade(struct meta *m)
 static int version_seq_load(struct meta *m)
 {
 	sqlite3_stmt *st = stmt_get(m, ST_CHUNK_MAX_VERSION);
-	int rc = sqlite3_step(st), ret = 0;
+	int rc = meta_step(m, st), ret = 0;
 
 	if (rc == SQLITE_ROW)
 		m->version_seq = (uint64_t)sqlite3_column_int64(st, 0);
@@ -520,6 +628,8 @@ void meta_close(struct meta *m)
 {
 	if (!m)
 		return;
+	if (batch_commit(m))
+		log_error("metadata: deferred changes lost at close");
 	/* changes.c rule 3: changed without a session, the bucket's copy is behind */
 	if (!*meta_session(m) && sqlite3_total_changes64(m->db) != m->changes_at_open)
 		meta_local_set(m, "journal_stale", "1");
@@ -532,27 +642,71 @@ void meta_close(struct meta *m)
 
 int meta_begin(struct meta *m)
 {
-	return stmt_exec(m, stmt_get(m, ST_BEGIN), "begin");
+	int ret;
+
+	if (m->depth)
+		return -EBUSY; /* not nested */
+	if (m->batch) {
+		ret = exec_raw(m, "SAVEPOINT meta_tx"); /* rule B2 */
+		m->joined = ret == 0;
+	} else {
+		ret = stmt_exec(m, stmt_get(m, ST_BEGIN), "begin");
+	}
+	if (ret == 0)
+		m->depth = 1;
+	return ret;
 }
 
 int meta_commit(struct meta *m)
 {
-	int ret = stmt_exec(m, stmt_get(m, ST_COMMIT), "commit");
+	int ret;
 
+	if (m->joined) {
+		ret = exec_raw(m, "RELEASE meta_tx");
+		m->joined = false;
+		m->depth = 0;
+		return ret ? ret : batch_commit(m);
+	}
+	m->depth = 0;
+	ret = stmt_exec(m, stmt_get(m, ST_COMMIT), "commit");
 	if (ret)
 		meta_rollback(m);
 	return ret;
 }
 
+int meta_commit_deferred(struct meta *m)
+{
+	m->depth = 0;
+	if (m->joined) {
+		m->joined = false;
+		return exec_raw(m, "RELEASE meta_tx");
+	}
+	m->batch = true; /* the transaction stays open: rule B1 */
+	m->batch_since_ms = mono_ms();
+	return 0;
+}
+
 void meta_rollback(struct meta *m)
 {
+	m->depth = 0;
+	if (m->joined) {
+		/* this operation's changes go; the batch before it stays */
+		m->joined = false;
+		if (exec_raw(m, "ROLLBACK TO meta_tx") == 0 && exec_raw(m, "RELEASE meta_tx") == 0)
+			return;
+	}
 	if (!sqlite3_get_autocommit(m->db))
 		stmt_exec(m, stmt_get(m, ST_ROLLBACK), "rollback");
+	if (m->batch) {
+		m->batch = false;
+		m->batch_lost = true; /* rule B3 */
+		log_error("metadata: a rollback took the last deferred changes with it");
+	}
 }
 
 int meta_sync(struct meta *m)
 {
-	int ret = exec_sql(m, "PRAGMA synchronous=FULL");
+	int ret = exec_sql(m, "PRAGMA synchronous=FULL"); /* commits the batch first (rule B2) */
 
 	if (ret)
 		return ret;
@@ -568,7 +722,7 @@ int meta_setting_get(struct meta *m, const char *key, char *buf, size_t size)
 	int rc, ret;
 
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
+	rc = meta_step(m, st);
 	if (rc == SQLITE_ROW) {
 		const char *v = (const char *)sqlite3_column_text(st, 0);
 		ret = snprintf(buf, size, "%s", v ? v : "") >= (int)size ? -ERANGE : 0;
@@ -594,7 +748,7 @@ int meta_inode_get(struct meta *m, uint64_t ino, struct meta_inode *out)
 	int rc, ret = 0;
 
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
-	rc = sqlite3_step(st);
+	rc = meta_step(m, st);
 	if (rc == SQLITE_ROW)
 		inode_from_row(st, 0, out);
 	else
@@ -657,7 +811,7 @@ int meta_symlink_get(struct meta *m, uint64_t ino, char *buf, size_t size, size_
 	int rc, ret = 0;
 
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
-	rc = sqlite3_step(st);
+	rc = meta_step(m, st);
 	if (rc == SQLITE_ROW) {
 		size_t n = (size_t)sqlite3_column_bytes(st, 0);
 		const void *p = sqlite3_column_blob(st, 0);
@@ -676,7 +830,7 @@ int meta_symlink_get(struct meta *m, uint64_t ino, char *buf, size_t size, size_
 int meta_inode_count(struct meta *m, uint64_t *count)
 {
 	sqlite3_stmt *st = stmt_get(m, ST_INODE_COUNT);
-	int rc = sqlite3_step(st);
+	int rc = meta_step(m, st);
 	int ret = 0;
 
 	if (rc == SQLITE_ROW)
@@ -694,7 +848,7 @@ int meta_dentry_lookup(struct meta *m, uint64_t parent, const char *name, uint64
 
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)parent);
 	bind_name(st, 2, name);
-	rc = sqlite3_step(st);
+	rc = meta_step(m, st);
 	if (rc == SQLITE_ROW)
 		*ino = (uint64_t)sqlite3_column_int64(st, 0);
 	else
@@ -760,7 +914,7 @@ int meta_dir_has_entries(struct meta *m, uint64_t ino)
 	int rc, ret;
 
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
-	rc = sqlite3_step(st);
+	rc = meta_step(m, st);
 	ret = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : sqlite_errno(m, rc, "dir entries");
 	sqlite3_reset(st);
 	return ret;
@@ -777,7 +931,7 @@ int meta_dir_parent(struct meta *m, uint64_t ino, uint64_t *parent)
 	}
 	st = stmt_get(m, ST_DIR_PARENT);
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
-	rc = sqlite3_step(st);
+	rc = meta_step(m, st);
 	if (rc == SQLITE_ROW)
 		*parent = (uint64_t)sqlite3_column_int64(st, 0);
 	else
@@ -794,7 +948,7 @@ int meta_readdir(struct meta *m, uint64_t parent, uint64_t after, meta_readdir_c
 
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)parent);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)after);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = meta_step(m, st)) == SQLITE_ROW) {
 		struct meta_inode in;
 		size_t n = (size_t)sqlite3_column_bytes(st, 1);
 
@@ -821,7 +975,7 @@ int meta_xattr_get(struct meta *m, uint64_t ino, const char *name, void *buf, si
 
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
 	bind_name(st, 2, name);
-	rc = sqlite3_step(st);
+	rc = meta_step(m, st);
 	if (rc == SQLITE_ROW) {
 		size_t n = (size_t)sqlite3_column_bytes(st, 0);
 		*len = n;
@@ -864,7 +1018,7 @@ int meta_xattr_list(struct meta *m, uint64_t ino, char *buf, size_t size, size_t
 	int rc, ret = 0;
 
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = meta_step(m, st)) == SQLITE_ROW) {
 		size_t n = (size_t)sqlite3_column_bytes(st, 0);
 		if (size && total + n + 1 <= size) {
 			memcpy(buf + total, sqlite3_column_blob(st, 0), n);
@@ -901,16 +1055,25 @@ int meta_xattr_remove(struct meta *m, uint64_t ino, const char *name)
  */
 static int savepoint_begin(struct meta *m)
 {
-	return exec_sql(m, "SAVEPOINT meta_sp");
+	int ret = exec_raw(m, "SAVEPOINT meta_sp"); /* in a batch: nested in it */
+
+	if (ret == 0)
+		m->depth++;
+	return ret;
 }
 
 static int savepoint_end(struct meta *m, int ret)
 {
+	int ret2;
+
 	if (ret)
-		exec_sql(m, "ROLLBACK TO meta_sp");
-	int ret2 = exec_sql(m, "RELEASE meta_sp");
+		exec_raw(m, "ROLLBACK TO meta_sp");
+	ret2 = exec_raw(m, "RELEASE meta_sp");
+	m->depth--;
 	if (ret2)
 		meta_rollback(m);
+	else if (ret == 0 && m->depth == 0)
+		ret2 = batch_commit(m); /* rule B2 */
 	return ret ? ret : ret2;
 }
 
@@ -967,7 +1130,7 @@ int meta_chunk_get(struct meta *m, uint64_t ino, uint64_t idx, struct meta_chunk
 
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)idx);
-	rc = sqlite3_step(st);
+	rc = meta_step(m, st);
 	if (rc == SQLITE_ROW) {
 		out->ino = ino;
 		out->idx = idx;
@@ -1063,7 +1226,7 @@ static int chunk_rows(struct meta *m, sqlite3_stmt *st, meta_chunk_row_cb cb, vo
 {
 	int rc, ret = 0;
 
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = meta_step(m, st)) == SQLITE_ROW) {
 		struct meta_chunk ch;
 		ch.ino = (uint64_t)sqlite3_column_int64(st, 0);
 		ch.idx = (uint64_t)sqlite3_column_int64(st, 1);
@@ -1119,7 +1282,7 @@ int meta_chunk_counts(struct meta *m, uint64_t count[3], uint64_t bytes[3])
 
 	memset(count, 0, 3 * sizeof(*count));
 	memset(bytes, 0, 3 * sizeof(*bytes));
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = meta_step(m, st)) == SQLITE_ROW) {
 		int s = sqlite3_column_int(st, 0);
 		if (s < 0 || s > 2)
 			continue;
@@ -1138,7 +1301,7 @@ static int stmt_total(struct meta *m, sqlite3_stmt *st, const char *what, uint64
 	int rc, ret = 0;
 
 	*out = 0;
-	rc = sqlite3_step(st);
+	rc = meta_step(m, st);
 	if (rc == SQLITE_ROW)
 		*out = (uint64_t)sqlite3_column_double(st, 0);
 	else
@@ -1181,7 +1344,7 @@ int meta_chunk_residency(struct meta *m, uint64_t ino, meta_chunk_cb cb, void *a
 	int rc, ret = 0;
 
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = meta_step(m, st)) == SQLITE_ROW) {
 		ret = cb(arg, (uint64_t)sqlite3_column_int64(st, 1),
 			 (enum meta_chunk_state)sqlite3_column_int(st, 0));
 		if (ret)
@@ -1199,7 +1362,7 @@ int meta_object_exists(struct meta *m, const uint8_t id[META_OBJECT_ID_LEN])
 	int rc, ret;
 
 	sqlite3_bind_blob(st, 1, id, META_OBJECT_ID_LEN, SQLITE_STATIC);
-	rc = sqlite3_step(st);
+	rc = meta_step(m, st);
 	ret = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : sqlite_errno(m, rc, "object exists");
 	sqlite3_reset(st);
 	return ret;
@@ -1224,7 +1387,7 @@ int meta_object_garbage(struct meta *m, size_t limit, int64_t now, int64_t relea
 	st = stmt_get(m, ST_OBJECT_GARBAGE);
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)limit);
 	sqlite3_bind_int64(st, 2, released_before);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < limit) {
+	while ((rc = meta_step(m, st)) == SQLITE_ROW && n < limit) {
 		if (sqlite3_column_bytes(st, 0) == META_OBJECT_ID_LEN)
 			memcpy(ids[n++], sqlite3_column_blob(st, 0), META_OBJECT_ID_LEN);
 	}
@@ -1250,7 +1413,7 @@ int meta_object_delete(struct meta *m, const uint8_t id[META_OBJECT_ID_LEN])
 int meta_object_stats(struct meta *m, uint64_t *count, uint64_t *bytes)
 {
 	sqlite3_stmt *st = stmt_get(m, ST_OBJECT_STATS);
-	int rc = sqlite3_step(st), ret = 0;
+	int rc = meta_step(m, st), ret = 0;
 
 	if (rc == SQLITE_ROW) {
 		*count = (uint64_t)sqlite3_column_int64(st, 0);
@@ -1308,7 +1471,7 @@ int meta_inode_path(struct meta *m, uint64_t ino, char *buf, size_t size, uint64
 		seen[depth] = ino;
 		sqlite3_reset(st);
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
-		rc = sqlite3_step(st);
+		rc = meta_step(m, st);
 		if (rc == SQLITE_DONE) {
 			ret = -ENOENT;
 			goto out_free;
@@ -1354,7 +1517,7 @@ int meta_chunk_object_list(struct meta *m, meta_chunk_object_cb cb, void *arg)
 	rc = sqlite3_prepare_v2(m->db, sql, -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return sqlite_errno(m, rc, "chunk objects");
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = meta_step(m, st)) == SQLITE_ROW) {
 		struct meta_chunk ch = {0};
 
 		if (sqlite3_column_bytes(st, 3) != META_OBJECT_ID_LEN)
@@ -1418,7 +1581,7 @@ int meta_object_filter_unknown(struct meta *m, uint8_t (*ids)[META_OBJECT_ID_LEN
 		ret = sqlite_errno(m, rc, "object references");
 		goto out_free;
 	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = meta_step(m, st)) == SQLITE_ROW) {
 		const uint8_t *hit;
 
 		if (sqlite3_column_bytes(st, 0) != META_OBJECT_ID_LEN)
@@ -1447,7 +1610,7 @@ int meta_chunk_list(struct meta *m, uint64_t ino, meta_chunk_cb cb, void *arg)
 	int rc, ret = 0;
 
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = meta_step(m, st)) == SQLITE_ROW) {
 		ret = cb(arg, (uint64_t)sqlite3_column_int64(st, 0),
 			 (enum meta_chunk_state)sqlite3_column_int(st, 1));
 		if (ret)
@@ -1467,7 +1630,7 @@ static int ino_list_run(struct meta *m, sqlite3_stmt *st, meta_ino_cb cb, void *
 	size_t n = 0, cap = 0;
 	int rc, ret = 0;
 
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = meta_step(m, st)) == SQLITE_ROW) {
 		if (n == cap) {
 			size_t ncap = cap ? cap * 2 : 64;
 			uint64_t *p = realloc(inos, ncap * sizeof(*p));
@@ -1604,7 +1767,7 @@ int meta_check(struct meta *m, bool repair, meta_report_cb report, void *arg)
 		sqlite3_stmt *st;
 		if (sqlite3_prepare_v2(m->db, "PRAGMA integrity_check", -1, &st, NULL) ==
 		    SQLITE_OK) {
-			while (sqlite3_step(st) == SQLITE_ROW) {
+			while (meta_step(m, st) == SQLITE_ROW) {
 				const char *r = (const char *)sqlite3_column_text(st, 0);
 				if (r && strcmp(r, "ok") != 0) {
 					snprintf(line, sizeof(line), "database: %s", r);
@@ -1625,7 +1788,7 @@ int meta_check(struct meta *m, bool repair, meta_report_cb report, void *arg)
 			ret = sqlite_errno(m, rc, r->what);
 			goto out_rollback;
 		}
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		while ((rc = meta_step(m, st)) == SQLITE_ROW) {
 			snprintf(line, sizeof(line), "%s: %s", r->what,
 				 (const char *)sqlite3_column_text(st, 0));
 			report(arg, line);

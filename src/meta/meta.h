@@ -75,6 +75,20 @@ int meta_begin(struct meta *m);
 int meta_commit(struct meta *m);
 void meta_rollback(struct meta *m);
 /*
+ * Group commit (meta.c, rules B1-B3): end a meta_begin() without committing
+ * it; its changes wait in the batch, an open transaction that the next
+ * commit of anything else, or meta_flush(), commits. Only for changes that
+ * nothing outside the database depends on until then.
+ */
+int meta_commit_deferred(struct meta *m);
+/* Commit the batch now (no-op without one, or inside a transaction). */
+int meta_flush(struct meta *m);
+bool meta_batch_open(const struct meta *m);
+/* Milliseconds since the batch opened; 0 without one. */
+int64_t meta_batch_age_ms(const struct meta *m);
+/* SQLite rolled a batch back (a full disk, an I/O error): what it held is gone (rule B3). */
+bool meta_batch_lost(const struct meta *m);
+/*
  * Make everything committed so far durable: a commit under
  * synchronous=FULL, which fsyncs the write-ahead log.
  */

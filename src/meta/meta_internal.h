@@ -19,6 +19,8 @@
 #include <sqlite3.h>
 
 sqlite3 *meta_db(struct meta *m);
+/* sqlite3_step, and rule B2 of meta.c: a write outside every transaction commits the batch. */
+int meta_step(struct meta *m, sqlite3_stmt *st);
 /* Map an SQLite result code to -errno, logging what is not routine. */
 int meta_errno(struct meta *m, int rc, const char *what);
 /* Run SQL (no rows); -errno on failure, logged. */

@@ -59,7 +59,7 @@ int meta_restore_fixup(struct meta *m, uint32_t chunk_size, meta_lost_cb cb, met
 		ret = meta_errno(m, rc, "restore: dirty chunks");
 		goto out_rollback;
 	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = meta_step(m, st)) == SQLITE_ROW) {
 		if (n == cap) {
 			size_t ncap = cap ? 2 * cap : 256;
 			struct dirty_row *nr = realloc(rows, ncap * sizeof(*nr));
@@ -162,7 +162,7 @@ int meta_lost_overlaps(struct meta *m, uint64_t ino, uint64_t off, uint64_t len)
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)off);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)(len > INT64_MAX - off ? INT64_MAX : off + len));
-	rc = sqlite3_step(st);
+	rc = meta_step(m, st);
 	ret = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : meta_errno(m, rc, "lost ranges");
 	sqlite3_finalize(st);
 	return ret;
@@ -194,7 +194,7 @@ int meta_lost_clear(struct meta *m, uint64_t ino, uint64_t off, uint64_t len)
 	if (rc != SQLITE_OK)
 		return meta_errno(m, rc, "lost ranges");
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
-	rc = sqlite3_step(st);
+	rc = meta_step(m, st);
 	ret = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : meta_errno(m, rc, "lost ranges");
 	sqlite3_finalize(st);
 	return ret;
@@ -209,7 +209,7 @@ int meta_lost_list(struct meta *m, meta_lost_cb cb, void *arg)
 				-1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return meta_errno(m, rc, "lost ranges");
-	while (ret == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+	while (ret == 0 && (rc = meta_step(m, st)) == SQLITE_ROW)
 		ret = cb(arg, (uint64_t)sqlite3_column_int64(st, 0),
 			 (uint64_t)sqlite3_column_int64(st, 1), (uint64_t)sqlite3_column_int64(st, 2));
 	if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)

@@ -57,6 +57,13 @@ uint64_t disk_space_shortfall(struct fs *fs)
 	return 2 * t->disk_min_free - t->disk_free;
 }
 
+bool tier_disk_low(struct fs *fs)
+{
+	/* measured now, not estimated: another program may have filled the disk */
+	disk_space_measure(fs);
+	return disk_space_low(fs, 0);
+}
+
 bool disk_space_low(struct fs *fs, uint64_t new_bytes)
 {
 	struct tier *t = fs->tier;

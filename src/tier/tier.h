@@ -49,6 +49,8 @@ bool tier_chunk_uploading(struct fs *fs, uint64_t ino, uint64_t idx);
  * would go up at once, the delay ignored.
  */
 bool tier_write_is_recent(struct fs *fs, const struct fs_inode *ip);
+/* Whether the cache's disk is below its floor of free space, measured now (lock held). */
+bool tier_disk_low(struct fs *fs);
 /*
  * Wait (dropping the lock) until no fetch of chunks FIRST..LAST of IP is
  * under way; true if it waited, and the caller must look again. A fetch

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -577,6 +578,72 @@ static void test_restore_fixup_and_lost(void)
 	meta_close(m);
 }
 
+
+/* In a child that then dies (a crash): deferred ops A, B, then STEP. */
+static void crash_child(int step)
+{
+	struct meta *m = open_fresh(tmpdir);
+	struct meta_inode in = {.mode = S_IFREG | 0644, .nlink = 1};
+	uint64_t ino;
+
+	for (int i = 0; i < 2; i++) {
+		char name[8];
+		snprintf(name, sizeof(name), "d%d", i);
+		if (meta_begin(m) || meta_inode_insert(m, &in, NULL, 0) ||
+		    meta_dentry_insert(m, META_ROOT_INO, name, in.ino) || meta_commit_deferred(m))
+			_exit(2);
+	}
+	/* the batch is seen by the connection itself, uncommitted */
+	if (!meta_batch_open(m) || meta_dentry_lookup(m, META_ROOT_INO, "d1", &ino))
+		_exit(3);
+	if (step == 1 && meta_setting_set(m, "after", "1")) /* rule B2: commits the batch */
+		_exit(4);
+	if (step == 2) { /* an op rolled back inside the batch: the batch stays */
+		if (meta_begin(m) || meta_dentry_insert(m, META_ROOT_INO, "gone", in.ino))
+			_exit(5);
+		meta_rollback(m);
+		if (!meta_batch_open(m) || meta_flush(m) || meta_batch_open(m))
+			_exit(6);
+	}
+	if (step == 3) { /* a transaction in a batch commits it all */
+		if (meta_begin(m) || meta_dentry_insert(m, META_ROOT_INO, "t", in.ino) ||
+		    meta_commit(m) || meta_batch_open(m))
+			_exit(7);
+	}
+	_exit(0); /* no close: what was not committed is lost */
+}
+
+/* Group commit (meta.c rules B1-B3): a crash loses a batch whole, and only a batch. */
+static void test_deferred_commits(void)
+{
+	const char *want[] = {"none", "all", "all", "all"};
+	uint64_t ino;
+
+	for (int step = 0; step < 4; step++) {
+		pid_t pid;
+		int status;
+		struct meta *m;
+		bool d0, d1;
+
+		fresh_dir();
+		pid = fork();
+		if (pid == 0)
+			crash_child(step);
+		TEST_ASSERT_EQ_INT(waitpid(pid, &status, 0), pid);
+		TEST_ASSERT(WIFEXITED(status));
+		TEST_ASSERT_EQ_INT(WEXITSTATUS(status), 0);
+		m = open_fresh(tmpdir);
+		d0 = meta_dentry_lookup(m, META_ROOT_INO, "d0", &ino) == 0;
+		d1 = meta_dentry_lookup(m, META_ROOT_INO, "d1", &ino) == 0;
+		TEST_ASSERT(d0 == d1); /* never a part of a batch */
+		TEST_ASSERT_EQ_STR(d0 ? "all" : "none", want[step]);
+		TEST_ASSERT_EQ_INT(meta_dentry_lookup(m, META_ROOT_INO, "gone", &ino), -ENOENT);
+		if (step == 3)
+			TEST_ASSERT_EQ_INT(meta_dentry_lookup(m, META_ROOT_INO, "t", &ino), 0);
+		meta_close(m);
+	}
+}
+
 int main(void)
 {
 	char tmpl[] = "/tmp/zero-test-meta-XXXXXX";
@@ -606,6 +673,7 @@ int main(void)
 	fresh_dir();
 	TEST_RUN(test_restore_fixup_and_lost);
 	TEST_RUN(test_inode_path);
+	TEST_RUN(test_deferred_commits);
 	char cmd[256];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)
