@@ -240,9 +240,11 @@ static int batch_flush(struct fs *fs)
 /* Commit the open transaction into the batch (see above); on failure everything is rolled back. */
 static int txn_commit_deferred(struct fs *fs)
 {
+	bool opens = !meta_batch_open(fs->meta);
 	int ret;
 
-	if (fs->tier && tier_disk_low(fs))
+	/* the disk is measured when a batch opens: a few ms of operations join it unmeasured */
+	if (opens && fs->tier && tier_disk_low(fs))
 		return txn_commit(fs);
 	ret = meta_commit_deferred(fs->meta);
 	if (ret) {
@@ -254,7 +256,8 @@ static int txn_commit_deferred(struct fs *fs)
 	txn_forget_touched(fs);
 	if (meta_batch_age_ms(fs->meta) >= FS_BATCH_MS)
 		return batch_flush(fs);
-	pthread_cond_broadcast(&fs->stop_cond); /* the flusher commits it in time */
+	if (opens)
+		pthread_cond_broadcast(&fs->stop_cond); /* the flusher commits it in time */
 	return 0;
 }
 
