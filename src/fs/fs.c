@@ -191,9 +191,9 @@ static void txn_rollback(struct fs *fs)
 	txn_undo_cache(fs);
 }
 
-/* Commit; on failure everything is rolled back. */
 static int batch_flush(struct fs *fs);
 
+/* Commit (the batch with it); on failure everything is rolled back. */
 static int txn_commit(struct fs *fs)
 {
 	int ret = meta_commit(fs->meta);
@@ -216,10 +216,10 @@ static int txn_commit(struct fs *fs)
  * operations, whole, as ext4 loses the seconds since its last journal
  * commit. Nothing outside the database depends on a deferred change: a
  * cache file is removed only after its inode's deletion is committed
- * (inode_delete), a truncate cuts the cache file only after its commit, a
- * chunk's DIRTY mark commits the batch before the bytes change, and the
- * journal, snapshots, the collector's reads of the committed state and fsync
- * all commit it first. Not while the cache's disk is short of space: a
+ * (inode_delete), a truncate commits (it is not deferred), a chunk's DIRTY
+ * mark commits the batch before the bytes change, an upload's CLEAN mark and
+ * the evictor's REMOTE mark commit it, and the journal, snapshots and fsync
+ * commit it first. Not while the cache's disk is short of space: a
  * commit that fails there loses the batch (rule B3).
  */
 
@@ -577,11 +577,8 @@ static int lost_forget(struct fs *fs, struct fs_inode *ip, uint64_t off, uint64_
 }
 
 /*
- * Change the size of IP's file to SIZE in the cache file and the chunk
- * table. Caller holds the lock, has loaded IP->attr and stores it after.
- */
-/*
- * Truncate IP to SIZE, inside the caller's transaction: chunks wholly past
+ * Truncate IP to SIZE, inside the caller's transaction (the caller holds
+ * the lock, has loaded IP->attr and stores it after): chunks wholly past
  * the new end go, the one holding it is marked DIRTY, and the cache file is
  * cut before the commit — on a full disk that is what makes room for the
  * commit. A crash in between leaves the cache file shorter than the row:
