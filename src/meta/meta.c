@@ -433,22 +433,12 @@ int meta_exec_int(struct meta *m, const char *sql, int64_t a, int64_t b, int64_t
 
 static int exec_sql(struct meta *m, const char *sql)
 {
-	char *msg = NULL;
-	int rc;
-
 	if (m->batch && m->depth == 0) {
 		int ret = batch_commit(m); /* rule B2 */
 		if (ret)
 			return ret;
 	}
-	rc = sqlite3_exec(m->db, sql, NULL, NULL, &msg);
-
-	if (rc != SQLITE_OK) {
-		log_error("metadata: %s: %s", sql, msg ? msg : "?");
-		sqlite3_free(msg);
-		return sqlite_errno(m, rc, "exec");
-	}
-	return 0;
+	return exec_raw(m, sql);
 }
 
 static void inode_from_row(sqlite3_stmt *st, int c, struct meta_inode *in)
