@@ -680,7 +680,6 @@ static int s3_put_if(struct objstore *s, const char *key, const struct objstore_
 			     if_match ? NULL : "*", if_match);
 }
 
-
 static int s3_head(struct objstore *s, const char *key, struct objstore_info *info)
 {
 	struct store_s3 *s3 = to_s3(s);
