@@ -22,6 +22,7 @@
  */
 #include "cli/cli.h"
 #include "cli/mounts.h"
+#include "common/clock.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -1083,12 +1084,7 @@ static void prefetch_run(struct target_list *list, const char *verb)
 			progress_draw(done, total, now_s() - start);
 			pthread_mutex_lock(&pf.lock);
 		}
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += PROGRESS_TICK_MS * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		until = clock_after_ms(CLOCK_MONOTONIC, PROGRESS_TICK_MS);
 		pthread_cond_timedwait(&pf.cond, &pf.lock, &until);
 	}
 	pthread_mutex_unlock(&pf.lock);

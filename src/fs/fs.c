@@ -30,6 +30,7 @@
 #include "tier/tier.h"
 
 #include "cache/cache.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "journal/lease.h"
 #include "meta/meta.h"
@@ -716,20 +717,6 @@ static void log_problem(void *arg, const char *problem)
 	log_warn("fsck: %s", problem);
 }
 
-/* realtime now plus MS milliseconds, for pthread_cond_timedwait */
-static struct timespec deadline_ms(int64_t ms)
-{
-	struct timespec t = now_ts();
-
-	t.tv_sec += ms / 1000;
-	t.tv_nsec += (ms % 1000) * 1000000;
-	if (t.tv_nsec >= 1000000000) {
-		t.tv_sec++;
-		t.tv_nsec -= 1000000000;
-	}
-	return t;
-}
-
 /*
  * Commits the batch of deferred metadata FS_BATCH_MS after it opened, and
  * every FS_FLUSH_INTERVAL_S the sizes and times of files being written.
@@ -737,7 +724,7 @@ static struct timespec deadline_ms(int64_t ms)
 static void *flusher_main(void *arg)
 {
 	struct fs *fs = arg;
-	struct timespec next_all = deadline_ms(FS_FLUSH_INTERVAL_S * 1000);
+	struct timespec next_all = clock_after_ms(CLOCK_REALTIME, FS_FLUSH_INTERVAL_S * 1000);
 
 	pthread_mutex_lock(&fs->lock);
 	while (!fs->stopping) {
@@ -745,7 +732,8 @@ static void *flusher_main(void *arg)
 		int64_t age = meta_batch_age_ms(fs->meta);
 
 		if (meta_batch_open(fs->meta)) {
-			struct timespec due = deadline_ms(age < FS_BATCH_MS ? FS_BATCH_MS - age : 0);
+			struct timespec due = clock_after_ms(CLOCK_REALTIME,
+							     age < FS_BATCH_MS ? FS_BATCH_MS - age : 0);
 			if (!ts_le(until, due))
 				until = due;
 		}
@@ -758,7 +746,7 @@ static void *flusher_main(void *arg)
 			pthread_mutex_unlock(&fs->lock);
 			fs_flush_all(fs);
 			pthread_mutex_lock(&fs->lock);
-			next_all = deadline_ms(FS_FLUSH_INTERVAL_S * 1000);
+			next_all = clock_after_ms(CLOCK_REALTIME, FS_FLUSH_INTERVAL_S * 1000);
 		}
 	}
 	pthread_mutex_unlock(&fs->lock);

@@ -27,6 +27,7 @@
 #include "journal/journal.h"
 #include "journal/journal_internal.h"
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "meta/meta.h"
 #include "store/objstore.h"
@@ -78,10 +79,7 @@ struct journal {
 
 static int64_t now_ms(void)
 {
-	struct timespec t;
-
-	clock_gettime(CLOCK_REALTIME, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+	return clock_ms(CLOCK_REALTIME);
 }
 
 static uint32_t generation(struct journal *j)
@@ -257,14 +255,7 @@ static int put_item(struct journal *j, const char *key, const uint8_t *obj, size
 		log_error("journal: %s", j->last_error);
 		if (j->stopping && stopping_tries_once)
 			return -ECANCELED;
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += delay_ms / 1000;
-		until.tv_nsec += (long)(delay_ms % 1000) * 1000000;
-		if (until.tv_nsec >= 1000000000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000;
-		}
+		struct timespec until = clock_after_ms(CLOCK_REALTIME, delay_ms);
 		pthread_cond_timedwait(&j->cond, j->o.lock, &until);
 		delay_ms = delay_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : delay_ms * 2;
 		if (j->stopping)

@@ -8,6 +8,7 @@
  */
 #include "meta/meta_internal.h"
 
+#include "common/clock.h"
 #include "common/log.h"
 
 #include <errno.h>
@@ -321,14 +322,6 @@ static sqlite3_stmt *stmt_get(struct meta *m, enum stmt_id id)
  *      it must stop (fs.c aborts: a crash, which the next mount recovers).
  */
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* SQL of the batch machinery itself: no rule B2. */
 static int exec_raw(struct meta *m, const char *sql)
 {
@@ -373,7 +366,7 @@ bool meta_batch_open(const struct meta *m)
 
 int64_t meta_batch_age_ms(const struct meta *m)
 {
-	return m->batch ? mono_ms() - m->batch_since_ms : 0;
+	return m->batch ? clock_ms(CLOCK_MONOTONIC) - m->batch_since_ms : 0;
 }
 
 bool meta_batch_lost(const struct meta *m)
@@ -672,7 +665,7 @@ int meta_commit_deferred(struct meta *m)
 		return exec_raw(m, "RELEASE meta_tx");
 	}
 	m->batch = true; /* the transaction stays open: rule B1 */
-	m->batch_since_ms = mono_ms();
+	m->batch_since_ms = clock_ms(CLOCK_MONOTONIC);
 	return 0;
 }
 
