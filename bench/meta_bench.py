@@ -175,6 +175,15 @@ def make_tree_tar(work):
     return tar, entries
 
 
+def extract_tree(d, drop=False):
+    """The tree of the run into D; DROP: then drop the caches. Its number of entries."""
+    tar, entries = TREE_TAR
+    sh("tar", "-xf", tar, "-C", d)
+    if drop:
+        drop_caches()
+    return entries
+
+
 def w_untar(d):
     tar, entries = TREE_TAR
 
@@ -184,31 +193,26 @@ def w_untar(d):
     return timed(run)
 
 
-def w_find(d):
-    tar, entries = TREE_TAR
-    sh("tar", "-xf", tar, "-C", d)
-    drop_caches()
+def walk(d, *cmd):
+    """CMD over the tree in D, its caches cold."""
+    entries = extract_tree(d, drop=True)
 
     def run():
-        sh("find", d / "tree", stdout=subprocess.DEVNULL)
+        sh(*cmd, d / "tree", stdout=subprocess.DEVNULL)
         return entries
     return timed(run)
+
+
+def w_find(d):
+    return walk(d, "find")
 
 
 def w_du(d):
-    tar, entries = TREE_TAR
-    sh("tar", "-xf", tar, "-C", d)
-    drop_caches()
-
-    def run():
-        sh("du", "-s", d / "tree", stdout=subprocess.DEVNULL)
-        return entries
-    return timed(run)
+    return walk(d, "du", "-s")
 
 
 def w_rm_rf(d):
-    tar, entries = TREE_TAR
-    sh("tar", "-xf", tar, "-C", d)
+    entries = extract_tree(d)
 
     def run():
         sh("rm", "-rf", d / "tree")
@@ -297,8 +301,7 @@ def git_env(d):
 
 
 def w_git_add_commit(d):
-    tar, entries = TREE_TAR
-    sh("tar", "-xf", tar, "-C", d)
+    entries = extract_tree(d)
     env = git_env(d)
     sh("git", "init", "-q", d / "tree", env=env)
 

@@ -412,8 +412,10 @@ static int inode_delete(struct fs *fs, uint64_t ino)
 	int ret = meta_inode_delete(fs->meta, ino);
 
 	/* the cache file goes only once its deletion is committed (meta.c rule B1) */
-	if (ret == 0 && (fs->in_txn || (ret = batch_flush(fs)) != 0))
-		ret = ret ? ret : -EBUSY;
+	if (ret == 0 && fs->in_txn)
+		ret = -EBUSY;
+	if (ret == 0)
+		ret = batch_flush(fs);
 	if (ret) {
 		log_error("deleting inode %" PRIu64 ": %s", ino, strerror(-ret));
 		return ret;

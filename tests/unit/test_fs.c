@@ -264,6 +264,15 @@ static void test_punch_and_bounds(void)
 }
 
 /* A child writes and dies without a word; the next open recovers the size. */
+/* Wait for the child PID (a "crash": it exits without fs_free); it must have exited 0. */
+static void wait_child(pid_t pid)
+{
+	int status;
+
+	TEST_ASSERT_EQ_INT(waitpid(pid, &status, 0), pid);
+	TEST_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 static void test_crash_recovery(void)
 {
 	struct stat st;
@@ -277,16 +286,13 @@ static void test_crash_recovery(void)
 		write_bytes(fs, fh, 0, 12345, 'c'); /* size only in memory */
 		_exit(0);
 	}
-	int status;
-	TEST_ASSERT_EQ_INT(waitpid(pid, &status, 0), pid);
-	TEST_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	wait_child(pid);
 	struct fs *fs = open_fs();
 	TEST_ASSERT_EQ_INT(fs_lookup(fs, 1, "c", &st), 0);
 	TEST_ASSERT_EQ_INT(st.st_size, 12345);
 	fs_forget(fs, st.st_ino, 1);
 	TEST_ASSERT_EQ_INT(fs_free(fs), 0);
 }
-
 
 /*
  * A truncate cuts the cache file before it commits (a full disk needs the
@@ -315,9 +321,7 @@ static void test_crash_inside_a_truncate(void)
 			_exit(3);
 		_exit(0);
 	}
-	int status;
-	TEST_ASSERT_EQ_INT(waitpid(pid, &status, 0), pid);
-	TEST_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	wait_child(pid);
 	struct fs *fs = open_fs();
 	TEST_ASSERT_EQ_INT(fs_lookup(fs, 1, "t", &st), 0);
 	TEST_ASSERT_EQ_INT(st.st_size, 70000);
