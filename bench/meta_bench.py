@@ -412,8 +412,8 @@ class Native(Target):
 class Zero(Target):
     name = "zero"
 
-    def __init__(self, binary, url):
-        self.binary, self.url = binary, url
+    def __init__(self, binary, url, extra=()):
+        self.binary, self.url, self.extra = binary, url, list(extra)
 
     def start(self, work):
         self.root = work / "zmnt"
@@ -422,7 +422,7 @@ class Zero(Target):
         conf.write_text("backend: s3\nendpoint: %s\nbucket: zero\naccessKeyId: S3RVER\n"
                         "secretAccessKey: S3RVER\nuploadDelay: 1\n" % self.url)
         conf.chmod(0o600)
-        sh(self.binary, "mount", self.root, work / "zcache", "--config", conf,
+        sh(self.binary, "mount", self.root, work / "zcache", "--config", conf, *self.extra,
            stdout=subprocess.DEVNULL)
         self.cache = work / "zcache"
         with open(self.cache / "lock") as f:
@@ -486,6 +486,7 @@ def main():
     ap.add_argument("--build", default=str(ROOT / "build"))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--targets", default="native,zero,s3fs,rclone")
+    ap.add_argument("--zero-args", default="", help="extra arguments to `zero mount`")
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
     ap.add_argument("--scale", type=int, default=0)
     ap.add_argument("--out", default=str(HERE / "results"))
@@ -521,7 +522,7 @@ def main():
     targets = []
     try:
         wait_port(port)
-        make = {"native": Native, "zero": lambda: Zero(zero_bin, url), "s3fs": lambda: S3fs(url),
+        make = {"native": Native, "zero": lambda: Zero(zero_bin, url, args.zero_args.split()), "s3fs": lambda: S3fs(url),
                 "rclone": lambda: Rclone(url)}
         for n in names:
             t = make[n]()

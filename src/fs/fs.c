@@ -193,6 +193,7 @@ static void txn_rollback(struct fs *fs)
 }
 
 static int batch_flush(struct fs *fs);
+static void doomed_reap(struct fs *fs);
 
 /* Commit (the batch with it); on failure everything is rolled back. */
 static int txn_commit(struct fs *fs)
@@ -204,6 +205,7 @@ static int txn_commit(struct fs *fs)
 		batch_flush(fs);    /* fatal if that took a batch with it */
 	} else {
 		txn_forget_touched(fs);
+		doomed_reap(fs);
 	}
 	return ret;
 }
@@ -235,6 +237,7 @@ static int batch_flush(struct fs *fs)
 			  strerror(-ret));
 		abort();
 	}
+	doomed_reap(fs);
 	return ret;
 }
 
@@ -255,7 +258,7 @@ static int txn_commit_deferred(struct fs *fs)
 		return ret;
 	}
 	txn_forget_touched(fs);
-	if (meta_batch_age_ms(fs->meta) >= FS_BATCH_MS)
+	if (meta_batch_age_ms(fs->meta) >= fs->batch_ms)
 		return batch_flush(fs);
 	if (opens)
 		pthread_cond_broadcast(&fs->stop_cond); /* the flusher commits it in time */
@@ -351,10 +354,22 @@ static int inode_mark_writing(struct fs *fs, struct fs_inode *ip)
 static int inode_flush(struct fs *fs, struct fs_inode *ip, bool atime)
 {
 	bool writing_ended = (ip->attr.flags & META_INODE_WRITING) && ip->nwrite == 0;
+	int ret;
 
 	if (!ip->attr_valid || !(ip->attr_dirty || writing_ended || (atime && ip->atime_dirty)))
 		return 0;
-	return inode_store(fs, &ip->attr);
+	if (fs->in_txn)
+		return inode_store(fs, &ip->attr);
+	/* deferred: were it lost, the WRITING mark (committed) makes recovery read the cache file */
+	ret = txn_begin(fs);
+	if (ret)
+		return ret;
+	ret = inode_store(fs, &ip->attr);
+	if (ret) {
+		txn_rollback(fs);
+		return ret;
+	}
+	return txn_commit_deferred(fs);
 }
 
 /*
@@ -406,14 +421,58 @@ static void inode_to_stat(struct fs *fs, const struct meta_inode *in, struct sta
 	}
 }
 
+/*
+ * Deferred deletions. An inode's deletion joins the batch like any other
+ * metadata change, but its cache file may go only once the deletion is
+ * committed (meta.c rule B1: a crash before the commit brings the inode
+ * back, with its bytes). fs->doomed lists the inodes deleted in a batch not
+ * yet committed; doomed_reap removes their cache files once no batch is
+ * open (every commit path ends with it, and the flusher). Inode numbers are
+ * never reused (AUTOINCREMENT), so a doomed number names no other file in
+ * between.
+ */
+static void doomed_reap(struct fs *fs)
+{
+	if (fs->ndoomed == 0 || meta_batch_open(fs->meta))
+		return;
+	for (size_t i = 0; i < fs->ndoomed; i++) {
+		int ret = cache_file_remove(fs->cache, fs->doomed[i]);
+		if (ret)
+			log_warn("removing cache file of inode %" PRIu64 ": %s", fs->doomed[i],
+				 strerror(-ret));
+	}
+	fs->ndoomed = 0;
+}
+
+static int doomed_add(struct fs *fs, uint64_t ino)
+{
+	if (fs->ndoomed == fs->doomed_cap) {
+		size_t cap = fs->doomed_cap ? 2 * fs->doomed_cap : 64;
+		uint64_t *d = realloc(fs->doomed, cap * sizeof(*d));
+		if (!d)
+			return -ENOMEM;
+		fs->doomed = d;
+		fs->doomed_cap = cap;
+	}
+	fs->doomed[fs->ndoomed++] = ino;
+	return 0;
+}
+
 /* Delete inode IP->ino (no links left, no references) with its data. */
 static int inode_delete(struct fs *fs, uint64_t ino)
 {
-	int ret = meta_inode_delete(fs->meta, ino);
+	int ret = fs->in_txn ? -EBUSY : txn_begin(fs);
 
-	/* the cache file goes only once its deletion is committed (meta.c rule B1) */
-	if (ret == 0 && fs->in_txn)
-		ret = -EBUSY;
+	if (ret == 0) {
+		ret = meta_inode_delete(fs->meta, ino);
+		if (ret == 0)
+			ret = txn_commit_deferred(fs);
+		else
+			txn_rollback(fs);
+	}
+	/* the cache file goes only once its deletion is committed (see above) */
+	if (ret == 0 && meta_batch_open(fs->meta) && doomed_add(fs, ino) == 0)
+		return 0;
 	if (ret == 0)
 		ret = batch_flush(fs);
 	if (ret) {
@@ -735,15 +794,16 @@ static void *flusher_main(void *arg)
 
 		if (meta_batch_open(fs->meta)) {
 			struct timespec due = clock_after_ms(CLOCK_REALTIME,
-							     age < FS_BATCH_MS ? FS_BATCH_MS - age : 0);
+							     age < fs->batch_ms ? fs->batch_ms - age : 0);
 			if (!ts_le(until, due))
 				until = due;
 		}
 		pthread_cond_timedwait(&fs->stop_cond, &fs->lock, &until);
 		if (fs->stopping)
 			break;
-		if (meta_batch_age_ms(fs->meta) >= FS_BATCH_MS || meta_batch_lost(fs->meta))
+		if (meta_batch_age_ms(fs->meta) >= fs->batch_ms || meta_batch_lost(fs->meta))
 			batch_flush(fs);
+		doomed_reap(fs); /* also after a commit of the batch elsewhere */
 		if (ts_le(next_all, now_ts())) {
 			pthread_mutex_unlock(&fs->lock);
 			fs_flush_all(fs);
@@ -782,6 +842,7 @@ int fs_new(const struct fs_options *opt, struct fs **out, char *err, size_t errl
 	pthread_cond_init(&fs->stop_cond, NULL);
 	pthread_cond_init(&fs->fetch_cond, NULL);
 	fs->lease = opt->lease;
+	fs->batch_ms = opt->batch_ms ? opt->batch_ms : FS_BATCH_MS;
 	fs->table_size = 1024;
 	fs->table = calloc(fs->table_size, sizeof(*fs->table));
 	if (!fs->table) {
@@ -841,11 +902,14 @@ int fs_new(const struct fs_options *opt, struct fs **out, char *err, size_t errl
 	}
 	ret = meta_orphan_list(fs->meta, delete_orphan, fs);
 	if (ret == 0)
+		ret = batch_flush(fs); /* their cache files go: not strays */
+	if (ret == 0)
 		ret = cache_file_list(fs->cache, remove_stray_cache_file, fs);
 	if (ret == 0)
 		ret = meta_setting_set(fs->meta, "clean", "0");
 	if (ret == 0)
 		ret = meta_sync(fs->meta);
+	doomed_reap(fs);
 	if (ret) {
 		snprintf(err, errlen, "cannot prepare %s: %s", db_path, strerror(-ret));
 		goto out_free;
@@ -894,6 +958,7 @@ out_free:
 			itable_remove(fs, fs->table[i]);
 	meta_close(fs->meta);
 	cache_close(fs->cache);
+	free(fs->doomed);
 	free(fs->table);
 	free(fs);
 	return ret;
@@ -958,6 +1023,7 @@ int fs_free(struct fs *fs)
 	ret2 = meta_sync(fs->meta);
 	if (!ret)
 		ret = ret2;
+	doomed_reap(fs);
 	/* the bucket gets the last changes, the clean mark among them */
 	if (fs->journal)
 		journal_stop(fs->journal);
@@ -969,6 +1035,7 @@ int fs_free(struct fs *fs)
 	tier_free(fs);
 	meta_close(fs->meta);
 	cache_close(fs->cache);
+	free(fs->doomed);
 	free(fs->table);
 	pthread_cond_destroy(&fs->fetch_cond);
 	pthread_cond_destroy(&fs->stop_cond);
@@ -1280,8 +1347,13 @@ static int new_node(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, co
 	if (ret)
 		goto out_release_acl;
 	ret = hand_out(fs, &in, st);
-	if (ret == 0 && ipp)
-		*ipp = itable_find(fs, in.ino);
+	if (ret == 0) {
+		struct fs_inode *ip = itable_find(fs, in.ino);
+		if (ip)
+			ip->born_batch = meta_batch_id(fs->meta);
+		if (ipp)
+			*ipp = ip;
+	}
 	goto out_release_acl;
 
 out_rollback:
@@ -1996,6 +2068,41 @@ static int drop_setgid_for(struct fs *fs, struct fs_inode *ip, const struct fs_c
 	return inode_store(fs, &in);
 }
 
+/*
+ * The marks a write of LEN bytes at OFF needs before its bytes land: the
+ * inode's WRITING mark first (a crash between the two leaves no chunk past
+ * a committed size), the chunks' DIRTY marks, the lost ranges it covers.
+ * They are committed before the cache file changes — but for an inode
+ * created in the batch still open: a crash loses its creation with the
+ * marks, and its cache file is then a stray (removed at mount), so they
+ * join the batch (untar, cp -r, git: create, write, close).
+ */
+static int write_marks(struct fs *fs, struct fs_inode *ip, uint64_t off, size_t len)
+{
+	bool defer = !fs->in_txn && ip->born_batch && ip->born_batch == meta_batch_id(fs->meta);
+	int ret = defer ? txn_begin(fs) : 0;
+
+	if (ret == 0)
+		ret = inode_mark_writing(fs, ip);
+	if (ret == 0)
+		ret = chunks_mark_dirty(fs, ip, off / fs->chunk_size, (off + len - 1) / fs->chunk_size);
+	if (ret == 0)
+		ret = lost_forget(fs, ip, off, len);
+	if (!defer)
+		return ret;
+	if (ret == 0)
+		ret = txn_commit_deferred(fs); /* rolls back if it fails */
+	else
+		txn_rollback(fs);
+	if (ret) {
+		/* the chunk bits in memory may name marks the rollback took back: reload them */
+		chunk_bits_free(&ip->dirty);
+		chunk_bits_free(&ip->remote);
+		ip->chunks_known = false;
+	}
+	return ret;
+}
+
 int fs_write_begin(struct fs *fs, const struct fs_ctx *ctx, struct fs_file *fh, off_t off,
 		   size_t len, int *fd)
 {
@@ -2029,14 +2136,8 @@ int fs_write_begin(struct fs *fs, const struct fs_ctx *ctx, struct fs_file *fh, 
 				tier_note_append(fs, end - size < len ? end - size : len);
 		}
 	}
-	/* the mark first: a crash between the two leaves no chunk past a committed size */
 	if (ret == 0)
-		ret = inode_mark_writing(fs, ip);
-	if (ret == 0)
-		ret = chunks_mark_dirty(fs, ip, (uint64_t)off / fs->chunk_size,
-					((uint64_t)off + len - 1) / fs->chunk_size);
-	if (ret == 0)
-		ret = lost_forget(fs, ip, (uint64_t)off, len);
+		ret = write_marks(fs, ip, (uint64_t)off, len);
 	if (ret == 0)
 		ip->nwrite++; /* until fs_write_end: no upload may read these chunks meanwhile */
 	*fd = ip->fd;

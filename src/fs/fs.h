@@ -48,6 +48,7 @@ struct fs_options {
 	unsigned upload_delay_s;	 /* seconds without writes before a chunk is uploaded */
 	unsigned backpressure_timeout_s; /* writers waiting for uploads get ENOSPC after this */
 	unsigned uploaders;		 /* parallel uploads; 0: default */
+	unsigned batch_ms;		 /* group commit: deferred changes wait this long; 0: default */
 	/* the metadata in the bucket (src/journal/) */
 	unsigned metadata_sync_ms;	 /* changes shipped this often; 0: every second */
 	unsigned snapshot_interval_s;	 /* a snapshot this often while things change; 0: hourly */

@@ -50,6 +50,7 @@ struct fs_inode {
 	uint32_t nfetch;   /* chunk fetches in flight into this inode's cache file */
 	uint32_t nwrite;   /* writes between fs_write_begin and fs_write_end */
 	uint32_t nsync;	   /* fsyncs waiting for its chunks to reach the bucket (syncUpload) */
+	uint64_t born_batch; /* meta_batch_id() when it was created (0: committed then) */
 	int fd;		   /* cache file, -1 while closed */
 	bool attr_valid;   /* attr holds the inode's row */
 	bool attr_dirty;   /* attr is newer than the row (size and times of a written file) */
@@ -89,6 +90,9 @@ struct fs {
 	size_t table_count;
 	struct fs_inode *txn_touched; /* inodes changed by the open transaction */
 	bool in_txn;
+	int64_t batch_ms; /* group commit window (FS_BATCH_MS unless the options say) */
+	uint64_t *doomed; /* inodes deleted in the open batch: cache files to remove */
+	size_t ndoomed, doomed_cap;
 	pthread_cond_t fetch_cond; /* broadcast when a fetch ends (nfetch drops) */
 	struct tier *tier;	   /* NULL without a bucket */
 	struct journal *journal;   /* the metadata in the bucket; NULL without one, or read-only */

@@ -232,6 +232,7 @@ struct meta {
 	bool batch_lost;	/* SQLite rolled a batch back: the caller's memory is wrong */
 	int depth;		/* meta_begin() and helper savepoints open */
 	int64_t batch_since_ms; /* CLOCK_MONOTONIC, when the batch opened */
+	uint64_t batch_seq;	/* batches opened so far: the open one's id */
 };
 
 sqlite3 *meta_db(struct meta *m)
@@ -362,6 +363,11 @@ int meta_flush(struct meta *m)
 bool meta_batch_open(const struct meta *m)
 {
 	return m->batch;
+}
+
+uint64_t meta_batch_id(const struct meta *m)
+{
+	return m->batch ? m->batch_seq : 0;
 }
 
 int64_t meta_batch_age_ms(const struct meta *m)
@@ -666,6 +672,7 @@ int meta_commit_deferred(struct meta *m)
 	}
 	m->batch = true; /* the transaction stays open: rule B1 */
 	m->batch_since_ms = clock_ms(CLOCK_MONOTONIC);
+	m->batch_seq++;
 	return 0;
 }
 

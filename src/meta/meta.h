@@ -84,6 +84,11 @@ int meta_commit_deferred(struct meta *m);
 /* Commit the batch now (no-op without one, or inside a transaction). */
 int meta_flush(struct meta *m);
 bool meta_batch_open(const struct meta *m);
+/*
+ * The open batch's id, 0 without one: a change made while the id was N is
+ * uncommitted (and would be lost whole in a crash) as long as it is still N.
+ */
+uint64_t meta_batch_id(const struct meta *m);
 /* Milliseconds since the batch opened; 0 without one. */
 int64_t meta_batch_age_ms(const struct meta *m);
 /* SQLite rolled a batch back (a full disk, an I/O error): what it held is gone (rule B3). */

@@ -23,14 +23,20 @@ static bool in_no_group(const struct fs_ctx *ctx, gid_t gid)
 
 static const struct fs_ctx root_ctx = {0, 0, in_no_group, NULL, 0};
 
-static struct fs *open_fs(void)
+/* BATCH_MS: the group commit window (0: the default, 10 ms) */
+static struct fs *open_fs_batch(unsigned batch_ms)
 {
-	struct fs_options opt = {.cache_dir = dir, .chunk_size = 1u << 16};
+	struct fs_options opt = {.cache_dir = dir, .chunk_size = 1u << 16, .batch_ms = batch_ms};
 	struct fs *fs = NULL;
 	char err[256] = "";
 
 	TEST_ASSERT_EQ_INT(fs_new(&opt, &fs, err, sizeof(err)), 0);
 	return fs;
+}
+
+static struct fs *open_fs(void)
+{
+	return open_fs_batch(0);
 }
 
 static void fresh_dir(void)
@@ -60,6 +66,14 @@ static bool cache_file_exists(uint64_t ino)
 
 	snprintf(path, sizeof(path), "%s/data/%llu", dir, (unsigned long long)ino);
 	return access(path, F_OK) == 0;
+}
+
+/* A deleted inode's cache file goes once its deletion is committed: within the batch's 10 ms. */
+static bool cache_file_gone_soon(uint64_t ino)
+{
+	for (int i = 0; i < 200 && cache_file_exists(ino); i++)
+		usleep(10 * 1000);
+	return !cache_file_exists(ino);
 }
 
 static int count_chunk(void *arg, uint64_t idx, enum meta_chunk_state state)
@@ -125,6 +139,8 @@ static void test_write_read_persist(void)
 static void test_unlink_while_open(void)
 {
 	struct fs *fs = open_fs();
+
+	TEST_ASSERT_EQ_INT(fs_start(fs), 0); /* the flusher: it commits the batch */
 	struct fs_file *fh;
 	struct fs_read *rd;
 	struct stat st;
@@ -142,8 +158,8 @@ static void test_unlink_while_open(void)
 	TEST_ASSERT_EQ_INT(fs_release(fs, fh), 0);
 	TEST_ASSERT(cache_file_exists(st.st_ino)); /* the kernel still knows it */
 	fs_forget(fs, st.st_ino, 1);
-	TEST_ASSERT(!cache_file_exists(st.st_ino));
 	TEST_ASSERT_EQ_INT(fs_getattr(fs, st.st_ino, &st), -ENOENT);
+	TEST_ASSERT(cache_file_gone_soon(st.st_ino));
 	TEST_ASSERT_EQ_INT(fs_free(fs), 0);
 }
 
@@ -283,6 +299,8 @@ static void test_crash_recovery(void)
 		struct fs_file *fh;
 		if (fs_create(fs, &root_ctx, 1, "c", 0644, O_RDWR, &fh, &st))
 			_exit(1);
+		if (fs_fsync(fs, fh, false)) /* the creation committed */
+			_exit(2);
 		write_bytes(fs, fh, 0, 12345, 'c'); /* size only in memory */
 		_exit(0);
 	}
@@ -340,6 +358,105 @@ static void test_crash_inside_a_truncate(void)
 	TEST_ASSERT_EQ_INT(fs_free(fs), 0);
 }
 
+
+/* Read the LEN bytes of file NAME in the root; true if each is BYTE. */
+static bool file_holds(struct fs *fs, const char *name, size_t len, char byte)
+{
+	struct fs_file *fh;
+	struct fs_read *rd;
+	struct stat st;
+	char buf[8192];
+	size_t got = 0;
+	bool ok = false;
+	int fd;
+
+	if (len > sizeof(buf) || fs_lookup(fs, 1, name, &st) || (size_t)st.st_size != len)
+		return false;
+	if (fs_open(fs, st.st_ino, O_RDONLY, &fh) == 0) {
+		if (fs_read_prepare(fs, fh, 0, sizeof(buf), &fd, &got, &rd) == 0) {
+			ok = got == len && pread(fd, buf, len, 0) == (ssize_t)len;
+			for (size_t i = 0; ok && i < len; i++)
+				ok = buf[i] == byte;
+			fs_read_done(fs, rd);
+		}
+		fs_release(fs, fh);
+	}
+	fs_forget(fs, st.st_ino, 1);
+	return ok;
+}
+
+/*
+ * Group commit: a crash loses the open batch whole. A file created and
+ * written inside it is gone with its cache file (its write marks joined the
+ * batch, its bytes are a stray); what was committed before stays.
+ */
+static void test_crash_loses_the_batch_whole(void)
+{
+	struct stat st;
+	int pfd[2];
+	uint64_t ino = 0;
+
+	TEST_ASSERT_EQ_INT(pipe(pfd), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct fs *fs = open_fs_batch(600000); /* nothing commits by age */
+		struct fs_file *fh;
+		if (fs_create(fs, &root_ctx, 1, "kept", 0644, O_RDWR, &fh, &st))
+			_exit(1);
+		write_bytes(fs, fh, 0, 3000, 'k');
+		if (fs_fsync(fs, fh, false) || fs_release(fs, fh))
+			_exit(2);
+		if (fs_create(fs, &root_ctx, 1, "new", 0644, O_RDWR, &fh, &st))
+			_exit(3);
+		write_bytes(fs, fh, 0, 5000, 'n');
+		if (fs_release(fs, fh) || !cache_file_exists(st.st_ino))
+			_exit(4);
+		ino = st.st_ino;
+		if (write(pfd[1], &ino, sizeof(ino)) != sizeof(ino))
+			_exit(5);
+		_exit(0);
+	}
+	close(pfd[1]);
+	wait_child(pid);
+	TEST_ASSERT_EQ_INT(read(pfd[0], &ino, sizeof(ino)), (long long)sizeof(ino));
+	close(pfd[0]);
+	struct fs *fs = open_fs();
+	TEST_ASSERT_EQ_INT(fs_lookup(fs, 1, "new", &st), -ENOENT);
+	TEST_ASSERT(!cache_file_exists(ino));
+	TEST_ASSERT(file_holds(fs, "kept", 3000, 'k'));
+	TEST_ASSERT_EQ_INT(fs_free(fs), 0);
+}
+
+/*
+ * A deletion waits in the batch, and its cache file with it: a crash before
+ * the commit brings the file back whole, never a name without its bytes.
+ */
+static void test_crash_before_a_deletion_commits(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct fs *fs = open_fs_batch(600000);
+		struct fs_file *fh;
+		struct stat st;
+		if (fs_create(fs, &root_ctx, 1, "d", 0644, O_RDWR, &fh, &st))
+			_exit(1);
+		write_bytes(fs, fh, 0, 5000, 'd');
+		if (fs_fsync(fs, fh, false) || fs_release(fs, fh))
+			_exit(2);
+		if (fs_unlink(fs, 1, "d"))
+			_exit(3);
+		fs_forget(fs, st.st_ino, 1); /* no references left: the inode is deleted */
+		if (fs_getattr(fs, st.st_ino, &st) != -ENOENT)
+			_exit(4);
+		_exit(0);
+	}
+	wait_child(pid);
+	struct fs *fs = open_fs();
+	TEST_ASSERT(file_holds(fs, "d", 5000, 'd'));
+	TEST_ASSERT_EQ_INT(fs_free(fs), 0);
+}
+
 int main(void)
 {
 	char tmpl[] = "/tmp/zero-test-fs-XXXXXX";
@@ -350,11 +467,14 @@ int main(void)
 	void (*tests[])(void) = {test_write_read_persist, test_unlink_while_open,
 				 test_rename_rules,	  test_names_and_links,
 				 test_setgid_directory,	  test_punch_and_bounds,
-				 test_crash_recovery,	  test_crash_inside_a_truncate};
+				 test_crash_recovery,	  test_crash_inside_a_truncate,
+				 test_crash_loses_the_batch_whole, test_crash_before_a_deletion_commits};
 	const char *names[] = {"test_write_read_persist", "test_unlink_while_open",
 			       "test_rename_rules",	  "test_names_and_links",
 			       "test_setgid_directory",	  "test_punch_and_bounds",
-			       "test_crash_recovery",	  "test_crash_inside_a_truncate"};
+			       "test_crash_recovery",	  "test_crash_inside_a_truncate",
+			       "test_crash_loses_the_batch_whole",
+			       "test_crash_before_a_deletion_commits"};
 	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
 		int before = test_failed_asserts;
 		fresh_dir();
