@@ -121,7 +121,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct fuseops *f = userdata;
 	unsigned int want = FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE | FUSE_CAP_SPLICE_READ |
-			    FUSE_CAP_READDIRPLUS | FUSE_CAP_ASYNC_READ | FUSE_CAP_PARALLEL_DIROPS;
+			    FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_ASYNC_READ |
+			    FUSE_CAP_PARALLEL_DIROPS |
+			    FUSE_CAP_CACHE_SYMLINKS; /* a symlink's target never changes */
 
 	/*
 	 * POSIX ACLs: the kernel enforces them and caches them; the fs core
@@ -136,7 +138,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want |= want & conn->capable;
 	/* the kernel clears setuid/setgid itself through setattr; O_TRUNC arrives as setattr */
 	conn->want &= ~(unsigned int)(FUSE_CAP_HANDLE_KILLPRIV | FUSE_CAP_ATOMIC_O_TRUNC |
-				      FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_EXPORT_SUPPORT);
+				      FUSE_CAP_EXPORT_SUPPORT);
 	if (!f->opt.writeback_cache)
 		conn->want &= ~(unsigned int)FUSE_CAP_WRITEBACK_CACHE;
 	conn->max_write = 1u << 20;
@@ -323,6 +325,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->direct_io = fs_file_direct_io(fh);
 	if (fi->direct_io)
 		fi->keep_cache = 0;
+	fi->noflush = 1; /* see op_flush */
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		fs_release(req_fs(req), fh);
 }
@@ -345,6 +348,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	}
 	fi->fh = (uintptr_t)fh;
 	fi->keep_cache = 1;
+	fi->noflush = 1; /* see op_flush */
 	fill_entry(req, &st, &e);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 		fs_release(req_fs(req), fh);
@@ -408,6 +412,13 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 	fuse_reply_write(req, (size_t)n);
 }
 
+/*
+ * A close() waits for its FLUSH. Without the writeback cache the kernel
+ * sends none (noflush at open): what a flush would do (commit the size and
+ * times) release does, which does not hold up the closing process, and
+ * POSIX gives close no durability. With it, the kernel ignores noflush: it
+ * writes the dirty pages back and sends FLUSH.
+ */
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
@@ -434,7 +445,14 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		reply_err(req, ret);
 		return;
 	}
-	fi->cache_readdir = 0;
+	/*
+	 * The kernel keeps listings in its page cache: Zero is the only writer,
+	 * and every change to a directory passes through the kernel, which
+	 * drops the listing then. A warm ls -l costs no request, and the ACLs
+	 * the kernel caches survive it (a READDIRPLUS reply drops them).
+	 */
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
 	fuse_reply_open(req, fi);
 }
 

@@ -191,3 +191,70 @@ def test_statfs(workdir):
     write_file(p, b"x")
     assert os.statvfs(p).f_bsize == st.f_bsize
     assert stat.S_ISREG(os.stat(p).st_mode)
+
+
+def test_listing_follows_every_change(workdir):
+    """A directory listed once (the kernel may keep the listing) shows each
+    later change at once: create, mkdir, link, symlink, rename within, in
+    and out, unlink, rmdir, a change made by another process, and the
+    kernel's caches dropped in between."""
+    import subprocess
+    d = os.path.join(workdir, "d")
+    other = os.path.join(workdir, "other")
+    os.mkdir(d)
+    os.mkdir(other)
+    expect = set()
+
+    def check():
+        for _ in range(2):  # the second listing may come from a kept listing
+            assert set(os.listdir(d)) == expect
+            with os.scandir(d) as it:
+                assert {e.name for e in it} == expect
+
+    check()
+    for i in range(50):
+        write_file(os.path.join(d, f"f{i}"), b"x")
+        expect.add(f"f{i}")
+    check()
+    os.mkdir(os.path.join(d, "sub"))
+    expect.add("sub")
+    check()
+    os.link(os.path.join(d, "f0"), os.path.join(d, "hard"))
+    expect.add("hard")
+    check()
+    os.symlink("f1", os.path.join(d, "sym"))
+    expect.add("sym")
+    check()
+    os.rename(os.path.join(d, "f2"), os.path.join(d, "renamed"))
+    expect ^= {"f2", "renamed"}
+    check()
+    os.rename(os.path.join(d, "f3"), os.path.join(other, "moved-out"))
+    expect.discard("f3")
+    check()
+    write_file(os.path.join(other, "in"), b"y")
+    os.rename(os.path.join(other, "in"), os.path.join(d, "moved-in"))
+    expect.add("moved-in")
+    check()
+    os.rename(os.path.join(d, "f4"), os.path.join(d, "f5"))  # over an entry
+    expect.discard("f4")
+    check()
+    os.unlink(os.path.join(d, "f6"))
+    expect.discard("f6")
+    check()
+    os.rmdir(os.path.join(d, "sub"))
+    expect.discard("sub")
+    check()
+    subprocess.run(["mv", os.path.join(d, "f7"), os.path.join(d, "by-mv")], check=True)
+    subprocess.run(["touch", os.path.join(d, "by-touch")], check=True)
+    expect ^= {"f7", "by-mv", "by-touch"}
+    check()
+    drop_caches()
+    check()
+    for n in list(expect):
+        p = os.path.join(d, n)
+        if os.path.isdir(p) and not os.path.islink(p):
+            os.rmdir(p)
+        else:
+            os.unlink(p)
+    expect.clear()
+    check()
