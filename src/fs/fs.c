@@ -360,7 +360,8 @@ static int inode_flush(struct fs *fs, struct fs_inode *ip, bool atime)
 		return 0;
 	if (fs->in_txn)
 		return inode_store(fs, &ip->attr);
-	/* deferred: were it lost, the WRITING mark (committed) makes recovery read the cache file */
+	/* deferred: were it lost, the WRITING mark (committed) makes recovery read the cache file
+	 */
 	ret = txn_begin(fs);
 	if (ret)
 		return ret;
@@ -566,7 +567,7 @@ static int chunk_load_cb(void *arg, uint64_t idx, enum meta_chunk_state state)
 	 */
 	if (state == CHUNK_DIRTY)
 		return tier_chunk_uploading(cl->fs, ip->ino, idx) ? 0
-								    : chunk_bits_set(&ip->dirty, idx);
+								  : chunk_bits_set(&ip->dirty, idx);
 	if (state == CHUNK_REMOTE)
 		return chunk_bits_set(&ip->remote, idx);
 	return 0;
@@ -736,7 +737,8 @@ static int recover_file_size(void *arg, uint64_t ino)
 			return 0;
 		if ((uint64_t)st.st_size < in.size)
 			return recover_truncate(fs, &in, &st);
-		log_warn("recovery: inode %" PRIu64 ": cache file of %lld bytes cut to its size %" PRIu64,
+		log_warn("recovery: inode %" PRIu64
+			 ": cache file of %lld bytes cut to its size %" PRIu64,
 			 ino, (long long)st.st_size, in.size);
 		ret = cache_file_truncate(fs->cache, ino, in.size);
 		if (ret)
@@ -744,14 +746,15 @@ static int recover_file_size(void *arg, uint64_t ino)
 		return 0;
 	}
 	log_warn("recovery: inode %" PRIu64 " was being written: size %" PRIu64
-		 " -> %lld from its cache file", ino, in.size, (long long)st.st_size);
+		 " -> %lld from its cache file",
+		 ino, in.size, (long long)st.st_size);
 	in.size = (uint64_t)st.st_size;
 	if (!ts_le(st.st_mtim, in.mtime))
 		in.mtime = in.ctime = st.st_mtim;
 	in.flags &= ~META_INODE_WRITING;
 	/* marks of writes whose bytes never landed lie past that size: they go */
-	ret = meta_chunk_delete_range(fs->meta, ino, (in.size + fs->chunk_size - 1) / fs->chunk_size,
-				      UINT64_MAX);
+	ret = meta_chunk_delete_range(fs->meta, ino,
+				      (in.size + fs->chunk_size - 1) / fs->chunk_size, UINT64_MAX);
 	return ret ? ret : meta_inode_update(fs->meta, &in);
 }
 
@@ -793,8 +796,8 @@ static void *flusher_main(void *arg)
 		int64_t age = meta_batch_age_ms(fs->meta);
 
 		if (meta_batch_open(fs->meta)) {
-			struct timespec due = clock_after_ms(CLOCK_REALTIME,
-							     age < fs->batch_ms ? fs->batch_ms - age : 0);
+			struct timespec due = clock_after_ms(
+			    CLOCK_REALTIME, age < fs->batch_ms ? fs->batch_ms - age : 0);
 			if (!ts_le(until, due))
 				until = due;
 		}
@@ -825,6 +828,8 @@ static bool lease_fenced_of(void *arg)
 {
 	return arg && lease_fenced(arg);
 }
+
+static void rare_names_load(struct fs *fs);
 
 int fs_new(const struct fs_options *opt, struct fs **out, char *err, size_t errlen)
 {
@@ -888,6 +893,7 @@ int fs_new(const struct fs_options *opt, struct fs **out, char *err, size_t errl
 		goto out_free;
 	}
 
+	rare_names_load(fs);
 	if (meta_setting_get(fs->meta, "clean", buf, sizeof(buf)) == 0 && strcmp(buf, "0") == 0) {
 		log_warn("the last mount of %s did not stop cleanly; checking", opt->cache_dir);
 		ret = meta_check(fs->meta, true, log_problem, NULL);
@@ -943,7 +949,8 @@ int fs_new(const struct fs_options *opt, struct fs **out, char *err, size_t errl
 		if (ret)
 			goto out_free;
 		fs->sync_upload = opt->sync_upload;
-		fs->sync_timeout_s = opt->backpressure_timeout_s ? opt->backpressure_timeout_s : 300;
+		fs->sync_timeout_s =
+		    opt->backpressure_timeout_s ? opt->backpressure_timeout_s : 300;
 	}
 	*out = fs;
 	return 0;
@@ -1924,7 +1931,8 @@ int fs_read_prepare(struct fs *fs, struct fs_file *fh, off_t off, size_t size, i
 		    (ret = meta_lost_overlaps(fs->meta, ip->ino, (uint64_t)off, *len)) != 0) {
 			/* never bytes the file did not hold (restore.c): EIO until rewritten */
 			if (ret > 0) {
-				log_warn("read of inode %" PRIu64 " at %lld: bytes lost in a recovery",
+				log_warn("read of inode %" PRIu64
+					 " at %lld: bytes lost in a recovery",
 					 ip->ino, (long long)off);
 				ret = -EIO;
 			}
@@ -2085,7 +2093,8 @@ static int write_marks(struct fs *fs, struct fs_inode *ip, uint64_t off, size_t 
 	if (ret == 0)
 		ret = inode_mark_writing(fs, ip);
 	if (ret == 0)
-		ret = chunks_mark_dirty(fs, ip, off / fs->chunk_size, (off + len - 1) / fs->chunk_size);
+		ret = chunks_mark_dirty(fs, ip, off / fs->chunk_size,
+					(off + len - 1) / fs->chunk_size);
 	if (ret == 0)
 		ret = lost_forget(fs, ip, off, len);
 	if (!defer)
@@ -2496,6 +2505,37 @@ static bool is_zero_xattr(const char *name)
 }
 
 /*
+ * Names the kernel asks for of every file though hardly any filesystem
+ * holds them: security.capability before every write (to clear it), and
+ * security.selinux, which ls -l asks of every file when SELinux is off (with
+ * it on, the kernel answers). Until one is stored, they are answered from
+ * memory, without the lock: security.capability ENODATA, security.selinux
+ * EOPNOTSUPP — a filesystem without labels, which ls then stops asking (it
+ * remembers that per device). The first one stored turns on the answers of
+ * ext4 (fs->rare_used, also taken from the table at mount).
+ */
+static const struct {
+	const char *name;
+	int absent; /* the answer while no inode has it */
+} rare_names[] = {{"security.capability", -ENODATA}, {"security.selinux", -EOPNOTSUPP}};
+
+static int rare_name(const char *name)
+{
+	for (size_t i = 0; i < sizeof(rare_names) / sizeof(rare_names[0]); i++)
+		if (strcmp(name, rare_names[i].name) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* At mount: which of the rare names some inode holds (on an error: as if all). */
+static void rare_names_load(struct fs *fs)
+{
+	for (size_t i = 0; i < sizeof(rare_names) / sizeof(rare_names[0]); i++)
+		if (meta_xattr_name_used(fs->meta, rare_names[i].name) != 0)
+			fs->rare_used |= 1u << i;
+}
+
+/*
  * Set (FLAGS >= 0) or remove (FLAGS -1) attribute NAME of INO for CTX, and
  * update its ctime. ACLs go through acl_set(), which may change the mode.
  */
@@ -2514,6 +2554,8 @@ static int xattr_change(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, c
 	ret = txn_begin(fs);
 	if (ret)
 		goto out_unlock;
+	if (flags >= 0 && rare_name(name) >= 0) /* before the row exists: readers look it up */
+		__atomic_fetch_or(&fs->rare_used, 1u << rare_name(name), __ATOMIC_SEQ_CST);
 	if (acl_is_name(name))
 		ret = acl_set(fs, ctx, &in, name, flags >= 0 ? value : NULL, size);
 	else if (flags >= 0)
@@ -2564,6 +2606,9 @@ int fs_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, size_t
 
 	if (ret)
 		return ret == -EOPNOTSUPP ? -ENODATA : ret;
+	ret = rare_name(name);
+	if (ret >= 0 && !(__atomic_load_n(&fs->rare_used, __ATOMIC_SEQ_CST) & (1u << ret)))
+		return rare_names[ret].absent;
 	pthread_mutex_lock(&fs->lock);
 	if (strcmp(name, "user.zero.checkpoints") == 0)
 		ret = journal_checkpoints_text(fs->meta, buf, size, len);

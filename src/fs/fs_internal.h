@@ -43,19 +43,19 @@ struct fs_read {
 
 struct fs_inode {
 	uint64_t ino;
-	uint64_t nlookup;  /* references the kernel holds */
-	uint32_t nopen;	   /* open handles */
-	uint32_t nread;	   /* reads between fs_read_prepare and fs_read_done */
+	uint64_t nlookup;      /* references the kernel holds */
+	uint32_t nopen;	       /* open handles */
+	uint32_t nread;	       /* reads between fs_read_prepare and fs_read_done */
 	struct fs_read *reads; /* those reads, for the evictor */
-	uint32_t nfetch;   /* chunk fetches in flight into this inode's cache file */
-	uint32_t nwrite;   /* writes between fs_write_begin and fs_write_end */
-	uint32_t nsync;	   /* fsyncs waiting for its chunks to reach the bucket (syncUpload) */
-	uint64_t born_batch; /* meta_batch_id() when it was created (0: committed then) */
-	int fd;		   /* cache file, -1 while closed */
-	bool attr_valid;   /* attr holds the inode's row */
-	bool attr_dirty;   /* attr is newer than the row (size and times of a written file) */
-	bool atime_dirty;  /* only the access time is newer: saved lazily, not on close */
-	bool chunks_known; /* dirty and remote have been loaded from the chunk table */
+	uint32_t nfetch;       /* chunk fetches in flight into this inode's cache file */
+	uint32_t nwrite;       /* writes between fs_write_begin and fs_write_end */
+	uint32_t nsync;	       /* fsyncs waiting for its chunks to reach the bucket (syncUpload) */
+	uint64_t born_batch;   /* meta_batch_id() when it was created (0: committed then) */
+	int fd;		       /* cache file, -1 while closed */
+	bool attr_valid;       /* attr holds the inode's row */
+	bool attr_dirty;       /* attr is newer than the row (size and times of a written file) */
+	bool atime_dirty;      /* only the access time is newer: saved lazily, not on close */
+	bool chunks_known;     /* dirty and remote have been loaded from the chunk table */
 	struct meta_inode attr;
 	struct chunk_bits dirty;  /* DIRTY mark committed for the chunk's current version */
 	struct chunk_bits remote; /* chunk is REMOTE: its range in the cache file is a hole */
@@ -90,8 +90,9 @@ struct fs {
 	size_t table_count;
 	struct fs_inode *txn_touched; /* inodes changed by the open transaction */
 	bool in_txn;
-	int64_t batch_ms; /* group commit window (FS_BATCH_MS unless the options say) */
-	uint64_t *doomed; /* inodes deleted in the open batch: cache files to remove */
+	int64_t batch_ms;   /* group commit window (FS_BATCH_MS unless the options say) */
+	unsigned rare_used; /* bit i: some inode has rare_names[i] (fs.c); atomic */
+	uint64_t *doomed;   /* inodes deleted in the open batch: cache files to remove */
 	size_t ndoomed, doomed_cap;
 	pthread_cond_t fetch_cond; /* broadcast when a fetch ends (nfetch drops) */
 	struct tier *tier;	   /* NULL without a bucket */

@@ -224,7 +224,8 @@ struct meta {
 	uint64_t version_seq;
 	sqlite3_session *session; /* changes.c: what is shipped to the bucket */
 	struct meta_rows rows;	  /* changes.c: rows it recorded since the last take */
-	/* total changes after open: a cache changed outside a journaled mount is known (changes.c) */
+	/* total changes after open: a cache changed outside a journaled mount is known (changes.c)
+	 */
 	sqlite3_int64 changes_at_open;
 	/* deferred commits (rules B1-B3 below) */
 	bool batch;		/* the open transaction holds deferred commits */
@@ -1001,6 +1002,22 @@ int meta_xattr_set(struct meta *m, uint64_t ino, const char *name, const void *v
 	return ret; /* -EEXIST from the primary key for XATTR_CREATE */
 }
 
+int meta_xattr_name_used(struct meta *m, const char *name)
+{
+	sqlite3_stmt *st;
+	int rc =
+	    sqlite3_prepare_v2(m->db, "SELECT 1 FROM xattr WHERE name = ? LIMIT 1", -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return sqlite_errno(m, rc, "xattr name used");
+	bind_name(st, 1, name);
+	rc = meta_step(m, st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW	   ? 1
+	       : rc == SQLITE_DONE ? 0
+				   : sqlite_errno(m, rc, "xattr name used");
+}
+
 int meta_xattr_list(struct meta *m, uint64_t ino, char *buf, size_t size, size_t *len)
 {
 	sqlite3_stmt *st = stmt_get(m, ST_XATTR_LIST);
@@ -1419,8 +1436,9 @@ int meta_object_stats(struct meta *m, uint64_t *count, uint64_t *bytes)
 
 int meta_inode_path(struct meta *m, uint64_t ino, char *buf, size_t size, uint64_t *links)
 {
-	static const char sql[] = "SELECT parent, name, (SELECT count(*) FROM dentry WHERE ino = ?1) "
-				  "FROM dentry WHERE ino = ?1 ORDER BY id LIMIT 1";
+	static const char sql[] =
+	    "SELECT parent, name, (SELECT count(*) FROM dentry WHERE ino = ?1) "
+	    "FROM dentry WHERE ino = ?1 ORDER BY id LIMIT 1";
 	sqlite3_stmt *st = NULL;
 	uint64_t *seen = NULL; /* the inodes walked through, to tell a circle */
 	char *tmp = NULL;
@@ -1565,8 +1583,8 @@ int meta_object_filter_unknown(struct meta *m, uint8_t (*ids)[META_OBJECT_ID_LEN
 	referenced = calloc(k, sizeof(*referenced));
 	if (!referenced)
 		return -ENOMEM;
-	rc = sqlite3_prepare_v2(m->db, "SELECT object FROM chunk WHERE object IS NOT NULL", -1,
-				&st, NULL);
+	rc = sqlite3_prepare_v2(m->db, "SELECT object FROM chunk WHERE object IS NOT NULL", -1, &st,
+				NULL);
 	if (rc != SQLITE_OK) {
 		ret = sqlite_errno(m, rc, "object references");
 		goto out_free;

@@ -143,6 +143,8 @@ int meta_xattr_set(struct meta *m, uint64_t ino, const char *name, const void *v
 		   int flags);
 /* NUL-separated names into BUF; *LEN gets the full length needed. */
 int meta_xattr_list(struct meta *m, uint64_t ino, char *buf, size_t size, size_t *len);
+/* 1 if some inode has an extended attribute NAME, 0 if none has (a scan: for mount time). */
+int meta_xattr_name_used(struct meta *m, const char *name);
 int meta_xattr_remove(struct meta *m, uint64_t ino, const char *name);
 
 #define META_OBJECT_ID_LEN 32
@@ -169,8 +171,8 @@ int meta_chunk_get(struct meta *m, uint64_t ino, uint64_t idx, struct meta_chunk
 /*
  * Mark chunk IDX of INO DIRTY (creating the row), giving it a new version
  * (one no chunk had before: versions never come back, even for a row that
- * was deleted and is made anew) and setting its access time to NOW. Returns 1 when it was not DIRTY before,
- * 0 when it was.
+ * was deleted and is made anew) and setting its access time to NOW. Returns 1 when it was not DIRTY
+ * before, 0 when it was.
  */
 int meta_chunk_set_dirty(struct meta *m, uint64_t ino, uint64_t idx, int64_t now);
 /*

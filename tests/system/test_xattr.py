@@ -156,3 +156,38 @@ def test_xattr_permissions(workdir):
     assert "trusted.t" not in as_user(lambda: os.listxattr("f"), workdir)
     assert user_errno(lambda: os.setxattr("f", "trusted.u", b"x"),
                       workdir) == errno.EPERM
+
+
+def test_security_labels_and_capabilities(workdir):
+    """security.selinux and security.capability, which ls -l and every
+    write ask of every file: a missing one is ENODATA (a filesystem that
+    holds no SELinux label may say EOPNOTSUPP, as one without labels);
+    once stored they read back, a write drops the capability as on ext4,
+    and another file's missing one is ENODATA."""
+    a, b = os.path.join(workdir, "a"), os.path.join(workdir, "b")
+    write_file(a, b"a")
+    write_file(b, b"b")
+    for name, absent in (("security.selinux", (errno.ENODATA, errno.EOPNOTSUPP)),
+                         ("security.capability", (errno.ENODATA,))):
+        try:
+            os.getxattr(b, name)
+            raise AssertionError(f"{name} of a new file")
+        except OSError as e:
+            assert e.errno in absent, (name, e)
+    os.setxattr(a, "security.selinux", b"system_u:object_r:zero_test_t:s0\0")
+    assert os.getxattr(a, "security.selinux") == b"system_u:object_r:zero_test_t:s0\0"
+    with expect_errno(errno.ENODATA):
+        os.getxattr(b, "security.selinux")
+    # cap_net_bind_service permitted, revision 2 (linux/capability.h)
+    cap = (0x02000000).to_bytes(4, "little") + (1 << 10).to_bytes(4, "little") + bytes(12)
+    os.setxattr(a, "security.capability", cap)
+    assert os.getxattr(a, "security.capability") == cap
+    with expect_errno(errno.ENODATA):
+        os.getxattr(b, "security.capability")
+    drop_caches()
+    assert os.getxattr(a, "security.capability") == cap
+    with open(a, "r+b") as f:
+        f.write(b"changed")
+    with expect_errno(errno.ENODATA):
+        os.getxattr(a, "security.capability")
+    assert os.getxattr(a, "security.selinux") == b"system_u:object_r:zero_test_t:s0\0"

@@ -180,7 +180,8 @@ static void test_rename_rules(void)
 	/* over a non-empty directory */
 	TEST_ASSERT_EQ_INT(fs_mkdir(fs, &root_ctx, 1, "c", 0755, &st), 0);
 	TEST_ASSERT_EQ_INT(fs_rename(fs, &root_ctx, 1, "c", a.st_ino, "b", 0), -ENOTEMPTY);
-	TEST_ASSERT_EQ_INT(fs_rename(fs, &root_ctx, 1, "f", b.st_ino, "g", RENAME_NOREPLACE), -EEXIST);
+	TEST_ASSERT_EQ_INT(fs_rename(fs, &root_ctx, 1, "f", b.st_ino, "g", RENAME_NOREPLACE),
+			   -EEXIST);
 	TEST_ASSERT_EQ_INT(fs_rename(fs, &root_ctx, 1, "f", b.st_ino, "g", RENAME_EXCHANGE), 0);
 	TEST_ASSERT_EQ_INT(fs_lookup(fs, 1, "f", &st), 0);
 	TEST_ASSERT_EQ_INT(st.st_ino, e.st_ino);
@@ -203,8 +204,8 @@ static void test_rename_rules(void)
 	TEST_ASSERT_EQ_INT(fs_lookup(fs, 1, "f", &st), 0);
 	TEST_ASSERT_EQ_INT(st.st_mode, S_IFCHR);
 	TEST_ASSERT_EQ_INT(st.st_rdev, 0);
-	TEST_ASSERT_EQ_INT(fs_rename(fs, &root_ctx, 1, "x", 1, "f", RENAME_WHITEOUT | RENAME_NOREPLACE),
-			   -EEXIST);
+	TEST_ASSERT_EQ_INT(
+	    fs_rename(fs, &root_ctx, 1, "x", 1, "f", RENAME_WHITEOUT | RENAME_NOREPLACE), -EEXIST);
 	TEST_ASSERT_EQ_INT(fs_free(fs), 0);
 }
 
@@ -358,7 +359,6 @@ static void test_crash_inside_a_truncate(void)
 	TEST_ASSERT_EQ_INT(fs_free(fs), 0);
 }
 
-
 /* Read the LEN bytes of file NAME in the root; true if each is BYTE. */
 static bool file_holds(struct fs *fs, const char *name, size_t len, char byte)
 {
@@ -457,6 +457,45 @@ static void test_crash_before_a_deletion_commits(void)
 	TEST_ASSERT_EQ_INT(fs_free(fs), 0);
 }
 
+/*
+ * security.selinux and security.capability are answered from memory until
+ * some inode has one (fs.c, rare_names); the first one stored, and at the
+ * next mount the table, turn on the answers of ext4.
+ */
+static void test_rare_xattr_names(void)
+{
+	struct fs *fs = open_fs();
+	struct fs_file *fh;
+	struct stat a, b;
+	char buf[64];
+	size_t len = 0;
+
+	TEST_ASSERT_EQ_INT(fs_create(fs, &root_ctx, 1, "a", 0644, O_RDWR, &fh, &a), 0);
+	TEST_ASSERT_EQ_INT(fs_release(fs, fh), 0);
+	TEST_ASSERT_EQ_INT(fs_create(fs, &root_ctx, 1, "b", 0644, O_RDWR, &fh, &b), 0);
+	TEST_ASSERT_EQ_INT(fs_release(fs, fh), 0);
+	TEST_ASSERT_EQ_INT(fs_getxattr(fs, b.st_ino, "security.selinux", buf, sizeof(buf), &len),
+			   -EOPNOTSUPP);
+	TEST_ASSERT_EQ_INT(fs_getxattr(fs, b.st_ino, "security.capability", buf, sizeof(buf), &len),
+			   -ENODATA);
+	TEST_ASSERT_EQ_INT(fs_setxattr(fs, &root_ctx, a.st_ino, "security.selinux", "l", 1, 0), 0);
+	TEST_ASSERT_EQ_INT(fs_getxattr(fs, a.st_ino, "security.selinux", buf, sizeof(buf), &len),
+			   0);
+	TEST_ASSERT_EQ_INT(len, 1);
+	TEST_ASSERT_EQ_INT(fs_getxattr(fs, b.st_ino, "security.selinux", buf, sizeof(buf), &len),
+			   -ENODATA);
+	TEST_ASSERT_EQ_INT(fs_setxattr(fs, &root_ctx, a.st_ino, "security.capability", "c", 1, 0),
+			   0);
+	TEST_ASSERT_EQ_INT(fs_free(fs), 0);
+
+	fs = open_fs(); /* the table says which names are in use */
+	TEST_ASSERT_EQ_INT(fs_getxattr(fs, a.st_ino, "security.capability", buf, sizeof(buf), &len),
+			   0);
+	TEST_ASSERT_EQ_INT(fs_getxattr(fs, b.st_ino, "security.selinux", buf, sizeof(buf), &len),
+			   -ENODATA);
+	TEST_ASSERT_EQ_INT(fs_free(fs), 0);
+}
+
 int main(void)
 {
 	char tmpl[] = "/tmp/zero-test-fs-XXXXXX";
@@ -464,17 +503,28 @@ int main(void)
 	if (!mkdtemp(tmpl))
 		return 1;
 	snprintf(dir, sizeof(dir), "%s", tmpl);
-	void (*tests[])(void) = {test_write_read_persist, test_unlink_while_open,
-				 test_rename_rules,	  test_names_and_links,
-				 test_setgid_directory,	  test_punch_and_bounds,
-				 test_crash_recovery,	  test_crash_inside_a_truncate,
-				 test_crash_loses_the_batch_whole, test_crash_before_a_deletion_commits};
-	const char *names[] = {"test_write_read_persist", "test_unlink_while_open",
-			       "test_rename_rules",	  "test_names_and_links",
-			       "test_setgid_directory",	  "test_punch_and_bounds",
-			       "test_crash_recovery",	  "test_crash_inside_a_truncate",
+	void (*tests[])(void) = {test_write_read_persist,
+				 test_unlink_while_open,
+				 test_rename_rules,
+				 test_names_and_links,
+				 test_setgid_directory,
+				 test_punch_and_bounds,
+				 test_crash_recovery,
+				 test_crash_inside_a_truncate,
+				 test_crash_loses_the_batch_whole,
+				 test_crash_before_a_deletion_commits,
+				 test_rare_xattr_names};
+	const char *names[] = {"test_write_read_persist",
+			       "test_unlink_while_open",
+			       "test_rename_rules",
+			       "test_names_and_links",
+			       "test_setgid_directory",
+			       "test_punch_and_bounds",
+			       "test_crash_recovery",
+			       "test_crash_inside_a_truncate",
 			       "test_crash_loses_the_batch_whole",
-			       "test_crash_before_a_deletion_commits"};
+			       "test_crash_before_a_deletion_commits",
+			       "test_rare_xattr_names"};
 	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
 		int before = test_failed_asserts;
 		fresh_dir();
