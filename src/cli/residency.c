@@ -542,13 +542,40 @@ static void json_string(const struct json_object *obj, const char *key, char *ou
 /* ---- zero status ---- */
 
 static const char *const status_keys[] = {
-    "bucket",	      "chunk_size",	 "cache_used",	  "cache_target",  "dirty_chunks",
-    "dirty_bytes",    "uploading",	 "upload_rate",	  "upload_eta_s",  "uploads",
-    "uploaded_bytes", "dedup_hits",	 "clean_chunks",  "remote_chunks", "bucket_objects",
-    "bucket_bytes",   "reads",		 "reads_fetched", "hit_ratio",	   "fetches",
-    "fetched_bytes",  "fetch_errors",	 "upload_errors", "evictions",	   "evicted_bytes",
-    "gc_deleted",     "writers_waiting", "memory_rss",    "memory_buffers", "memory_buffers_peak",
-    "memory_buffers_limit", "last_error",
+    "bucket",
+    "chunk_size",
+    "cache_used",
+    "cache_target",
+    "dirty_chunks",
+    "dirty_bytes",
+    "uploading",
+    "upload_rate",
+    "upload_eta_s",
+    "uploads",
+    "uploaded_bytes",
+    "dedup_hits",
+    "clean_chunks",
+    "remote_chunks",
+    "bucket_objects",
+    "bucket_bytes",
+    "reads",
+    "reads_fetched",
+    "hit_ratio",
+    "fetches",
+    "fetched_bytes",
+    "fetch_errors",
+    "upload_errors",
+    "evictions",
+    "evicted_bytes",
+    "gc_deleted",
+    "writers_waiting",
+    "memory_rss",
+    "memory_buffers",
+    "memory_buffers_peak",
+    "memory_buffers_limit",
+    "inodes_in_memory",
+    "inodes_idle",
+    "last_error",
 };
 
 static void status_usage(FILE *out)
@@ -586,12 +613,14 @@ static void status_print_lease(const struct json_object *st)
 	if (!localtime_r(&expires, &tm) || !strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm))
 		snprintf(when, sizeof(when), "%lld", (long long)expires);
 	if (json_true(st, "lease_fenced"))
-		STATUS_LINE("lease", "fenced: read-only; host %s (pid %" PRIu64 ", cache %s) holds "
+		STATUS_LINE("lease",
+			    "fenced: read-only; host %s (pid %" PRIu64 ", cache %s) holds "
 			    "generation %" PRIu64 " (this mount had %" PRIu64 ")",
-			    host, json_u64(st, "lease_pid"), cache, json_u64(st, "lease_generation"),
-			    json_u64(st, "lease_my_generation"));
+			    host, json_u64(st, "lease_pid"), cache,
+			    json_u64(st, "lease_generation"), json_u64(st, "lease_my_generation"));
 	else if (strcmp(state, "held") == 0)
-		STATUS_LINE("lease", "held by host %s (pid %" PRIu64 "), generation %" PRIu64
+		STATUS_LINE("lease",
+			    "held by host %s (pid %" PRIu64 "), generation %" PRIu64
 			    ", until %s (%s)%s%s",
 			    host, json_u64(st, "lease_pid"), json_u64(st, "lease_generation"), when,
 			    json_true(st, "lease_conditional") ? "conditional writes"
@@ -665,6 +694,8 @@ static void status_print(const char *mnt, const struct json_object *st)
 	format_bytes(json_u64(st, "memory_buffers"), b, sizeof(b));
 	format_bytes(json_u64(st, "memory_buffers_limit"), c, sizeof(c));
 	STATUS_LINE("memory", "%s resident; transfer buffers %s of at most %s", a, b, c);
+	STATUS_LINE("inodes", "%" PRIu64 " in memory, %" PRIu64 " known to the kernel and idle",
+		    json_u64(st, "inodes_in_memory"), json_u64(st, "inodes_idle"));
 
 	status_print_lease(st);
 	if (json_get(st, "meta_seq")) {
@@ -681,7 +712,8 @@ static void status_print(const char *mnt, const struct json_object *st)
 			snprintf(c, sizeof(c), "%" PRIu64 " days", keep / 86400);
 		else
 			snprintf(c, sizeof(c), "%" PRIu64 " s", keep);
-		STATUS_LINE("metadata", "%s in the bucket (item %" PRIu64 "; %" PRIu64 " log items, %" PRIu64
+		STATUS_LINE("metadata",
+			    "%s in the bucket (item %" PRIu64 "; %" PRIu64 " log items, %" PRIu64
 			    " snapshots, %" PRIu64 " failed puts); history kept %s",
 			    behind, json_u64(st, "meta_seq"), json_u64(st, "meta_segments"),
 			    json_u64(st, "meta_snapshots"), json_u64(st, "meta_ship_errors"), c);

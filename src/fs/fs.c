@@ -111,7 +111,10 @@ static void itable_grow(struct fs *fs)
 	fs->table_size = nsize;
 }
 
-/* Find or add the in-memory inode INO; NULL only when out of memory. */
+/*
+ * Find or add the in-memory inode INO, with the kernel's references to it
+ * if it was idle (fs->refs, see inode_compact); NULL only when out of memory.
+ */
 struct fs_inode *itable_get(struct fs *fs, uint64_t ino)
 {
 	struct fs_inode *ip = itable_find(fs, ino);
@@ -124,6 +127,7 @@ struct fs_inode *itable_get(struct fs *fs, uint64_t ino)
 		return NULL;
 	ip->ino = ino;
 	ip->fd = -1;
+	ip->nlookup = reftab_take(&fs->refs, ino);
 	if (fs->table_count + 1 > fs->table_size)
 		itable_grow(fs);
 	h = hash_ino(ino, fs->table_size);
@@ -486,14 +490,41 @@ static int inode_delete(struct fs *fs, uint64_t ino)
 	return 0;
 }
 
-/* Drop IP from memory if nothing references it; delete the inode if unlinked. */
+/*
+ * An inode the kernel still references but nothing in the daemon uses (no
+ * handle, read, write, fetch or fsync; nothing in memory newer than its
+ * row, its upload delay over) leaves the table: the kernel's count of it
+ * goes to fs->refs, 16 bytes instead of a struct fs_inode (reftab.h), so
+ * that the daemon's memory stays flat however many inodes the kernel keeps.
+ * itable_get brings it back with its count.
+ */
+static void inode_compact(struct fs *fs, struct fs_inode *ip)
+{
+	if (ip->nwrite > 0 || ip->nsync > 0 || ip->txn_touched || ip->atime_dirty)
+		return; /* the periodic flush stores the access time, and compacts it then */
+	if (inode_flush(fs, ip, false) || ip->attr_dirty)
+		return;
+	if (!fs->stopping && tier_write_is_recent(fs, ip))
+		return;
+	if (reftab_add(&fs->refs, ip->ino, ip->nlookup))
+		return; /* no room for the entry: the inode stays */
+	itable_remove(fs, ip);
+}
+
+/*
+ * Drop IP from memory if nothing references it, or compact it if only the
+ * kernel does; delete the inode if unlinked.
+ */
 void inode_maybe_free(struct fs *fs, struct fs_inode *ip)
 {
 	struct meta_inode in;
 
-	if (ip->nlookup > 0 || ip->nopen > 0 || ip->nread > 0 || ip->nfetch > 0 ||
-	    ip->ino == META_ROOT_INO)
+	if (ip->nopen > 0 || ip->nread > 0 || ip->nfetch > 0 || ip->ino == META_ROOT_INO)
 		return;
+	if (ip->nlookup > 0) {
+		inode_compact(fs, ip);
+		return;
+	}
 	if (inode_load(fs, ip->ino, &in) == 0) {
 		if (in.nlink == 0)
 			inode_delete(fs, ip->ino);
@@ -512,8 +543,9 @@ static void inode_unlinked(struct fs *fs, uint64_t ino)
 
 	if (ip)
 		inode_maybe_free(fs, ip);
-	else
+	else if (reftab_get(&fs->refs, ino) == 0)
 		inode_delete(fs, ino);
+	/* else the kernel still knows it: its last forget deletes it */
 }
 
 /* Make sure IP's cache file is open; a new one is sized to the file. */
@@ -966,6 +998,7 @@ out_free:
 	meta_close(fs->meta);
 	cache_close(fs->cache);
 	free(fs->doomed);
+	reftab_free(&fs->refs);
 	free(fs->table);
 	free(fs);
 	return ret;
@@ -999,7 +1032,7 @@ int fs_flush_all(struct fs *fs)
 			next = ip->hash_next;
 			if ((ret = inode_flush(fs, ip, true)) && !first)
 				first = ret;
-			else if (!ret && ip->nlookup == 0)
+			else if (!ret)
 				inode_maybe_free(fs, ip); /* its upload delay may be over */
 		}
 	}
@@ -1043,6 +1076,7 @@ int fs_free(struct fs *fs)
 	meta_close(fs->meta);
 	cache_close(fs->cache);
 	free(fs->doomed);
+	reftab_free(&fs->refs);
 	free(fs->table);
 	pthread_cond_destroy(&fs->fetch_cond);
 	pthread_cond_destroy(&fs->stop_cond);
@@ -1074,13 +1108,28 @@ static int lookup_locked(struct fs *fs, uint64_t parent, const char *name, uint6
 	return meta_dentry_lookup(fs->meta, parent, name, ino);
 }
 
+/* Count a reference of the kernel to inode INO: in the table, or else in fs->refs. */
+static int kernel_ref(struct fs *fs, uint64_t ino)
+{
+	struct fs_inode *ip = itable_find(fs, ino);
+
+	if (!ip)
+		return reftab_add(&fs->refs, ino, 1);
+	ip->nlookup++;
+	return 0;
+}
+
 /* Give inode IN to the kernel: count the reference and fill ST. */
 static int hand_out(struct fs *fs, const struct meta_inode *in, struct stat *st)
 {
-	struct fs_inode *ip = itable_get(fs, in->ino);
+	struct fs_inode *ip = itable_find(fs, in->ino);
 
-	if (!ip)
-		return -ENOMEM;
+	if (!ip) {
+		int ret = kernel_ref(fs, in->ino);
+		if (ret == 0)
+			inode_to_stat(fs, in, st);
+		return ret;
+	}
 	if (!ip->attr_valid) {
 		ip->attr = *in;
 		ip->attr_valid = true;
@@ -1112,6 +1161,16 @@ void fs_forget(struct fs *fs, uint64_t ino, uint64_t nlookup)
 
 	pthread_mutex_lock(&fs->lock);
 	ip = itable_find(fs, ino);
+	if (!ip) {
+		/* an idle inode: its count is in fs->refs */
+		uint64_t have = reftab_get(&fs->refs, ino);
+		if (have > nlookup) {
+			reftab_take(&fs->refs, ino);
+			reftab_add(&fs->refs, ino, have - nlookup); /* fits: it was there */
+		} else if (have > 0 && !(ip = itable_get(fs, ino))) {
+			log_error("forget of %" PRIu64 ": out of memory", ino);
+		}
+	}
 	if (ip) {
 		if (ip->nlookup < nlookup) {
 			log_error("forget of %" PRIu64 " below zero (%" PRIu64 " < %" PRIu64 ")",
@@ -1353,14 +1412,17 @@ static int new_node(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, co
 	ret = txn_commit_deferred(fs);
 	if (ret)
 		goto out_release_acl;
-	ret = hand_out(fs, &in, st);
-	if (ret == 0) {
-		struct fs_inode *ip = itable_find(fs, in.ino);
-		if (ip)
-			ip->born_batch = meta_batch_id(fs->meta);
-		if (ipp)
-			*ipp = ip;
+	if (ipp) {
+		/* the caller opens it: the whole inode, and its writes may join this batch */
+		struct fs_inode *ip = itable_get(fs, in.ino);
+		if (!ip) {
+			ret = -ENOMEM;
+			goto out_release_acl;
+		}
+		ip->born_batch = meta_batch_id(fs->meta);
+		*ipp = ip;
 	}
+	ret = hand_out(fs, &in, st);
 	goto out_release_acl;
 
 out_rollback:
@@ -2397,16 +2459,8 @@ static int readdir_one(void *arg, uint64_t id, const char *name, const struct me
 		rs->full = 1;
 		return 1;
 	}
-	if (rs->plus) {
-		ip = itable_get(rs->fs, row->ino);
-		if (!ip)
-			return -ENOMEM;
-		if (!ip->attr_valid) {
-			ip->attr = *row;
-			ip->attr_valid = true;
-		}
-		ip->nlookup++;
-	}
+	if (rs->plus)
+		return kernel_ref(rs->fs, row->ino);
 	return 0;
 }
 
@@ -2426,9 +2480,15 @@ int fs_readdir(struct fs *fs, uint64_t ino, off_t off, bool plus, fs_dirent_cb c
 		goto out_unlock;
 	}
 	if (off == 0) {
-		struct fs_inode *dp = itable_find(fs, ino);
-		if (dp)
+		/* the access time waits in memory (an idle directory comes back for it) */
+		struct fs_inode *dp = itable_get(fs, ino);
+		if (dp) {
+			if (!dp->attr_valid) {
+				dp->attr = dir;
+				dp->attr_valid = true;
+			}
 			note_access(dp);
+		}
 	}
 	memset(&st, 0, sizeof(st));
 	st.st_mode = S_IFDIR;

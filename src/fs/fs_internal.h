@@ -14,6 +14,7 @@
 
 #include "common/chunk_bits.h"
 #include "fs/fs.h"
+#include "fs/reftab.h"
 #include "meta/meta.h"
 
 #include <pthread.h>
@@ -86,6 +87,7 @@ struct fs {
 	struct cache *cache;
 	uint32_t chunk_size;
 	struct fs_inode **table; /* hash of in-memory inodes, chained */
+	struct reftab refs;	 /* the kernel's references to idle inodes not in it */
 	size_t table_size;	 /* power of two */
 	size_t table_count;
 	struct fs_inode *txn_touched; /* inodes changed by the open transaction */

@@ -203,35 +203,35 @@ static int status_json(struct fs *fs, char *out, size_t size)
 	    ",\"evictions\":%" PRIu64 ",\"evicted_bytes\":%" PRIu64 ",\"gc_deleted\":%" PRIu64
 	    ",\"orphans_found\":%" PRIu64 ",\"orphan_bytes\":%" PRIu64
 	    ",\"orphans_deleted\":%" PRIu64 ",\"orphan_sweeps\":%" PRIu64
-	    ",\"orphan_sweep_last\":%lld,\"writers_waiting\":%s,\"memory_rss\":%" PRIu64 ",\"memory_buffers\":%" PRIu64
+	    ",\"orphan_sweep_last\":%lld,\"writers_waiting\":%s,\"memory_rss\":%" PRIu64
+	    ",\"inodes_in_memory\":%zu,\"inodes_idle\":%zu,\"memory_buffers\":%" PRIu64
 	    ",\"memory_buffers_peak\":%" PRIu64 ",\"memory_buffers_limit\":%" PRIu64
 	    ",\"last_error\":\"%s\"%s}\n",
 	    objstore_describe(t->store), cs, t->cache_used, t->target, count[CHUNK_DIRTY], dirty,
 	    t->nuploading, t->upload_rate, eta, t->uploads, t->upload_bytes, t->dedup_hits,
 	    count[CHUNK_CLEAN], count[CHUNK_REMOTE], objects, stored, t->reads_local,
 	    t->reads_fetched, hit, t->fetches_done, t->fetch_bytes, t->fetch_errors,
-	    t->upload_errors, t->evictions, t->evicted_bytes, t->gc_deleted,
-	    t->orphans_found, t->orphan_bytes, t->orphans_deleted, t->sweeps,
-	    (long long)t->sweep_last,
-	    t->pressure ? "true" : "false", mem_rss(), (t->units_used + t->nbufs) * unit,
-	    t->units_peak * unit, t->units_max * unit, err, lease);
+	    t->upload_errors, t->evictions, t->evicted_bytes, t->gc_deleted, t->orphans_found,
+	    t->orphan_bytes, t->orphans_deleted, t->sweeps, (long long)t->sweep_last,
+	    t->pressure ? "true" : "false", mem_rss(), fs->table_count, fs->refs.count,
+	    (t->units_used + t->nbufs) * unit, t->units_peak * unit, t->units_max * unit, err,
+	    lease);
 	if (n > 2 && (size_t)n < size && fs->journal) {
 		/* the metadata in the bucket: how far behind it is (src/journal/) */
 		struct journal_status js;
 		journal_status(fs->journal, &js);
 		n -= 2; /* "}\n" */
-		n += snprintf(out + n, size - (size_t)n,
-			      ",\"meta_seq\":%" PRIu64 ",\"meta_generation\":%" PRIu32
-			      ",\"meta_lag_s\":%.1f,\"meta_lag_bytes\":%" PRIu64
-			      ",\"meta_lag_rows\":%" PRIu64 ",\"meta_segments\":%" PRIu64
-			      ",\"meta_snapshots\":%" PRIu64 ",\"meta_ship_errors\":%" PRIu64
-			      ",\"meta_shipped_bytes\":%" PRIu64 ",\"meta_last_ship\":%" PRId64
-			      ",\"meta_last_snapshot\":%" PRId64 ",\"meta_retention_s\":%" PRId64
-			      ",\"meta_fenced\":%s}\n",
-			      js.shipped_seq, js.generation, js.lag_s, js.lag_bytes, js.lag_rows,
-			      js.segments, js.snapshots, js.ship_errors, js.shipped_bytes,
-			      js.last_ship, js.last_snapshot, js.retention_s,
-			      js.fenced ? "true" : "false");
+		n += snprintf(
+		    out + n, size - (size_t)n,
+		    ",\"meta_seq\":%" PRIu64 ",\"meta_generation\":%" PRIu32
+		    ",\"meta_lag_s\":%.1f,\"meta_lag_bytes\":%" PRIu64 ",\"meta_lag_rows\":%" PRIu64
+		    ",\"meta_segments\":%" PRIu64 ",\"meta_snapshots\":%" PRIu64
+		    ",\"meta_ship_errors\":%" PRIu64 ",\"meta_shipped_bytes\":%" PRIu64
+		    ",\"meta_last_ship\":%" PRId64 ",\"meta_last_snapshot\":%" PRId64
+		    ",\"meta_retention_s\":%" PRId64 ",\"meta_fenced\":%s}\n",
+		    js.shipped_seq, js.generation, js.lag_s, js.lag_bytes, js.lag_rows, js.segments,
+		    js.snapshots, js.ship_errors, js.shipped_bytes, js.last_ship, js.last_snapshot,
+		    js.retention_s, js.fenced ? "true" : "false");
 	}
 	return n;
 }
