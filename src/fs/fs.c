@@ -1891,7 +1891,8 @@ static int file_open_locked(struct fs *fs, struct fs_inode *ip, int flags, struc
 		return -ENOMEM;
 	fh->ip = ip;
 	fh->flags = flags;
-	if (S_ISREG(ip->attr.mode)) {
+	/* an empty file gets its cache file at its first write (untar, touch: no ext4 inode) */
+	if (S_ISREG(ip->attr.mode) && ip->attr.size > 0) {
 		ret = inode_open_fd(fs, ip);
 		if (ret) {
 			free(fh);
@@ -2014,11 +2015,12 @@ int fs_read_prepare(struct fs *fs, struct fs_file *fh, off_t off, size_t size, i
 		if (ret)
 			goto out_unlock;
 	}
-	*fd = ip->fd;
-	if (*fd < 0) {
-		ret = -EBADF;
-		goto out_unlock;
+	if (ip->fd < 0 && *len > 0) {
+		ret = inode_open_fd(fs, ip); /* an empty file that grew through another handle */
+		if (ret)
+			goto out_unlock;
 	}
+	*fd = ip->fd; /* -1 for nothing to read from a file without a cache file */
 	r = malloc(sizeof(*r));
 	if (!r) {
 		ret = -ENOMEM;
@@ -2184,15 +2186,19 @@ int fs_write_begin(struct fs *fs, const struct fs_ctx *ctx, struct fs_file *fh, 
 		return -EINVAL;
 	if (len == 0) {
 		pthread_mutex_lock(&fs->lock);
-		ip->nwrite++; /* paired with fs_write_end like any write */
+		ret = inode_open_fd(fs, ip);
+		if (ret == 0)
+			ip->nwrite++; /* paired with fs_write_end like any write */
 		*fd = ip->fd;
 		pthread_mutex_unlock(&fs->lock);
-		return 0;
+		return ret;
 	}
 	if ((uint64_t)off + len > FS_MAX_FILE_SIZE)
 		return -EFBIG;
 	pthread_mutex_lock(&fs->lock);
 	ret = fileflags_check_write(&ip->attr);
+	if (ret == 0)
+		ret = inode_open_fd(fs, ip); /* the first write of an empty file makes it */
 	if (ret == 0)
 		ret = drop_setgid_for(fs, ip, ctx);
 	if (ret == 0 && fs->tier) {
@@ -2247,9 +2253,12 @@ int fs_flush(struct fs *fs, struct fs_file *fh)
 int fs_fsync(struct fs *fs, struct fs_file *fh, bool datasync)
 {
 	struct fs_inode *ip = fh->ip;
-	int ret = 0;
+	int ret = 0, fd;
 
-	if (ip->fd >= 0 && (datasync ? fdatasync(ip->fd) : fsync(ip->fd)) < 0)
+	pthread_mutex_lock(&fs->lock);
+	fd = ip->fd; /* -1: an empty file without a cache file; open while FH is */
+	pthread_mutex_unlock(&fs->lock);
+	if (fd >= 0 && (datasync ? fdatasync(fd) : fsync(fd)) < 0)
 		return -errno;
 	pthread_mutex_lock(&fs->lock);
 	ret = inode_flush(fs, ip, false);
@@ -2296,10 +2305,13 @@ int fs_fallocate(struct fs *fs, struct fs_file *fh, int mode, off_t off, off_t l
 	if (end > FS_MAX_FILE_SIZE)
 		return -EFBIG;
 	pthread_mutex_lock(&fs->lock);
-	if (!S_ISREG(ip->attr.mode) || ip->fd < 0) {
+	if (!S_ISREG(ip->attr.mode)) {
 		ret = -ENODEV;
 		goto out_unlock;
 	}
+	ret = inode_open_fd(fs, ip);
+	if (ret)
+		goto out_unlock;
 	ret = fileflags_check_fallocate(&ip->attr, mode);
 	if (ret)
 		goto out_unlock;
@@ -2365,16 +2377,22 @@ int fs_lseek(struct fs *fs, struct fs_file *fh, off_t off, int whence, off_t *re
 	off_t r;
 	int ret = 0;
 
-	if (ip->fd < 0)
-		return -EINVAL;
-	if (fs->tier) {
-		pthread_mutex_lock(&fs->lock);
+	pthread_mutex_lock(&fs->lock);
+	if (ip->fd < 0 && ip->attr.size == 0 && (whence == SEEK_DATA || whence == SEEK_HOLE)) {
+		pthread_mutex_unlock(&fs->lock);
+		return -ENXIO; /* an empty file without a cache file: nothing at any offset */
+	}
+	ret = inode_open_fd(fs, ip);
+	if (ret == 0 && fs->tier) {
 		ret = chunks_load(fs, ip);
 		if (ret == 0)
 			ret = tier_lseek(fs, ip, off, whence, result);
 		pthread_mutex_unlock(&fs->lock);
 		return ret;
 	}
+	pthread_mutex_unlock(&fs->lock);
+	if (ret)
+		return ret;
 	r = lseek(ip->fd, off, whence);
 	if (r < 0)
 		return -errno;

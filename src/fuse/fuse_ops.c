@@ -371,6 +371,11 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		reply_err(req, ret);
 		return;
 	}
+	if (len == 0) {
+		fuse_reply_buf(req, NULL, 0); /* fd is -1 for an empty file without a cache file */
+		fs_read_done(fs, rd);
+		return;
+	}
 	buf.buf[0].size = len;
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = fd;

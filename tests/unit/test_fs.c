@@ -496,6 +496,43 @@ static void test_rare_xattr_names(void)
 	TEST_ASSERT_EQ_INT(fs_free(fs), 0);
 }
 
+/* An empty file gets no cache file (no ext4 inode) until its first write. */
+static void test_cache_file_at_first_write(void)
+{
+	struct fs *fs = open_fs();
+	struct fs_file *fh, *fh2;
+	struct fs_read *rd;
+	struct stat st;
+	size_t len = 1;
+	off_t pos = 0;
+	int fd = 0;
+
+	TEST_ASSERT_EQ_INT(fs_create(fs, &root_ctx, 1, "e", 0644, O_RDWR, &fh, &st), 0);
+	TEST_ASSERT(!cache_file_exists(st.st_ino));
+	TEST_ASSERT_EQ_INT(fs_read_prepare(fs, fh, 0, 4096, &fd, &len, &rd), 0);
+	TEST_ASSERT_EQ_INT(len, 0);
+	fs_read_done(fs, rd);
+	TEST_ASSERT_EQ_INT(fs_fsync(fs, fh, false), 0);
+	TEST_ASSERT_EQ_INT(fs_lseek(fs, fh, 0, SEEK_DATA, &pos), -ENXIO);
+	TEST_ASSERT_EQ_INT(fs_release(fs, fh), 0);
+	TEST_ASSERT(!cache_file_exists(st.st_ino));
+	TEST_ASSERT_EQ_INT(fs_open(fs, st.st_ino, O_RDWR, &fh), 0);
+	TEST_ASSERT_EQ_INT(fs_open(fs, st.st_ino, O_RDONLY, &fh2), 0);
+	TEST_ASSERT(!cache_file_exists(st.st_ino));
+	write_bytes(fs, fh, 0, 100, 'w');
+	TEST_ASSERT(cache_file_exists(st.st_ino));
+	/* the other handle, opened while the file was empty, reads the bytes */
+	TEST_ASSERT_EQ_INT(fs_read_prepare(fs, fh2, 0, 4096, &fd, &len, &rd), 0);
+	TEST_ASSERT_EQ_INT(len, 100);
+	TEST_ASSERT(fd >= 0);
+	fs_read_done(fs, rd);
+	TEST_ASSERT_EQ_INT(fs_release(fs, fh2), 0);
+	TEST_ASSERT_EQ_INT(fs_release(fs, fh), 0);
+	fs_forget(fs, st.st_ino, 1);
+	TEST_ASSERT(file_holds(fs, "e", 100, 'w'));
+	TEST_ASSERT_EQ_INT(fs_free(fs), 0);
+}
+
 int main(void)
 {
 	char tmpl[] = "/tmp/zero-test-fs-XXXXXX";
@@ -513,7 +550,8 @@ int main(void)
 				 test_crash_inside_a_truncate,
 				 test_crash_loses_the_batch_whole,
 				 test_crash_before_a_deletion_commits,
-				 test_rare_xattr_names};
+				 test_rare_xattr_names,
+				 test_cache_file_at_first_write};
 	const char *names[] = {"test_write_read_persist",
 			       "test_unlink_while_open",
 			       "test_rename_rules",
@@ -524,7 +562,8 @@ int main(void)
 			       "test_crash_inside_a_truncate",
 			       "test_crash_loses_the_batch_whole",
 			       "test_crash_before_a_deletion_commits",
-			       "test_rare_xattr_names"};
+			       "test_rare_xattr_names",
+			       "test_cache_file_at_first_write"};
 	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
 		int before = test_failed_asserts;
 		fresh_dir();
