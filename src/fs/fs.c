@@ -383,16 +383,16 @@ static int inode_flush(struct fs *fs, struct fs_inode *ip, bool atime)
  * its data wherever it lives (a hole in the cache file is not a hole in
  * the file). No query when the chunk bits in memory show none.
  */
-static uint64_t remote_bytes(struct fs *fs, const struct fs_inode *ip, uint64_t ino)
+static uint64_t remote_bytes(struct fs *fs, const struct fs_inode *ip, const struct meta_inode *in)
 {
 	uint64_t bytes = 0;
 	int ret;
 
-	if (ip && ip->chunks_known && !chunk_bits_any(&ip->remote))
-		return 0;
-	ret = meta_chunk_remote_bytes_ino(fs->meta, ino, FS_ALLOC_BLOCK, &bytes);
+	if (in->size == 0 || (ip && ip->chunks_known && !chunk_bits_any(&ip->remote)))
+		return 0; /* no chunk lies past the end: an upload drops such a chunk */
+	ret = meta_chunk_remote_bytes_ino(fs->meta, in->ino, FS_ALLOC_BLOCK, &bytes);
 	if (ret) {
-		log_warn("st_blocks of inode %" PRIu64 ": %s", ino, strerror(-ret));
+		log_warn("st_blocks of inode %" PRIu64 ": %s", in->ino, strerror(-ret));
 		return 0;
 	}
 	return bytes;
@@ -420,7 +420,7 @@ static void inode_to_stat(struct fs *fs, const struct meta_inode *in, struct sta
 					  : cache_file_stat(fs->cache, in->ino, &cst);
 		if (r == 0)
 			st->st_blocks = cst.st_blocks;
-		st->st_blocks += (blkcnt_t)(remote_bytes(fs, ip, in->ino) / 512);
+		st->st_blocks += (blkcnt_t)(remote_bytes(fs, ip, in) / 512);
 	} else if (S_ISDIR(in->mode)) {
 		st->st_blocks = 8;
 	}
