@@ -364,8 +364,7 @@ static int inode_flush(struct fs *fs, struct fs_inode *ip, bool atime)
 		return 0;
 	if (fs->in_txn)
 		return inode_store(fs, &ip->attr);
-	/* deferred: were it lost, the WRITING mark (committed) makes recovery read the cache file
-	 */
+	/* deferred: if it is lost, the committed WRITING mark sends recovery to the cache file */
 	ret = txn_begin(fs);
 	if (ret)
 		return ret;
@@ -495,7 +494,7 @@ static int inode_delete(struct fs *fs, uint64_t ino)
  * handle, read, write, fetch or fsync; nothing in memory newer than its
  * row, its upload delay over) leaves the table: the kernel's count of it
  * goes to fs->refs, 16 bytes instead of a struct fs_inode (reftab.h), so
- * that the daemon's memory stays flat however many inodes the kernel keeps.
+ * that the daemon's memory does not follow the inodes the kernel keeps.
  * itable_get brings it back with its count.
  */
 static void inode_compact(struct fs *fs, struct fs_inode *ip)
@@ -1125,7 +1124,7 @@ static int hand_out(struct fs *fs, const struct meta_inode *in, struct stat *st)
 	struct fs_inode *ip = itable_find(fs, in->ino);
 
 	if (!ip) {
-		int ret = kernel_ref(fs, in->ino);
+		int ret = reftab_add(&fs->refs, in->ino, 1); /* idle: a count is enough */
 		if (ret == 0)
 			inode_to_stat(fs, in, st);
 		return ret;
