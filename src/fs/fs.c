@@ -437,29 +437,15 @@ static void inode_to_stat(struct fs *fs, const struct meta_inode *in, struct sta
  */
 static void doomed_reap(struct fs *fs)
 {
-	if (fs->ndoomed == 0 || meta_batch_open(fs->meta))
+	if (fs->doomed.n == 0 || meta_batch_open(fs->meta))
 		return;
-	for (size_t i = 0; i < fs->ndoomed; i++) {
-		int ret = cache_file_remove(fs->cache, fs->doomed[i]);
+	for (size_t i = 0; i < fs->doomed.n; i++) {
+		int ret = cache_file_remove(fs->cache, fs->doomed.v[i]);
 		if (ret)
-			log_warn("removing cache file of inode %" PRIu64 ": %s", fs->doomed[i],
+			log_warn("removing cache file of inode %" PRIu64 ": %s", fs->doomed.v[i],
 				 strerror(-ret));
 	}
-	fs->ndoomed = 0;
-}
-
-static int doomed_add(struct fs *fs, uint64_t ino)
-{
-	if (fs->ndoomed == fs->doomed_cap) {
-		size_t cap = fs->doomed_cap ? 2 * fs->doomed_cap : 64;
-		uint64_t *d = realloc(fs->doomed, cap * sizeof(*d));
-		if (!d)
-			return -ENOMEM;
-		fs->doomed = d;
-		fs->doomed_cap = cap;
-	}
-	fs->doomed[fs->ndoomed++] = ino;
-	return 0;
+	fs->doomed.n = 0;
 }
 
 /* Delete inode IP->ino (no links left, no references) with its data. */
@@ -475,7 +461,7 @@ static int inode_delete(struct fs *fs, uint64_t ino)
 			txn_rollback(fs);
 	}
 	/* the cache file goes only once its deletion is committed (see above) */
-	if (ret == 0 && meta_batch_open(fs->meta) && doomed_add(fs, ino) == 0)
+	if (ret == 0 && meta_batch_open(fs->meta) && u64_list_add(&fs->doomed, ino) == 0)
 		return 0;
 	if (ret == 0)
 		ret = batch_flush(fs);
@@ -996,7 +982,7 @@ out_free:
 			itable_remove(fs, fs->table[i]);
 	meta_close(fs->meta);
 	cache_close(fs->cache);
-	free(fs->doomed);
+	u64_list_free(&fs->doomed);
 	reftab_free(&fs->refs);
 	free(fs->table);
 	free(fs);
@@ -1074,7 +1060,7 @@ int fs_free(struct fs *fs)
 	tier_free(fs);
 	meta_close(fs->meta);
 	cache_close(fs->cache);
-	free(fs->doomed);
+	u64_list_free(&fs->doomed);
 	reftab_free(&fs->refs);
 	free(fs->table);
 	pthread_cond_destroy(&fs->fetch_cond);

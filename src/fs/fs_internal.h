@@ -13,6 +13,7 @@
 #define ZERO_FS_INTERNAL_H
 
 #include "common/chunk_bits.h"
+#include "common/u64_list.h"
 #include "fs/fs.h"
 #include "fs/reftab.h"
 #include "meta/meta.h"
@@ -92,10 +93,9 @@ struct fs {
 	size_t table_count;
 	struct fs_inode *txn_touched; /* inodes changed by the open transaction */
 	bool in_txn;
-	int64_t batch_ms;   /* group commit window (FS_BATCH_MS unless the options say) */
-	unsigned rare_used; /* bit i: some inode has rare_names[i] (fs.c); atomic */
-	uint64_t *doomed;   /* inodes deleted in the open batch: cache files to remove */
-	size_t ndoomed, doomed_cap;
+	int64_t batch_ms;	   /* group commit window (FS_BATCH_MS unless the options say) */
+	unsigned rare_used;	   /* bit i: some inode has rare_names[i] (fs.c); atomic */
+	struct u64_list doomed;	   /* inodes deleted in the open batch: cache files to remove */
 	pthread_cond_t fetch_cond; /* broadcast when a fetch ends (nfetch drops) */
 	struct tier *tier;	   /* NULL without a bucket */
 	struct journal *journal;   /* the metadata in the bucket; NULL without one, or read-only */

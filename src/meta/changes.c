@@ -24,6 +24,7 @@
 #include "meta/meta_internal.h"
 
 #include "common/log.h"
+#include "common/u64_list.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -205,31 +206,12 @@ int meta_changes_take(struct meta *m, void **buf, size_t *len)
 
 /* ---- what a changeset touched ---- */
 
-struct ino_set {
-	uint64_t *v;
-	size_t n, cap;
-};
-
-static int ino_add(struct ino_set *s, uint64_t ino)
-{
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 64;
-		uint64_t *nv = realloc(s->v, cap * sizeof(*nv));
-		if (!nv)
-			return -ENOMEM;
-		s->v = nv;
-		s->cap = cap;
-	}
-	s->v[s->n++] = ino;
-	return 0;
-}
-
 /* Add integer value V, if it is one (an undefined column is NULL). */
-static int ino_add_value(struct ino_set *s, sqlite3_value *v)
+static int ino_add_value(struct u64_list *s, sqlite3_value *v)
 {
 	if (!v || sqlite3_value_type(v) != SQLITE_INTEGER)
 		return 0;
-	return ino_add(s, (uint64_t)sqlite3_value_int64(v));
+	return u64_list_add(s, (uint64_t)sqlite3_value_int64(v));
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -262,7 +244,7 @@ static uint64_t dentry_parent_now(struct meta *m, sqlite3_stmt **st, sqlite3_val
 int meta_changes_inodes(struct meta *m, const void *cs, size_t len, uint64_t **inos, size_t *n,
 			uint64_t *rows)
 {
-	struct ino_set set = {0};
+	struct u64_list set = {0};
 	sqlite3_changeset_iter *it;
 	sqlite3_stmt *parent_st = NULL;
 	int rc, ret = 0;
@@ -302,7 +284,7 @@ int meta_changes_inodes(struct meta *m, const void *cs, size_t len, uint64_t **i
 					sqlite3changeset_old(it, 0, &id);
 					p = dentry_parent_now(m, &parent_st, id);
 					if (p)
-						ret = ino_add(&set, p);
+						ret = u64_list_add(&set, p);
 				}
 			} else if (strcmp(table, "inode") == 0 || strcmp(table, "xattr") == 0 ||
 				   strcmp(table, "chunk") == 0 || strcmp(table, "lost") == 0) {
