@@ -186,6 +186,8 @@ uint64_t mem_rss(void);
 /* ---- tier.c: the life cycle, shared helpers ---- */
 
 /* Record the last error for user.zero.status, and log it. */
+/* binding.c: check the bucket's superblock against the cache, or create it; ERR says why not. */
+int tier_bind(struct fs *fs, struct tier *t, char *err, size_t errlen);
 void note_error(struct tier *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Bytes of chunk IDX of a file of SIZE bytes. */
 uint64_t chunk_len(struct fs *fs, uint64_t size, uint64_t idx);
