@@ -20,6 +20,7 @@ int cli_evict(int argc, char **argv);
 
 int cli_recover(int argc, char **argv);
 int cli_checkpoint(int argc, char **argv);
+int cli_passwd(int argc, char **argv);
 
 struct stat;
 /* residency.c: the one live Zero mount into MNT (else says why, -ENOENT/-EEXIST). */

@@ -38,6 +38,7 @@ enum config_type {
 	CONFIG_PATH,	/* a string; a leading "~/" is expanded */
 	CONFIG_URL,	/* http:// or https:// URL; trailing '/' removed */
 	CONFIG_BOOL,	/* true/false, yes/no, on/off */
+	CONFIG_CHOICE,	/* a CONFIG_BOOL into an int, which stays -1 while unset */
 	CONFIG_GB,	/* positive decimal number of GB (fractions allowed), or a CONFIG_SIZE */
 	CONFIG_SIZE,	/* byte count, optional suffix K/M/G (1000) or KiB/MiB/GiB (1024) */
 	CONFIG_SECONDS, /* whole seconds, optional suffix s/m/h */
@@ -95,6 +96,8 @@ static const struct config_key config_keys[] = {
 	KEY_NUM("orphanSafetyAge", orphan_safety_age_s, CONFIG_SECONDS, 1, 365 * 86400),
 	KEY_NUM("orphanSweepInterval", orphan_sweep_interval_s, CONFIG_SECONDS, 0, 30 * 86400),
 	KEY_NUM("leaseTimeout", lease_timeout_s, CONFIG_SECONDS, LEASE_MIN_TTL_S, LEASE_MAX_TTL_S),
+	KEY_STR("encryption", encryption, CONFIG_CHOICE),
+	KEY_STR("passphraseFile", passphrase_file, CONFIG_PATH),
 };
 /* clang-format on */
 
@@ -118,6 +121,7 @@ static void config_set_defaults(struct config *cfg)
 	cfg->orphan_safety_age_s = 86400;
 	cfg->orphan_sweep_interval_s = 3600;
 	cfg->lease_timeout_s = LEASE_DEFAULT_TTL_S;
+	cfg->encryption = -1;
 }
 
 void config_release(struct config *cfg)
@@ -139,6 +143,7 @@ void config_release(struct config *cfg)
 	    &cfg->b2_api_url,
 	    &cfg->sqlite_file_location,
 	    &cfg->upload_checksum,
+	    &cfg->passphrase_file,
 	};
 
 	for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
@@ -303,6 +308,17 @@ static int config_set(struct config *cfg, const struct config_key *key, const ch
 			return -EINVAL;
 		}
 		return 0;
+	case CONFIG_CHOICE: {
+		bool b;
+
+		if (!plain || !parse_bool(value, &b)) {
+			errbuf_set(err, errlen, "%s:%lu: key '%s': expected true or false, got '%s'",
+				name, line, key->name, value);
+			return -EINVAL;
+		}
+		*(int *)field = b;
+		return 0;
+	}
 	case CONFIG_GB: {
 		/* a bare number is GB (fractions allowed); a size with a unit is that size */
 		char *end;
@@ -550,6 +566,13 @@ static int env_fill(char **field, const char *var)
 		return 0;
 	*field = strdup(v);
 	return *field ? 0 : -ENOMEM;
+}
+
+bool config_encrypts(const struct config *cfg)
+{
+	if (cfg->encryption >= 0)
+		return cfg->encryption == 1;
+	return cfg->backend && strcmp(cfg->backend, "file") != 0;
 }
 
 void config_apply_env(struct config *cfg)

@@ -52,7 +52,13 @@ struct config {
 	char *b2_api_url;		  /* b2: authorize URL (tests point it at a fake) */
 	char *upload_checksum;		  /* s3: "crc32c", "sha256" or "md5"; NULL: by endpoint */
 	bool sign_payload;		  /* s3: sign the body's SHA-256 (default false) */
+	/* encryption of a new filesystem: 1 on, 0 off, -1 unset (config_encrypts decides) */
+	int encryption;
+	char *passphrase_file; /* the passphrase, in a file private to its owner */
 };
+
+/* Whether a new filesystem under CFG is encrypted: as set, else on for s3 and b2 buckets. */
+bool config_encrypts(const struct config *cfg);
 
 /* Default location of the file backend's bucket directory; caller frees. */
 char *config_default_bucket_dir(void);

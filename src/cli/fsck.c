@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "cli/config.h"
 #include "cli/fsck_objects.h"
+#include "cli/fskeys.h"
 #include "meta/meta.h"
 #include "store/objstore.h"
 
@@ -56,6 +57,7 @@ int cli_fsck(int argc, char **argv)
 	struct meta *m = NULL;
 	struct objstore *store = NULL;
 	struct fsck_objects_opts oopt = {0};
+	struct fskeys keys = {0};
 	struct fsck_objects_result ores = {0};
 	bool repair = false, objects = false, verify = false, meta_ok = false;
 	int lockfd, ret, status = 1;
@@ -149,6 +151,17 @@ int cli_fsck(int argc, char **argv)
 		status = 1;
 		goto out_meta;
 	}
+	if (verify) {
+		/* reading objects takes the filesystem's keys (a passphrase if encrypted) */
+		ret = fskeys_open(&cfg, store, db, false, &keys, err, sizeof(err));
+		if (ret) {
+			fprintf(stderr, "zero: %s\n", err);
+			status = 1;
+			objstore_free(store);
+			goto out_meta;
+		}
+		oopt.keys = &keys.keys;
+	}
 	oopt.verify = verify;
 	oopt.repair = repair;
 	oopt.safety_age_s = cfg.orphan_safety_age_s;
@@ -162,6 +175,7 @@ out_meta:
 out_unlock:
 	close(lockfd);
 out_config:
+	fskeys_release(&keys);
 	config_release(&cfg);
 	return status;
 }

@@ -25,6 +25,9 @@
  */
 #include "cli/fsck_objects.h"
 
+#include "crypt/keys.h"
+#include "journal/superblock.h"
+
 #include "journal/journal.h"
 
 #include "format/envelope.h"
@@ -40,7 +43,6 @@
 #include <unistd.h>
 
 #define CHUNKS_PREFIX "zero/chunks/"
-#define SUPERBLOCK_KEY "zero/superblock"
 #define ORPHANS_SHOWN 20
 #define DELETE_BATCH 1000
 
@@ -307,14 +309,17 @@ static int verify_object(struct ctx *c, struct listed *l)
 		ret = -ENOMEM;
 		goto out;
 	}
-	ret = envelope_decode(NULL, obj, objlen, plain, hdr_len, &plen);
+	ret = envelope_decode(keys_object_key(c->o->keys), key, obj, objlen, plain, hdr_len, &plen);
 	if (ret == -ENOKEY) {
 		c->cur_problem = "is encrypted: no key here to verify it";
 		ret = 0;
 		goto out;
 	}
 	if (ret) {
-		c->cur_problem = "fails its checksum (corrupt)";
+		c->cur_problem = c->o->keys && c->o->keys->sealed
+				     ? "fails its authentication (corrupt, changed, or not stored "
+				       "under this name)"
+				     : "fails its checksum (corrupt)";
 		ret = 0;
 		goto out;
 	}
@@ -372,8 +377,8 @@ static int verify_cb(void *arg, const struct meta_chunk *ch, uint64_t stored_siz
 
 static int check_superblock(struct ctx *c)
 {
-	char fs_id[64], *text = NULL, *line;
-	size_t len = 0;
+	char fs_id[64], why[512] = "";
+	struct superblock sb;
 	int ret;
 
 	ret = meta_setting_get(c->m, "fs_id", fs_id, sizeof(fs_id));
@@ -381,37 +386,22 @@ static int check_superblock(struct ctx *c)
 		fprintf(stderr, "zero: the metadata has no fs_id\n");
 		return ret;
 	}
-	ret = objstore_get(c->s, SUPERBLOCK_KEY, 0, 4096, &text, &len);
+	ret = superblock_read(c->s, &sb, NULL, why, sizeof(why));
 	if (ret) {
-		fprintf(stderr, "zero: cannot read %s in %s: %s\n", SUPERBLOCK_KEY,
-			objstore_describe(c->s),
-			ret == -ENOENT ? "no such object (wrong bucket, prefix or endpoint?)"
-				       : strerror(-ret));
+		fprintf(stderr, "zero: %s\n",
+			ret == -ENOENT ? "the bucket has no superblock (wrong bucket, prefix or "
+					 "endpoint?)"
+				       : why);
 		return ret;
 	}
-	line = realloc(text, len + 1);
-	if (!line) {
-		free(text);
-		return -ENOMEM;
-	}
-	text = line;
-	text[len] = '\0';
-	ret = -EEXIST;
-	for (line = text; line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
-		if (strncmp(line, "fs_id=", 6) == 0) {
-			size_t n = strcspn(line + 6, "\n");
-			if (n == strlen(fs_id) && strncmp(line + 6, fs_id, n) == 0)
-				ret = 0;
-			break;
-		}
-	}
-	if (ret)
+	if (strcmp(sb.fs_id, fs_id) != 0) {
 		fprintf(stderr,
 			"zero: %s holds another filesystem than this cache's (%s): refusing to "
 			"check it\n",
 			objstore_describe(c->s), fs_id);
-	free(text);
-	return ret;
+		return -EEXIST;
+	}
+	return 0;
 }
 
 /* ---- orphans ---- */
@@ -536,8 +526,13 @@ int fsck_objects(struct meta *m, struct objstore *s, const struct fsck_objects_o
 		fprintf(stderr, "zero: the metadata has no chunk size\n");
 		return -EINVAL;
 	}
-	c.have_id_key = meta_setting_get(m, "id_key", buf, sizeof(buf)) == 0 &&
-			envelope_id_from_hex(buf, c.id_key) == 0;
+	if (o->keys && o->keys->sealed) {
+		memcpy(c.id_key, o->keys->id_key, sizeof(c.id_key));
+		c.have_id_key = true;
+	} else {
+		c.have_id_key = meta_setting_get(m, "id_key", buf, sizeof(buf)) == 0 &&
+				envelope_id_from_hex(buf, c.id_key) == 0;
+	}
 	ret = check_superblock(&c);
 	if (ret)
 		return ret;

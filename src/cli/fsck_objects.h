@@ -12,10 +12,13 @@
 struct meta;
 struct objstore;
 
+struct keyring;
+
 struct fsck_objects_opts {
 	bool verify;	       /* GET and verify every referenced object, not only list */
 	bool repair;	       /* delete orphans older than safety_age_s */
 	unsigned safety_age_s; /* orphans younger than this are kept */
+	const struct keyring *keys; /* the fs's keys; needed by verify when it is encrypted */
 };
 
 struct fsck_objects_result {

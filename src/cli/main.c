@@ -20,6 +20,7 @@ static const struct command commands[] = {
     {"bucket", cli_bucket, "operate on the configured bucket (check, ls, put, get, rm, stat)"},
     {"recover", cli_recover, "list the states of the filesystem the bucket can restore"},
     {"checkpoint", cli_checkpoint, "create, list or delete named states of a mounted filesystem"},
+    {"passwd", cli_passwd, "change the passphrase of an encrypted filesystem"},
     {"status", cli_status, "show the cache, the upload queue, the bucket and fetches"},
     {"prefetch", cli_prefetch, "bring files into the local cache now"},
     {"pin", cli_pin, "keep files local whatever the pressure on the cache"},

@@ -15,6 +15,7 @@
 #include "cli/cacheperm.h"
 #include "cli/cli.h"
 #include "cli/config.h"
+#include "cli/fskeys.h"
 #include "cli/mounts.h"
 #include "cli/recover.h"
 #include "common/log.h"
@@ -294,6 +295,8 @@ int cli_mount(int argc, char **argv)
 	char cache[PATH_MAX], mnt_abs[PATH_MAX], err[1024] = "", logpath[PATH_MAX + 16];
 	bool foreground = false, debug = false, writeback = false, force = false;
 	struct config cfg = {0};
+	struct fskeys keys = {0};
+	char db[PATH_MAX + 16];
 	struct objstore *store = NULL;
 	struct lease *lease = NULL;
 	struct fs *fs = NULL;
@@ -427,6 +430,19 @@ int cli_mount(int argc, char **argv)
 		fprintf(stderr, "zero: %s\n", err);
 		goto out_unlock;
 	}
+	if (cfg.sqlite_file_location)
+		snprintf(db, sizeof(db), "%s", cfg.sqlite_file_location);
+	else
+		snprintf(db, sizeof(db), "%s/meta.db", cache);
+	/* before the lease: a wrong passphrase is refused with nothing written */
+	ret = fskeys_open(&cfg, store, db, !readonly && !options_read_only(user_options), &keys,
+			  err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "zero: %s\n", err);
+		log_error("%s", err);
+		objstore_free(store);
+		goto out_unlock;
+	}
 	/* a read-only mount (-o ro, or a past state) takes no lease and changes nothing */
 	if (options_read_only(user_options))
 		readonly = true;
@@ -435,8 +451,8 @@ int cli_mount(int argc, char **argv)
 
 		ret = cachedir_id(cache, id, sizeof(id), err, sizeof(err));
 		if (ret == 0)
-			ret = lease_acquire(store, id, force, cfg.lease_timeout_s, &lease, err,
-					    sizeof(err));
+			ret = lease_acquire(store, &keys.keys, id, force, cfg.lease_timeout_s, &lease,
+					    err, sizeof(err));
 		if (ret) {
 			fprintf(stderr, "zero: %s\n", err);
 			log_error("%s", err);
@@ -447,18 +463,11 @@ int cli_mount(int argc, char **argv)
 			fprintf(stderr, "zero: warning: %s\n", err);
 		lease_on_fenced(lease, report_fenced, mnt_abs);
 	}
-	{
-		char db[PATH_MAX + 16];
-		if (cfg.sqlite_file_location)
-			snprintf(db, sizeof(db), "%s", cfg.sqlite_file_location);
-		else
-			snprintf(db, sizeof(db), "%s/meta.db", cache);
-		ret = recover_new_cache(store, db, &target, true, &restored, err, sizeof(err));
-		if (ret) {
-			fprintf(stderr, "zero: %s\n", err);
-			objstore_free(store);
-			goto out_lease; /* the lease goes back, with its reference to the store */
-		}
+	ret = recover_new_cache(store, &keys.keys, db, &target, true, &restored, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "zero: %s\n", err);
+		objstore_free(store);
+		goto out_lease; /* the lease goes back, with its reference to the store */
 	}
 	if (readonly && !options_read_only(user_options)) {
 		size_t n = user_options ? strlen(user_options) : 0;
@@ -495,6 +504,8 @@ int cli_mount(int argc, char **argv)
 		    .orphan_sweep_interval_s = cfg.orphan_sweep_interval_s,
 		    .lease = lease,
 		    .force = force,
+		    .keys = &keys.keys,
+		    .new_lock = keys.created && keys.keys.sealed ? &keys.lock : NULL,
 		};
 		ret = fs_new(&fopt, &fs, err, sizeof(err));
 	}
@@ -571,6 +582,7 @@ out_unlock:
 	 */
 	(void)lockfd;
 out_config:
+	fskeys_release(&keys);
 	config_release(&cfg);
 	report_ready(&ready_fd, (char)status);
 	return status;

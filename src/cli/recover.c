@@ -85,8 +85,9 @@ static void show_progress(void *arg, const char *phase, uint64_t done, uint64_t 
 	p->last_phase = phase;
 }
 
-int recover_new_cache(struct objstore *store, const char *db_path, const struct journal_target *t,
-		      bool to_stderr, bool *restored, char *err, size_t errlen)
+int recover_new_cache(struct objstore *store, const struct keyring *keys, const char *db_path,
+		      const struct journal_target *t, bool to_stderr, bool *restored, char *err,
+		      size_t errlen)
 {
 	struct progress p = {.tty = to_stderr && isatty(STDERR_FILENO)};
 	struct lost_report r = {.to_stderr = to_stderr};
@@ -104,7 +105,7 @@ int recover_new_cache(struct objstore *store, const char *db_path, const struct 
 		}
 		return 0;
 	}
-	ret = journal_restore(store, db_path, t, show_progress, &p, err, errlen);
+	ret = journal_restore(store, keys, db_path, t, show_progress, &p, err, errlen);
 	if (ret == -ENOENT && !(t && (t->at_ms || t->checkpoint)))
 		return 0; /* nothing to restore: a new filesystem (or refused by the superblock) */
 	if (ret)

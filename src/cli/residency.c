@@ -23,6 +23,7 @@
 #include "cli/cli.h"
 #include "cli/mounts.h"
 #include "common/clock.h"
+#include "crypt/keys.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -543,6 +544,7 @@ static void json_string(const struct json_object *obj, const char *key, char *ou
 
 static const char *const status_keys[] = {
     "bucket",
+    "encryption",
     "chunk_size",
     "cache_used",
     "cache_target",
@@ -640,6 +642,13 @@ static void status_print(const char *mnt, const struct json_object *st)
 	json_string(st, "bucket", text, sizeof(text));
 	format_bytes(json_u64(st, "chunk_size"), c, sizeof(c));
 	STATUS_LINE("mount", "%s (bucket %s, chunks of %s)", mnt, text, c);
+	json_string(st, "encryption", text, sizeof(text));
+	if (strcmp(text, "none") == 0)
+		STATUS_LINE("encryption", "none: the bucket holds plaintext (encryption: false)");
+	else
+		STATUS_LINE("encryption", "%s, key from a passphrase (key epoch %" PRIu64 ")",
+			    strcmp(text, KEYS_CIPHER_NAME) == 0 ? "XChaCha20-Poly1305" : text,
+			    json_u64(st, "key_epoch"));
 
 	format_bytes(used, a, sizeof(a));
 	format_bytes(target, b, sizeof(b));

@@ -17,8 +17,9 @@
  *     into the output after the header and encrypts in place; decode
  *     checksums the object where it lies and decrypts or decompresses
  *     straight into DST, and envelope_open() hands out an uncompressed
- *     plaintext where it lies. The one exception is a sealed zstd object,
- *     whose decrypted frame needs a buffer of its own before zstd can read it.
+ *     plaintext where it lies. The one exception is envelope_decode() of a
+ *     sealed zstd object, whose decrypted frame needs a buffer of its own
+ *     before zstd can read it (envelope_open() decrypts it in place).
  *  5. Writes the newest version only; reads every version from
  *     ENVELOPE_VERSION_MIN on (they differ only in the plain checksum).
  */
@@ -68,6 +69,29 @@ _Static_assert(ENVELOPE_HEADER_MAX == SEALED_HEADER_LEN, "sealed header is the l
 _Static_assert(NONCE_LEN == 24 && TAG_LEN == 16, "XChaCha20-Poly1305 sizes");
 _Static_assert(crypto_aead_xchacha20poly1305_ietf_KEYBYTES == ENVELOPE_KEY_LEN, "data key");
 _Static_assert(crypto_generichash_KEYBYTES_MAX >= ENVELOPE_KEY_LEN, "id key");
+
+/*
+ * A sealed object's associated data: its fields, then the name it is
+ * stored under (no NUL). The tag then covers where the object lies, so an
+ * object moved or copied to another name does not open.
+ */
+struct sealed_ad {
+	uint8_t bytes[FIELDS_LEN + ENVELOPE_NAME_MAX];
+	size_t len;
+};
+
+static int sealed_ad(const uint8_t *fields, const char *name, struct sealed_ad *ad)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (n > ENVELOPE_NAME_MAX)
+		return -ENAMETOOLONG;
+	memcpy(ad->bytes, fields, FIELDS_LEN);
+	if (n)
+		memcpy(ad->bytes + FIELDS_LEN, name, n);
+	ad->len = FIELDS_LEN + n;
+	return 0;
+}
 
 /* The fields of a header, as parsed; only parse_fields fills one. */
 struct envelope_fields {
@@ -313,10 +337,15 @@ int envelope_encode(const struct envelope_opts *o, const void *plaintext, size_t
 	write_fields(buf, &f);
 
 	if (f.sealed) {
+		struct sealed_ad ad;
+
+		ret = sealed_ad(buf, o->name, &ad);
+		if (ret)
+			goto out_free_buf;
 		randombytes_buf(buf + OFF_NONCE, NONCE_LEN);
 		/* In place: libsodium allows the ciphertext to overwrite the message. */
 		if (crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
-			payload, buf + OFF_TAG, NULL, payload, f.payload_len, buf, FIELDS_LEN, NULL,
+			payload, buf + OFF_TAG, NULL, payload, f.payload_len, ad.bytes, ad.len, NULL,
 			buf + OFF_NONCE, o->data_key) != 0) {
 			ret = -EIO;
 			goto out_free_buf;
@@ -382,33 +411,42 @@ static int decode_plain(const struct envelope_fields *f, const uint8_t *obj, voi
 	return 0;
 }
 
-/* Unwrap a sealed object whose fields F were parsed and whose size agrees with them. */
-static int decode_sealed(const struct envelope_fields *f, const uint8_t *key, const uint8_t *obj,
-			 void *dst, size_t dstcap)
+/*
+ * Unwrap a sealed object whose fields F were parsed and whose size agrees
+ * with them. A zstd frame is decrypted into FRAME (payload bytes; it may be
+ * the payload itself, decrypted in place), or into a buffer of its own
+ * when FRAME is NULL.
+ */
+static int decode_sealed(const struct envelope_fields *f, const uint8_t *key, const char *name,
+			 const uint8_t *obj, uint8_t *frame_buf, void *dst, size_t dstcap)
 {
 	const uint8_t *payload = obj + f->header_len;
 	size_t payload_len = (size_t)f->payload_len;
+	struct sealed_ad ad;
 	uint8_t *frame;
 	size_t n;
 	int ret;
 
+	/* a name too long to be one of ours cannot verify */
+	if (sealed_ad(obj, name, &ad) != 0)
+		return -EBADMSG;
 	if (f->codec == ENVELOPE_CODEC_NONE) {
 		/* Lengths agree, so only a genuine plaintext can be this large. */
 		if (f->plaintext_len > dstcap)
 			return -ERANGE;
 		/* With an empty payload DST may be NULL: libsodium then only checks the tag. */
 		if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
-			payload_len ? dst : NULL, NULL, payload, payload_len, obj + OFF_TAG, obj,
-			FIELDS_LEN, obj + OFF_NONCE, key) != 0)
+			payload_len ? dst : NULL, NULL, payload, payload_len, obj + OFF_TAG,
+			ad.bytes, ad.len, obj + OFF_NONCE, key) != 0)
 			return -EBADMSG;
 		return 0;
 	}
 
-	frame = malloc(payload_len);
+	frame = frame_buf ? frame_buf : malloc(payload_len);
 	if (!frame)
 		return -ENOMEM;
 	if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(frame, NULL, payload, payload_len,
-								obj + OFF_TAG, obj, FIELDS_LEN,
+								obj + OFF_TAG, ad.bytes, ad.len,
 								obj + OFF_NONCE, key) != 0) {
 		ret = -EBADMSG;
 		goto out_free_frame;
@@ -424,7 +462,8 @@ static int decode_sealed(const struct envelope_fields *f, const uint8_t *key, co
 	}
 	ret = 0;
 out_free_frame:
-	free(frame);
+	if (frame != frame_buf)
+		free(frame);
 	return ret;
 }
 
@@ -451,14 +490,14 @@ static int check_object(const uint8_t *data_key, const void *obj, size_t objlen,
 
 /* Verify and unwrap an object whose fields F passed check_object, into DST. */
 static int decode_checked(const struct envelope_fields *f, const uint8_t *data_key,
-			  const uint8_t *obj, void *dst, size_t dstcap)
+			  const char *name, const uint8_t *obj, void *dst, size_t dstcap)
 {
-	return f->sealed ? decode_sealed(f, data_key, obj, dst, dstcap)
+	return f->sealed ? decode_sealed(f, data_key, name, obj, NULL, dst, dstcap)
 			 : decode_plain(f, obj, dst, dstcap);
 }
 
-int envelope_decode(const uint8_t *data_key, const void *obj, size_t objlen, void *dst,
-		    size_t dstcap, size_t *len)
+int envelope_decode(const uint8_t *data_key, const char *name, const void *obj, size_t objlen,
+		    void *dst, size_t dstcap, size_t *len)
 {
 	struct envelope_fields f;
 	int ret;
@@ -466,15 +505,15 @@ int envelope_decode(const uint8_t *data_key, const void *obj, size_t objlen, voi
 	*len = 0;
 	ret = check_object(data_key, obj, objlen, &f);
 	if (ret == 0)
-		ret = decode_checked(&f, data_key, obj, dst, dstcap);
+		ret = decode_checked(&f, data_key, name, obj, dst, dstcap);
 	if (ret)
 		return ret;
 	*len = (size_t)f.plaintext_len;
 	return 0;
 }
 
-int envelope_open(const uint8_t *data_key, void *obj, size_t objlen, void *scratch,
-		  size_t scratchcap, const void **plain, size_t *len)
+int envelope_open(const uint8_t *data_key, const char *name, void *obj, size_t objlen,
+		  void *scratch, size_t scratchcap, const void **plain, size_t *len)
 {
 	struct envelope_fields f;
 	uint8_t *out;
@@ -489,11 +528,15 @@ int envelope_open(const uint8_t *data_key, void *obj, size_t objlen, void *scrat
 		if (!scratch)
 			return -ENOBUFS;
 		out = scratch;
-		ret = decode_checked(&f, data_key, obj, scratch, scratchcap);
+		/* a sealed frame is decrypted where it lies, then decompressed into SCRATCH */
+		ret = f.sealed ? decode_sealed(&f, data_key, name, obj, (uint8_t *)obj + f.header_len,
+					       scratch, scratchcap)
+			       : decode_plain(&f, obj, scratch, scratchcap);
 	} else {
 		/* in place: libsodium decrypts where message and ciphertext coincide */
 		out = (uint8_t *)obj + f.header_len;
-		ret = f.sealed ? decode_sealed(&f, data_key, obj, out, (size_t)f.payload_len)
+		ret = f.sealed ? decode_sealed(&f, data_key, name, obj, NULL, out,
+					       (size_t)f.payload_len)
 			       : verify_plain(&f, obj);
 	}
 	if (ret)

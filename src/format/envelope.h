@@ -10,7 +10,8 @@
  *		plaintext length, payload length
  *	plain	checksum[32]	GMAC(fields || payload), 16 zeros	header = 64
  *		(version 1, still read: BLAKE2b-256(fields || payload))
- *	sealed	nonce[24] tag[16]	XChaCha20-Poly1305, AD = fields	header = 72
+ *	sealed	nonce[24] tag[16]	XChaCha20-Poly1305,	header = 72
+ *		AD = fields || the object's name in the bucket
  *	payload	the plaintext, or its zstd frame; encrypted when sealed
  *
  * Invariants:
@@ -36,6 +37,8 @@
 #define ENVELOPE_PEEK_LEN 32
 /* Largest header of any object this version writes (sealed). */
 #define ENVELOPE_HEADER_MAX 72
+/* The longest object name a sealed object is bound to (S3 keys are at most 1024 bytes). */
+#define ENVELOPE_NAME_MAX 1024
 /* Size of the buffer envelope_object_key() fills, NUL included. */
 #define ENVELOPE_OBJECT_KEY_SIZE (sizeof("zero/chunks/hh/") + 2 * ENVELOPE_ID_LEN)
 
@@ -83,6 +86,11 @@ struct envelope_opts {
 	int codec;		 /* enum envelope_codec */
 	int zstd_level;		 /* zstd's scale, 0 = zstd's default; ignored for NONE */
 	const uint8_t *data_key; /* ENVELOPE_KEY_LEN bytes to seal the object, NULL = plain */
+	/*
+	 * Sealed only: the name the object is stored under (relative to the
+	 * prefix; NULL = ""), bound into the tag: it opens under that name only.
+	 */
+	const char *name;
 };
 
 /*
@@ -92,6 +100,7 @@ struct envelope_opts {
  * a malloc'd buffer of *OUTLEN bytes that the caller owns and frees; on
  * error *OUT is NULL.
  * -EINVAL for bad options (unknown codec, level out of zstd's range),
+ * -ENAMETOOLONG for a name beyond ENVELOPE_NAME_MAX,
  * -ENOTSUP for LZ4, -ENOMEM, -EFBIG for a plaintext beyond zstd's bound,
  * -EIO if libsodium cannot initialise.
  */
@@ -101,11 +110,12 @@ int envelope_encode(const struct envelope_opts *o, const void *plaintext, size_t
 /*
  * Verify and unwrap the OBJLEN-byte object OBJ into DST, which holds DSTCAP
  * bytes; *LEN = the plaintext bytes written. DATA_KEY is the fs's data key
- * for sealed objects, NULL for plain ones. The caller owns DST; on error
+ * for sealed objects, NULL for plain ones; NAME the name it was sealed for
+ * (ignored for plain objects). The caller owns DST; on error
  * its first DSTCAP bytes are unspecified (but never handed out as data).
  *	-EBADMSG	corrupt, truncated, trailing bytes, unknown magic,
- *			version, codec or flag, wrong key, or a plain object
- *			when DATA_KEY is given
+ *			version, codec or flag, wrong key or name, or a plain
+ *			object when DATA_KEY is given
  *	-ENOKEY		the object is sealed and DATA_KEY is NULL
  *	-ERANGE		DSTCAP is smaller than the plaintext length in the
  *			header (size DST with envelope_plaintext_len())
@@ -113,8 +123,8 @@ int envelope_encode(const struct envelope_opts *o, const void *plaintext, size_t
  * -ERANGE is only returned for a header whose lengths agree with each other
  * and OBJLEN; a flipped length bit is -EBADMSG.
  */
-int envelope_decode(const uint8_t *data_key, const void *obj, size_t objlen, void *dst,
-		    size_t dstcap, size_t *len);
+int envelope_decode(const uint8_t *data_key, const char *name, const void *obj, size_t objlen,
+		    void *dst, size_t dstcap, size_t *len);
 
 /*
  * envelope_decode() without the copy: verify OBJ where it lies and point
@@ -125,8 +135,8 @@ int envelope_decode(const uint8_t *data_key, const void *obj, size_t objlen, voi
  * NULL it is -ENOBUFS, before any verification, so the caller can find a
  * buffer and call again. Otherwise the errors of envelope_decode().
  */
-int envelope_open(const uint8_t *data_key, void *obj, size_t objlen, void *scratch,
-		  size_t scratchcap, const void **plain, size_t *len);
+int envelope_open(const uint8_t *data_key, const char *name, void *obj, size_t objlen,
+		  void *scratch, size_t scratchcap, const void **plain, size_t *len);
 
 /*
  * Peek the plaintext length recorded in an object's header, for sizing the

@@ -951,6 +951,7 @@ int fs_new(const struct fs_options *opt, struct fs **out, char *err, size_t errl
 	if (opt->store && !opt->readonly) {
 		struct journal_options jo = {
 		    .store = opt->store,
+		    .keys = tier_keys(fs),
 		    .meta = fs->meta,
 		    .lock = &fs->lock,
 		    .sync_interval_ms = opt->metadata_sync_ms,

@@ -35,6 +35,8 @@ struct fs_ctx {
 };
 
 struct objstore;
+struct keyring;
+struct keys_lock;
 struct lease;
 
 struct fs_options {
@@ -68,6 +70,13 @@ struct fs_options {
 	/* this mount's lease of the filesystem (journal/lease.h); NULL: none. Not owned: it
 	   outlives the fs. Once it is fenced, the fs is read-only (fs_readonly). */
 	struct lease *lease;
+	/*
+	 * The filesystem's keys (crypt/keys.h), unlocked by the caller from the
+	 * bucket's superblock; NULL or a plain keyring: not encrypted. Copied.
+	 */
+	const struct keyring *keys;
+	/* A new encrypted filesystem: its data key wrapped by the passphrase, for the superblock. */
+	const struct keys_lock *new_lock;
 };
 
 /* What fs_setattr changes. */

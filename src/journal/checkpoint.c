@@ -73,8 +73,8 @@ int journal_checkpoint_create(struct journal *j, const char *name)
 	ret = meta_snapshot_read(snap, &img, &imglen);
 	meta_snapshot_end(snap);
 	if (ret == 0)
-		ret = item_encode(ITEM_SNAPSHOT, a.seq, a.gen, t * 1000, 0, NULL, 0, img, imglen, &obj,
-				  &objlen);
+		ret = item_encode(a.keys, key, ITEM_SNAPSHOT, a.seq, a.gen, t * 1000, 0, NULL, 0, img,
+				  imglen, &obj, &objlen);
 	if (ret == 0)
 		ret = objstore_put(a.store, key, obj, objlen);
 	free(img);

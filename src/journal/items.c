@@ -14,6 +14,7 @@
 #include "journal/journal_internal.h"
 
 #include "common/le.h"
+#include "crypt/keys.h"
 #include "format/envelope.h"
 #include "store/objstore.h"
 
@@ -66,12 +67,15 @@ int item_parse(const char *key, struct item *it)
 	return 0;
 }
 
-int item_encode(enum item_kind kind, uint64_t seq, uint32_t gen, int64_t time_ms, uint64_t rows,
-		const uint64_t *inodes, size_t ninodes, const void *body, size_t body_len,
-		uint8_t **out, size_t *outlen)
+int item_encode(const struct keyring *keys, const char *name, enum item_kind kind, uint64_t seq,
+		uint32_t gen, int64_t time_ms, uint64_t rows, const uint64_t *inodes,
+		size_t ninodes, const void *body, size_t body_len, uint8_t **out, size_t *outlen)
 {
 	size_t len = ITEM_HEADER + 8 * ninodes + body_len;
-	struct envelope_opts o = {.codec = ENVELOPE_CODEC_ZSTD, .zstd_level = ITEM_ZSTD_LEVEL};
+	struct envelope_opts o = {.codec = ENVELOPE_CODEC_ZSTD,
+				  .zstd_level = ITEM_ZSTD_LEVEL,
+				  .data_key = keys_object_key(keys),
+				  .name = name};
 	uint8_t *plain = malloc(len);
 	int ret;
 
@@ -96,7 +100,8 @@ int item_encode(enum item_kind kind, uint64_t seq, uint32_t gen, int64_t time_ms
 	return ret;
 }
 
-int item_decode(const void *obj, size_t objlen, struct item_body *b)
+int item_decode(const struct keyring *keys, const char *name, const void *obj, size_t objlen,
+		struct item_body *b)
 {
 	uint64_t plen, ninodes, body_len;
 	uint8_t *p;
@@ -112,7 +117,7 @@ int item_decode(const void *obj, size_t objlen, struct item_body *b)
 	p = malloc(plen);
 	if (!p)
 		return -ENOMEM;
-	ret = envelope_decode(NULL, obj, objlen, p, plen, &len);
+	ret = envelope_decode(keys_object_key(keys), name, obj, objlen, p, plen, &len);
 	if (ret == 0 && (len != plen || memcmp(p, ITEM_MAGIC, 4) != 0 ||
 			 get_le32(p + 4) != ITEM_VERSION))
 		ret = -EBADMSG;
@@ -234,7 +239,8 @@ size_t items_chain(const struct item *items, size_t n, bool *keep)
 	return count;
 }
 
-int item_fetch(struct objstore *store, const struct item *it, struct item_body *b)
+int item_fetch(struct objstore *store, const struct keyring *keys, const struct item *it,
+	       struct item_body *b)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -242,7 +248,7 @@ int item_fetch(struct objstore *store, const struct item *it, struct item_body *
 
 	if (ret)
 		return ret;
-	ret = item_decode(buf, len, b);
+	ret = item_decode(keys, it->key, buf, len, b);
 	free(buf);
 	if (ret == 0 && (b->seq != it->seq || b->gen != it->gen || b->kind != it->kind)) {
 		item_body_free(b);

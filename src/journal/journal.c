@@ -332,9 +332,9 @@ static int ship_once(struct journal *j, bool final)
 	if (ret == 0)
 		ret = item_key(key, seq, generation(j), t_ms, snapshot ? ITEM_SNAPSHOT : ITEM_LOG);
 	if (ret == 0)
-		ret = item_encode(snapshot ? ITEM_SNAPSHOT : ITEM_LOG, seq, generation(j), t_ms, ops,
-				  inos, ninos, snapshot ? img : cs, snapshot ? imglen : cslen, &obj,
-				  &objlen);
+		ret = item_encode(j->o.keys, key, snapshot ? ITEM_SNAPSHOT : ITEM_LOG, seq,
+				  generation(j), t_ms, ops, inos, ninos, snapshot ? img : cs,
+				  snapshot ? imglen : cslen, &obj, &objlen);
 	pthread_mutex_lock(j->o.lock);
 	if (ret == 0)
 		ret = put_item(j, key, obj, objlen, final);
@@ -571,6 +571,7 @@ int64_t journal_gc_horizon(struct journal *j)
 void journal_access(struct journal *j, struct journal_access *a)
 {
 	a->store = j->o.store;
+	a->keys = j->o.keys;
 	a->meta = j->o.meta;
 	a->lock = j->o.lock;
 	a->seq = j->last_seq;

@@ -20,9 +20,11 @@
 struct meta;
 struct objstore;
 struct journal;
+struct keyring;
 
 struct journal_options {
 	struct objstore *store;
+	const struct keyring *keys; /* the fs's keys (crypt/keys.h), NULL: not encrypted; not copied */
 	struct meta *meta;     /* used only under *LOCK */
 	pthread_mutex_t *lock; /* the fs core's lock */
 	unsigned sync_interval_ms;  /* how often changes are shipped; 0: 1000 */
@@ -118,12 +120,13 @@ struct journal_target {
 typedef void (*journal_progress_cb)(void *arg, const char *phase, uint64_t done, uint64_t total);
 
 /*
- * Restore the filesystem in STORE into a new database at DB_PATH (which
- * must not exist), as TARGET says. -ENOENT when the bucket holds no
+ * Restore the filesystem in STORE, whose objects KEYS open (NULL: not
+ * encrypted), into a new database at DB_PATH (which must not exist), as
+ * TARGET says. -ENOENT when the bucket holds no
  * journal; ERR says why on failure. The database is complete but not yet
  * fixed up for an empty cache (meta_restore_fixup).
  */
-int journal_restore(struct objstore *store, const char *db_path, const struct journal_target *t,
+int journal_restore(struct objstore *store, const struct keyring *keys, const char *db_path, const struct journal_target *t,
 		    journal_progress_cb progress, void *arg, char *err, size_t errlen);
 
 /* One restorable state, for `zero recover --list`. */

@@ -59,6 +59,7 @@ struct item_body {
 struct journal;
 struct journal_access {
 	struct objstore *store;
+	const struct keyring *keys; /* NULL: not encrypted */
 	struct meta *meta;
 	pthread_mutex_t *lock;
 	uint64_t seq; /* the newest item taken */
@@ -74,13 +75,18 @@ int item_key(char key[JOURNAL_KEY_SIZE], uint64_t seq, uint32_t gen, int64_t tim
 int item_parse(const char *key, struct item *it);
 /*
  * Encode an item: the header, INODES and BODY, compressed, in the object
- * envelope. *OUT is malloc'd (caller frees).
+ * envelope, sealed for NAME (its key) when KEYS are an encrypted
+ * filesystem's (NULL: plain). *OUT is malloc'd (caller frees).
  */
-int item_encode(enum item_kind kind, uint64_t seq, uint32_t gen, int64_t time_ms, uint64_t rows,
+int item_encode(const struct keyring *keys, const char *name, enum item_kind kind, uint64_t seq, uint32_t gen, int64_t time_ms, uint64_t rows,
 		const uint64_t *inodes, size_t ninodes, const void *body, size_t body_len,
 		uint8_t **out, size_t *outlen);
-/* Verify and decode object OBJ; B owns the plaintext afterwards (item_body_free). */
-int item_decode(const void *obj, size_t objlen, struct item_body *b);
+/*
+ * Verify and decode object OBJ, stored as NAME, with KEYS (NULL: plain);
+ * B owns the plaintext afterwards (item_body_free).
+ */
+int item_decode(const struct keyring *keys, const char *name, const void *obj, size_t objlen,
+		struct item_body *b);
 void item_body_free(struct item_body *b);
 
 /* Every item in the bucket, in key order; *ITEMS malloc'd. */
@@ -93,6 +99,7 @@ int items_at(struct objstore *store, uint64_t seq, size_t *n);
  */
 size_t items_chain(const struct item *items, size_t n, bool *keep);
 /* Fetch and decode item IT. */
-int item_fetch(struct objstore *store, const struct item *it, struct item_body *b);
+int item_fetch(struct objstore *store, const struct keyring *keys, const struct item *it,
+	       struct item_body *b);
 
 #endif /* ZERO_JOURNAL_INTERNAL_H */

@@ -38,6 +38,8 @@
 #include "journal/lease.h"
 
 #include "common/log.h"
+#include "crypt/keys.h"
+#include "format/envelope.h"
 #include "store/objstore.h"
 
 #include <errno.h>
@@ -60,6 +62,8 @@
 
 struct lease {
 	struct objstore *store; /* a reference of our own (objstore_ref) */
+	bool sealed;		/* an encrypted fs: the object is sealed with seal_key */
+	uint8_t seal_key[ENVELOPE_KEY_LEN];
 	unsigned ttl_s;
 	bool force;
 	_Atomic int state;	     /* enum lease_state; read without the lock */
@@ -212,14 +216,25 @@ static int lease_read(struct lease *l, struct lease_record *rec, bool *exists, c
 	int ret;
 
 	*exists = false;
-	ret = objstore_get_tagged(l->store, LEASE_KEY, LEASE_TEXT_MAX, &text, &len, tag);
+	ret = objstore_get_tagged(l->store, LEASE_KEY, LEASE_TEXT_MAX + ENVELOPE_HEADER_MAX, &text,
+				  &len, tag);
 	if (ret == -ENOENT)
 		return 0;
 	if (ret == -EFBIG)
 		text = NULL, len = 0; /* too long for a lease: not one */
 	else if (ret)
 		return ret;
-	ret = lease_record_parse(text, len, rec);
+	if (l->sealed && text) {
+		/* the plaintext is shorter than the object: opened where it lies */
+		char plain[LEASE_TEXT_MAX + ENVELOPE_HEADER_MAX];
+		size_t plen = 0;
+		ret = envelope_decode(l->seal_key, LEASE_KEY, text, len, plain, sizeof(plain),
+				      &plen);
+		ret = ret ? -EPROTO : lease_record_parse(plain, plen, rec);
+		explicit_bzero(plain, sizeof(plain));
+	} else {
+		ret = lease_record_parse(text, len, rec);
+	}
 	free(text);
 	if (ret) {
 		log_error("%s/%s is not a Zero lease", objstore_describe(l->store), LEASE_KEY);
@@ -239,13 +254,28 @@ static int lease_write(struct lease *l, const struct lease_record *rec, const ch
 {
 	char text[LEASE_TEXT_MAX];
 	int n = lease_record_format(rec, text, sizeof(text));
+	struct envelope_opts o = {.codec = ENVELOPE_CODEC_NONE, .data_key = l->seal_key,
+				  .name = LEASE_KEY};
+	uint8_t *obj = (uint8_t *)text;
+	size_t len = (size_t)n;
+	int ret;
 
 	if (n < 0)
 		return n;
+	if (l->sealed) {
+		/* its fields say who mounts the filesystem where: nothing for the bucket to read */
+		ret = envelope_encode(&o, text, (size_t)n, &obj, &len);
+		if (ret)
+			return ret;
+	}
 	if (!l->cas)
-		return objstore_put(l->store, LEASE_KEY, text, (size_t)n);
-	return objstore_put_if(l->store, LEASE_KEY, text, (size_t)n,
-			       if_match && *if_match ? if_match : NULL, tag);
+		ret = objstore_put(l->store, LEASE_KEY, obj, len);
+	else
+		ret = objstore_put_if(l->store, LEASE_KEY, obj, len,
+				      if_match && *if_match ? if_match : NULL, tag);
+	if (obj != (uint8_t *)text)
+		free(obj);
+	return ret;
 }
 
 static bool same_mount(const struct lease_record *a, const struct lease_record *b)
@@ -581,8 +611,8 @@ static void read_boot_id(char *buf, size_t size)
 	buf[strcspn(buf, "\n")] = '\0';
 }
 
-int lease_acquire(struct objstore *store, const char *cache_id, bool force, unsigned ttl_s,
-		  struct lease **out, char *err, size_t errlen)
+int lease_acquire(struct objstore *store, const struct keyring *keys, const char *cache_id,
+		  bool force, unsigned ttl_s, struct lease **out, char *err, size_t errlen)
 {
 	struct lease_record cur;
 	unsigned char raw[16];
@@ -609,6 +639,10 @@ int lease_acquire(struct objstore *store, const char *cache_id, bool force, unsi
 	read_boot_id(l->mine.boot_id, sizeof(l->mine.boot_id));
 	l->mine.pid = (long)getpid();
 	l->store = objstore_ref(store);
+	if (keys_object_key(keys)) {
+		l->sealed = true;
+		memcpy(l->seal_key, keys_object_key(keys), sizeof(l->seal_key));
+	}
 	l->ttl_s = ttl_s;
 	l->force = force;
 	atomic_init(&l->state, LEASE_PENDING);
@@ -811,6 +845,7 @@ void lease_release(struct lease *l)
 	objstore_free(l->store);
 	pthread_cond_destroy(&l->stop_cond);
 	pthread_mutex_destroy(&l->lock);
+	explicit_bzero(l->seal_key, sizeof(l->seal_key));
 	free(l);
 }
 

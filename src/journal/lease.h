@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 struct objstore;
+struct keyring;
 struct lease;
 
 /* Key of the lease object, relative to the store's prefix. */
@@ -58,7 +59,9 @@ int lease_record_parse(const char *text, size_t len, struct lease_record *out);
 int lease_record_format(const struct lease_record *rec, char *buf, size_t size);
 
 /*
- * Take the lease object LEASE_KEY on STORE. The lease keeps a reference of
+ * Take the lease object LEASE_KEY on STORE. With the KEYS of an encrypted
+ * filesystem (NULL or plain: not encrypted) the object is sealed, so the
+ * bucket learns nothing of who mounts it where. The lease keeps a reference of
  * its own to STORE (objstore_ref), so the caller may hand its reference on.
  * Refuses (-EBUSY; ERR names the holder's host, pid, cache id and when its
  * lease expires) when a live lease of another mount exists; takes over an
@@ -72,8 +75,8 @@ int lease_record_format(const struct lease_record *rec, char *buf, size_t size);
  * TTL_S: seconds a lease lasts without renewal (renewed every TTL_S / 3).
  * Caller owns *OUT (lease_release). No threads are started.
  */
-int lease_acquire(struct objstore *store, const char *cache_id, bool force, unsigned ttl_s,
-		  struct lease **out, char *err, size_t errlen);
+int lease_acquire(struct objstore *store, const struct keyring *keys, const char *cache_id,
+		  bool force, unsigned ttl_s, struct lease **out, char *err, size_t errlen);
 /*
  * Start the renewal thread; call once, after the daemon forked (no thread
  * may exist before fork). Records the daemon's pid in the lease at once.

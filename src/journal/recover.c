@@ -66,8 +66,8 @@ static void unlink_db(const char *path)
 }
 
 /* Open the image at TMP, apply ITEMS[FIRST..] that follow each other up to AT_MS. */
-static int apply_log(struct objstore *store, const char *tmp, const struct item *items,
-		     const bool *keep, size_t n, size_t base, int64_t at_ms,
+static int apply_log(struct objstore *store, const struct keyring *keys, const char *tmp,
+		     const struct item *items, const bool *keep, size_t n, size_t base, int64_t at_ms,
 		     journal_progress_cb progress, void *arg, uint64_t *last_seq, uint32_t *last_gen,
 		     char *err, size_t errlen)
 {
@@ -96,7 +96,7 @@ static int apply_log(struct objstore *store, const char *tmp, const struct item 
 			break; /* rule 2, or past the time asked for */
 		if (items[i].kind == ITEM_SNAPSHOT)
 			break; /* a later base would have been chosen: not reached */
-		ret = item_fetch(store, &items[i], &b);
+		ret = item_fetch(store, keys, &items[i], &b);
 		if (ret) {
 			snprintf(err, errlen, "cannot read %s: %s", items[i].key,
 				 ret == -EBADMSG ? "corrupt object" : objstore_reason(ret));
@@ -129,7 +129,7 @@ static int apply_log(struct objstore *store, const char *tmp, const struct item 
 	return ret;
 }
 
-int journal_restore(struct objstore *store, const char *db_path, const struct journal_target *t,
+int journal_restore(struct objstore *store, const struct keyring *keys, const char *db_path, const struct journal_target *t,
 		    journal_progress_cb progress, void *arg, char *err, size_t errlen)
 {
 	char tmp[4200];
@@ -155,7 +155,7 @@ int journal_restore(struct objstore *store, const char *db_path, const struct jo
 		size_t len = 0;
 		ret = objstore_get(store, cp.key, 0, UINT64_MAX, &buf, &len);
 		if (ret == 0) {
-			ret = item_decode(buf, len, &b);
+			ret = item_decode(keys, cp.key, buf, len, &b);
 			free(buf);
 		}
 		if (ret) {
@@ -201,7 +201,7 @@ int journal_restore(struct objstore *store, const char *db_path, const struct jo
 	}
 	if (progress)
 		progress(arg, "snapshot", 0, items[base].size);
-	ret = item_fetch(store, &items[base], &b);
+	ret = item_fetch(store, keys, &items[base], &b);
 	if (ret) {
 		snprintf(err, errlen, "cannot read the snapshot %s: %s", items[base].key,
 			 ret == -EBADMSG ? "corrupt object" : objstore_reason(ret));
@@ -216,7 +216,7 @@ int journal_restore(struct objstore *store, const char *db_path, const struct jo
 		snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(-ret));
 		goto out;
 	}
-	ret = apply_log(store, tmp, items, keep, n, base, t ? t->at_ms : 0, progress, arg,
+	ret = apply_log(store, keys, tmp, items, keep, n, base, t ? t->at_ms : 0, progress, arg,
 			&last_seq, &last_gen, err, errlen);
 	if (ret == 0)
 		log_info("restore: snapshot %" PRIu64 " and the log up to %" PRIu64 " from %s",

@@ -1,19 +1,24 @@
 /*
  * binding.c - which bucket this cache belongs to: tier_bind checks the
- * bucket's superblock against the cache, or creates it for a new
- * filesystem (rule: one filesystem per bucket).
+ * bucket's superblock (journal/superblock.h) against the cache, or creates
+ * it for a new filesystem (rule: one filesystem per bucket), and settles
+ * the keys the tier works with.
  *
  * Invariants:
  *  - A superblock with another fs_id, format version or chunk size is
  *    refused, and so is a bucket that holds Zero objects but no superblock.
+ *  - An encrypted filesystem's superblock must verify under its keys (the
+ *    caller unlocked them from it), and an encrypted filesystem never
+ *    takes an unencrypted superblock for its own (no downgrade).
  *  - A cache bound to its bucket mounts on the cache alone while the bucket
- *    does not answer.
+ *    does not answer. The cache keeps a copy of the superblock (setting
+ *    "superblock"), from which an encrypted one is unlocked meanwhile.
  */
 #include "tier/tier_internal.h"
 
 #include "common/log.h"
-#include "format/envelope.h"
 #include "journal/lease.h"
+#include "journal/superblock.h"
 #include "store/objstore.h"
 
 #include <errno.h>
@@ -23,9 +28,6 @@
 #include <string.h>
 #include <time.h>
 #include <sodium.h>
-
-#define SUPERBLOCK_KEY "zero/superblock"
-#define FORMAT_VERSION 1
 
 static void hex_encode(const uint8_t *in, size_t n, char *out)
 {
@@ -46,30 +48,39 @@ static int hex_decode(const char *in, uint8_t *out, size_t n)
 	return 0;
 }
 
-/* Value of "KEY=value" in the superblock TEXT, into BUF. */
-static bool sb_field(const char *text, const char *key, char *buf, size_t size)
+/* The cache's id key of an unencrypted filesystem (setting "id_key"). */
+static bool plain_id_key(struct fs *fs, uint8_t key[KEYS_LEN])
 {
-	size_t klen = strlen(key);
+	char hex[2 * KEYS_LEN + 1];
 
-	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-		if (strncmp(p, key, klen) == 0 && p[klen] == '=') {
-			const char *v = p + klen + 1;
-			size_t n = strcspn(v, "\n");
-			if (n >= size)
-				return false;
-			memcpy(buf, v, n);
-			buf[n] = '\0';
-			return true;
-		}
-	}
-	return false;
+	return meta_setting_get(fs->meta, "id_key", hex, sizeof(hex)) == 0 &&
+	       hex_decode(hex, key, KEYS_LEN) == 0;
 }
 
-static int sb_create(struct fs *fs, struct tier *t, const char *fs_id, char *err, size_t errlen)
+/* Record in the cache that it belongs to the filesystem of superblock TEXT. */
+static int bind_cache(struct fs *fs, struct tier *t, const char *text)
 {
-	char text[512], key_hex[2 * ENVELOPE_KEY_LEN + 1], buf[64];
+	char hex[2 * KEYS_LEN + 1];
+	int ret = 0;
+
+	if (!t->keys.sealed) {
+		hex_encode(t->keys.id_key, KEYS_LEN, hex);
+		ret = meta_setting_set(fs->meta, "id_key", hex);
+	}
+	if (ret == 0)
+		ret = meta_setting_set(fs->meta, "superblock", text);
+	if (ret == 0)
+		ret = meta_setting_set(fs->meta, "bucket_bound", "1");
+	return ret;
+}
+
+static int sb_create(struct fs *fs, struct tier *t, const char *fs_id, const struct keys_lock *lock,
+		     char *err, size_t errlen)
+{
+	struct superblock sb = {.chunk_size = fs->chunk_size, .created = time(NULL)};
 	struct objstore_list page = {0};
-	int n, ret;
+	char *text = NULL;
+	int ret;
 
 	/* an empty bucket, or one that holds no Zero objects but the lease (taken first), only */
 	ret = objstore_list(t->store, "zero/", NULL, 2, &page);
@@ -89,44 +100,67 @@ static int sb_create(struct fs *fs, struct tier *t, const char *fs_id, char *err
 			 objstore_reason(ret));
 		return ret;
 	}
-	if (meta_setting_get(fs->meta, "id_key", key_hex, sizeof(key_hex)) != 0 ||
-	    hex_decode(key_hex, t->id_key, ENVELOPE_KEY_LEN) != 0) {
-		randombytes_buf(t->id_key, ENVELOPE_KEY_LEN);
-		hex_encode(t->id_key, ENVELOPE_KEY_LEN, key_hex);
+	snprintf(sb.fs_id, sizeof(sb.fs_id), "%s", fs_id);
+	if (t->keys.sealed) {
+		if (!lock) {
+			snprintf(err, errlen, "no wrapped key to create an encrypted filesystem with");
+			return -EINVAL;
+		}
+		sb.format = SUPERBLOCK_SEALED;
+		sb.lock = *lock;
+		t->key_epoch = lock->epoch;
+	} else {
+		sb.format = SUPERBLOCK_PLAIN;
+		if (!plain_id_key(fs, t->keys.id_key))
+			randombytes_buf(t->keys.id_key, KEYS_LEN);
+		memcpy(sb.id_key, t->keys.id_key, KEYS_LEN);
 	}
-	n = snprintf(text, sizeof(text),
-		     "zero-superblock\nformat=%d\nfs_id=%s\nchunk_size=%" PRIu32
-		     "\nid_key=%s\ncreated=%lld\n",
-		     FORMAT_VERSION, fs_id, fs->chunk_size, key_hex, (long long)time(NULL));
-	ret = objstore_put(t->store, SUPERBLOCK_KEY, text, (size_t)n);
+	ret = superblock_write(t->store, &sb, &t->keys, &text);
 	if (ret) {
 		snprintf(err, errlen, "cannot write the superblock to %s: %s",
 			 objstore_describe(t->store), objstore_reason(ret));
 		return ret;
 	}
-	ret = meta_setting_set(fs->meta, "id_key", key_hex);
-	if (ret == 0)
-		ret = meta_setting_set(fs->meta, "bucket_bound", "1");
-	snprintf(buf, sizeof(buf), "%s", fs_id);
-	log_info("created filesystem %s in %s", buf, objstore_describe(t->store));
+	ret = bind_cache(fs, t, text);
+	free(text);
+	log_info("created filesystem %s in %s (%s)", sb.fs_id, objstore_describe(t->store),
+		 t->keys.sealed ? "encrypted" : "not encrypted");
 	return ret;
 }
 
-/* Check the bucket's superblock against this cache, or create it (rule: one fs per bucket). */
-int tier_bind(struct fs *fs, struct tier *t, char *err, size_t errlen)
+/* The bucket does not answer: whether the cache may mount alone, with the keys it has. */
+static int sb_unreachable(struct fs *fs, struct tier *t, const char *bound, int why, char *err,
+			  size_t errlen)
 {
-	char fs_id[64], bound[8] = "", field[160];
+	if (strcmp(bound, "1") == 0 && (t->keys.sealed || plain_id_key(fs, t->keys.id_key))) {
+		/* local data stays usable; uploads wait for the bucket */
+		log_warn("cannot read the superblock of %s (%s); mounting on the cache alone "
+			 "until it answers",
+			 objstore_describe(t->store), objstore_reason(why));
+		return 0;
+	}
+	snprintf(err, errlen, "cannot reach the bucket %s: %s", objstore_describe(t->store),
+		 objstore_reason(why));
+	return why;
+}
+
+int tier_bind(struct fs *fs, struct tier *t, const struct fs_options *opt, char *err,
+	      size_t errlen)
+{
+	char fs_id[64], bound[8] = "", why[256] = "";
+	struct superblock sb;
 	char *text = NULL;
-	size_t len = 0;
 	int ret;
 
+	if (opt->keys)
+		t->keys = *opt->keys;
 	ret = meta_setting_get(fs->meta, "fs_id", fs_id, sizeof(fs_id));
 	if (ret) {
 		snprintf(err, errlen, "metadata has no fs_id");
 		return ret;
 	}
 	meta_setting_get(fs->meta, "bucket_bound", bound, sizeof(bound));
-	ret = objstore_get(t->store, SUPERBLOCK_KEY, 0, 4096, &text, &len);
+	ret = superblock_read(t->store, &sb, &text, why, sizeof(why));
 	if (ret == -ENOENT) {
 		if (strcmp(bound, "1") == 0) {
 			snprintf(
@@ -136,64 +170,51 @@ int tier_bind(struct fs *fs, struct tier *t, char *err, size_t errlen)
 			    objstore_describe(t->store), fs_id);
 			return -ENOENT;
 		}
-		return sb_create(fs, t, fs_id, err, errlen);
+		return sb_create(fs, t, fs_id, opt->new_lock, err, errlen);
 	}
-	if (ret) {
-		if (strcmp(bound, "1") == 0) {
-			/* local data stays usable; uploads wait for the bucket */
-			log_warn(
-			    "cannot read the superblock of %s (%s); mounting on the cache alone "
-			    "until it answers",
-			    objstore_describe(t->store), objstore_reason(ret));
-			char key_hex[2 * ENVELOPE_KEY_LEN + 1];
-			if (meta_setting_get(fs->meta, "id_key", key_hex, sizeof(key_hex)) == 0 &&
-			    hex_decode(key_hex, t->id_key, ENVELOPE_KEY_LEN) == 0)
-				return 0;
-		}
-		snprintf(err, errlen, "cannot reach the bucket %s: %s", objstore_describe(t->store),
-			 objstore_reason(ret));
-		return ret;
+	if (ret == -EPROTO || ret == -ENOTSUP) {
+		snprintf(err, errlen, "%s/%s: %s", objstore_describe(t->store), SUPERBLOCK_KEY,
+			 why);
+		return -EPROTO;
 	}
-	text = realloc(text, len + 1);
-	if (!text)
-		return -ENOMEM;
-	text[len] = '\0';
+	if (ret)
+		return sb_unreachable(fs, t, bound, ret, err, errlen);
 	ret = -EPROTO;
-	if (strncmp(text, "zero-superblock\n", 16) != 0 ||
-	    !sb_field(text, "format", field, sizeof(field))) {
-		snprintf(err, errlen, "%s/%s is not a Zero superblock", objstore_describe(t->store),
-			 SUPERBLOCK_KEY);
-		goto out;
-	}
-	if (atoi(field) != FORMAT_VERSION) {
-		snprintf(err, errlen,
-			 "the filesystem in %s has format version %s; this zero reads version %d",
-			 objstore_describe(t->store), field, FORMAT_VERSION);
-		goto out;
-	}
-	if (!sb_field(text, "fs_id", field, sizeof(field)) || strcmp(field, fs_id) != 0) {
+	if (strcmp(sb.fs_id, fs_id) != 0) {
 		snprintf(err, errlen,
 			 "%s holds another filesystem (%s), not this cache's (%s); use another "
 			 "bucket or prefix, or the cache that belongs to it",
-			 objstore_describe(t->store), field, fs_id);
+			 objstore_describe(t->store), sb.fs_id, fs_id);
 		ret = -EEXIST;
 		goto out;
 	}
-	if (!sb_field(text, "chunk_size", field, sizeof(field)) ||
-	    strtoul(field, NULL, 10) != fs->chunk_size) {
+	if (sb.chunk_size != fs->chunk_size) {
 		snprintf(err, errlen,
-			 "the superblock's chunk size %s differs from the cache's %" PRIu32, field,
-			 fs->chunk_size);
+			 "the superblock's chunk size %" PRIu32 " differs from the cache's %" PRIu32,
+			 sb.chunk_size, fs->chunk_size);
 		goto out;
 	}
-	if (!sb_field(text, "id_key", field, sizeof(field)) ||
-	    hex_decode(field, t->id_key, ENVELOPE_KEY_LEN) != 0) {
-		snprintf(err, errlen, "the superblock has no valid id_key");
+	if (superblock_sealed(&sb) != t->keys.sealed) {
+		snprintf(err, errlen,
+			 superblock_sealed(&sb)
+			     ? "the filesystem in %s is encrypted, but no key was given for it"
+			     : "the superblock of %s says the filesystem is not encrypted, but it is: "
+			       "refusing a replaced superblock",
+			 objstore_describe(t->store));
 		goto out;
 	}
-	ret = meta_setting_set(fs->meta, "id_key", field);
-	if (ret == 0)
-		ret = meta_setting_set(fs->meta, "bucket_bound", "1");
+	if (t->keys.sealed && superblock_verify(&sb, &t->keys) != 0) {
+		snprintf(err, errlen,
+			 "the superblock of %s does not verify under this filesystem's key: "
+			 "changed or replaced",
+			 objstore_describe(t->store));
+		goto out;
+	}
+	if (!t->keys.sealed)
+		memcpy(t->keys.id_key, sb.id_key, KEYS_LEN);
+	else
+		t->key_epoch = sb.lock.epoch;
+	ret = bind_cache(fs, t, text);
 out:
 	free(text);
 	return ret;

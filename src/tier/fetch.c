@@ -67,7 +67,7 @@ static int fetch_object(struct fs *fs, const char *key, void *obj, void **scratc
 		return ret;
 	if (sink.buf != obj) /* cannot happen: the sink may not grow past MAX */
 		return -EIO;
-	ret = envelope_open(NULL, obj, sink.len, NULL, 0, plain, len);
+	ret = envelope_open(keys_object_key(&t->keys), key, obj, sink.len, NULL, 0, plain, len);
 	if (ret != -ENOBUFS)
 		return ret;
 	pthread_mutex_lock(&fs->lock);
@@ -75,7 +75,8 @@ static int fetch_object(struct fs *fs, const char *key, void *obj, void **scratc
 	pthread_mutex_unlock(&fs->lock);
 	if (!*scratch)
 		return -ENOMEM;
-	return envelope_open(NULL, obj, sink.len, *scratch, fs->chunk_size, plain, len);
+	return envelope_open(keys_object_key(&t->keys), key, obj, sink.len, *scratch, fs->chunk_size,
+			     plain, len);
 }
 
 /*

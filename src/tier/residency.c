@@ -192,7 +192,8 @@ static int status_json(struct fs *fs, char *out, size_t size)
 	status_lease(fs, lease, sizeof(lease));
 	int n = snprintf(
 	    out, size,
-	    "{\"bucket\":\"%s\",\"chunk_size\":%" PRIu64 ",\"cache_used\":%" PRIu64
+	    "{\"bucket\":\"%s\",\"encryption\":\"%s\",\"key_epoch\":%" PRIu64
+	    ",\"chunk_size\":%" PRIu64 ",\"cache_used\":%" PRIu64
 	    ",\"cache_target\":%" PRIu64 ",\"dirty_chunks\":%" PRIu64 ",\"dirty_bytes\":%" PRIu64
 	    ",\"uploading\":%zu,\"upload_rate\":%.0f"
 	    ",\"upload_eta_s\":%.0f,\"uploads\":%" PRIu64 ",\"uploaded_bytes\":%" PRIu64
@@ -207,7 +208,8 @@ static int status_json(struct fs *fs, char *out, size_t size)
 	    ",\"inodes_in_memory\":%zu,\"inodes_idle\":%zu,\"memory_buffers\":%" PRIu64
 	    ",\"memory_buffers_peak\":%" PRIu64 ",\"memory_buffers_limit\":%" PRIu64
 	    ",\"last_error\":\"%s\"%s}\n",
-	    objstore_describe(t->store), cs, t->cache_used, t->target, count[CHUNK_DIRTY], dirty,
+	    objstore_describe(t->store), t->keys.sealed ? KEYS_CIPHER_NAME : "none", t->key_epoch,
+	    cs, t->cache_used, t->target, count[CHUNK_DIRTY], dirty,
 	    t->nuploading, t->upload_rate, eta, t->uploads, t->upload_bytes, t->dedup_hits,
 	    count[CHUNK_CLEAN], count[CHUNK_REMOTE], objects, stored, t->reads_local,
 	    t->reads_fetched, hit, t->fetches_done, t->fetch_bytes, t->fetch_errors,

@@ -94,7 +94,7 @@ int tier_init(struct fs *fs, const struct fs_options *opt, char *err, size_t err
 	t->atimes = calloc(ATIME_BATCH, sizeof(*t->atimes));
 	if (!t->atimes)
 		return -ENOMEM;
-	ret = tier_bind(fs, t, err, errlen);
+	ret = tier_bind(fs, t, opt, err, errlen);
 	if (ret)
 		return ret;
 	ret = meta_chunk_counts(fs->meta, count, bytes);
@@ -118,6 +118,7 @@ void tier_free(struct fs *fs)
 	if (!t)
 		return;
 	objstore_free(t->store);
+	keys_release(&t->keys);
 	pthread_cond_destroy(&t->upload_cond);
 	pthread_cond_destroy(&t->work_cond);
 	pthread_cond_destroy(&t->ra_cond);
@@ -129,6 +130,11 @@ void tier_free(struct fs *fs)
 	free(t->upload_threads);
 	free(t);
 	fs->tier = NULL;
+}
+
+const struct keyring *tier_keys(const struct fs *fs)
+{
+	return &fs->tier->keys;
 }
 
 /* Bytes of chunk IDX of a file of SIZE bytes. */

@@ -22,6 +22,7 @@ struct fs;
 struct fs_file;
 struct fs_inode;
 struct fs_options;
+struct keyring;
 
 /* All with fs->lock held unless said otherwise. */
 
@@ -33,6 +34,8 @@ int tier_init(struct fs *fs, const struct fs_options *opt, char *err, size_t err
 int tier_start(struct fs *fs); /* without the lock */
 void tier_stop(struct fs *fs); /* without the lock; uploads what it can first */
 void tier_free(struct fs *fs);
+/* The filesystem's keys, settled by tier_init; valid until tier_free. */
+const struct keyring *tier_keys(const struct fs *fs);
 
 /*
  * Make chunks FIRST..LAST of IP local (fetch the REMOTE ones). Drops and

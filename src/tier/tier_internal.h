@@ -36,6 +36,7 @@
 #ifndef ZERO_TIER_INTERNAL_H
 #define ZERO_TIER_INTERNAL_H
 
+#include "crypt/keys.h"
 #include "format/envelope.h"
 #include "fs/fs_internal.h"
 #include "tier/tier.h"
@@ -83,7 +84,8 @@ struct atime_note {
 
 struct tier {
 	struct objstore *store; /* owned */
-	uint8_t id_key[ENVELOPE_KEY_LEN];
+	struct keyring keys; /* the filesystem's keys: object ids, and sealing when encrypted */
+	uint64_t key_epoch;  /* encrypted: the superblock's key epoch (passphrase changes + 1) */
 	uint64_t target;      /* bytes; 0 = no eviction */
 	uint64_t low;	      /* evict down to this */
 	uint64_t dirty_limit; /* bytes of DIRTY chunks before writers wait; 0 = none */
@@ -187,7 +189,8 @@ uint64_t mem_rss(void);
 
 /* Record the last error for user.zero.status, and log it. */
 /* binding.c: check the bucket's superblock against the cache, or create it; ERR says why not. */
-int tier_bind(struct fs *fs, struct tier *t, char *err, size_t errlen);
+int tier_bind(struct fs *fs, struct tier *t, const struct fs_options *opt, char *err,
+	      size_t errlen);
 void note_error(struct tier *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Bytes of chunk IDX of a file of SIZE bytes. */
 uint64_t chunk_len(struct fs *fs, uint64_t size, uint64_t idx);

@@ -321,7 +321,7 @@ static int upload_one(struct fs *fs, const struct meta_chunk *ch)
 	else if (pread(fd, buf, len, (off_t)(ch->idx * fs->chunk_size)) != (ssize_t)len)
 		ret = -EIO;
 	if (ret == 0)
-		envelope_object_id(t->id_key, buf, len, id);
+		envelope_object_id(t->keys.id_key, buf, len, id);
 
 	pthread_mutex_lock(&fs->lock);
 	if (ret)
@@ -356,12 +356,11 @@ static int upload_one(struct fs *fs, const struct meta_chunk *ch)
 	encoding = true;
 	pthread_mutex_unlock(&fs->lock);
 
-	struct envelope_opts eo = {ENVELOPE_CODEC_ZSTD, ZSTD_LEVEL, NULL};
+	envelope_object_key(id, key, sizeof(key));
+	struct envelope_opts eo = {ENVELOPE_CODEC_ZSTD, ZSTD_LEVEL, keys_object_key(&t->keys), key};
 	ret = envelope_encode(&eo, buf, len, &obj, &objlen);
-	if (ret == 0) {
-		envelope_object_key(id, key, sizeof(key));
+	if (ret == 0)
 		ret = objstore_put(t->store, key, obj, objlen);
-	}
 
 	pthread_mutex_lock(&fs->lock);
 	if (ret) {

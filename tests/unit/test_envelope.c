@@ -65,7 +65,7 @@ static uint8_t *make_plaintext(size_t len, bool compressible)
 
 /*
  * envelope_open() on a copy of OBJ gives PLAIN: in place when stored
- * uncompressed, through a scratch buffer (-ENOBUFS without one) when not.
+ * uncompressed, NULL, through a scratch buffer (-ENOBUFS without one) when not.
  */
 static void check_open(const uint8_t *key, const uint8_t *obj, size_t objlen,
 		       const uint8_t *plain, size_t len)
@@ -79,14 +79,14 @@ static void check_open(const uint8_t *key, const uint8_t *obj, size_t objlen,
 	if (!copy || !scratch)
 		goto out_free;
 	memcpy(copy, obj, objlen);
-	ret = envelope_open(key, copy, objlen, NULL, 0, &got, &gotlen);
+	ret = envelope_open(key, NULL, copy, objlen, NULL, 0, &got, &gotlen);
 	if (obj[5] == ENVELOPE_CODEC_NONE) {
 		TEST_ASSERT_EQ_INT(ret, 0);
 		TEST_ASSERT(got == copy + (key ? 72 : 64));
 	} else {
 		TEST_ASSERT_EQ_INT(ret, -ENOBUFS);
 		TEST_ASSERT(got == NULL && gotlen == 0);
-		ret = envelope_open(key, copy, objlen, scratch, len, &got, &gotlen);
+		ret = envelope_open(key, NULL, copy, objlen, scratch, len, &got, &gotlen);
 		TEST_ASSERT_EQ_INT(ret, 0);
 		TEST_ASSERT(got == scratch);
 	}
@@ -126,11 +126,11 @@ static void check_round_trip(size_t len, bool compressible, int codec, const uin
 	TEST_ASSERT_EQ_INT(envelope_plaintext_len(obj, ENVELOPE_PEEK_LEN, &peek), 0);
 	TEST_ASSERT_EQ_INT(peek, len);
 
-	TEST_ASSERT_EQ_INT(envelope_decode(key, obj, objlen, dst, len, &got), 0);
+	TEST_ASSERT_EQ_INT(envelope_decode(key, NULL, obj, objlen, dst, len, &got), 0);
 	TEST_ASSERT_EQ_INT(got, len);
 	TEST_ASSERT(len == 0 || memcmp(dst, plain, len) == 0);
 	if (len > 0) {
-		TEST_ASSERT_EQ_INT(envelope_decode(key, obj, objlen, dst, len - 1, &got), -ERANGE);
+		TEST_ASSERT_EQ_INT(envelope_decode(key, NULL, obj, objlen, dst, len - 1, &got), -ERANGE);
 		TEST_ASSERT_EQ_INT(got, 0);
 	}
 	check_open(key, obj, objlen, plain, len);
@@ -160,14 +160,14 @@ static void test_empty_plaintext_may_be_null(void)
 
 	TEST_ASSERT_EQ_INT(envelope_encode(&o, NULL, 0, &obj, &objlen), 0);
 	TEST_ASSERT_EQ_INT(objlen, 64);
-	TEST_ASSERT_EQ_INT(envelope_decode(NULL, obj, objlen, NULL, 0, &got), 0);
+	TEST_ASSERT_EQ_INT(envelope_decode(NULL, NULL, obj, objlen, NULL, 0, &got), 0);
 	TEST_ASSERT_EQ_INT(got, 0);
 	free(obj);
 
 	o.data_key = data_key;
 	TEST_ASSERT_EQ_INT(envelope_encode(&o, NULL, 0, &obj, &objlen), 0);
 	TEST_ASSERT_EQ_INT(objlen, 72);
-	TEST_ASSERT_EQ_INT(envelope_decode(data_key, obj, objlen, NULL, 0, &got), 0);
+	TEST_ASSERT_EQ_INT(envelope_decode(data_key, NULL, obj, objlen, NULL, 0, &got), 0);
 	free(obj);
 }
 
@@ -225,17 +225,17 @@ static void test_version1_objects_readable(void)
 	hex_to_bytes("3463b3a130f714775f5ea0363291e0e9d0c137a895a95f915b634d0d98ec63e3", obj + 32,
 		     32);
 	memcpy(obj + 64, "abc", 3);
-	TEST_ASSERT_EQ_INT(envelope_decode(NULL, obj, sizeof(obj), dst, sizeof(dst), &got), 0);
+	TEST_ASSERT_EQ_INT(envelope_decode(NULL, NULL, obj, sizeof(obj), dst, sizeof(dst), &got), 0);
 	TEST_ASSERT(got == 3 && memcmp(dst, "abc", 3) == 0);
-	TEST_ASSERT_EQ_INT(envelope_open(NULL, obj, sizeof(obj), NULL, 0, &plain, &got), 0);
+	TEST_ASSERT_EQ_INT(envelope_open(NULL, NULL, obj, sizeof(obj), NULL, 0, &plain, &got), 0);
 	TEST_ASSERT(got == 3 && plain == obj + 64);
 	/* A version 1 object under the version 2 checksum is corrupt, and vice versa. */
 	obj[4] = 2;
-	TEST_ASSERT_EQ_INT(envelope_decode(NULL, obj, sizeof(obj), dst, sizeof(dst), &got),
+	TEST_ASSERT_EQ_INT(envelope_decode(NULL, NULL, obj, sizeof(obj), dst, sizeof(dst), &got),
 			   -EBADMSG);
 	obj[4] = 1;
 	obj[66] ^= 1;
-	TEST_ASSERT_EQ_INT(envelope_decode(NULL, obj, sizeof(obj), dst, sizeof(dst), &got),
+	TEST_ASSERT_EQ_INT(envelope_decode(NULL, NULL, obj, sizeof(obj), dst, sizeof(dst), &got),
 			   -EBADMSG);
 }
 
@@ -274,12 +274,12 @@ static int decode_copy(const uint8_t *key, const uint8_t *obj, size_t len, uint8
 	if (!copy)
 		return -ENOMEM;
 	memcpy(copy, obj, len);
-	ret = envelope_decode(key, copy, len, dst, dstcap, got);
+	ret = envelope_decode(key, NULL, copy, len, dst, dstcap, got);
 	free(copy);
 	return ret;
 }
 
-/* envelope_open() of a copy of OBJ (it may decrypt in place), scratch DST. */
+/* envelope_open() of a copy of OBJ (it may decrypt in place), NULL, scratch DST. */
 static int open_copy(const uint8_t *key, const uint8_t *obj, size_t len, uint8_t *dst,
 		     size_t dstcap, size_t *got)
 {
@@ -290,7 +290,7 @@ static int open_copy(const uint8_t *key, const uint8_t *obj, size_t len, uint8_t
 	if (!copy)
 		return -ENOMEM;
 	memcpy(copy, obj, len);
-	ret = envelope_open(key, copy, len, dst, dstcap, &plain, got);
+	ret = envelope_open(key, NULL, copy, len, dst, dstcap, &plain, got);
 	free(copy);
 	return ret;
 }
@@ -311,7 +311,7 @@ static void check_corruptions(const uint8_t *key, uint8_t *obj, size_t objlen, s
 			int ret;
 
 			obj[i] ^= masks[m];
-			ret = envelope_decode(key, obj, objlen, dst, dstcap, &got);
+			ret = envelope_decode(key, NULL, obj, objlen, dst, dstcap, &got);
 			if (ret == -EBADMSG && got == 0)
 				ret = open_copy(key, obj, objlen, dst, dstcap, &got);
 			obj[i] ^= masks[m];
@@ -344,7 +344,7 @@ static void check_corruption_mode(size_t len, bool compressible, int codec, cons
 	TEST_ASSERT_EQ_INT(obj[5], codec);
 	check_corruptions(key, obj, objlen, key ? 72 : 64, step, dst, dstcap);
 	/* Unharmed after all that flipping back. */
-	TEST_ASSERT_EQ_INT(envelope_decode(key, obj, objlen, dst, dstcap, &got), 0);
+	TEST_ASSERT_EQ_INT(envelope_decode(key, NULL, obj, objlen, dst, dstcap, &got), 0);
 	TEST_ASSERT(got == len && memcmp(dst, plain, len) == 0);
 out_free:
 	free(obj);
@@ -391,7 +391,7 @@ static void check_truncations(int codec, const uint8_t *key)
 	longer = calloc(1, objlen + 1);
 	if (longer) {
 		memcpy(longer, obj, objlen);
-		TEST_ASSERT_EQ_INT(envelope_decode(key, longer, objlen + 1, dst, sizeof(dst), &got),
+		TEST_ASSERT_EQ_INT(envelope_decode(key, NULL, longer, objlen + 1, dst, sizeof(dst), &got),
 				   -EBADMSG);
 	}
 	free(longer);
@@ -423,16 +423,70 @@ static void test_keys(void)
 	if (!sealed || !plainobj)
 		goto out_free;
 
-	TEST_ASSERT_EQ_INT(envelope_decode(wrong, sealed, slen, dst, sizeof(dst), &got), -EBADMSG);
-	TEST_ASSERT_EQ_INT(envelope_decode(NULL, sealed, slen, dst, sizeof(dst), &got), -ENOKEY);
+	TEST_ASSERT_EQ_INT(envelope_decode(wrong, NULL, sealed, slen, dst, sizeof(dst), &got), -EBADMSG);
+	TEST_ASSERT_EQ_INT(envelope_decode(NULL, NULL, sealed, slen, dst, sizeof(dst), &got), -ENOKEY);
 	/* An encrypted fs does not take an unsealed object for one of its own. */
-	TEST_ASSERT_EQ_INT(envelope_decode(data_key, plainobj, plen, dst, sizeof(dst), &got),
+	TEST_ASSERT_EQ_INT(envelope_decode(data_key, NULL, plainobj, plen, dst, sizeof(dst), &got),
 			   -EBADMSG);
-	TEST_ASSERT_EQ_INT(envelope_decode(data_key, sealed, slen, dst, sizeof(dst), &got), 0);
+	TEST_ASSERT_EQ_INT(envelope_decode(data_key, NULL, sealed, slen, dst, sizeof(dst), &got), 0);
 	TEST_ASSERT(got == sizeof(plain) && memcmp(dst, plain, got) == 0);
 out_free:
 	free(sealed);
 	free(plainobj);
+}
+
+/*
+ * A sealed object opens only under the name it was sealed for: moved or
+ * copied to another name (a swap, a replay of an old object) it is
+ * -EBADMSG, for both codecs and both decode paths.
+ */
+static void test_sealed_objects_are_bound_to_their_name(void)
+{
+	static const char *name = "zero/chunks/ab/abcdef";
+	static const char *other[] = {"zero/chunks/ab/abcdeg", "zero/chunks/ab/abcde", "", NULL};
+	static const int codecs[] = {ENVELOPE_CODEC_NONE, ENVELOPE_CODEC_ZSTD};
+	char toolong[ENVELOPE_NAME_MAX + 2];
+	uint8_t plain[3000], dst[3000];
+
+	memset(toolong, 'k', sizeof(toolong) - 1);
+	toolong[sizeof(toolong) - 1] = '\0';
+	fill_compressible(plain, sizeof(plain));
+	for (size_t c = 0; c < 2; c++) {
+		struct envelope_opts o = {.codec = codecs[c], .zstd_level = 3, .data_key = data_key,
+					  .name = name};
+		uint8_t *obj = NULL, *copy = NULL;
+		const void *got_plain;
+		size_t len = 0, got;
+
+		TEST_ASSERT_EQ_INT(envelope_encode(&o, plain, sizeof(plain), &obj, &len), 0);
+		if (!obj)
+			continue;
+		for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++)
+			TEST_ASSERT_EQ_INT(envelope_decode(data_key, other[i], obj, len, dst,
+							   sizeof(dst), &got),
+					   -EBADMSG);
+		TEST_ASSERT_EQ_INT(envelope_decode(data_key, toolong, obj, len, dst, sizeof(dst), &got),
+				   -EBADMSG);
+		copy = malloc(len);
+		memcpy(copy, obj, len);
+		TEST_ASSERT_EQ_INT(envelope_open(data_key, "zero/other", copy, len, dst, sizeof(dst),
+						 &got_plain, &got),
+				   -EBADMSG);
+		memcpy(copy, obj, len);
+		TEST_ASSERT_EQ_INT(envelope_open(data_key, name, copy, len, dst, sizeof(dst),
+						 &got_plain, &got),
+				   0);
+		TEST_ASSERT(got == sizeof(plain) && memcmp(got_plain, plain, got) == 0);
+		TEST_ASSERT_EQ_INT(envelope_decode(data_key, name, obj, len, dst, sizeof(dst), &got),
+				   0);
+		TEST_ASSERT(got == sizeof(plain) && memcmp(dst, plain, got) == 0);
+		free(copy);
+		free(obj);
+		/* a name no object could be stored under is refused at encode */
+		o.name = toolong;
+		TEST_ASSERT_EQ_INT(envelope_encode(&o, plain, sizeof(plain), &obj, &len),
+				   -ENAMETOOLONG);
+	}
 }
 
 /* The version 2 checksum of A || B into SUM[16], as the format defines it. */
@@ -478,7 +532,7 @@ static void test_unknown_version_and_codec(void)
 			obj[6] = 0x02; /* an unknown flag */
 		/* Re-checksum, so only the field itself is wrong. */
 		TEST_ASSERT_EQ_INT(gmac(obj, 32, obj + 64, 3, obj + 32), 0);
-		TEST_ASSERT_EQ_INT(envelope_decode(NULL, obj, objlen, dst, sizeof(dst), &got),
+		TEST_ASSERT_EQ_INT(envelope_decode(NULL, NULL, obj, objlen, dst, sizeof(dst), &got),
 				   -EBADMSG);
 		TEST_ASSERT_EQ_INT(envelope_plaintext_len(obj, objlen, &peek), -EBADMSG);
 		memcpy(obj, saved, 32);
@@ -533,7 +587,7 @@ static void test_encode_options(void)
 		if (!obj)
 			continue;
 		TEST_ASSERT_EQ_INT(obj[5], ENVELOPE_CODEC_ZSTD);
-		TEST_ASSERT_EQ_INT(envelope_decode(NULL, obj, objlen, dst, sizeof(dst), &got), 0);
+		TEST_ASSERT_EQ_INT(envelope_decode(NULL, NULL, obj, objlen, dst, sizeof(dst), &got), 0);
 		TEST_ASSERT(got == sizeof(plain) && memcmp(dst, plain, got) == 0);
 		free(obj);
 	}
@@ -665,6 +719,7 @@ int main(void)
 	TEST_RUN(test_every_single_byte_corruption);
 	TEST_RUN(test_truncation_at_every_length);
 	TEST_RUN(test_keys);
+	TEST_RUN(test_sealed_objects_are_bound_to_their_name);
 	TEST_RUN(test_unknown_version_and_codec);
 	TEST_RUN(test_plaintext_len_peek);
 	TEST_RUN(test_encode_options);

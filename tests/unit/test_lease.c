@@ -6,6 +6,7 @@
  * conditional puts.
  */
 #include "cli/config.h"
+#include "crypt/keys.h"
 #include "journal/lease.h"
 #include "store/objstore.h"
 #include "test.h"
@@ -131,7 +132,7 @@ static void test_protocol(void)
 	char err[1024], pid[32];
 
 	/* a free bucket: generation 1 */
-	TEST_ASSERT_EQ_INT(lease_acquire(s, "cacheA", false, 30, &a, err, sizeof(err)), 0);
+	TEST_ASSERT_EQ_INT(lease_acquire(s, NULL, "cacheA", false, 30, &a, err, sizeof(err)), 0);
 	TEST_ASSERT_EQ_STR(err, "");
 	TEST_ASSERT_EQ_INT(lease_generation(a), 1);
 	TEST_ASSERT(!lease_fenced(a));
@@ -143,14 +144,14 @@ static void test_protocol(void)
 	lease_on_fenced(a, on_fenced, NULL);
 
 	/* another cache: refused, naming the holder */
-	TEST_ASSERT_EQ_INT(lease_acquire(s, "cacheB", false, 30, &b, err, sizeof(err)), -EBUSY);
+	TEST_ASSERT_EQ_INT(lease_acquire(s, NULL, "cacheB", false, 30, &b, err, sizeof(err)), -EBUSY);
 	snprintf(pid, sizeof(pid), "pid %ld", (long)getpid());
 	TEST_ASSERT(strstr(err, "cache cacheA") && strstr(err, pid) && strstr(err, "expires"));
 	/* the same cache id with a live pid (a copied cache): refused too */
-	TEST_ASSERT_EQ_INT(lease_acquire(s, "cacheA", false, 30, &b, err, sizeof(err)), -EBUSY);
+	TEST_ASSERT_EQ_INT(lease_acquire(s, NULL, "cacheA", false, 30, &b, err, sizeof(err)), -EBUSY);
 
 	/* --force takes it, with a warning; the first holder is fenced at its next check */
-	TEST_ASSERT_EQ_INT(lease_acquire(s, "cacheB", true, 30, &b, err, sizeof(err)), 0);
+	TEST_ASSERT_EQ_INT(lease_acquire(s, NULL, "cacheB", true, 30, &b, err, sizeof(err)), 0);
 	TEST_ASSERT(strstr(err, "--force") != NULL);
 	TEST_ASSERT_EQ_INT(lease_generation(b), 2);
 	TEST_ASSERT_EQ_INT(fenced_calls, 0);
@@ -177,7 +178,7 @@ static void test_protocol(void)
 	other.expires = time(NULL) - 1;
 	put_record(s, &other);
 	TEST_ASSERT_EQ_INT(lease_check(b), -ESTALE); /* and b lost it */
-	TEST_ASSERT_EQ_INT(lease_acquire(s, "cacheC", false, 30, &c, err, sizeof(err)), 0);
+	TEST_ASSERT_EQ_INT(lease_acquire(s, NULL, "cacheC", false, 30, &c, err, sizeof(err)), 0);
 	TEST_ASSERT(strstr(err, "expired") != NULL);
 	TEST_ASSERT_EQ_INT(lease_generation(c), 10);
 	lease_release(b);
@@ -186,16 +187,16 @@ static void test_protocol(void)
 	TEST_ASSERT_EQ_INT(get_record(s, &rec), 0);
 	TEST_ASSERT(rec.released);
 	TEST_ASSERT_EQ_INT(rec.generation, 10);
-	TEST_ASSERT_EQ_INT(lease_acquire(s, "cacheB", false, 30, &b, err, sizeof(err)), 0);
+	TEST_ASSERT_EQ_INT(lease_acquire(s, NULL, "cacheB", false, 30, &b, err, sizeof(err)), 0);
 	TEST_ASSERT_EQ_STR(err, "");
 	TEST_ASSERT_EQ_INT(lease_generation(b), 11);
 	lease_release(b);
 
 	/* something that is not a lease: refused unless forced */
 	TEST_ASSERT_EQ_INT(objstore_put(s, LEASE_KEY, "junk", 4), 0);
-	TEST_ASSERT_EQ_INT(lease_acquire(s, "cacheB", false, 30, &b, err, sizeof(err)), -EPROTO);
+	TEST_ASSERT_EQ_INT(lease_acquire(s, NULL, "cacheB", false, 30, &b, err, sizeof(err)), -EPROTO);
 	TEST_ASSERT(strstr(err, "not a Zero lease") != NULL);
-	TEST_ASSERT_EQ_INT(lease_acquire(s, "cacheB", true, 30, &b, err, sizeof(err)), 0);
+	TEST_ASSERT_EQ_INT(lease_acquire(s, NULL, "cacheB", true, 30, &b, err, sizeof(err)), 0);
 	/* a lease never taken over is deleted at release */
 	TEST_ASSERT_EQ_INT(lease_generation(b), 1);
 	lease_release(b);
@@ -213,7 +214,7 @@ static void test_renewal_and_fencing(void)
 	char err[1024];
 
 	fenced_calls = 0;
-	TEST_ASSERT_EQ_INT(lease_acquire(s, "cacheA", false, 3, &a, err, sizeof(err)), 0);
+	TEST_ASSERT_EQ_INT(lease_acquire(s, NULL, "cacheA", false, 3, &a, err, sizeof(err)), 0);
 	lease_on_fenced(a, on_fenced, NULL);
 	TEST_ASSERT_EQ_INT(lease_start(a), 0);
 	TEST_ASSERT_EQ_INT(get_record(s, &first), 0);
@@ -251,7 +252,7 @@ static void *race_main(void *arg)
 	char err[1024];
 
 	pthread_barrier_wait(r->start);
-	r->ret = lease_acquire(r->s, r->cache, false, 30, &r->l, err, sizeof(err));
+	r->ret = lease_acquire(r->s, NULL, r->cache, false, 30, &r->l, err, sizeof(err));
 	return NULL;
 }
 
@@ -299,6 +300,50 @@ static void test_race_with_conditional_puts(void)
 	objstore_free(s);
 }
 
+/*
+ * An encrypted filesystem's lease is sealed: the bucket holds none of its
+ * fields (host, cache id, pid); a mount with another key reads it as no
+ * lease of its own, and the same key takes and gives it back.
+ */
+static void test_sealed_lease(void)
+{
+	struct objstore *s = open_store();
+	struct keyring k, other;
+	struct lease *a = NULL, *b = NULL;
+	struct lease_status st;
+	char err[1024], host[256] = "";
+	char *obj = NULL;
+	size_t len = 0;
+
+	objstore_delete(s, LEASE_KEY); /* what the tests before left */
+	TEST_ASSERT_EQ_INT(keys_generate(&k), 0);
+	TEST_ASSERT_EQ_INT(keys_generate(&other), 0);
+	gethostname(host, sizeof(host) - 1);
+	TEST_ASSERT_EQ_INT(lease_acquire(s, &k, "secret-cache-id", false, 30, &a, err, sizeof(err)),
+			   0);
+	TEST_ASSERT_EQ_INT(objstore_get(s, LEASE_KEY, 0, UINT64_MAX, &obj, &len), 0);
+	TEST_ASSERT(obj && len > 72);
+	TEST_ASSERT(obj && !memmem(obj, len, "secret-cache-id", 15));
+	TEST_ASSERT(obj && !memmem(obj, len, host, strlen(host)));
+	TEST_ASSERT(obj && !memmem(obj, len, "zero-lease", 10));
+	free(obj);
+	lease_get_status(a, &st);
+	TEST_ASSERT_EQ_INT(st.state, LEASE_HELD);
+	/* another filesystem's key (or none) cannot read it: not a lease of its own */
+	TEST_ASSERT_EQ_INT(lease_acquire(s, &other, "cacheB", false, 30, &b, err, sizeof(err)),
+			   -EPROTO);
+	TEST_ASSERT_EQ_INT(lease_acquire(s, NULL, "cacheB", false, 30, &b, err, sizeof(err)),
+			   -EPROTO);
+	/* the same key sees a live lease of another mount */
+	TEST_ASSERT_EQ_INT(lease_acquire(s, &k, "cacheB", false, 30, &b, err, sizeof(err)), -EBUSY);
+	TEST_ASSERT(strstr(err, "secret-cache-id") != NULL);
+	lease_release(a);
+	TEST_ASSERT_EQ_INT(objstore_get(s, LEASE_KEY, 0, UINT64_MAX, &obj, &len), -ENOENT);
+	keys_release(&k);
+	keys_release(&other);
+	objstore_free(s);
+}
+
 int main(void)
 {
 	char cmd[128];
@@ -308,6 +353,7 @@ int main(void)
 	TEST_RUN(test_text_round_trip);
 	TEST_RUN(test_text_rejects);
 	TEST_RUN(test_protocol);
+	TEST_RUN(test_sealed_lease);
 	TEST_RUN(test_renewal_and_fencing);
 	TEST_RUN(test_race_with_conditional_puts);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
