@@ -90,21 +90,22 @@ static int ask(const char *prompt, char *line, size_t size)
 	bool restore = tcgetattr(STDIN_FILENO, &old) == 0;
 	int ret = 0;
 
-	fprintf(stderr, "%s", prompt);
-	fflush(stderr);
+	/* echo off before the prompt: what is typed after it is never shown, nor flushed */
 	if (restore) {
 		quiet = old;
 		quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
 		quiet.c_lflag |= ICANON;
 		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
 	}
+	fprintf(stderr, "%s", prompt);
+	fflush(stderr);
 	ssize_t n = read(STDIN_FILENO, line, size - 1);
 	if (n < 0)
 		ret = -errno;
 	else
 		line[n] = '\0';
 	if (restore)
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		tcsetattr(STDIN_FILENO, TCSADRAIN, &old);
 	fputc('\n', stderr);
 	return ret ? ret : (int)n;
 }

@@ -153,6 +153,10 @@ class Proxy(Server):
         return self._call("stats")
 
 
+# the passphrase of the filesystems the tests create (ZERO_PASSPHRASE)
+PASSPHRASE = "test passphrase, not a secret"
+
+
 class Zero:
     """`zero bucket` with a configuration file of its own."""
 
@@ -166,6 +170,9 @@ class Zero:
                     "B2_APPLICATION_KEY"):
             self.env.pop(var, None)
         self.env["HOME"] = str(self.workdir)
+        # a new filesystem on a bucket is encrypted: every s3 and b2 test runs so
+        self.env["ZERO_PASSPHRASE"] = PASSPHRASE
+        self.env.pop("ZERO_NEW_PASSPHRASE", None)
         self.env.pop("XDG_CONFIG_HOME", None)
         self.env.pop("XDG_DATA_HOME", None)
         self.env.update(env or {})
