@@ -97,6 +97,7 @@ static const struct config_key config_keys[] = {
 	KEY_NUM("orphanSweepInterval", orphan_sweep_interval_s, CONFIG_SECONDS, 0, 30 * 86400),
 	KEY_NUM("leaseTimeout", lease_timeout_s, CONFIG_SECONDS, LEASE_MIN_TTL_S, LEASE_MAX_TTL_S),
 	KEY_STR("encryption", encryption, CONFIG_CHOICE),
+	KEY_NUM("capacity", capacity, CONFIG_SIZE, 1ULL << 20, 1ULL << 62),
 	KEY_STR("passphraseFile", passphrase_file, CONFIG_PATH),
 };
 /* clang-format on */

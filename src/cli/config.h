@@ -55,6 +55,7 @@ struct config {
 	/* encryption of a new filesystem: 1 on, 0 off, -1 unset (config_encrypts decides) */
 	int encryption;
 	char *passphrase_file; /* the passphrase, in a file private to its owner */
+	uint64_t capacity;     /* bytes df shows as the filesystem's size; 0: the default */
 };
 
 /* Whether a new filesystem under CFG is encrypted: as set, else on for s3 and b2 buckets. */

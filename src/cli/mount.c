@@ -490,6 +490,7 @@ int cli_mount(int argc, char **argv)
 		    .store = store, /* fs_new takes it */
 		    .target_bytes = cfg.target_disk_usage ? cfg.target_disk_usage
 							  : DEFAULT_TARGET_BYTES,
+		    .capacity = cfg.capacity,
 		    .chunk_size = (uint32_t)cfg.chunk_size,
 		    .upload_delay_s = cfg.upload_delay_s,
 		    .backpressure_timeout_s = cfg.backpressure_timeout_s,

@@ -894,6 +894,7 @@ int fs_new(const struct fs_options *opt, struct fs **out, char *err, size_t errl
 	}
 	ret = meta_setting_get(fs->meta, "chunk_size", buf, sizeof(buf));
 	fs->chunk_size = ret == 0 ? (uint32_t)strtoul(buf, NULL, 10) : 0;
+	fs->capacity = opt->capacity ? opt->capacity : FS_DEFAULT_CAPACITY;
 	if (fs->chunk_size < 4096 || (fs->chunk_size & (fs->chunk_size - 1))) {
 		snprintf(err, errlen, "metadata %s: bad chunk size '%s'", db_path, buf);
 		ret = -EUCLEAN;
@@ -2533,19 +2534,29 @@ int fs_fsyncdir(struct fs *fs, uint64_t ino)
 
 /* ---- the rest ---- */
 
+/*
+ * The filesystem as df should show it: its capacity (the capacity option,
+ * the bucket's size has no limit) and the bytes of all its files, local or
+ * not; the cache's own use is in `zero status`.
+ */
 int fs_statfs(struct fs *fs, struct statvfs *out)
 {
-	uint64_t count = 0;
+	uint64_t count = 0, bytes = 0, blocks, used;
 	int ret;
 
+	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&fs->lock);
-	ret = cache_statvfs(fs->cache, out);
-	if (ret == 0)
-		ret = meta_inode_count(fs->meta, &count);
+	ret = meta_inode_usage(fs->meta, &count, &bytes);
 	pthread_mutex_unlock(&fs->lock);
 	if (ret)
 		return ret;
+	out->f_bsize = FS_STATFS_BLOCK;
+	out->f_frsize = FS_STATFS_BLOCK;
 	out->f_namemax = FS_NAME_MAX;
+	blocks = fs->capacity / FS_STATFS_BLOCK;
+	used = (bytes + FS_STATFS_BLOCK - 1) / FS_STATFS_BLOCK;
+	out->f_blocks = used > blocks ? used : blocks;
+	out->f_bfree = out->f_bavail = out->f_blocks - used;
 	out->f_files = count + (1ull << 32);
 	out->f_ffree = out->f_favail = 1ull << 32;
 	return 0;

@@ -47,6 +47,7 @@ struct fs_options {
 	/* the bucket; NULL: none (nothing is uploaded or evicted). fs_new takes ownership. */
 	struct objstore *store;
 	uint64_t target_bytes;		 /* cache size target; 0: no eviction */
+	uint64_t capacity;		 /* the size statfs (df) shows; 0: FS_DEFAULT_CAPACITY */
 	unsigned upload_delay_s;	 /* seconds without writes before a chunk is uploaded */
 	unsigned backpressure_timeout_s; /* writers waiting for uploads get ENOSPC after this */
 	unsigned uploaders;		 /* parallel uploads; 0: default */
@@ -94,6 +95,10 @@ enum {
 
 #define FS_DEFAULT_CHUNK_SIZE (16u << 20) /* see docs/design.md, Chunks */
 #define FS_NAME_MAX 255
+/* The size df shows when the capacity option is not set: 1 PiB (a bucket has no limit). */
+#define FS_DEFAULT_CAPACITY (1ULL << 50)
+/* statfs's block: the unit df counts the capacity and the files' bytes in */
+#define FS_STATFS_BLOCK 4096
 
 /*
  * Open the filesystem whose cache is OPT->cache_dir. The caller must hold

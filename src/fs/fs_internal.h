@@ -87,6 +87,7 @@ struct fs {
 	struct meta *meta;
 	struct cache *cache;
 	uint32_t chunk_size;
+	uint64_t capacity; /* bytes statfs calls the filesystem's size */
 	struct fs_inode **table; /* hash of in-memory inodes, chained */
 	struct reftab refs;	 /* the kernel's references to idle inodes not in it */
 	size_t table_size;	 /* power of two */

@@ -142,7 +142,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_INODE_XATTRS_DELETE] = "DELETE FROM xattr WHERE ino = ?1",
     [ST_INODE_LOST_DELETE] = "DELETE FROM lost WHERE ino = ?1",
     [ST_SYMLINK_GET] = "SELECT target FROM inode WHERE ino = ?1",
-    [ST_INODE_COUNT] = "SELECT count(*) FROM inode",
+    [ST_INODE_COUNT] = "SELECT count(*), coalesce(sum(CASE WHEN (mode & 61440) = 32768 "
+		       "THEN size ELSE 0 END), 0) FROM inode WHERE nlink > 0",
     [ST_DENTRY_LOOKUP] = "SELECT ino FROM dentry WHERE parent = ?1 AND name = ?2",
     [ST_DENTRY_INSERT] = "INSERT INTO dentry(parent, name, ino) VALUES(?1, ?2, ?3)",
     [ST_DENTRY_DELETE] = "DELETE FROM dentry WHERE parent = ?1 AND name = ?2",
@@ -818,14 +819,16 @@ int meta_symlink_get(struct meta *m, uint64_t ino, char *buf, size_t size, size_
 	return ret;
 }
 
-int meta_inode_count(struct meta *m, uint64_t *count)
+int meta_inode_usage(struct meta *m, uint64_t *count, uint64_t *bytes)
 {
 	sqlite3_stmt *st = stmt_get(m, ST_INODE_COUNT);
 	int rc = meta_step(m, st);
 	int ret = 0;
 
-	if (rc == SQLITE_ROW)
+	if (rc == SQLITE_ROW) {
 		*count = (uint64_t)sqlite3_column_int64(st, 0);
+		*bytes = (uint64_t)sqlite3_column_int64(st, 1);
+	}
 	else
 		ret = sqlite_errno(m, rc, "inode count");
 	sqlite3_reset(st);

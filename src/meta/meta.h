@@ -111,8 +111,11 @@ int meta_inode_update(struct meta *m, const struct meta_inode *in);
 int meta_inode_delete(struct meta *m, uint64_t ino);
 /* Symlink target; *LEN gets its length (may exceed SIZE: then it is cut). */
 int meta_symlink_get(struct meta *m, uint64_t ino, char *buf, size_t size, size_t *len);
-/* Number of inodes (for statfs). */
-int meta_inode_count(struct meta *m, uint64_t *count);
+/*
+ * Number of inodes that have a name, and the bytes of all such regular
+ * files (their sizes), for statfs.
+ */
+int meta_inode_usage(struct meta *m, uint64_t *count, uint64_t *bytes);
 
 int meta_dentry_lookup(struct meta *m, uint64_t parent, const char *name, uint64_t *ino);
 int meta_dentry_insert(struct meta *m, uint64_t parent, const char *name, uint64_t ino);
