@@ -50,6 +50,12 @@ int main(int argc, char **argv)
 {
 	/* libcurl runs without signals: a write to a closed connection must not kill us */
 	signal(SIGPIPE, SIG_IGN);
+	/* called by another name: mount(8)'s and umount(8)'s helpers (links to zero) */
+	const char *self = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+	if (strcmp(self, "mount.fuse.zero") == 0)
+		return cli_mount_helper(argc, argv);
+	if (strcmp(self, "umount.fuse.zero") == 0)
+		return cli_umount_helper(argc, argv);
 	if (argc < 2) {
 		usage(stderr);
 		return 2;
