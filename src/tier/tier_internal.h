@@ -188,6 +188,8 @@ uint64_t mem_rss(void);
 /* ---- tier.c: the life cycle, shared helpers ---- */
 
 /* Record the last error for user.zero.status, and log it. */
+/* status.c: user.zero.status into OUT (SIZE bytes); its length, or -errno. Lock held. */
+int tier_status_json(struct fs *fs, char *out, size_t size);
 /* binding.c: check the bucket's superblock against the cache, or create it; ERR says why not. */
 int tier_bind(struct fs *fs, struct tier *t, const struct fs_options *opt, char *err,
 	      size_t errlen);

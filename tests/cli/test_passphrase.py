@@ -42,7 +42,7 @@ def on_terminal(args, env, answers, timeout=60):
     p = subprocess.Popen([ZERO, *map(str, args)], env=env, stdin=slave, stdout=subprocess.PIPE,
                          stderr=slave, start_new_session=True)
     os.close(slave)
-    shown, pending = b"", list(answers)
+    shown, pending, answered = b"", list(answers), 0
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         r, _, _ = select.select([master], [], [], 0.2)
@@ -54,8 +54,10 @@ def on_terminal(args, env, answers, timeout=60):
             if not data:
                 break
             shown += data
-            if pending and shown.rstrip().endswith(b":"):
+            # a new prompt (not the one just answered) ends in ':'
+            if pending and len(shown) > answered and shown.rstrip().endswith(b":"):
                 os.write(master, pending.pop(0).encode() + b"\n")
+                answered = len(shown)
         elif p.poll() is not None:
             break
     out, _ = p.communicate(timeout=timeout)
