@@ -42,6 +42,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #define XATTR_STATUS "user.zero.status"
 #define XATTR_RESIDENCY "user.zero.residency"
 #define XATTR_PIN "user.zero.pin"
@@ -51,7 +53,6 @@
 #define PREFETCH_THREADS 4
 #define PREFETCH_BATCH 4     /* chunks per user.zero.fetch call */
 #define PROGRESS_TICK_MS 200 /* progress bar redraw interval */
-#define JSON_MAX_MEMBERS 64
 
 /* ---- numbers for people ---- */
 
@@ -345,199 +346,50 @@ static int residency_get(const char *path, struct residency *r)
 	return ret;
 }
 
-/* ---- a flat JSON object (the status line) ---- */
+/* ---- the status line (JSON, read with jansson) ---- */
 
-struct json_member {
-	const char *key; /* between the quotes, escapes left in */
-	size_t key_len;
-	const char *value; /* the raw token: "string", number, true, false or null */
-	size_t value_len;
-};
-
-struct json_object {
-	struct json_member m[JSON_MAX_MEMBERS];
-	size_t n;
-};
-
-static const char *json_skip_space(const char *p)
+/* Parse the daemon's status line TEXT; a JSON object, or NULL (caller decrefs). */
+static json_t *status_parse(const char *text)
 {
-	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-		p++;
-	return p;
-}
+	json_t *o = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
 
-/* P is at a '"': return the character after the closing quote, or NULL. */
-static const char *json_scan_string(const char *p)
-{
-	for (p++; *p != '"'; p++) {
-		if ((unsigned char)*p < 0x20) /* control characters, and the end of the text */
-			return NULL;
-		if (*p != '\\')
-			continue;
-		p++;
-		if (*p == 'u') {
-			for (int i = 1; i <= 4; i++)
-				if (!isxdigit((unsigned char)p[i]))
-					return NULL;
-			p += 4;
-		} else if (!*p || !strchr("\"\\/bfnrt", *p)) {
-			return NULL;
-		}
-	}
-	return p + 1;
-}
-
-static const char *json_scan_digits(const char *p)
-{
-	if (!isdigit((unsigned char)*p))
+	if (o && !json_is_object(o)) {
+		json_decref(o);
 		return NULL;
-	while (isdigit((unsigned char)*p))
-		p++;
-	return p;
-}
-
-static const char *json_scan_number(const char *p)
-{
-	if (*p == '-')
-		p++;
-	if (*p == '0')
-		p++;
-	else if (!(p = json_scan_digits(p)))
-		return NULL;
-	if (*p == '.' && !(p = json_scan_digits(p + 1)))
-		return NULL;
-	if (*p == 'e' || *p == 'E') {
-		p++;
-		if (*p == '+' || *p == '-')
-			p++;
-		p = json_scan_digits(p);
 	}
-	return p;
-}
-
-static const char *json_scan_value(const char *p)
-{
-	if (*p == '"')
-		return json_scan_string(p);
-	if (strncmp(p, "true", 4) == 0 || strncmp(p, "null", 4) == 0)
-		return p + 4;
-	if (strncmp(p, "false", 5) == 0)
-		return p + 5;
-	return json_scan_number(p);
-}
-
-/*
- * Parse TEXT, which must be exactly one JSON object whose values are all
- * scalars (what user.zero.status is). OBJ points into TEXT. 0 or -EINVAL.
- */
-static int json_parse_flat(const char *text, struct json_object *obj)
-{
-	const char *p = json_skip_space(text), *end;
-
-	obj->n = 0;
-	if (*p != '{')
-		return -EINVAL;
-	p = json_skip_space(p + 1);
-	while (*p != '}') {
-		struct json_member *m;
-
-		if (obj->n == JSON_MAX_MEMBERS || *p != '"')
-			return -EINVAL;
-		m = &obj->m[obj->n++];
-		end = json_scan_string(p);
-		if (!end)
-			return -EINVAL;
-		m->key = p + 1;
-		m->key_len = (size_t)(end - p - 2);
-		p = json_skip_space(end);
-		if (*p != ':')
-			return -EINVAL;
-		p = json_skip_space(p + 1);
-		end = json_scan_value(p);
-		if (!end)
-			return -EINVAL;
-		m->value = p;
-		m->value_len = (size_t)(end - p);
-		p = json_skip_space(end);
-		if (*p == ',') {
-			p = json_skip_space(p + 1);
-			if (*p == '}')
-				return -EINVAL;
-		} else if (*p != '}') {
-			return -EINVAL;
-		}
-	}
-	return *json_skip_space(p + 1) ? -EINVAL : 0;
-}
-
-static const struct json_member *json_get(const struct json_object *obj, const char *key)
-{
-	size_t len = strlen(key);
-
-	for (size_t i = 0; i < obj->n; i++)
-		if (obj->m[i].key_len == len && memcmp(obj->m[i].key, key, len) == 0)
-			return &obj->m[i];
-	return NULL;
+	return o;
 }
 
 /* Number KEY of OBJ; 0 when absent or not a number. */
-static double json_number(const struct json_object *obj, const char *key)
+static double st_number(const json_t *obj, const char *key)
 {
-	const struct json_member *m = json_get(obj, key);
-
-	if (!m || !(m->value[0] == '-' || isdigit((unsigned char)m->value[0])))
-		return 0;
-	return strtod(m->value, NULL);
+	return json_number_value(json_object_get(obj, key));
 }
 
-/* Non-negative integer KEY of OBJ (exact beyond 2^53); 0 when absent or negative. */
-static uint64_t json_u64(const struct json_object *obj, const char *key)
+/* Non-negative integer KEY of OBJ; 0 when absent, negative or not an integer. */
+static uint64_t st_u64(const json_t *obj, const char *key)
 {
-	const struct json_member *m = json_get(obj, key);
+	json_int_t v = json_integer_value(json_object_get(obj, key));
 
-	if (!m || !isdigit((unsigned char)m->value[0]))
-		return 0;
-	return strtoull(m->value, NULL, 10);
+	return v > 0 ? (uint64_t)v : 0;
 }
 
-static bool json_true(const struct json_object *obj, const char *key)
+static bool st_true(const json_t *obj, const char *key)
 {
-	const struct json_member *m = json_get(obj, key);
-
-	return m && m->value_len == 4 && memcmp(m->value, "true", 4) == 0;
+	return json_is_true(json_object_get(obj, key));
 }
 
-/* String KEY of OBJ unescaped into OUT ("" when absent); \u beyond ASCII becomes '?'. */
-static void json_string(const struct json_object *obj, const char *key, char *out, size_t size)
+/* String KEY of OBJ into OUT ("" when absent); control characters become spaces. */
+static void st_string(const json_t *obj, const char *key, char *out, size_t size)
 {
-	const struct json_member *m = json_get(obj, key);
-	const char *p, *end;
-	size_t o = 0;
+	const char *v = json_string_value(json_object_get(obj, key));
 
 	if (size == 0)
 		return;
-	if (m && m->value[0] == '"') {
-		end = m->value + m->value_len - 1;
-		for (p = m->value + 1; p < end && o + 1 < size; p++) {
-			char c = *p;
-
-			if (c == '\\') {
-				c = *++p;
-				if (c == 'u') {
-					char hex[5] = {p[1], p[2], p[3], p[4], '\0'};
-					unsigned long u = strtoul(hex, NULL, 16);
-
-					c = u >= 0x20 && u < 0x7f ? (char)u : '?';
-					p += 4;
-				} else if (c == 'n' || c == 'r' || c == 't' || c == 'b' ||
-					   c == 'f') {
-					c = ' ';
-				}
-			}
-			out[o++] = c;
-		}
-	}
-	out[o] = '\0';
+	snprintf(out, size, "%s", v ? v : "");
+	for (char *p = out; *p; p++)
+		if ((unsigned char)*p < 0x20)
+			*p = ' ';
 }
 
 /* ---- zero status ---- */
@@ -600,32 +452,32 @@ static void status_usage(FILE *out)
 	} while (0)
 
 /* The lease line; none for a mount without a lease (read-only, or an older daemon). */
-static void status_print_lease(const struct json_object *st)
+static void status_print_lease(const json_t *st)
 {
 	char state[16], host[256], cache[256], error[256], when[64];
-	time_t expires = (time_t)json_u64(st, "lease_expires");
+	time_t expires = (time_t)st_u64(st, "lease_expires");
 	struct tm tm;
 
-	json_string(st, "lease", state, sizeof(state));
+	st_string(st, "lease", state, sizeof(state));
 	if (!state[0])
 		return;
-	json_string(st, "lease_host", host, sizeof(host));
-	json_string(st, "lease_cache_id", cache, sizeof(cache));
-	json_string(st, "lease_renew_error", error, sizeof(error));
+	st_string(st, "lease_host", host, sizeof(host));
+	st_string(st, "lease_cache_id", cache, sizeof(cache));
+	st_string(st, "lease_renew_error", error, sizeof(error));
 	if (!localtime_r(&expires, &tm) || !strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm))
 		snprintf(when, sizeof(when), "%lld", (long long)expires);
-	if (json_true(st, "lease_fenced"))
+	if (st_true(st, "lease_fenced"))
 		STATUS_LINE("lease",
 			    "fenced: read-only; host %s (pid %" PRIu64 ", cache %s) holds "
 			    "generation %" PRIu64 " (this mount had %" PRIu64 ")",
-			    host, json_u64(st, "lease_pid"), cache,
-			    json_u64(st, "lease_generation"), json_u64(st, "lease_my_generation"));
+			    host, st_u64(st, "lease_pid"), cache,
+			    st_u64(st, "lease_generation"), st_u64(st, "lease_my_generation"));
 	else if (strcmp(state, "held") == 0)
 		STATUS_LINE("lease",
 			    "held by host %s (pid %" PRIu64 "), generation %" PRIu64
 			    ", until %s (%s)%s%s",
-			    host, json_u64(st, "lease_pid"), json_u64(st, "lease_generation"), when,
-			    json_true(st, "lease_conditional") ? "conditional writes"
+			    host, st_u64(st, "lease_pid"), st_u64(st, "lease_generation"), when,
+			    st_true(st, "lease_conditional") ? "conditional writes"
 							       : "read-back: no conditional writes",
 			    error[0] ? "; renewal failing: " : "", error);
 	else
@@ -633,22 +485,22 @@ static void status_print_lease(const struct json_object *st)
 			    error[0] ? " (" : "", error, error[0] ? ")" : "");
 }
 
-static void status_print(const char *mnt, const struct json_object *st)
+static void status_print(const char *mnt, const json_t *st)
 {
 	char a[32], b[32], c[32], text[1024];
-	uint64_t dirty = json_u64(st, "dirty_bytes"), target = json_u64(st, "cache_target");
-	uint64_t used = json_u64(st, "cache_used"), uploading = json_u64(st, "uploading");
+	uint64_t dirty = st_u64(st, "dirty_bytes"), target = st_u64(st, "cache_target");
+	uint64_t used = st_u64(st, "cache_used"), uploading = st_u64(st, "uploading");
 
-	json_string(st, "bucket", text, sizeof(text));
-	format_bytes(json_u64(st, "chunk_size"), c, sizeof(c));
+	st_string(st, "bucket", text, sizeof(text));
+	format_bytes(st_u64(st, "chunk_size"), c, sizeof(c));
 	STATUS_LINE("mount", "%s (bucket %s, chunks of %s)", mnt, text, c);
-	json_string(st, "encryption", text, sizeof(text));
+	st_string(st, "encryption", text, sizeof(text));
 	if (strcmp(text, "none") == 0)
 		STATUS_LINE("encryption", "none: the bucket holds plaintext (encryption: false)");
 	else
 		STATUS_LINE("encryption", "%s, key from a passphrase (key epoch %" PRIu64 ")",
 			    strcmp(text, KEYS_CIPHER_NAME) == 0 ? "XChaCha20-Poly1305" : text,
-			    json_u64(st, "key_epoch"));
+			    st_u64(st, "key_epoch"));
 
 	format_bytes(used, a, sizeof(a));
 	format_bytes(target, b, sizeof(b));
@@ -661,58 +513,58 @@ static void status_print(const char *mnt, const struct json_object *st)
 	if (dirty == 0) {
 		STATUS_LINE("dirty", "0 B, nothing to upload");
 	} else {
-		uint64_t chunks = json_u64(st, "dirty_chunks");
+		uint64_t chunks = st_u64(st, "dirty_chunks");
 		char up[160];
 
 		if (uploading == 0) {
 			snprintf(up, sizeof(up), "waiting to upload");
 		} else {
-			format_bytes((uint64_t)json_number(st, "upload_rate"), b, sizeof(b));
-			format_duration(json_number(st, "upload_eta_s"), c, sizeof(c));
+			format_bytes((uint64_t)st_number(st, "upload_rate"), b, sizeof(b));
+			format_duration(st_number(st, "upload_eta_s"), c, sizeof(c));
 			snprintf(up, sizeof(up), "uploading %" PRIu64 " at %s/s, ETA %s", uploading,
 				 b, c);
 		}
 		STATUS_LINE("dirty", "%s (%" PRIu64 " chunk%s), %s", a, chunks,
 			    chunks == 1 ? "" : "s", up);
 	}
-	if (json_true(st, "writers_waiting"))
+	if (st_true(st, "writers_waiting"))
 		STATUS_LINE("pressure", "writers are waiting for uploads to free the cache");
 
-	format_bytes(json_u64(st, "uploaded_bytes"), a, sizeof(a));
+	format_bytes(st_u64(st, "uploaded_bytes"), a, sizeof(a));
 	STATUS_LINE("uploads", "%" PRIu64 " (%s), %" PRIu64 " deduplicated, %" PRIu64 " errors",
-		    json_u64(st, "uploads"), a, json_u64(st, "dedup_hits"),
-		    json_u64(st, "upload_errors"));
+		    st_u64(st, "uploads"), a, st_u64(st, "dedup_hits"),
+		    st_u64(st, "upload_errors"));
 
-	format_bytes(json_u64(st, "bucket_bytes"), a, sizeof(a));
-	STATUS_LINE("bucket", "%" PRIu64 " objects, %s", json_u64(st, "bucket_objects"), a);
+	format_bytes(st_u64(st, "bucket_bytes"), a, sizeof(a));
+	STATUS_LINE("bucket", "%" PRIu64 " objects, %s", st_u64(st, "bucket_objects"), a);
 
 	STATUS_LINE("chunks", "%" PRIu64 " dirty, %" PRIu64 " clean, %" PRIu64 " remote only",
-		    json_u64(st, "dirty_chunks"), json_u64(st, "clean_chunks"),
-		    json_u64(st, "remote_chunks"));
+		    st_u64(st, "dirty_chunks"), st_u64(st, "clean_chunks"),
+		    st_u64(st, "remote_chunks"));
 
-	format_bytes(json_u64(st, "fetched_bytes"), a, sizeof(a));
+	format_bytes(st_u64(st, "fetched_bytes"), a, sizeof(a));
 	STATUS_LINE("reads", "%.1f%% served locally, %" PRIu64 " fetches (%s), %" PRIu64 " errors",
-		    100.0 * json_number(st, "hit_ratio"), json_u64(st, "fetches"), a,
-		    json_u64(st, "fetch_errors"));
+		    100.0 * st_number(st, "hit_ratio"), st_u64(st, "fetches"), a,
+		    st_u64(st, "fetch_errors"));
 
-	format_bytes(json_u64(st, "evicted_bytes"), a, sizeof(a));
+	format_bytes(st_u64(st, "evicted_bytes"), a, sizeof(a));
 	STATUS_LINE("evicted", "%" PRIu64 " chunks (%s); %" PRIu64 " objects collected",
-		    json_u64(st, "evictions"), a, json_u64(st, "gc_deleted"));
+		    st_u64(st, "evictions"), a, st_u64(st, "gc_deleted"));
 
-	format_bytes(json_u64(st, "memory_rss"), a, sizeof(a));
-	format_bytes(json_u64(st, "memory_buffers"), b, sizeof(b));
-	format_bytes(json_u64(st, "memory_buffers_limit"), c, sizeof(c));
+	format_bytes(st_u64(st, "memory_rss"), a, sizeof(a));
+	format_bytes(st_u64(st, "memory_buffers"), b, sizeof(b));
+	format_bytes(st_u64(st, "memory_buffers_limit"), c, sizeof(c));
 	STATUS_LINE("memory", "%s resident; transfer buffers %s of at most %s", a, b, c);
 	STATUS_LINE("inodes", "%" PRIu64 " in memory, %" PRIu64 " known to the kernel and idle",
-		    json_u64(st, "inodes_in_memory"), json_u64(st, "inodes_idle"));
+		    st_u64(st, "inodes_in_memory"), st_u64(st, "inodes_idle"));
 
 	status_print_lease(st);
-	if (json_get(st, "meta_seq")) {
+	if (json_object_get(st, "meta_seq")) {
 		/* the metadata in the bucket (src/journal/): how far behind it is */
-		double lag = json_number(st, "meta_lag_s");
+		double lag = st_number(st, "meta_lag_s");
 		char behind[64];
-		uint64_t keep = json_u64(st, "meta_retention_s");
-		format_bytes(json_u64(st, "meta_lag_bytes"), a, sizeof(a));
+		uint64_t keep = st_u64(st, "meta_retention_s");
+		format_bytes(st_u64(st, "meta_lag_bytes"), a, sizeof(a));
 		if (lag > 0)
 			snprintf(behind, sizeof(behind), "behind by %.1f s, %s", lag, a);
 		else
@@ -724,18 +576,18 @@ static void status_print(const char *mnt, const struct json_object *st)
 		STATUS_LINE("metadata",
 			    "%s in the bucket (item %" PRIu64 "; %" PRIu64 " log items, %" PRIu64
 			    " snapshots, %" PRIu64 " failed puts); history kept %s",
-			    behind, json_u64(st, "meta_seq"), json_u64(st, "meta_segments"),
-			    json_u64(st, "meta_snapshots"), json_u64(st, "meta_ship_errors"), c);
+			    behind, st_u64(st, "meta_seq"), st_u64(st, "meta_segments"),
+			    st_u64(st, "meta_snapshots"), st_u64(st, "meta_ship_errors"), c);
 	}
 
-	json_string(st, "last_error", text, sizeof(text));
+	st_string(st, "last_error", text, sizeof(text));
 	if (text[0])
 		STATUS_LINE("last error", "%s", text);
 }
 
 int cli_status(int argc, char **argv)
 {
-	struct json_object obj;
+	json_t *obj = NULL;
 	char mnt[PATH_MAX], *text = NULL;
 	const char *path = NULL;
 	bool json = false;
@@ -769,9 +621,10 @@ int cli_status(int argc, char **argv)
 		report(path, "status", ret);
 		return 1;
 	}
-	ret = json_parse_flat(text, &obj);
+	obj = status_parse(text);
+	ret = obj ? 0 : -EPROTO;
 	for (size_t i = 0; ret == 0 && !json && i < sizeof(status_keys) / sizeof(*status_keys); i++)
-		if (!json_get(&obj, status_keys[i]))
+		if (!json_object_get(obj, status_keys[i]))
 			ret = -EPROTO;
 	if (ret) {
 		fprintf(stderr,
@@ -782,10 +635,11 @@ int cli_status(int argc, char **argv)
 	if (json)
 		printf("%s%s", text, text[0] && text[strlen(text) - 1] == '\n' ? "" : "\n");
 	else
-		status_print(mnt, &obj);
+		status_print(mnt, obj);
 	if (fflush(stdout) != 0)
 		ret = -errno;
 out_free:
+	json_decref(obj);
 	free(text);
 	return ret ? 1 : 0;
 }
@@ -1043,7 +897,7 @@ static void prefetch_prepare(struct target_list *list)
 
 	for (size_t i = 0; i < list->n; i++) {
 		struct target *t = &list->v[i];
-		struct json_object obj;
+		json_t *obj = NULL;
 		struct residency r;
 		char *text = NULL;
 		int ret;
@@ -1059,9 +913,10 @@ static void prefetch_prepare(struct target_list *list)
 		t->remote = r.remote;
 		if (cs == 0 || t->dev != dev) {
 			ret = xattr_get(t->path, XATTR_STATUS, &text);
-			if (ret == 0 && (json_parse_flat(text, &obj) ||
-					 (cs = json_u64(&obj, "chunk_size")) == 0))
+			obj = ret == 0 ? status_parse(text) : NULL;
+			if (ret == 0 && (!obj || (cs = st_u64(obj, "chunk_size")) == 0))
 				ret = -EPROTO;
+			json_decref(obj);
 			free(text);
 			if (ret) {
 				cs = 0;

@@ -7,16 +7,15 @@
  *   POST {apiUrl}/b2api/v2/b2_list_buckets        {"accountId", "bucketId"} -> bucketName
  *
  * From then on every request goes through the S3-compatible API with the
- * same key pair. The JSON reader below understands exactly what those two
- * answers need: objects, arrays, strings (with escapes), and skips the rest.
+ * same key pair. Requests and answers are JSON (jansson).
  */
 #include "store/backend.h"
 
 #include "common/log.h"
 #include "store/http.h"
 
-#include <ctype.h>
 #include <errno.h>
+#include <jansson.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,191 +23,30 @@
 
 #define B2_DEFAULT_API_URL "https://api.backblazeb2.com"
 
-/* ---- a minimal JSON reader ---- */
+/* ---- their answers (JSON, read with jansson) ---- */
 
-struct json {
-	const char *p, *end;
-};
-
-static void json_ws(struct json *j)
+/* String member NAME of the object DOC into OUT; false when absent, not a string or too long. */
+static bool answer_string(const json_t *doc, const char *name, char *out, size_t size)
 {
-	while (j->p < j->end && isspace((unsigned char)*j->p))
-		j->p++;
+	const char *v = json_string_value(json_object_get(doc, name));
+
+	return v && snprintf(out, size, "%s", v) < (int)size;
 }
 
-/* Read a string at P into OUT (may be NULL to skip). Returns false on malformed input. */
-static bool json_string(struct json *j, char *out, size_t outlen)
+/* The name of bucket BUCKET_ID in b2_list_buckets' answer DOC ({"buckets":[...]}). */
+static bool answer_bucket_name(const json_t *doc, const char *bucket_id, char *out, size_t size)
 {
-	size_t n = 0;
+	json_t *bucket;
+	size_t i;
 
-	json_ws(j);
-	if (j->p >= j->end || *j->p != '"')
-		return false;
-	for (j->p++; j->p < j->end && *j->p != '"'; j->p++) {
-		char c = *j->p;
+	json_array_foreach(json_object_get(doc, "buckets"), i, bucket)
+	{
+		const char *id = json_string_value(json_object_get(bucket, "bucketId"));
 
-		if (c == '\\') {
-			if (++j->p >= j->end)
-				return false;
-			switch (*j->p) {
-			case 'n':
-				c = '\n';
-				break;
-			case 't':
-				c = '\t';
-				break;
-			case 'r':
-				c = '\r';
-				break;
-			case 'b':
-				c = '\b';
-				break;
-			case 'f':
-				c = '\f';
-				break;
-			case 'u':
-				/* Not needed for the fields we read: keep a placeholder. */
-				if (j->end - j->p < 5)
-					return false;
-				j->p += 4;
-				c = '?';
-				break;
-			default:
-				c = *j->p;
-				break;
-			}
-		}
-		if (out && n + 1 < outlen)
-			out[n++] = c;
+		if (id && strcmp(id, bucket_id) == 0)
+			return answer_string(bucket, "bucketName", out, size);
 	}
-	if (j->p >= j->end)
-		return false;
-	j->p++;
-	if (out && outlen)
-		out[n] = '\0';
-	return true;
-}
-
-static bool json_skip(struct json *j, int depth)
-{
-	json_ws(j);
-	if (j->p >= j->end || depth > 32)
-		return false;
-	if (*j->p == '"')
-		return json_string(j, NULL, 0);
-	if (*j->p == '{' || *j->p == '[') {
-		char close = *j->p == '{' ? '}' : ']';
-		bool object = *j->p == '{';
-
-		j->p++;
-		json_ws(j);
-		if (j->p < j->end && *j->p == close) {
-			j->p++;
-			return true;
-		}
-		for (;;) {
-			if (object) {
-				if (!json_string(j, NULL, 0))
-					return false;
-				json_ws(j);
-				if (j->p >= j->end || *j->p != ':')
-					return false;
-				j->p++;
-			}
-			if (!json_skip(j, depth + 1))
-				return false;
-			json_ws(j);
-			if (j->p < j->end && *j->p == ',') {
-				j->p++;
-				continue;
-			}
-			if (j->p < j->end && *j->p == close) {
-				j->p++;
-				return true;
-			}
-			return false;
-		}
-	}
-	while (j->p < j->end && (isalnum((unsigned char)*j->p) || strchr("+-.", *j->p)))
-		j->p++;
-	return true;
-}
-
-/*
- * In the object at J, find member NAME and leave J at its value. Returns
- * false if absent or malformed.
- */
-static bool json_member(struct json *j, const char *name)
-{
-	char key[128];
-
-	json_ws(j);
-	if (j->p >= j->end || *j->p != '{')
-		return false;
-	j->p++;
-	for (;;) {
-		json_ws(j);
-		if (j->p < j->end && *j->p == '}')
-			return false;
-		if (!json_string(j, key, sizeof(key)))
-			return false;
-		json_ws(j);
-		if (j->p >= j->end || *j->p != ':')
-			return false;
-		j->p++;
-		if (strcmp(key, name) == 0) {
-			json_ws(j);
-			return true;
-		}
-		if (!json_skip(j, 0))
-			return false;
-		json_ws(j);
-		if (j->p < j->end && *j->p == ',')
-			j->p++;
-	}
-}
-
-static bool json_get_string(const char *doc, size_t len, const char *name, char *out, size_t outlen)
-{
-	struct json j = {doc, doc + len};
-
-	return json_member(&j, name) && json_string(&j, out, outlen);
-}
-
-/* In {"buckets": [ {...}, ... ]} find the bucket with BUCKET_ID and copy its name. */
-static bool json_bucket_name(const char *doc, size_t len, const char *bucket_id, char *out,
-			     size_t outlen)
-{
-	struct json j = {doc, doc + len};
-
-	if (!json_member(&j, "buckets") || j.p >= j.end || *j.p != '[')
-		return false;
-	j.p++;
-	for (;;) {
-		const char *start;
-		char id[256] = "", name[256] = "";
-		struct json e;
-
-		json_ws(&j);
-		if (j.p >= j.end || *j.p == ']')
-			return false;
-		start = j.p;
-		if (!json_skip(&j, 0))
-			return false;
-		e = (struct json){start, j.p};
-		if (json_member(&e, "bucketId"))
-			json_string(&e, id, sizeof(id));
-		e = (struct json){start, j.p};
-		if (json_member(&e, "bucketName"))
-			json_string(&e, name, sizeof(name));
-		if (strcmp(id, bucket_id) == 0 && name[0]) {
-			snprintf(out, outlen, "%s", name);
-			return true;
-		}
-		json_ws(&j);
-		if (j.p < j.end && *j.p == ',')
-			j.p++;
-	}
+	return false;
 }
 
 /* ---- the two calls ---- */
@@ -258,6 +96,7 @@ int b2_bootstrap(const char *api_url, const char *account_id, const char *applic
 	char *creds = NULL, *basic = NULL, *url = NULL, *body = NULL, *auth = NULL;
 	char token[512], api[512], s3url[512], account[256], name[256];
 	struct objstore_source src;
+	json_t *doc = NULL, *request = NULL;
 	size_t clen;
 	int r;
 
@@ -298,12 +137,11 @@ int b2_bootstrap(const char *api_url, const char *account_id, const char *applic
 		set_err(err, errlen, "b2_authorize_account", r);
 		goto out_free;
 	}
-	if (!resp.body ||
-	    !json_get_string(resp.body, resp.body_len, "authorizationToken", token,
-			     sizeof(token)) ||
-	    !json_get_string(resp.body, resp.body_len, "apiUrl", api, sizeof(api)) ||
-	    !json_get_string(resp.body, resp.body_len, "s3ApiUrl", s3url, sizeof(s3url)) ||
-	    !json_get_string(resp.body, resp.body_len, "accountId", account, sizeof(account))) {
+	doc = resp.body ? json_loadb(resp.body, resp.body_len, 0, NULL) : NULL;
+	if (!answer_string(doc, "authorizationToken", token, sizeof(token)) ||
+	    !answer_string(doc, "apiUrl", api, sizeof(api)) ||
+	    !answer_string(doc, "s3ApiUrl", s3url, sizeof(s3url)) ||
+	    !answer_string(doc, "accountId", account, sizeof(account))) {
 		r = -EPROTO;
 		snprintf(err, errlen,
 			 "b2_authorize_account: answer lacks authorizationToken, "
@@ -311,11 +149,18 @@ int b2_bootstrap(const char *api_url, const char *account_id, const char *applic
 		goto out_free;
 	}
 	http_response_release(&resp);
+	json_decref(doc);
+	doc = NULL;
 
 	free(url);
-	if (asprintf(&url, "%s/b2api/v2/b2_list_buckets", api) < 0 ||
-	    asprintf(&body, "{\"accountId\":\"%s\",\"bucketId\":\"%s\"}", account, bucket_id) < 0) {
-		url = body = NULL;
+	if (asprintf(&url, "%s/b2api/v2/b2_list_buckets", api) < 0) {
+		url = NULL;
+		r = -ENOMEM;
+		goto out_free;
+	}
+	request = json_pack("{s:s, s:s}", "accountId", account, "bucketId", bucket_id);
+	body = request ? json_dumps(request, JSON_COMPACT) : NULL;
+	if (!body) {
 		r = -ENOMEM;
 		goto out_free;
 	}
@@ -341,8 +186,8 @@ int b2_bootstrap(const char *api_url, const char *account_id, const char *applic
 		set_err(err, errlen, "b2_list_buckets", r);
 		goto out_free;
 	}
-	if (!resp.body ||
-	    !json_bucket_name(resp.body, resp.body_len, bucket_id, name, sizeof(name))) {
+	doc = resp.body ? json_loadb(resp.body, resp.body_len, 0, NULL) : NULL;
+	if (!answer_bucket_name(doc, bucket_id, name, sizeof(name))) {
 		r = -ENXIO;
 		snprintf(err, errlen, "b2_list_buckets: no bucket with id %s for this key",
 			 bucket_id);
@@ -380,6 +225,8 @@ int b2_bootstrap(const char *api_url, const char *account_id, const char *applic
 	r = 0;
 out_free:
 	http_response_release(&resp);
+	json_decref(doc);
+	json_decref(request);
 	if (creds)
 		explicit_bzero(creds, strlen(creds));
 	free(creds);

@@ -4,62 +4,90 @@
  */
 #include "tier/tier_internal.h"
 
+#include "common/log.h"
 #include "journal/journal.h"
 #include "journal/lease.h"
 #include "store/objstore.h"
 
-#include <inttypes.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-/* Copy S into OUT as the inside of a JSON string (the lease's fields are printable). */
-static void json_escape(const char *s, char *out, size_t size)
-{
-	size_t o = 0;
+#include <jansson.h>
 
-	for (; *s && o + 2 < size; s++) {
-		if (*s == '"' || *s == '\\')
-			out[o++] = '\\';
-		out[o++] = (*s >= 0 && *s < 32) ? ' ' : *s;
-	}
-	out[o] = '\0';
-}
+/* json_pack with its error said in the log: NULL on failure. */
+#define PACK(...) json_pack_ex(&jerr, 0, __VA_ARGS__)
 
 /*
- * The lease members of the status line (each with a leading comma), "" for
- * a mount without a lease: state, holder (ours, or the one that fenced us),
- * generation and expiry, and "lease_fenced".
+ * The lease members of the status line: state, holder (ours, or the one
+ * that fenced us), generation and expiry, and "lease_fenced". Nothing for a
+ * mount without a lease. 0 or -ENOMEM.
  */
-static void status_lease(struct fs *fs, char *out, size_t size)
+static int status_lease(struct fs *fs, json_t *o)
 {
 	const struct lease_record *who;
 	struct lease_status ls;
-	char host[2 * LEASE_FIELD_MAX], cache[2 * LEASE_FIELD_MAX];
+	json_error_t jerr;
+	json_t *l;
 
-	out[0] = '\0';
 	if (!fs->lease)
-		return;
+		return 0;
 	lease_get_status(fs->lease, &ls);
 	who = ls.state == LEASE_FENCED ? &ls.holder : &ls.mine;
-	json_escape(who->host, host, sizeof(host));
-	json_escape(who->cache_id, cache, sizeof(cache));
-	snprintf(out, size,
-		 ",\"lease\":\"%s\",\"lease_fenced\":%s,\"lease_host\":\"%s\",\"lease_pid\":%ld"
-		 ",\"lease_cache_id\":\"%s\",\"lease_generation\":%" PRIu64
-		 ",\"lease_expires\":%" PRId64 ",\"lease_my_generation\":%" PRIu64
-		 ",\"lease_renew_error\":\"%s\",\"lease_conditional\":%s",
-		 lease_state_name(ls.state), ls.state == LEASE_FENCED ? "true" : "false", host,
-		 who->pid, cache, who->generation, who->expires, ls.mine.generation,
-		 ls.last_error ? strerror(-ls.last_error) : "", ls.conditional ? "true" : "false");
+	l = PACK("{s:s, s:b, s:s, s:I, s:s, s:I, s:I, s:I, s:s, s:b}", "lease",
+		 lease_state_name(ls.state), "lease_fenced", ls.state == LEASE_FENCED, "lease_host",
+		 who->host, "lease_pid", (json_int_t)who->pid, "lease_cache_id", who->cache_id,
+		 "lease_generation", (json_int_t)who->generation, "lease_expires",
+		 (json_int_t)who->expires, "lease_my_generation", (json_int_t)ls.mine.generation,
+		 "lease_renew_error", ls.last_error ? strerror(-ls.last_error) : "",
+		 "lease_conditional", ls.conditional);
+	if (!l || json_object_update(o, l) != 0) {
+		log_error("status: %s", l ? "out of memory" : jerr.text);
+		json_decref(l);
+		return -ENOMEM;
+	}
+	json_decref(l);
+	return 0;
+}
+
+/* The journal's members: how far behind the bucket's metadata is (src/journal/). */
+static int status_journal(struct fs *fs, json_t *o)
+{
+	struct journal_status js;
+	json_error_t jerr;
+	json_t *j;
+
+	if (!fs->journal)
+		return 0;
+	journal_status(fs->journal, &js);
+	j = PACK("{s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "meta_seq",
+		 (json_int_t)js.shipped_seq, "meta_generation", (json_int_t)js.generation,
+		 "meta_lag_s", js.lag_s, "meta_lag_bytes", (json_int_t)js.lag_bytes,
+		 "meta_lag_rows", (json_int_t)js.lag_rows, "meta_segments",
+		 (json_int_t)js.segments, "meta_snapshots", (json_int_t)js.snapshots,
+		 "meta_ship_errors", (json_int_t)js.ship_errors, "meta_shipped_bytes",
+		 (json_int_t)js.shipped_bytes, "meta_last_ship", (json_int_t)js.last_ship,
+		 "meta_last_snapshot", (json_int_t)js.last_snapshot, "meta_retention_s",
+		 (json_int_t)js.retention_s, "meta_fenced", js.fenced);
+	if (!j || json_object_update(o, j) != 0) {
+		log_error("status: %s", j ? "out of memory" : jerr.text);
+		json_decref(j);
+		return -ENOMEM;
+	}
+	json_decref(j);
+	return 0;
 }
 
 int tier_status_json(struct fs *fs, char *out, size_t size)
 {
 	struct tier *t = fs->tier;
 	uint64_t count[3], bytes[3], objects = 0, stored = 0;
-	uint64_t cs = fs->chunk_size;
 	uint64_t dirty;
 	double eta, hit;
+	json_error_t jerr;
+	json_t *o, *more;
+	char *text;
 	int ret;
 
 	/* the bytes recounted with the chunks, so that the two agree (upload.c) */
@@ -77,60 +105,50 @@ int tier_status_json(struct fs *fs, char *out, size_t size)
 	hit = t->reads_local ? 1.0 - (double)t->reads_fetched / (double)t->reads_local : 1.0;
 	if (hit < 0)
 		hit = 0;
-	char err[sizeof(t->last_error) * 2];
-	size_t o = 0;
-	for (const char *p = t->last_error; *p && o + 2 < sizeof(err); p++) {
-		if (*p == '"' || *p == '\\')
-			err[o++] = '\\';
-		err[o++] = (*p >= 0 && *p < 32) ? ' ' : *p;
-	}
-	err[o] = '\0';
-	char lease[1024];
-	status_lease(fs, lease, sizeof(lease));
-	int n = snprintf(
-	    out, size,
-	    "{\"bucket\":\"%s\",\"encryption\":\"%s\",\"key_epoch\":%" PRIu64
-	    ",\"chunk_size\":%" PRIu64 ",\"cache_used\":%" PRIu64
-	    ",\"cache_target\":%" PRIu64 ",\"dirty_chunks\":%" PRIu64 ",\"dirty_bytes\":%" PRIu64
-	    ",\"uploading\":%zu,\"upload_rate\":%.0f"
-	    ",\"upload_eta_s\":%.0f,\"uploads\":%" PRIu64 ",\"uploaded_bytes\":%" PRIu64
-	    ",\"dedup_hits\":%" PRIu64 ",\"clean_chunks\":%" PRIu64 ",\"remote_chunks\":%" PRIu64
-	    ",\"bucket_objects\":%" PRIu64 ",\"bucket_bytes\":%" PRIu64 ",\"reads\":%" PRIu64
-	    ",\"reads_fetched\":%" PRIu64 ",\"hit_ratio\":%.4f,\"fetches\":%" PRIu64
-	    ",\"fetched_bytes\":%" PRIu64 ",\"fetch_errors\":%" PRIu64 ",\"upload_errors\":%" PRIu64
-	    ",\"evictions\":%" PRIu64 ",\"evicted_bytes\":%" PRIu64 ",\"gc_deleted\":%" PRIu64
-	    ",\"orphans_found\":%" PRIu64 ",\"orphan_bytes\":%" PRIu64
-	    ",\"orphans_deleted\":%" PRIu64 ",\"orphan_sweeps\":%" PRIu64
-	    ",\"orphan_sweep_last\":%lld,\"writers_waiting\":%s,\"memory_rss\":%" PRIu64
-	    ",\"inodes_in_memory\":%zu,\"inodes_idle\":%zu,\"memory_buffers\":%" PRIu64
-	    ",\"memory_buffers_peak\":%" PRIu64 ",\"memory_buffers_limit\":%" PRIu64
-	    ",\"last_error\":\"%s\"%s}\n",
-	    objstore_describe(t->store), t->keys.sealed ? KEYS_CIPHER_NAME : "none", t->key_epoch,
-	    cs, t->cache_used, t->target, count[CHUNK_DIRTY], dirty,
-	    t->nuploading, t->upload_rate, eta, t->uploads, t->upload_bytes, t->dedup_hits,
-	    count[CHUNK_CLEAN], count[CHUNK_REMOTE], objects, stored, t->reads_local,
-	    t->reads_fetched, hit, t->fetches_done, t->fetch_bytes, t->fetch_errors,
-	    t->upload_errors, t->evictions, t->evicted_bytes, t->gc_deleted, t->orphans_found,
-	    t->orphan_bytes, t->orphans_deleted, t->sweeps, (long long)t->sweep_last,
-	    t->pressure ? "true" : "false", mem_rss(), fs->table_count, fs->refs.count,
-	    (t->units_used + t->nbufs) * unit, t->units_peak * unit, t->units_max * unit, err,
-	    lease);
-	if (n > 2 && (size_t)n < size && fs->journal) {
-		/* the metadata in the bucket: how far behind it is (src/journal/) */
-		struct journal_status js;
-		journal_status(fs->journal, &js);
-		n -= 2; /* "}\n" */
-		n += snprintf(
-		    out + n, size - (size_t)n,
-		    ",\"meta_seq\":%" PRIu64 ",\"meta_generation\":%" PRIu32
-		    ",\"meta_lag_s\":%.1f,\"meta_lag_bytes\":%" PRIu64 ",\"meta_lag_rows\":%" PRIu64
-		    ",\"meta_segments\":%" PRIu64 ",\"meta_snapshots\":%" PRIu64
-		    ",\"meta_ship_errors\":%" PRIu64 ",\"meta_shipped_bytes\":%" PRIu64
-		    ",\"meta_last_ship\":%" PRId64 ",\"meta_last_snapshot\":%" PRId64
-		    ",\"meta_retention_s\":%" PRId64 ",\"meta_fenced\":%s}\n",
-		    js.shipped_seq, js.generation, js.lag_s, js.lag_bytes, js.lag_rows, js.segments,
-		    js.snapshots, js.ship_errors, js.shipped_bytes, js.last_ship, js.last_snapshot,
-		    js.retention_s, js.fenced ? "true" : "false");
-	}
-	return n;
+	/* in two packs: one format string of every member is past what a reader can check */
+	o = PACK("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:I, s:I, s:I, s:I, "
+		 "s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:I}",
+		 "bucket", objstore_describe(t->store), "encryption",
+		 t->keys.sealed ? KEYS_CIPHER_NAME : "none", "key_epoch", (json_int_t)t->key_epoch,
+		 "chunk_size", (json_int_t)fs->chunk_size, "cache_used", (json_int_t)t->cache_used,
+		 "cache_target", (json_int_t)t->target, "dirty_chunks",
+		 (json_int_t)count[CHUNK_DIRTY], "dirty_bytes", (json_int_t)dirty, "uploading",
+		 (json_int_t)t->nuploading, "upload_rate", t->upload_rate, "upload_eta_s", eta,
+		 "uploads", (json_int_t)t->uploads, "uploaded_bytes", (json_int_t)t->upload_bytes,
+		 "dedup_hits", (json_int_t)t->dedup_hits, "clean_chunks",
+		 (json_int_t)count[CHUNK_CLEAN], "remote_chunks", (json_int_t)count[CHUNK_REMOTE],
+		 "bucket_objects", (json_int_t)objects, "bucket_bytes", (json_int_t)stored, "reads",
+		 (json_int_t)t->reads_local, "reads_fetched", (json_int_t)t->reads_fetched,
+		 "hit_ratio", hit, "fetches", (json_int_t)t->fetches_done, "fetched_bytes",
+		 (json_int_t)t->fetch_bytes);
+	more = PACK("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:I, s:I, s:I, s:I, "
+		    "s:I, s:I, s:s}",
+		    "fetch_errors", (json_int_t)t->fetch_errors, "upload_errors",
+		    (json_int_t)t->upload_errors, "evictions", (json_int_t)t->evictions,
+		    "evicted_bytes", (json_int_t)t->evicted_bytes, "gc_deleted",
+		    (json_int_t)t->gc_deleted, "orphans_found", (json_int_t)t->orphans_found,
+		    "orphan_bytes", (json_int_t)t->orphan_bytes, "orphans_deleted",
+		    (json_int_t)t->orphans_deleted, "orphan_sweeps", (json_int_t)t->sweeps,
+		    "orphan_sweep_last", (json_int_t)t->sweep_last, "writers_waiting", t->pressure,
+		    "memory_rss", (json_int_t)mem_rss(), "inodes_in_memory",
+		    (json_int_t)fs->table_count, "inodes_idle", (json_int_t)fs->refs.count,
+		    "memory_buffers", (json_int_t)((t->units_used + t->nbufs) * unit),
+		    "memory_buffers_peak", (json_int_t)(t->units_peak * unit),
+		    "memory_buffers_limit", (json_int_t)(t->units_max * unit), "last_error",
+		    t->last_error);
+	ret = o && more ? json_object_update(o, more) : -1;
+	if (ret)
+		log_error("status: %s", o && more ? "out of memory" : jerr.text);
+	json_decref(more);
+	if (ret == 0)
+		ret = status_lease(fs, o);
+	if (ret == 0)
+		ret = status_journal(fs, o);
+	text = ret == 0 ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!text)
+		return -ENOMEM;
+	ret = snprintf(out, size, "%s\n", text);
+	free(text);
+	return ret > 0 && (size_t)ret < size ? ret : -ERANGE;
 }
