@@ -21,6 +21,7 @@ int cli_evict(int argc, char **argv);
 int cli_recover(int argc, char **argv);
 int cli_checkpoint(int argc, char **argv);
 int cli_passwd(int argc, char **argv);
+int cli_sync(int argc, char **argv);
 /* mount_helper.c: zero called as /sbin/mount.fuse.zero and /sbin/umount.fuse.zero */
 int cli_mount_helper(int argc, char **argv);
 int cli_umount_helper(int argc, char **argv);

@@ -22,6 +22,7 @@ static const struct command commands[] = {
     {"checkpoint", cli_checkpoint, "create, list or delete named states of a mounted filesystem"},
     {"passwd", cli_passwd, "change the passphrase of an encrypted filesystem"},
     {"status", cli_status, "show the cache, the upload queue, the bucket and fetches"},
+    {"sync", cli_sync, "wait until the bucket has everything written so far"},
     {"prefetch", cli_prefetch, "bring files into the local cache now"},
     {"pin", cli_pin, "keep files local whatever the pressure on the cache"},
     {"unpin", cli_unpin, "let pinned files be evicted again"},

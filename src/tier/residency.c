@@ -4,7 +4,8 @@
  * Read: user.zero.status (status.c writes it),
  * user.zero.residency (a file's local, remote and dirty bytes) and
  * user.zero.pinned. Written: user.zero.pin, user.zero.evict (evict.c does
- * it) and user.zero.fetch (a range of chunks, through fetch.c).
+ * it), user.zero.fetch (a range of chunks, through fetch.c) and
+ * user.zero.sync (any path: upload everything now, `zero sync`).
  *
  * Invariants: a REMOTE chunk is data to SEEK_DATA / SEEK_HOLE, as if it
  * were local. user.zero.evict goes through evict_chunk (evict.c), so it
@@ -182,6 +183,12 @@ int tier_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *val
 			return -EINVAL;
 		in.flags = on ? in.flags | META_INODE_PINNED : in.flags & ~META_INODE_PINNED;
 		return inode_store(fs, &in);
+	}
+	if (strcmp(name, "user.zero.sync") == 0) {
+		/* `zero sync`: everything dirty goes up now, without uploadDelay, for a while */
+		fs->tier->sync_until = time(NULL) + SYNC_WINDOW_S;
+		pthread_cond_broadcast(&fs->tier->work_cond);
+		return 0;
 	}
 	if (!S_ISREG(in.mode))
 		return -EINVAL;

@@ -49,6 +49,8 @@
 /* How far a sequential reader is read ahead: at most 64 MiB and a quarter of the target. */
 #define READAHEAD_BYTES (64u << 20)
 #define READAHEAD_TARGET_PART 4
+/* user.zero.sync lifts uploadDelay this long; `zero sync` sets it again while it waits */
+#define SYNC_WINDOW_S 5
 #define READAHEAD_QUEUE 64
 #define READAHEAD_THREADS 4
 #define ATIME_BATCH 4096
@@ -99,6 +101,7 @@ struct tier {
 	int64_t dirty_chunks;	       /* recounted every few seconds, adjusted in between */
 	int64_t dirty_bytes;	       /* file bytes in them: what the dirty limit counts */
 	bool pressure;		       /* writers are waiting for room */
+	time_t sync_until;	       /* user.zero.sync: no uploadDelay until then */
 	struct timespec last_progress; /* last upload that freed dirty room */
 	pthread_cond_t upload_cond;    /* an upload ended */
 	pthread_cond_t work_cond;      /* wake the uploaders and the tier thread */

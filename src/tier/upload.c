@@ -210,8 +210,8 @@ static int pick_cb(void *arg, const struct meta_chunk *ch)
 	ip = itable_find(fs, ch->ino);
 	if (ip && ip->nwrite > 0)
 		return 0; /* a write is between its DIRTY mark and its bytes (rule 2) */
-	if (ip && ip->nsync == 0) {
-		/* (an fsync waiting for the bucket, syncUpload, wants them now) */
+	if (ip && ip->nsync == 0 && time(NULL) >= t->sync_until) {
+		/* (an fsync waiting for the bucket, syncUpload, or `zero sync` want them now) */
 		time_t idle = now_ts().tv_sec - ip->last_write.tv_sec;
 		if (!t->pressure && idle < (time_t)t->upload_delay_s)
 			return 0; /* still being written */
