@@ -25,6 +25,9 @@ int cli_sync(int argc, char **argv);
 /* mount_helper.c: zero called as /sbin/mount.fuse.zero and /sbin/umount.fuse.zero */
 int cli_mount_helper(int argc, char **argv);
 int cli_umount_helper(int argc, char **argv);
+/* worker.c: the seed's commands, zero called as zero-fuse and zero-worker */
+int cli_zero_fuse(int argc, char **argv);
+int cli_worker(int argc, char **argv);
 
 struct stat;
 /* residency.c: the one live Zero mount into MNT (else says why, -ENOENT/-EEXIST). */

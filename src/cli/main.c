@@ -38,7 +38,7 @@ static void usage(FILE *out)
 	    "Zero is a filesystem whose capacity is a bucket and whose speed is the local disk.\n\n"
 	    "commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fprintf(out, "\nRun 'zero COMMAND --help' for a command's options.\n");
 }
 
@@ -57,6 +57,11 @@ int main(int argc, char **argv)
 		return cli_mount_helper(argc, argv);
 	if (strcmp(self, "umount.fuse.zero") == 0)
 		return cli_umount_helper(argc, argv);
+	/* the seed's commands */
+	if (strcmp(self, "zero-fuse") == 0)
+		return cli_zero_fuse(argc, argv);
+	if (strcmp(self, "zero-worker") == 0)
+		return cli_worker(argc, argv);
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

@@ -106,6 +106,42 @@ out_free:
 	return found;
 }
 
+bool mounts_find_cache(const char *cache, char *mnt, size_t size)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL;
+	size_t cap = 0;
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && getline(&line, &cap, f) > 0) {
+		char *save = NULL, *fields[16], *sep, *fstype, *src;
+		int n = 0;
+
+		sep = strstr(line, " - ");
+		if (!sep)
+			continue;
+		*sep = '\0';
+		for (char *t = strtok_r(line, " ", &save); t && n < 16;
+		     t = strtok_r(NULL, " ", &save))
+			fields[n++] = t;
+		fstype = strtok_r(sep + 3, " ", &save);
+		src = strtok_r(NULL, " ", &save);
+		if (n < 5 || !fstype || !src || strcmp(fstype, "fuse.zero") != 0)
+			continue;
+		unescape(src);
+		if (strcmp(src, cache) == 0) {
+			unescape(fields[4]);
+			snprintf(mnt, size, "%s", fields[4]);
+			found = true;
+		}
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
 bool mounts_zero_is_dead(const char *cache)
 {
 	/* a live daemon holds its cache's lock for as long as it serves */
