@@ -388,9 +388,11 @@ static int try_take(struct lease *l, struct lease_record *cur, char *err, size_t
 		exists = false; /* --force replaces what is not a lease */
 	} else if (ret == -EPROTO) {
 		snprintf(err, errlen,
-			 "%s/%s is not a Zero lease: refusing to mount over it (mount with --force "
+			 "%s/%s is not a Zero lease%s: refusing to mount over it (mount with --force "
 			 "to replace it)",
-			 objstore_describe(l->store), LEASE_KEY);
+			 objstore_describe(l->store), LEASE_KEY,
+			 l->sealed ? " this filesystem's key opens (another filesystem's, or damaged)"
+				   : "");
 		return ret;
 	} else if (ret) {
 		return ret;
@@ -441,6 +443,14 @@ static int try_take(struct lease *l, struct lease_record *cur, char *err, size_t
 		 * whose answer was lost and whose retry found it there.
 		 */
 		ret = lease_read(l, &back, &exists, newtag);
+		if (ret == -EPROTO) {
+			snprintf(err, errlen,
+				 "lost the race for the lease in %s to a mount whose lease this one "
+				 "cannot read (a new filesystem made at the same moment with another "
+				 "key?)",
+				 objstore_describe(l->store));
+			return -EBUSY;
+		}
 		if (ret)
 			return ret;
 	} else {

@@ -67,8 +67,8 @@ def test_nothing_readable_in_the_bucket(make_fs):
     kinds = {k.split("/")[1] for k in objs}
     assert {"chunks", "meta", "superblock", "lease"} <= kinds, sorted(objs)
     assert any(k.startswith("zero/meta/checkpoint/") for k in objs), sorted(objs)
-    host = os.uname().nodename.encode()
-    for needle in (MARK, host, str(m.cache).encode(), b"zero-lease", b"ZJNL",
+    cache_id = (m.cache / "cache.id").read_text().strip().encode()
+    for needle in (MARK, cache_id, str(m.cache).encode(), b"host=", b"zero-lease", b"ZJNL",
                    b"SQLite format", b"user.value"):
         assert objects_with(objs, needle) == [], "%r readable in the bucket" % needle
     sb = objs["zero/superblock"].decode()
@@ -258,3 +258,38 @@ def test_tampered_metadata_refused_on_recovery(make_fs):
     restore(m)
     assert (m.mnt / "a").read_bytes() == b"first\n"
     assert (m.mnt / "b").read_bytes() == b"second\n"
+
+
+def test_encrypted_filesystems_made_at_once_one_wins(make_fs, cond_proxy):
+    """Three caches create an encrypted filesystem in one empty prefix at the same moment,
+    each with a key of its own: exactly one mounts; the others are refused with a message
+    (they cannot read the winner's sealed lease) and write no superblock of their own."""
+    import threading
+    from conftest import s3_conf
+    conf = s3_conf(cond_proxy.port, "unused")
+    racers = [make_fs(conf, "race%d" % i, mount=False, prefix="enc/race/", leaseTimeout=5)
+              for i in range(3)]
+    results = [None] * 3
+    start = threading.Barrier(3)
+
+    def race(i):
+        start.wait()
+        results[i] = racers[i].try_mount()
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    winners = [i for i, p in enumerate(results) if p.returncode == 0]
+    assert len(winners) == 1, [p.stdout for p in results]
+    one = racers[winners[0]]
+    for i, p in enumerate(results):
+        if i != winners[0]:
+            assert "lease" in p.stdout and len(p.stdout.strip()) > 20, p.stdout
+            assert not is_mounted(racers[i].mnt)
+    write_file(one.mnt / "f", b"the winner's\n")
+    caught_up(one)
+    assert one.status()["encryption"] == "xchacha20poly1305"
+    one.umount()
+    one.mount()
+    assert (one.mnt / "f").read_bytes() == b"the winner's\n"
