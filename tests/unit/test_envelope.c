@@ -264,6 +264,59 @@ out_free:
 	free(b);
 }
 
+/*
+ * The sealed payload is libsodium's XChaCha20-Poly1305 (IETF) to the byte,
+ * with AD = the 32 bytes of fields || the name, whichever library computes
+ * it: libsodium opens what the envelope sealed, and the envelope opens what
+ * libsodium sealed, for sizes around the cipher's 64-byte blocks and large.
+ */
+static void test_sealed_payload_is_libsodiums_xchacha20poly1305(void)
+{
+	static const size_t sizes[] = {0, 1, 63, 64, 65, 1000, 4096, 1u << 20, (5u << 20) + 7};
+	static const char name[] = "zero/meta/j/0000000000000001-00000001-1796596416810-S";
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t len = sizes[i], objlen = 0, got = 0;
+		struct envelope_opts o = {.codec = ENVELOPE_CODEC_NONE, .data_key = data_key,
+					  .name = name};
+		uint8_t *plain = malloc(len + 1), *dst = malloc(len + 1), *obj = NULL;
+		uint8_t ad[32 + sizeof(name) - 1];
+
+		randombytes_buf(plain, len);
+		TEST_ASSERT_EQ_INT(envelope_encode(&o, plain, len, &obj, &objlen), 0);
+		if (!obj)
+			goto next;
+		memcpy(ad, obj, 32);
+		memcpy(ad + 32, name, sizeof(name) - 1);
+		/* libsodium opens ours */
+		TEST_ASSERT_EQ_INT(crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
+				       dst, NULL, obj + 72, len, obj + 56, ad, sizeof(ad), obj + 32,
+				       data_key),
+				   0);
+		TEST_ASSERT(len == 0 || memcmp(dst, plain, len) == 0);
+		/* we open libsodium's */
+		crypto_aead_xchacha20poly1305_ietf_encrypt_detached(obj + 72, obj + 56, NULL, plain,
+								    len, ad, sizeof(ad), NULL,
+								    obj + 32, data_key);
+		TEST_ASSERT_EQ_INT(envelope_decode(data_key, name, obj, objlen, dst, len + 1, &got), 0);
+		TEST_ASSERT(got == len && (len == 0 || memcmp(dst, plain, len) == 0));
+		/* a flipped tag bit: refused, and nothing decrypted is left in DST */
+		obj[60] ^= 4;
+		memset(dst, 0xee, len + 1);
+		TEST_ASSERT_EQ_INT(envelope_decode(data_key, name, obj, objlen, dst, len + 1, &got),
+				   -EBADMSG);
+		for (size_t j = 0; j < len && len < 100000; j++)
+			if (dst[j] == plain[j] && plain[j] != 0) {
+				TEST_ASSERT(!"plaintext left in DST after a failed tag");
+				break;
+			}
+	next:
+		free(obj);
+		free(plain);
+		free(dst);
+	}
+}
+
 /* Decode a copy of exactly LEN bytes of OBJ, so a sanitizer sees any overread. */
 static int decode_copy(const uint8_t *key, const uint8_t *obj, size_t len, uint8_t *dst,
 		       size_t dstcap, size_t *got)
@@ -716,6 +769,7 @@ int main(void)
 	TEST_RUN(test_plain_layout_known_answer);
 	TEST_RUN(test_version1_objects_readable);
 	TEST_RUN(test_sealed_layout);
+	TEST_RUN(test_sealed_payload_is_libsodiums_xchacha20poly1305);
 	TEST_RUN(test_every_single_byte_corruption);
 	TEST_RUN(test_truncation_at_every_length);
 	TEST_RUN(test_keys);
