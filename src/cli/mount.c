@@ -17,6 +17,7 @@
 #include "cli/config.h"
 #include "cli/fskeys.h"
 #include "cli/mounts.h"
+#include "cli/notify.h"
 #include "cli/recover.h"
 #include "common/log.h"
 #include "fs/fs.h"
@@ -301,6 +302,7 @@ int cli_mount(int argc, char **argv)
 	struct lease *lease = NULL;
 	struct fs *fs = NULL;
 	struct fuseops *fo = NULL;
+	struct notifier *notifier = NULL;
 	int c, lockfd = -1, ready_fd = -1, ret, status = 1;
 
 	optind = 1;
@@ -559,10 +561,12 @@ int cli_mount(int argc, char **argv)
 	if (!foreground)
 		detach_stdio(logpath);
 	report_ready(&ready_fd, 0);
+	notifier = notify_ready(fs, mnt_abs);
 	ret = fuseops_run(fo);
 	if (ret)
 		log_error("FUSE session ended with an error: %s", strerror(-ret));
 	status = ret ? 1 : 0;
+	notify_stopping(notifier);
 out_fuse:
 	fuseops_free(fo);
 out_fs:
