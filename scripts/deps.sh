@@ -5,9 +5,10 @@ set -euo pipefail
 
 pkgs=(build-essential meson ninja-build pkg-config libfuse3-dev fuse3 libsqlite3-dev
       libcurl4-openssl-dev libssl-dev libsodium-dev libzstd-dev libyaml-dev libexpat1-dev
-      libjansson-dev libsystemd-dev)
+      libjansson-dev libsystemd-dev libmicrohttpd-dev)
 if [ "${1:-}" = "--test" ]; then
-	pkgs+=(python3 python3-pytest python3-botocore nodejs npm attr curl acl rsync e2fsprogs)
+	pkgs+=(python3 python3-pytest python3-botocore nodejs npm attr curl acl rsync e2fsprogs
+	       python3-prometheus-client)
 fi
 
 missing=()

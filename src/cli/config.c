@@ -99,6 +99,7 @@ static const struct config_key config_keys[] = {
 	KEY_STR("encryption", encryption, CONFIG_CHOICE),
 	KEY_NUM("capacity", capacity, CONFIG_SIZE, 1ULL << 20, 1ULL << 62),
 	KEY_STR("passphraseFile", passphrase_file, CONFIG_PATH),
+	KEY_STR("metricsListen", metrics_listen, CONFIG_STRING),
 };
 /* clang-format on */
 
@@ -145,6 +146,7 @@ void config_release(struct config *cfg)
 	    &cfg->sqlite_file_location,
 	    &cfg->upload_checksum,
 	    &cfg->passphrase_file,
+	    &cfg->metrics_listen,
 	};
 
 	for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {

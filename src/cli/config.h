@@ -56,6 +56,7 @@ struct config {
 	int encryption;
 	char *passphrase_file; /* the passphrase, in a file private to its owner */
 	uint64_t capacity;     /* bytes df shows as the filesystem's size; 0: the default */
+	char *metrics_listen;  /* "HOST:PORT" of the Prometheus endpoint, or NULL: none */
 };
 
 /* Whether a new filesystem under CFG is encrypted: as set, else on for s3 and b2 buckets. */

@@ -24,6 +24,7 @@
 #include "fuse/fuse_ops.h"
 #include "journal/journal.h"
 #include "journal/lease.h"
+#include "metrics/endpoint.h"
 #include "store/objstore.h"
 
 #include <errno.h>
@@ -270,6 +271,15 @@ static void report_fenced(void *arg)
 		  (const char *)arg);
 }
 
+/* The status line for the metrics endpoint: user.zero.status of the root. */
+static int status_for_metrics(void *arg, char *buf, size_t size)
+{
+	size_t len = 0;
+	int ret = fs_getxattr(arg, 1, "user.zero.status", buf, size, &len);
+
+	return ret ? ret : (int)len;
+}
+
 static void report_ready(int *ready_fd, char status)
 {
 	if (*ready_fd < 0)
@@ -303,6 +313,7 @@ int cli_mount(int argc, char **argv)
 	struct fs *fs = NULL;
 	struct fuseops *fo = NULL;
 	struct notifier *notifier = NULL;
+	struct metrics_endpoint *metrics = NULL;
 	int c, lockfd = -1, ready_fd = -1, ret, status = 1;
 
 	optind = 1;
@@ -378,6 +389,17 @@ int cli_mount(int argc, char **argv)
 	if (ret) {
 		fprintf(stderr, "zero: %s\n", err);
 		return 1;
+	}
+	if (cfg.metrics_listen) {
+		char host[64];
+		unsigned port;
+		if (metrics_listen_parse(cfg.metrics_listen, host, sizeof(host), &port) != 0) {
+			fprintf(stderr,
+				"zero: %s: key 'metricsListen': '%s' is not HOST:PORT (an IPv4 "
+				"address and a port, e.g. 127.0.0.1:9100)\n",
+				cfg.path ? cfg.path : "configuration", cfg.metrics_listen);
+			goto out_config;
+		}
 	}
 	if (check_mountpoint(mnt))
 		goto out_config;
@@ -547,6 +569,15 @@ int cli_mount(int argc, char **argv)
 		log_error("cannot start background work: %s", strerror(-ret));
 		goto out_fuse;
 	}
+	if (cfg.metrics_listen) {
+		/* a port that cannot be had costs the metrics, not the mount */
+		metrics = metrics_endpoint_start(cfg.metrics_listen, status_for_metrics, fs, err,
+						 sizeof(err));
+		if (!metrics) {
+			log_warn("%s", err);
+			fprintf(stderr, "zero: warning: %s\n", err);
+		}
+	}
 	log_info("zero %s: mounted %s at %s (pid %ld)", ZERO_VERSION, cache, mnt_abs,
 		 (long)getpid());
 	{
@@ -567,6 +598,7 @@ int cli_mount(int argc, char **argv)
 		log_error("FUSE session ended with an error: %s", strerror(-ret));
 	status = ret ? 1 : 0;
 	notify_stopping(notifier);
+	metrics_endpoint_stop(metrics);
 out_fuse:
 	fuseops_free(fo);
 out_fs:

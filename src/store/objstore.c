@@ -10,12 +10,14 @@
 #include "common/errbuf.h"
 #include "cli/config.h"
 #include "common/log.h"
+#include "metrics/metrics.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static _Thread_local struct objstore_error last_error;
@@ -109,6 +111,7 @@ int objstore_open_from_config(const struct config *cfg, struct objstore **out, c
 		r = store_file_open(cfg->bucket_dir, &s, err, errlen);
 		if (r < 0)
 			return r;
+		metrics_set_billing(METRICS_BILLING_NONE);
 		goto out_prefix;
 	}
 	s3_params_from_config(cfg, &p);
@@ -152,6 +155,10 @@ int objstore_open_from_config(const struct config *cfg, struct objstore **out, c
 		errbuf_set(err, errlen, "%s: key 'backend': unknown backend '%s'", where, backend);
 		return -EINVAL;
 	}
+	/* Backblaze's price list for its own S3 endpoint too */
+	metrics_set_billing(strcmp(backend, "b2") == 0 || strstr(p.endpoint, "backblazeb2.com")
+				? METRICS_BILLING_B2
+				: METRICS_BILLING_S3);
 	r = store_s3_open(&p, &s, err, errlen);
 	free(endpoint);
 	free(bucket);
@@ -218,6 +225,15 @@ static char *full_key(struct objstore *s, const char *key, int *r)
 	return full;
 }
 
+/* A monotonic clock in seconds: the requests' latencies (metrics/metrics.h). */
+static double seconds_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static int put_source(struct objstore *s, const char *key, const struct objstore_source *src)
 {
 	int r = 0;
@@ -226,7 +242,9 @@ static int put_source(struct objstore *s, const char *key, const struct objstore
 	if (!full)
 		return r;
 	objstore_error_clear();
+	double t0 = seconds_now();
 	r = s->ops->put(s, full, src);
+	metrics_request(METRICS_PUT, seconds_now() - t0, r);
 	free(full);
 	return r;
 }
@@ -262,7 +280,9 @@ int objstore_put_if(struct objstore *s, const char *key, const void *buf, size_t
 	if (!full)
 		return r;
 	objstore_error_clear();
+	double t0 = seconds_now();
 	r = s->ops->put_if(s, full, &src, if_match, etag);
+	metrics_request(METRICS_PUT, seconds_now() - t0, r);
 	free(full);
 	return r;
 }
@@ -303,7 +323,9 @@ int objstore_get_sink(struct objstore *s, const char *key, uint64_t off, uint64_
 	if (!full)
 		return r;
 	objstore_error_clear();
+	double t0 = seconds_now();
 	r = s->ops->get(s, full, off, len, sink);
+	metrics_request(METRICS_GET, seconds_now() - t0, r);
 	free(full);
 	return r;
 }
@@ -340,7 +362,9 @@ int objstore_head(struct objstore *s, const char *key, struct objstore_info *inf
 		return r;
 	objstore_error_clear();
 	memset(info, 0, sizeof(*info));
+	double t0 = seconds_now();
 	r = s->ops->head(s, full, info);
+	metrics_request(METRICS_HEAD, seconds_now() - t0, r);
 	free(full);
 	return r;
 }
@@ -353,7 +377,9 @@ int objstore_delete(struct objstore *s, const char *key)
 	if (!full)
 		return r;
 	objstore_error_clear();
+	double t0 = seconds_now();
 	r = s->ops->del(s, full);
+	metrics_request(METRICS_DELETE, seconds_now() - t0, r);
 	free(full);
 	return r;
 }
@@ -375,7 +401,11 @@ int objstore_delete_many(struct objstore *s, const char *const *keys, size_t n)
 			goto out_free;
 	}
 	objstore_error_clear();
+	double t0 = seconds_now();
 	r = s->ops->delete_many(s, (const char *const *)full, n);
+	/* one request per thousand keys (S3's DeleteObjects) */
+	for (size_t done = 0; done < n; done += 1000)
+		metrics_request(METRICS_DELETE, seconds_now() - t0, r);
 out_free:
 	for (i = 0; i < n; i++)
 		free(full[i]);
@@ -405,7 +435,9 @@ int objstore_list(struct objstore *s, const char *prefix, const char *token, siz
 	if (asprintf(&full, "%s%s", s->prefix, prefix ? prefix : "") < 0)
 		return -ENOMEM;
 	objstore_error_clear();
+	double t0 = seconds_now();
 	r = s->ops->list(s, full, token, max, page);
+	metrics_request(METRICS_LIST, seconds_now() - t0, r);
 	free(full);
 	if (r < 0)
 		return r;
