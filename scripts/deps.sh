@@ -8,7 +8,7 @@ pkgs=(build-essential meson ninja-build pkg-config libfuse3-dev fuse3 libsqlite3
       libjansson-dev libsystemd-dev libmicrohttpd-dev)
 if [ "${1:-}" = "--test" ]; then
 	pkgs+=(python3 python3-pytest python3-botocore nodejs npm attr curl acl rsync e2fsprogs
-	       python3-prometheus-client)
+	       python3-prometheus-client debhelper dpkg-dev lintian groff-base man-db systemd)
 fi
 
 missing=()

@@ -98,6 +98,8 @@ step integration env ZERO_CRASH_CYCLES=30 tests/integration/run.sh build --durat
 	--basetemp="$logdir/tmp-plain"
 step_finish integration-asan
 step cli env ZERO_BIN="$root/build/zero" $PY -m pytest -q -p no:cacheprovider tests/cli
+# the Debian package: built, checked by lintian, installed, used, removed
+step package $PY -m pytest -q -p no:cacheprovider tests/package
 plain=$(mktemp -d /tmp/zero-plain.XXXXXX)
 step system-plain env ZERO_TEST_DIR="$plain" $PY -m pytest -q -p no:cacheprovider tests/system
 rm -rf "$plain"
