@@ -31,6 +31,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -434,13 +435,15 @@ static const char *const status_keys[] = {
 
 static void status_usage(FILE *out)
 {
-	fprintf(out, "usage: zero status [MOUNTPOINT] [--json]\n\n"
+	fprintf(out, "usage: zero status [MOUNTPOINT] [--json] [--watch [--interval SECONDS]]\n\n"
 		     "Show how much of a Zero filesystem is local: the cache against its target,\n"
 		     "dirty data and the upload queue, the bucket, reads served locally and\n"
 		     "fetches. Without MOUNTPOINT, the only Zero mount (any path inside a mount\n"
 		     "names it).\n\n"
 		     "options:\n"
 		     "  --json       print the daemon's status as one line of JSON\n"
+		     "  -w, --watch  refresh the view every second until interrupted\n"
+		     "  --interval SECONDS  how often --watch refreshes (default 1)\n"
 		     "  -h, --help   show this help\n");
 }
 
@@ -585,41 +588,17 @@ static void status_print(const char *mnt, const json_t *st)
 		STATUS_LINE("last error", "%s", text);
 }
 
-int cli_status(int argc, char **argv)
+/* One status of the mount at PATH (MNT names it), printed; 0 or -errno (said on stderr). */
+static int status_once(const char *path, const char *mnt, bool json)
 {
 	json_t *obj = NULL;
-	char mnt[PATH_MAX], *text = NULL;
-	const char *path = NULL;
-	bool json = false;
-	struct stat st;
+	char *text = NULL;
 	int ret;
 
-	for (int i = 1; i < argc; i++) {
-		if (cli_is_help(argv[i])) {
-			status_usage(stdout);
-			return 0;
-		} else if (strcmp(argv[i], "--json") == 0) {
-			json = true;
-		} else if (argv[i][0] == '-' || path) {
-			status_usage(stderr);
-			return 2;
-		} else {
-			path = argv[i];
-		}
-	}
-	if (!path) {
-		if (zero_mount_only(mnt, sizeof(mnt)))
-			return 1;
-		path = mnt;
-	}
-	if (check_on_zero(path, &st))
-		return 1;
-	if (zero_mount_of(st.st_dev, mnt, sizeof(mnt)))
-		snprintf(mnt, sizeof(mnt), "%s", path);
 	ret = xattr_get(path, XATTR_STATUS, &text);
 	if (ret) {
 		report(path, "status", ret);
-		return 1;
+		return ret;
 	}
 	obj = status_parse(text);
 	ret = obj ? 0 : -EPROTO;
@@ -641,7 +620,77 @@ int cli_status(int argc, char **argv)
 out_free:
 	json_decref(obj);
 	free(text);
-	return ret ? 1 : 0;
+	return ret;
+}
+
+static volatile sig_atomic_t status_interrupted;
+
+static void status_on_signal(int sig)
+{
+	(void)sig;
+	status_interrupted = 1;
+}
+
+int cli_status(int argc, char **argv)
+{
+	char mnt[PATH_MAX];
+	const char *path = NULL;
+	bool json = false, watch = false;
+	double interval = 1;
+	struct stat st;
+	int ret;
+
+	for (int i = 1; i < argc; i++) {
+		if (cli_is_help(argv[i])) {
+			status_usage(stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--json") == 0) {
+			json = true;
+		} else if (strcmp(argv[i], "--watch") == 0 || strcmp(argv[i], "-w") == 0) {
+			watch = true;
+		} else if (strcmp(argv[i], "--interval") == 0 && i + 1 < argc) {
+			char *end;
+			interval = strtod(argv[++i], &end);
+			if (*end || interval < 0.1 || interval > 3600) {
+				fprintf(stderr, "zero: --interval %s: expected seconds, 0.1 to 3600\n",
+					argv[i]);
+				return 2;
+			}
+		} else if (argv[i][0] == '-' || path) {
+			status_usage(stderr);
+			return 2;
+		} else {
+			path = argv[i];
+		}
+	}
+	if (!path) {
+		if (zero_mount_only(mnt, sizeof(mnt)))
+			return 1;
+		path = mnt;
+	}
+	if (check_on_zero(path, &st))
+		return 1;
+	if (zero_mount_of(st.st_dev, mnt, sizeof(mnt)))
+		snprintf(mnt, sizeof(mnt), "%s", path);
+	if (!watch)
+		return status_once(path, mnt, json) ? 1 : 0;
+	/* refresh until interrupted (or the mount is gone): on a terminal, in place */
+	signal(SIGINT, status_on_signal);
+	signal(SIGTERM, status_on_signal);
+	bool tty = isatty(STDOUT_FILENO) && !json;
+	while (!status_interrupted) {
+		if (tty)
+			printf("\033[H\033[2J");
+		ret = status_once(path, mnt, json);
+		if (ret)
+			return 1;
+		if (!json && !tty)
+			printf("\n");
+		fflush(stdout);
+		for (double t = 0; t < interval && !status_interrupted; t += 0.1)
+			usleep(100 * 1000);
+	}
+	return 0;
 }
 
 /* ---- the files a command works on ---- */

@@ -65,3 +65,27 @@ def test_sync_usage(tmp_path):
     zero("sync", "--bogus", check=2)
     p = zero("sync", tmp_path, check=1)
     assert "not" in p.stderr and "Zero" in p.stderr, p.stderr
+
+
+def test_status_watch_refreshes_until_interrupted(mnt):
+    import signal
+    p = subprocess.Popen([ZERO, "status", str(mnt), "--watch", "--interval", "0.2"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.6)
+    (mnt / "w").write_bytes(os.urandom(2 * MiB))
+    time.sleep(1.2)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=20)
+    assert p.returncode == 0, err
+    views = [l for l in out.splitlines() if l.startswith("dirty ")]
+    assert len(views) >= 5, out
+    assert views[0].split()[1] == "0" and views[-1].split()[1] != "0", views  # the write shows
+    p = subprocess.Popen([ZERO, "status", str(mnt), "-w", "--json", "--interval", "0.2"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1)
+    p.send_signal(signal.SIGINT)
+    out, _ = p.communicate(timeout=20)
+    lines = out.splitlines()
+    assert len(lines) >= 3 and all(json.loads(l)["dirty_chunks"] >= 0 for l in lines), out
+    zero("status", mnt, "--interval", "0", check=2)
+    zero("umount", mnt, check=0)
