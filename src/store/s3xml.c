@@ -8,6 +8,7 @@
 #include "store/s3xml.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <expat.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -176,29 +177,13 @@ static int error_field(void *ctx, const char *path, const char *text)
 	return 0;
 }
 
-/* Value of the first JSON string member NAME in DOC (no nesting awareness; B2 errors are flat). */
-static void json_string_member(const char *doc, size_t len, const char *name, char *out,
-			       size_t outlen)
+/* String member NAME of the JSON object O into OUT (left "" when absent). */
+static void json_member(const json_t *o, const char *name, char *out, size_t outlen)
 {
-	char pat[64];
-	const char *p, *end = doc + len;
-	size_t n = 0;
+	const char *v = json_string_value(json_object_get(o, name));
 
-	snprintf(pat, sizeof(pat), "\"%s\"", name);
-	p = memmem(doc, len, pat, strlen(pat));
-	if (!p)
-		return;
-	p += strlen(pat);
-	while (p < end && (*p == ' ' || *p == ':' || *p == '\t' || *p == '\n'))
-		p++;
-	if (p >= end || *p != '"')
-		return;
-	for (p++; p < end && *p != '"' && n + 1 < outlen; p++) {
-		if (*p == '\\' && p + 1 < end)
-			p++;
-		out[n++] = *p;
-	}
-	out[n] = '\0';
+	if (v)
+		snprintf(out, outlen, "%s", v);
 }
 
 void s3xml_error_fields(const char *doc, size_t len, char *code, size_t codelen, char *msg,
@@ -214,8 +199,11 @@ void s3xml_error_fields(const char *doc, size_t len, char *code, size_t codelen,
 		len--;
 	}
 	if (len && *doc == '{') {
-		json_string_member(doc, len, "code", code, codelen);
-		json_string_member(doc, len, "message", msg, msglen);
+		/* B2's native API answers errors in JSON: {"status", "code", "message"} */
+		json_t *o = json_loadb(doc, len, 0, NULL);
+		json_member(o, "code", code, codelen);
+		json_member(o, "message", msg, msglen);
+		json_decref(o);
 		return;
 	}
 	s3xml_walk(doc, len, error_field, &f);

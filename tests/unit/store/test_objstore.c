@@ -336,9 +336,12 @@ static void test_s3xml(void)
 			   sizeof(code), msg, sizeof(msg));
 	TEST_ASSERT_EQ_STR(code, "NoSuchKey");
 	TEST_ASSERT_EQ_STR(msg, "gone");
-	s3xml_error_fields(
-	    "{\"status\": 401, \"code\": \"unauthorized\", \"message\": \"bad \\\"key\\\"\"}", 63,
-	    code, sizeof(code), msg, sizeof(msg));
+	{
+		/* B2's JSON errors (the length is the whole document: jansson reads no less) */
+		const char *j =
+		    "{\"status\": 401, \"code\": \"unauthorized\", \"message\": \"bad \\\"key\\\"\"}";
+		s3xml_error_fields(j, strlen(j), code, sizeof(code), msg, sizeof(msg));
+	}
 	TEST_ASSERT_EQ_STR(code, "unauthorized");
 	TEST_ASSERT_EQ_STR(msg, "bad \"key\"");
 	s3xml_error_fields("", 0, code, sizeof(code), msg, sizeof(msg));
