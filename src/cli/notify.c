@@ -12,6 +12,8 @@
  */
 #include "cli/notify.h"
 
+#include "cli/statusline.h"
+
 #include "common/log.h"
 #include "fs/fs.h"
 
@@ -24,7 +26,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <jansson.h>
 #include <systemd/sd-daemon.h>
 
 #define NOTIFY_INTERVAL_S 5
@@ -38,25 +39,6 @@ struct notifier {
 	bool stopping;	     /* protected by lock */
 };
 
-static void human(uint64_t bytes, char *out, size_t size)
-{
-	static const char *const unit[] = {"B", "kB", "MB", "GB", "TB", "PB"};
-	double v = (double)bytes;
-	int i = 0;
-
-	while (v >= 1000 && i < 5) {
-		v /= 1000;
-		i++;
-	}
-	snprintf(out, size, i ? "%.1f %s" : "%.0f %s", v, unit[i]);
-}
-
-static uint64_t u64(const json_t *o, const char *key)
-{
-	json_int_t v = json_integer_value(json_object_get(o, key));
-	return v > 0 ? (uint64_t)v : 0;
-}
-
 /* STATUS=: the cache against its target, and what waits to be uploaded. */
 static void send_status(struct fs *fs)
 {
@@ -67,19 +49,17 @@ static void send_status(struct fs *fs)
 	if (fs_getxattr(fs, ROOT_INO, "user.zero.status", buf, sizeof(buf) - 1, &len) != 0)
 		return;
 	buf[len] = '\0';
-	s = json_loads(buf, 0, NULL);
-	if (!json_is_object(s)) {
-		json_decref(s);
+	s = statusline_parse(buf);
+	if (!s)
 		return;
-	}
-	human(u64(s, "cache_used"), used, sizeof(used));
-	human(u64(s, "cache_target"), target, sizeof(target));
-	human(u64(s, "dirty_bytes"), dirty, sizeof(dirty));
+	statusline_bytes(statusline_u64(s, "cache_used"), used, sizeof(used));
+	statusline_bytes(statusline_u64(s, "cache_target"), target, sizeof(target));
+	statusline_bytes(statusline_u64(s, "dirty_bytes"), dirty, sizeof(dirty));
 	sd_notifyf(0,
 		   "STATUS=cache %s of %s; %s in %" PRIu64 " chunks to upload, %" PRIu64
 		   " uploading%s",
-		   used, target, dirty, u64(s, "dirty_chunks"), u64(s, "uploading"),
-		   json_is_true(json_object_get(s, "lease_fenced")) ? "; read-only: lease lost"
+		   used, target, dirty, statusline_u64(s, "dirty_chunks"), statusline_u64(s, "uploading"),
+		   statusline_true(s, "lease_fenced") ? "; read-only: lease lost"
 								     : "");
 	json_decref(s);
 }

@@ -22,6 +22,7 @@
  */
 #include "cli/cli.h"
 #include "cli/mounts.h"
+#include "cli/statusline.h"
 #include "common/clock.h"
 #include "crypt/keys.h"
 
@@ -43,7 +44,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <jansson.h>
 
 #define XATTR_STATUS "user.zero.status"
 #define XATTR_RESIDENCY "user.zero.residency"
@@ -56,24 +56,6 @@
 #define PROGRESS_TICK_MS 200 /* progress bar redraw interval */
 
 /* ---- numbers for people ---- */
-
-/* Format N bytes as "512 B", "1.2 GiB", "300 MiB" (binary units). */
-static void format_bytes(uint64_t n, char *out, size_t size)
-{
-	static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-	double v = (double)n;
-	int u = -1;
-
-	if (n < 1024) {
-		snprintf(out, size, "%" PRIu64 " B", n);
-		return;
-	}
-	while (v >= 1024 && u < 5) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(out, size, v >= 99.95 ? "%.0f %s" : "%.1f %s", v, units[u]);
-}
 
 /* Format S seconds as "4 s", "3 min 20 s", "2 h 5 min"; negative is "unknown". */
 static void format_duration(double s, char *out, size_t size)
@@ -347,52 +329,6 @@ static int residency_get(const char *path, struct residency *r)
 	return ret;
 }
 
-/* ---- the status line (JSON, read with jansson) ---- */
-
-/* Parse the daemon's status line TEXT; a JSON object, or NULL (caller decrefs). */
-static json_t *status_parse(const char *text)
-{
-	json_t *o = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
-
-	if (o && !json_is_object(o)) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
-}
-
-/* Number KEY of OBJ; 0 when absent or not a number. */
-static double st_number(const json_t *obj, const char *key)
-{
-	return json_number_value(json_object_get(obj, key));
-}
-
-/* Non-negative integer KEY of OBJ; 0 when absent, negative or not an integer. */
-static uint64_t st_u64(const json_t *obj, const char *key)
-{
-	json_int_t v = json_integer_value(json_object_get(obj, key));
-
-	return v > 0 ? (uint64_t)v : 0;
-}
-
-static bool st_true(const json_t *obj, const char *key)
-{
-	return json_is_true(json_object_get(obj, key));
-}
-
-/* String KEY of OBJ into OUT ("" when absent); control characters become spaces. */
-static void st_string(const json_t *obj, const char *key, char *out, size_t size)
-{
-	const char *v = json_string_value(json_object_get(obj, key));
-
-	if (size == 0)
-		return;
-	snprintf(out, size, "%s", v ? v : "");
-	for (char *p = out; *p; p++)
-		if ((unsigned char)*p < 0x20)
-			*p = ' ';
-}
-
 /* ---- zero status ---- */
 
 static const char *const status_keys[] = {
@@ -458,29 +394,29 @@ static void status_usage(FILE *out)
 static void status_print_lease(const json_t *st)
 {
 	char state[16], host[256], cache[256], error[256], when[64];
-	time_t expires = (time_t)st_u64(st, "lease_expires");
+	time_t expires = (time_t)statusline_u64(st, "lease_expires");
 	struct tm tm;
 
-	st_string(st, "lease", state, sizeof(state));
+	statusline_string(st, "lease", state, sizeof(state));
 	if (!state[0])
 		return;
-	st_string(st, "lease_host", host, sizeof(host));
-	st_string(st, "lease_cache_id", cache, sizeof(cache));
-	st_string(st, "lease_renew_error", error, sizeof(error));
+	statusline_string(st, "lease_host", host, sizeof(host));
+	statusline_string(st, "lease_cache_id", cache, sizeof(cache));
+	statusline_string(st, "lease_renew_error", error, sizeof(error));
 	if (!localtime_r(&expires, &tm) || !strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm))
 		snprintf(when, sizeof(when), "%lld", (long long)expires);
-	if (st_true(st, "lease_fenced"))
+	if (statusline_true(st, "lease_fenced"))
 		STATUS_LINE("lease",
 			    "fenced: read-only; host %s (pid %" PRIu64 ", cache %s) holds "
 			    "generation %" PRIu64 " (this mount had %" PRIu64 ")",
-			    host, st_u64(st, "lease_pid"), cache,
-			    st_u64(st, "lease_generation"), st_u64(st, "lease_my_generation"));
+			    host, statusline_u64(st, "lease_pid"), cache,
+			    statusline_u64(st, "lease_generation"), statusline_u64(st, "lease_my_generation"));
 	else if (strcmp(state, "held") == 0)
 		STATUS_LINE("lease",
 			    "held by host %s (pid %" PRIu64 "), generation %" PRIu64
 			    ", until %s (%s)%s%s",
-			    host, st_u64(st, "lease_pid"), st_u64(st, "lease_generation"), when,
-			    st_true(st, "lease_conditional") ? "conditional writes"
+			    host, statusline_u64(st, "lease_pid"), statusline_u64(st, "lease_generation"), when,
+			    statusline_true(st, "lease_conditional") ? "conditional writes"
 							       : "read-back: no conditional writes",
 			    error[0] ? "; renewal failing: " : "", error);
 	else
@@ -491,83 +427,83 @@ static void status_print_lease(const json_t *st)
 static void status_print(const char *mnt, const json_t *st)
 {
 	char a[32], b[32], c[32], text[1024];
-	uint64_t dirty = st_u64(st, "dirty_bytes"), target = st_u64(st, "cache_target");
-	uint64_t used = st_u64(st, "cache_used"), uploading = st_u64(st, "uploading");
+	uint64_t dirty = statusline_u64(st, "dirty_bytes"), target = statusline_u64(st, "cache_target");
+	uint64_t used = statusline_u64(st, "cache_used"), uploading = statusline_u64(st, "uploading");
 
-	st_string(st, "bucket", text, sizeof(text));
-	format_bytes(st_u64(st, "chunk_size"), c, sizeof(c));
+	statusline_string(st, "bucket", text, sizeof(text));
+	statusline_bytes(statusline_u64(st, "chunk_size"), c, sizeof(c));
 	STATUS_LINE("mount", "%s (bucket %s, chunks of %s)", mnt, text, c);
-	st_string(st, "encryption", text, sizeof(text));
+	statusline_string(st, "encryption", text, sizeof(text));
 	if (strcmp(text, "none") == 0)
 		STATUS_LINE("encryption", "none: the bucket holds plaintext (encryption: false)");
 	else
 		STATUS_LINE("encryption", "%s, key from a passphrase (key epoch %" PRIu64 ")",
 			    strcmp(text, KEYS_CIPHER_NAME) == 0 ? "XChaCha20-Poly1305" : text,
-			    st_u64(st, "key_epoch"));
+			    statusline_u64(st, "key_epoch"));
 
-	format_bytes(used, a, sizeof(a));
-	format_bytes(target, b, sizeof(b));
+	statusline_bytes(used, a, sizeof(a));
+	statusline_bytes(target, b, sizeof(b));
 	if (target)
 		STATUS_LINE("cache", "%s of %s target (%.0f%%)", a, b, 100.0 * used / target);
 	else
 		STATUS_LINE("cache", "%s, no target", a);
 
-	format_bytes(dirty, a, sizeof(a));
+	statusline_bytes(dirty, a, sizeof(a));
 	if (dirty == 0) {
 		STATUS_LINE("dirty", "0 B, nothing to upload");
 	} else {
-		uint64_t chunks = st_u64(st, "dirty_chunks");
+		uint64_t chunks = statusline_u64(st, "dirty_chunks");
 		char up[160];
 
 		if (uploading == 0) {
 			snprintf(up, sizeof(up), "waiting to upload");
 		} else {
-			format_bytes((uint64_t)st_number(st, "upload_rate"), b, sizeof(b));
-			format_duration(st_number(st, "upload_eta_s"), c, sizeof(c));
+			statusline_bytes((uint64_t)statusline_number(st, "upload_rate"), b, sizeof(b));
+			format_duration(statusline_number(st, "upload_eta_s"), c, sizeof(c));
 			snprintf(up, sizeof(up), "uploading %" PRIu64 " at %s/s, ETA %s", uploading,
 				 b, c);
 		}
 		STATUS_LINE("dirty", "%s (%" PRIu64 " chunk%s), %s", a, chunks,
 			    chunks == 1 ? "" : "s", up);
 	}
-	if (st_true(st, "writers_waiting"))
+	if (statusline_true(st, "writers_waiting"))
 		STATUS_LINE("pressure", "writers are waiting for uploads to free the cache");
 
-	format_bytes(st_u64(st, "uploaded_bytes"), a, sizeof(a));
+	statusline_bytes(statusline_u64(st, "uploaded_bytes"), a, sizeof(a));
 	STATUS_LINE("uploads", "%" PRIu64 " (%s), %" PRIu64 " deduplicated, %" PRIu64 " errors",
-		    st_u64(st, "uploads"), a, st_u64(st, "dedup_hits"),
-		    st_u64(st, "upload_errors"));
+		    statusline_u64(st, "uploads"), a, statusline_u64(st, "dedup_hits"),
+		    statusline_u64(st, "upload_errors"));
 
-	format_bytes(st_u64(st, "bucket_bytes"), a, sizeof(a));
-	STATUS_LINE("bucket", "%" PRIu64 " objects, %s", st_u64(st, "bucket_objects"), a);
+	statusline_bytes(statusline_u64(st, "bucket_bytes"), a, sizeof(a));
+	STATUS_LINE("bucket", "%" PRIu64 " objects, %s", statusline_u64(st, "bucket_objects"), a);
 
 	STATUS_LINE("chunks", "%" PRIu64 " dirty, %" PRIu64 " clean, %" PRIu64 " remote only",
-		    st_u64(st, "dirty_chunks"), st_u64(st, "clean_chunks"),
-		    st_u64(st, "remote_chunks"));
+		    statusline_u64(st, "dirty_chunks"), statusline_u64(st, "clean_chunks"),
+		    statusline_u64(st, "remote_chunks"));
 
-	format_bytes(st_u64(st, "fetched_bytes"), a, sizeof(a));
+	statusline_bytes(statusline_u64(st, "fetched_bytes"), a, sizeof(a));
 	STATUS_LINE("reads", "%.1f%% served locally, %" PRIu64 " fetches (%s), %" PRIu64 " errors",
-		    100.0 * st_number(st, "hit_ratio"), st_u64(st, "fetches"), a,
-		    st_u64(st, "fetch_errors"));
+		    100.0 * statusline_number(st, "hit_ratio"), statusline_u64(st, "fetches"), a,
+		    statusline_u64(st, "fetch_errors"));
 
-	format_bytes(st_u64(st, "evicted_bytes"), a, sizeof(a));
+	statusline_bytes(statusline_u64(st, "evicted_bytes"), a, sizeof(a));
 	STATUS_LINE("evicted", "%" PRIu64 " chunks (%s); %" PRIu64 " objects collected",
-		    st_u64(st, "evictions"), a, st_u64(st, "gc_deleted"));
+		    statusline_u64(st, "evictions"), a, statusline_u64(st, "gc_deleted"));
 
-	format_bytes(st_u64(st, "memory_rss"), a, sizeof(a));
-	format_bytes(st_u64(st, "memory_buffers"), b, sizeof(b));
-	format_bytes(st_u64(st, "memory_buffers_limit"), c, sizeof(c));
+	statusline_bytes(statusline_u64(st, "memory_rss"), a, sizeof(a));
+	statusline_bytes(statusline_u64(st, "memory_buffers"), b, sizeof(b));
+	statusline_bytes(statusline_u64(st, "memory_buffers_limit"), c, sizeof(c));
 	STATUS_LINE("memory", "%s resident; transfer buffers %s of at most %s", a, b, c);
 	STATUS_LINE("inodes", "%" PRIu64 " in memory, %" PRIu64 " known to the kernel and idle",
-		    st_u64(st, "inodes_in_memory"), st_u64(st, "inodes_idle"));
+		    statusline_u64(st, "inodes_in_memory"), statusline_u64(st, "inodes_idle"));
 
 	status_print_lease(st);
 	if (json_object_get(st, "meta_seq")) {
 		/* the metadata in the bucket (src/journal/): how far behind it is */
-		double lag = st_number(st, "meta_lag_s");
+		double lag = statusline_number(st, "meta_lag_s");
 		char behind[64];
-		uint64_t keep = st_u64(st, "meta_retention_s");
-		format_bytes(st_u64(st, "meta_lag_bytes"), a, sizeof(a));
+		uint64_t keep = statusline_u64(st, "meta_retention_s");
+		statusline_bytes(statusline_u64(st, "meta_lag_bytes"), a, sizeof(a));
 		if (lag > 0)
 			snprintf(behind, sizeof(behind), "behind by %.1f s, %s", lag, a);
 		else
@@ -579,11 +515,11 @@ static void status_print(const char *mnt, const json_t *st)
 		STATUS_LINE("metadata",
 			    "%s in the bucket (item %" PRIu64 "; %" PRIu64 " log items, %" PRIu64
 			    " snapshots, %" PRIu64 " failed puts); history kept %s",
-			    behind, st_u64(st, "meta_seq"), st_u64(st, "meta_segments"),
-			    st_u64(st, "meta_snapshots"), st_u64(st, "meta_ship_errors"), c);
+			    behind, statusline_u64(st, "meta_seq"), statusline_u64(st, "meta_segments"),
+			    statusline_u64(st, "meta_snapshots"), statusline_u64(st, "meta_ship_errors"), c);
 	}
 
-	st_string(st, "last_error", text, sizeof(text));
+	statusline_string(st, "last_error", text, sizeof(text));
 	if (text[0])
 		STATUS_LINE("last error", "%s", text);
 }
@@ -600,7 +536,7 @@ static int status_once(const char *path, const char *mnt, bool json)
 		report(path, "status", ret);
 		return ret;
 	}
-	obj = status_parse(text);
+	obj = statusline_parse(text);
 	ret = obj ? 0 : -EPROTO;
 	for (size_t i = 0; ret == 0 && !json && i < sizeof(status_keys) / sizeof(*status_keys); i++)
 		if (!json_object_get(obj, status_keys[i]))
@@ -930,9 +866,9 @@ static void progress_draw(uint64_t done, uint64_t total, double elapsed)
 	memset(bar, '#', fill);
 	memset(bar + fill, '.', width - fill);
 	bar[width] = '\0';
-	format_bytes(done, d, sizeof(d));
-	format_bytes(total, t, sizeof(t));
-	format_bytes(elapsed > 0 ? (uint64_t)(done / elapsed) : 0, r, sizeof(r));
+	statusline_bytes(done, d, sizeof(d));
+	statusline_bytes(total, t, sizeof(t));
+	statusline_bytes(elapsed > 0 ? (uint64_t)(done / elapsed) : 0, r, sizeof(r));
 	fprintf(stderr, "\r[%s] %3.0f%%  %s / %s  %s/s\033[K", bar,
 		total ? 100.0 * done / total : 100.0, d, t, r);
 	fflush(stderr);
@@ -962,8 +898,8 @@ static void prefetch_prepare(struct target_list *list)
 		t->remote = r.remote;
 		if (cs == 0 || t->dev != dev) {
 			ret = xattr_get(t->path, XATTR_STATUS, &text);
-			obj = ret == 0 ? status_parse(text) : NULL;
-			if (ret == 0 && (!obj || (cs = st_u64(obj, "chunk_size")) == 0))
+			obj = ret == 0 ? statusline_parse(text) : NULL;
+			if (ret == 0 && (!obj || (cs = statusline_u64(obj, "chunk_size")) == 0))
 				ret = -EPROTO;
 			json_decref(obj);
 			free(text);
@@ -1068,11 +1004,11 @@ static void prefetch_run(struct target_list *list, const char *verb)
 		printf("already local\n");
 		return;
 	}
-	format_bytes(fetched, a, sizeof(a));
-	format_bytes(elapsed > 0 ? (uint64_t)(fetched / elapsed) : 0, b, sizeof(b));
+	statusline_bytes(fetched, a, sizeof(a));
+	statusline_bytes(elapsed > 0 ? (uint64_t)(fetched / elapsed) : 0, b, sizeof(b));
 	printf("%s fetched in %.1f s (%s/s)", a, elapsed, b);
 	if (remote_left) {
-		format_bytes(remote_left, c, sizeof(c));
+		statusline_bytes(remote_left, c, sizeof(c));
 		printf(", %s still remote", c);
 	}
 	putchar('\n');
@@ -1207,9 +1143,9 @@ int cli_evict(int argc, char **argv)
 			target_fail(&list, t, "evict", ret);
 			continue;
 		}
-		format_bytes(r.local, local, sizeof(local));
-		format_bytes(r.remote, remote, sizeof(remote));
-		format_bytes(r.dirty, dirty, sizeof(dirty));
+		statusline_bytes(r.local, local, sizeof(local));
+		statusline_bytes(r.remote, remote, sizeof(remote));
+		statusline_bytes(r.dirty, dirty, sizeof(dirty));
 		printf("%s: local %s, remote %s, dirty %s%s\n", t->path, local, remote, dirty,
 		       r.dirty ? " (stays until uploaded)" : "");
 	}

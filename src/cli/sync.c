@@ -7,6 +7,7 @@
  * shows a progress bar on a terminal: bytes, rate, ETA.
  */
 #include "cli/cli.h"
+#include "cli/statusline.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +22,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <jansson.h>
 
 #define POLL_MS 200
 
@@ -41,45 +41,6 @@ static void usage(FILE *out)
 		"  -h, --help         show this help\n");
 }
 
-/* The daemon's status, parsed (caller decrefs); NULL with errno-like *ERR set. */
-static json_t *status_get(const char *mnt, int *err)
-{
-	char buf[8192];
-	ssize_t n = getxattr(mnt, "user.zero.status", buf, sizeof(buf) - 1);
-	json_t *o;
-
-	if (n < 0) {
-		*err = -errno;
-		return NULL;
-	}
-	buf[n] = '\0';
-	o = json_loads(buf, 0, NULL);
-	if (!json_is_object(o)) {
-		json_decref(o);
-		*err = -EPROTO;
-		return NULL;
-	}
-	return o;
-}
-
-static uint64_t u64(const json_t *o, const char *key)
-{
-	json_int_t v = json_integer_value(json_object_get(o, key));
-	return v > 0 ? (uint64_t)v : 0;
-}
-
-static void human(double bytes, char *out, size_t size)
-{
-	static const char *const unit[] = {"B", "kB", "MB", "GB", "TB", "PB"};
-	int i = 0;
-
-	while (bytes >= 1000 && i < 5) {
-		bytes /= 1000;
-		i++;
-	}
-	snprintf(out, size, i ? "%.1f %s" : "%.0f %s", bytes, unit[i]);
-}
-
 static void show(bool tty, uint64_t done, uint64_t total, double rate, double eta,
 		 uint64_t meta_rows)
 {
@@ -91,9 +52,9 @@ static void show(bool tty, uint64_t done, uint64_t total, double rate, double et
 	for (int i = 0; i < 30; i++)
 		bar[i] = i < fill ? '#' : '.';
 	bar[30] = '\0';
-	human((double)done, a, sizeof(a));
-	human((double)total, b, sizeof(b));
-	human(rate, r, sizeof(r));
+	statusline_bytes(done, a, sizeof(a));
+	statusline_bytes(total, b, sizeof(b));
+	statusline_bytes(rate > 0 ? (uint64_t)rate : 0, r, sizeof(r));
 	fprintf(stderr, "\r[%s] %s of %s, %s/s", bar, a, b, r);
 	if (eta >= 0 && done < total)
 		fprintf(stderr, ", %.0f s left", eta);
@@ -163,18 +124,17 @@ int cli_sync(int argc, char **argv)
 				strerror(errno));
 			return 1;
 		}
-		s = status_get(mnt, &ret);
+		s = statusline_read(mnt, &ret);
 		if (!s) {
 			fprintf(stderr, "%szero: %s: cannot read the status: %s\n", tty ? "\n" : "",
 				mnt, strerror(-ret));
 			return 1;
 		}
-		uint64_t dirty = u64(s, "dirty_bytes"), chunks = u64(s, "dirty_chunks");
-		uint64_t up = u64(s, "uploading"), rows = u64(s, "meta_lag_rows");
-		double rate = json_number_value(json_object_get(s, "upload_rate"));
-		double eta = json_number_value(json_object_get(s, "upload_eta_s"));
-		bool fenced = json_is_true(json_object_get(s, "lease_fenced")) ||
-			      json_is_true(json_object_get(s, "meta_fenced"));
+		uint64_t dirty = statusline_u64(s, "dirty_bytes"), chunks = statusline_u64(s, "dirty_chunks");
+		uint64_t up = statusline_u64(s, "uploading"), rows = statusline_u64(s, "meta_lag_rows");
+		double rate = statusline_number(s, "upload_rate");
+		double eta = statusline_number(s, "upload_eta_s");
+		bool fenced = statusline_true(s, "lease_fenced") || statusline_true(s, "meta_fenced");
 		json_decref(s);
 		if (dirty > total)
 			total = dirty;

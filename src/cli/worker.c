@@ -15,6 +15,7 @@
  */
 #include "cli/cli.h"
 #include "cli/mounts.h"
+#include "cli/statusline.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +33,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <jansson.h>
 
 extern char **environ;
 
@@ -61,29 +61,6 @@ static void worker_usage(FILE *out)
 		"  -h, --help     show this help\n");
 }
 
-static json_t *status_of(const char *mnt)
-{
-	char buf[8192];
-	ssize_t n = getxattr(mnt, "user.zero.status", buf, sizeof(buf) - 1);
-	json_t *o;
-
-	if (n < 0)
-		return NULL;
-	buf[n] = '\0';
-	o = json_loads(buf, 0, NULL);
-	if (o && !json_is_object(o)) {
-		json_decref(o);
-		o = NULL;
-	}
-	return o;
-}
-
-static uint64_t u64(const json_t *o, const char *key)
-{
-	json_int_t v = json_integer_value(json_object_get(o, key));
-	return v > 0 ? (uint64_t)v : 0;
-}
-
 static double mb(uint64_t bytes)
 {
 	return (double)bytes / 1e6;
@@ -101,27 +78,28 @@ static int watch(const char *mnt)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	while (!interrupted) {
-		json_t *s = status_of(mnt);
+		int err = 0;
+		json_t *s = statusline_read(mnt, &err);
 		char when[16];
 		time_t now = time(NULL);
 		struct tm tm;
 
 		if (!s) {
 			fprintf(stderr, "zero-worker: %s: the mount is gone (%s)\n", mnt,
-				strerror(errno));
+				strerror(-err));
 			json_decref(prev);
 			return 1;
 		}
 		strftime(when, sizeof(when), "%H:%M:%S", localtime_r(&now, &tm));
 		printf("%-8s %8" PRIu64 " %+7" PRId64 " %8" PRIu64 " %+7" PRId64 " %8" PRIu64
 		       " %+7" PRId64 " %12.1f %8" PRIu64 "\n",
-		       when, u64(s, "uploads"),
-		       prev ? (int64_t)(u64(s, "uploads") - u64(prev, "uploads")) : 0,
-		       u64(s, "evictions"),
-		       prev ? (int64_t)(u64(s, "evictions") - u64(prev, "evictions")) : 0,
-		       u64(s, "fetches"),
-		       prev ? (int64_t)(u64(s, "fetches") - u64(prev, "fetches")) : 0,
-		       mb(u64(s, "dirty_bytes")), u64(s, "dirty_chunks"));
+		       when, statusline_u64(s, "uploads"),
+		       prev ? (int64_t)(statusline_u64(s, "uploads") - statusline_u64(prev, "uploads")) : 0,
+		       statusline_u64(s, "evictions"),
+		       prev ? (int64_t)(statusline_u64(s, "evictions") - statusline_u64(prev, "evictions")) : 0,
+		       statusline_u64(s, "fetches"),
+		       prev ? (int64_t)(statusline_u64(s, "fetches") - statusline_u64(prev, "fetches")) : 0,
+		       mb(statusline_u64(s, "dirty_bytes")), statusline_u64(s, "dirty_chunks"));
 		fflush(stdout);
 		json_decref(prev);
 		prev = s;
@@ -185,15 +163,17 @@ static int offline(const char *cache, const char *config)
 	printf("zero-worker: %s: evicting down to the target, collecting garbage\n", cache);
 	fflush(stdout);
 	for (int waited = 0;; waited++) {
+		int err = 0;
+
 		json_decref(s);
-		s = status_of(mnt);
+		s = statusline_read(mnt, &err);
 		if (!s) {
 			fprintf(stderr, "zero-worker: %s: cannot read the status: %s\n", mnt,
-				strerror(errno));
+				strerror(-err));
 			goto out_umount;
 		}
-		uint64_t target = u64(s, "cache_target");
-		if ((waited >= GC_ROUNDS_S && (!target || u64(s, "cache_used") <= target)) ||
+		uint64_t target = statusline_u64(s, "cache_target");
+		if ((waited >= GC_ROUNDS_S && (!target || statusline_u64(s, "cache_used") <= target)) ||
 		    waited >= EVICT_WAIT_S)
 			break;
 		sleep(1);
@@ -201,10 +181,10 @@ static int offline(const char *cache, const char *config)
 	printf("zero-worker: %s: %" PRIu64 " chunks uploaded (%.1f MB), %" PRIu64
 	       " evicted (%.1f MB), %" PRIu64 " objects collected; cache %.1f MB of %.1f MB "
 	       "target, %" PRIu64 " chunks dirty\n",
-	       cache, u64(s, "uploads"), mb(u64(s, "uploaded_bytes")), u64(s, "evictions"),
-	       mb(u64(s, "evicted_bytes")), u64(s, "gc_deleted"), mb(u64(s, "cache_used")),
-	       mb(u64(s, "cache_target")), u64(s, "dirty_chunks"));
-	status = u64(s, "dirty_chunks") ? 1 : 0;
+	       cache, statusline_u64(s, "uploads"), mb(statusline_u64(s, "uploaded_bytes")), statusline_u64(s, "evictions"),
+	       mb(statusline_u64(s, "evicted_bytes")), statusline_u64(s, "gc_deleted"), mb(statusline_u64(s, "cache_used")),
+	       mb(statusline_u64(s, "cache_target")), statusline_u64(s, "dirty_chunks"));
+	status = statusline_u64(s, "dirty_chunks") ? 1 : 0;
 out_umount:
 	json_decref(s);
 	if (run_zero(umount_args) != 0)

@@ -17,6 +17,7 @@
 #include "tier/tier_internal.h"
 
 #include "common/log.h"
+#include "format/envelope.h"
 #include "journal/lease.h"
 #include "journal/superblock.h"
 #include "store/objstore.h"
@@ -29,24 +30,7 @@
 #include <time.h>
 #include <sodium.h>
 
-static void hex_encode(const uint8_t *in, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++)
-		snprintf(out + 2 * i, 3, "%02x", in[i]);
-}
-
-static int hex_decode(const char *in, uint8_t *out, size_t n)
-{
-	if (strlen(in) != 2 * n)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		unsigned v;
-		if (sscanf(in + 2 * i, "%2x", &v) != 1)
-			return -EINVAL;
-		out[i] = (uint8_t)v;
-	}
-	return 0;
-}
+_Static_assert(KEYS_LEN == ENVELOPE_ID_LEN, "the id key is written as an id is");
 
 /* The cache's id key of an unencrypted filesystem (setting "id_key"). */
 static bool plain_id_key(struct fs *fs, uint8_t key[KEYS_LEN])
@@ -54,7 +38,7 @@ static bool plain_id_key(struct fs *fs, uint8_t key[KEYS_LEN])
 	char hex[2 * KEYS_LEN + 1];
 
 	return meta_setting_get(fs->meta, "id_key", hex, sizeof(hex)) == 0 &&
-	       hex_decode(hex, key, KEYS_LEN) == 0;
+	       envelope_id_from_hex(hex, key) == 0;
 }
 
 /* Record in the cache that it belongs to the filesystem of superblock TEXT. */
@@ -64,7 +48,7 @@ static int bind_cache(struct fs *fs, struct tier *t, const char *text)
 	int ret = 0;
 
 	if (!t->keys.sealed) {
-		hex_encode(t->keys.id_key, KEYS_LEN, hex);
+		envelope_id_hex(t->keys.id_key, hex);
 		ret = meta_setting_set(fs->meta, "id_key", hex);
 	}
 	if (ret == 0)

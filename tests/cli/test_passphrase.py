@@ -55,7 +55,7 @@ def on_terminal(args, env, answers, timeout=60):
                 break
             shown += data
             # a new prompt (not the one just answered) ends in ':'
-            if pending and len(shown) > answered and shown.rstrip().endswith(b":"):
+            if pending and shown[answered:].strip().endswith(b":"):
                 os.write(master, pending.pop(0).encode() + b"\n")
                 answered = len(shown)
         elif p.poll() is not None:
