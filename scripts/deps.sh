@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(build-essential meson ninja-build pkg-config libfuse3-dev fuse3 libsqlite3-dev
       libcurl4-openssl-dev libssl-dev libsodium-dev libzstd-dev libyaml-dev libexpat1-dev
-      libjansson-dev libsystemd-dev libmicrohttpd-dev)
+      libjansson-dev libsystemd-dev libmicrohttpd-dev libmount-dev)
 if [ "${1:-}" = "--test" ]; then
 	pkgs+=(python3 python3-pytest python3-botocore nodejs npm attr curl acl rsync e2fsprogs
 	       python3-prometheus-client debhelper dpkg-dev lintian groff-base man-db systemd)

@@ -19,6 +19,7 @@
 #include "cli/mounts.h"
 #include "cli/notify.h"
 #include "cli/recover.h"
+#include "cli/utab.h"
 #include "common/log.h"
 #include "fs/fs.h"
 #include "fuse/fuse_ops.h"
@@ -104,6 +105,8 @@ static int check_mountpoint(const char *mnt)
 			fprintf(stderr, "zero: cannot detach %s: %s\n", mnt, strerror(errno));
 			return -1;
 		}
+		if (geteuid() == 0 && realpath(mnt, abs))
+			utab_forget(abs);
 	}
 	if (stat(mnt, &st) < 0) {
 		fprintf(stderr, "zero: mountpoint %s: %s\n", mnt, strerror(errno));
@@ -551,6 +554,12 @@ int cli_mount(int argc, char **argv)
 		fprintf(stderr, "zero: %s\n", err);
 		goto out_fs;
 	}
+	/* umount(8) is to run Zero's helper, which waits as zero umount does (root only) */
+	if (geteuid() == 0) {
+		int r = utab_note_helper(cache, mnt_abs);
+		if (r)
+			log_debug("cannot note the mount in utab for umount(8): %s", strerror(-r));
+	}
 	if (!foreground) {
 		ret = daemonize(&ready_fd);
 		if (ret) {
@@ -601,6 +610,8 @@ int cli_mount(int argc, char **argv)
 	metrics_endpoint_stop(metrics);
 out_fuse:
 	fuseops_free(fo);
+	if (geteuid() == 0)
+		utab_forget(mnt_abs);
 out_fs:
 	ret = fs_free(fs);
 	if (ret) {

@@ -43,7 +43,8 @@ static void usage(FILE *out)
 		"options: config=FILE (the configuration), force, writeback_cache, sync_upload;\n"
 		"_netdev, noauto, nofail, x-systemd.* and the like are left to mount(8) and\n"
 		"systemd; the rest are FUSE mount options (ro, allow_other, ...). Unmount with\n"
-		"umount MOUNTPOINT, which waits as `zero umount` does.\n");
+		"umount MOUNTPOINT, which waits as `zero umount` does (the mount notes\n"
+		"helper=fuse.zero in /run/mount/utab for umount(8)).\n");
 }
 
 int cli_mount_helper(int argc, char **argv)

@@ -4,6 +4,7 @@
  */
 #include "cli/cachedir.h"
 #include "cli/mounts.h"
+#include "cli/utab.h"
 #include "cli/cli.h"
 
 #include <errno.h>
@@ -111,6 +112,9 @@ int cli_umount(int argc, char **argv)
 			return 1;
 		}
 	}
+	/* umount(8)'s note of the mount goes with it (a killed daemon left it) */
+	if (geteuid() == 0)
+		utab_forget(mnt);
 	if (!cachedir_wait_unlocked(cache, UMOUNT_WAIT_S)) {
 		fprintf(stderr, "zero: unmounted %s, but its daemon still holds %s after %d s\n",
 			mnt, cache, UMOUNT_WAIT_S);

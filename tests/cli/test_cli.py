@@ -217,8 +217,12 @@ def test_umount_busy(dirs):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_unmounts_cleanly(dirs, sig):
     mnt, cache, env = dirs
+    # as from a terminal: a suite started in the background (as CI may start it) runs with
+    # SIGINT ignored, which its children inherit, and a program keeps an ignored SIGINT
+    # ignored (libfuse installs its handlers only over the default disposition)
     proc = subprocess.Popen([ZERO, "mount", "-f", str(mnt), str(cache)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.time() + 10
         while not mounted(mnt):

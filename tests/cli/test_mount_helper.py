@@ -7,9 +7,10 @@ under test for its duration (as the package installs them) and puts back
 whatever was there.
 
 umount(8) finds a FUSE mount's type by statfs ("fuse"), so it runs
-/sbin/umount.fuse.zero, and waits for the daemon, only when the mount's
-options name it: `helper=fuse.zero` (kept by mount(8) in /run/mount/utab).
-Without it the kernel unmounts at once and the daemon finishes on its own."""
+/sbin/umount.fuse.zero only when /run/mount/utab names a helper for the
+mountpoint: every Zero mount notes helper=fuse.zero there (libmount), so a
+plain `umount MOUNTPOINT` waits for the daemon, whichever way it was
+mounted, and the note goes with the mount."""
 
 import os
 import subprocess
@@ -85,14 +86,37 @@ def test_mount_t_and_umount(fs):
     assert not mounted(fs["mnt"])
     assert not daemon_running(fs["cache"]), "umount returned before the daemon was gone"
     assert "unmounted %s cleanly" % fs["mnt"] in (fs["cache"] / "zero.log").read_text()
-    # FUSE options pass through: a read-only mount; without helper= umount does not wait
+    # FUSE options pass through: a read-only mount; umount waits without helper= too
     run("mount", "-t", "fuse.zero", fs["cache"], fs["mnt"], "-o", "ro,config=%s" % fs["conf"])
     assert (fs["mnt"] / "f").read_text() == "through mount(8)\n"
     with pytest.raises(OSError):
         (fs["mnt"] / "g").write_text("x")
     run("umount", fs["mnt"])
     assert not mounted(fs["mnt"])
-    wait_daemon_gone(fs["cache"])
+    assert not daemon_running(fs["cache"]), "umount returned before the daemon was gone"
+    assert not utab_names(fs["mnt"]), "the mount's note stayed in utab"
+
+
+def utab_names(mnt):
+    try:
+        return " TARGET=%s " % mnt in open("/run/mount/utab").read().replace("\n", " \n ")
+    except FileNotFoundError:
+        return False
+
+
+def test_plain_umount_of_a_zero_mount_waits(fs):
+    """Mounted by zero mount itself: umount(8) still runs the helper and waits."""
+    zero("mount", fs["mnt"], fs["cache"], "--config", fs["conf"], check=0)
+    assert utab_names(fs["mnt"])
+    (fs["mnt"] / "f").write_bytes(b"x" * 100000)
+    run("umount", fs["mnt"])
+    assert not mounted(fs["mnt"])
+    assert not daemon_running(fs["cache"]), "umount returned before the daemon was gone"
+    assert not utab_names(fs["mnt"])
+    # zero umount takes the note away too
+    zero("mount", fs["mnt"], fs["cache"], "--config", fs["conf"], check=0)
+    zero("umount", fs["mnt"], check=0)
+    assert not utab_names(fs["mnt"])
 
 
 def test_fstab_line(fs):
