@@ -20,6 +20,7 @@
 
 #include "common/errbuf.h"
 #include "journal/lease.h"
+#include "metrics/endpoint.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -547,6 +548,17 @@ int config_parse(const char *name, const char *buf, size_t len, struct config *c
 		r = config_set(cfg, key, (const char *)v->data.scalar.value,
 			       v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE, name, line, err,
 			       errlen);
+		if (r == 0 && strcmp(kname, "metricsListen") == 0) {
+			char host[64];
+			unsigned port;
+			if (metrics_listen_parse(cfg->metrics_listen, host, sizeof(host), &port)) {
+				errbuf_set(err, errlen,
+					   "%s:%lu: key 'metricsListen': '%s' is not HOST:PORT (an "
+					   "IPv4 address and a port, e.g. 127.0.0.1:9100)",
+					   name, line, cfg->metrics_listen);
+				r = -EINVAL;
+			}
+		}
 		if (r < 0)
 			goto out_doc;
 	}

@@ -393,17 +393,6 @@ int cli_mount(int argc, char **argv)
 		fprintf(stderr, "zero: %s\n", err);
 		return 1;
 	}
-	if (cfg.metrics_listen) {
-		char host[64];
-		unsigned port;
-		if (metrics_listen_parse(cfg.metrics_listen, host, sizeof(host), &port) != 0) {
-			fprintf(stderr,
-				"zero: %s: key 'metricsListen': '%s' is not HOST:PORT (an IPv4 "
-				"address and a port, e.g. 127.0.0.1:9100)\n",
-				cfg.path ? cfg.path : "configuration", cfg.metrics_listen);
-			goto out_config;
-		}
-	}
 	if (check_mountpoint(mnt))
 		goto out_config;
 	if (!realpath(mnt, mnt_abs)) {

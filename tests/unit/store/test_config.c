@@ -444,6 +444,40 @@ static void test_load_files(void)
 	rmdir(dir);
 }
 
+/* The keys of encryption, df and metrics: values, defaults, and errors naming file, line and key. */
+static void test_encryption_capacity_and_metrics_keys(void)
+{
+	struct config cfg;
+
+	TEST_ASSERT_EQ_INT(parse("backend: s3\nbucket: b\n", &cfg), 0);
+	TEST_ASSERT_EQ_INT(cfg.encryption, -1);
+	TEST_ASSERT(config_encrypts(&cfg)); /* a bucket: on unless said otherwise */
+	TEST_ASSERT(cfg.capacity == 0 && !cfg.metrics_listen && !cfg.passphrase_file);
+	config_release(&cfg);
+	TEST_ASSERT_EQ_INT(parse("bucketDir: /b\n", &cfg), 0);
+	TEST_ASSERT(!config_encrypts(&cfg)); /* the file backend: off */
+	config_release(&cfg);
+	TEST_ASSERT_EQ_INT(parse("bucketDir: /b\nencryption: yes\ncapacity: 2TiB\n"
+				 "metricsListen: 127.0.0.1:9100\npassphraseFile: /etc/zero/p\n",
+				 &cfg),
+			   0);
+	TEST_ASSERT(config_encrypts(&cfg));
+	TEST_ASSERT(cfg.capacity == 2ULL << 40);
+	TEST_ASSERT_EQ_STR(cfg.metrics_listen, "127.0.0.1:9100");
+	TEST_ASSERT_EQ_STR(cfg.passphrase_file, "/etc/zero/p");
+	config_release(&cfg);
+	TEST_ASSERT_EQ_INT(parse("backend: b2\nencryption: off\nmetricsListen: 9100\n", &cfg), 0);
+	TEST_ASSERT(!config_encrypts(&cfg));
+	config_release(&cfg);
+	expect_error("encryption: maybe\n", "c.yml:1: key 'encryption': expected true or false");
+	expect_error("bucketDir: /b\ncapacity: 1KiB\n", "c.yml:2: key 'capacity'");
+	expect_error("passphraseFile: \"\"\n", "c.yml:1: key 'passphraseFile': empty path");
+	expect_error("\nmetricsListen: localhost:http\n", "c.yml:2: key 'metricsListen'");
+	expect_error("metricsListen: 127.0.0.1:0\n", "c.yml:1: key 'metricsListen'");
+	expect_error("metricsListen: 127.0.0.1:65536\n", "c.yml:1: key 'metricsListen'");
+	expect_error("metricsListen: 999.0.0.1:80\n", "c.yml:1: key 'metricsListen'");
+}
+
 static void test_release_twice_is_safe(void)
 {
 	struct config cfg;
@@ -470,6 +504,7 @@ int main(void)
 	TEST_RUN(test_errors_name_file_line_and_key);
 	TEST_RUN(test_environment_fills_what_the_file_leaves);
 	TEST_RUN(test_load_files);
+	TEST_RUN(test_encryption_capacity_and_metrics_keys);
 	TEST_RUN(test_release_twice_is_safe);
 	return TEST_MAIN_END();
 }
