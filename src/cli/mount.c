@@ -19,6 +19,7 @@
 #include "cli/mounts.h"
 #include "cli/notify.h"
 #include "cli/recover.h"
+#include "cli/statusline.h"
 #include "cli/utab.h"
 #include "common/log.h"
 #include "fs/fs.h"
@@ -274,13 +275,10 @@ static void report_fenced(void *arg)
 		  (const char *)arg);
 }
 
-/* The status line for the metrics endpoint: user.zero.status of the root. */
+/* The status line for the metrics endpoint. */
 static int status_for_metrics(void *arg, char *buf, size_t size)
 {
-	size_t len = 0;
-	int ret = fs_getxattr(arg, 1, "user.zero.status", buf, size, &len);
-
-	return ret ? ret : (int)len;
+	return statusline_fs_text(arg, buf, size);
 }
 
 static void report_ready(int *ready_fd, char status)

@@ -37,6 +37,27 @@ struct mount_entry {
 	char *source; /* owned; NULL unless zero */
 };
 
+/*
+ * Split LINE of /proc/self/mountinfo in place: "id parent dev root
+ * mountpoint opts [optional...] - fstype source superopts". FIELDS gets the
+ * fields before " - " (*N of them, at most 16), *FSTYPE and *SOURCE those
+ * after (NULL when missing; still escaped). False for a line without " - ".
+ */
+static bool split_line(char *line, char *fields[16], int *n, char **fstype, char **source)
+{
+	char *save = NULL, *sep = strstr(line, " - ");
+
+	*n = 0;
+	if (!sep)
+		return false;
+	*sep = '\0';
+	for (char *t = strtok_r(line, " ", &save); t && *n < 16; t = strtok_r(NULL, " ", &save))
+		fields[(*n)++] = t;
+	*fstype = strtok_r(sep + 3, " ", &save);
+	*source = strtok_r(NULL, " ", &save);
+	return true;
+}
+
 bool mounts_find_zero(const char *mnt, char *source, size_t size)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
@@ -48,18 +69,10 @@ bool mounts_find_zero(const char *mnt, char *source, size_t size)
 	if (!f)
 		return false;
 	while (getline(&line, &cap, f) > 0) {
-		char *save = NULL, *fields[16], *sep, *fstype, *src;
-		int n = 0;
+		char *fields[16], *fstype, *src;
+		int n;
 
-		/* id parent dev root mountpoint opts [optional...] - fstype source superopts */
-		sep = strstr(line, " - ");
-		if (!sep)
-			continue;
-		*sep = '\0';
-		for (char *t = strtok_r(line, " ", &save); t && n < 16;
-		     t = strtok_r(NULL, " ", &save))
-			fields[n++] = t;
-		if (n < 5)
+		if (!split_line(line, fields, &n, &fstype, &src) || n < 5)
 			continue;
 		unescape(fields[4]);
 		if (strcmp(fields[4], mnt) != 0)
@@ -72,8 +85,6 @@ bool mounts_find_zero(const char *mnt, char *source, size_t size)
 			at = g;
 			cap_at = ncap;
 		}
-		fstype = strtok_r(sep + 3, " ", &save);
-		src = strtok_r(NULL, " ", &save);
 		at[n_at] = (struct mount_entry){.id = strtoul(fields[0], NULL, 10),
 						.parent = strtoul(fields[1], NULL, 10)};
 		if (fstype && src && strcmp(fstype, "fuse.zero") == 0) {
@@ -116,19 +127,11 @@ bool mounts_find_cache(const char *cache, char *mnt, size_t size)
 	if (!f)
 		return false;
 	while (!found && getline(&line, &cap, f) > 0) {
-		char *save = NULL, *fields[16], *sep, *fstype, *src;
-		int n = 0;
+		char *fields[16], *fstype, *src;
+		int n;
 
-		sep = strstr(line, " - ");
-		if (!sep)
-			continue;
-		*sep = '\0';
-		for (char *t = strtok_r(line, " ", &save); t && n < 16;
-		     t = strtok_r(NULL, " ", &save))
-			fields[n++] = t;
-		fstype = strtok_r(sep + 3, " ", &save);
-		src = strtok_r(NULL, " ", &save);
-		if (n < 5 || !fstype || !src || strcmp(fstype, "fuse.zero") != 0)
+		if (!split_line(line, fields, &n, &fstype, &src) || n < 5 || !fstype || !src ||
+		    strcmp(fstype, "fuse.zero") != 0)
 			continue;
 		unescape(src);
 		if (strcmp(src, cache) == 0) {

@@ -15,7 +15,6 @@
 #include "cli/statusline.h"
 
 #include "common/log.h"
-#include "fs/fs.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -29,7 +28,6 @@
 #include <systemd/sd-daemon.h>
 
 #define NOTIFY_INTERVAL_S 5
-#define ROOT_INO 1
 
 struct notifier {
 	struct fs *fs;
@@ -43,12 +41,10 @@ struct notifier {
 static void send_status(struct fs *fs)
 {
 	char buf[8192], used[32], target[32], dirty[32];
-	size_t len = 0;
 	json_t *s;
 
-	if (fs_getxattr(fs, ROOT_INO, "user.zero.status", buf, sizeof(buf) - 1, &len) != 0)
+	if (statusline_fs_text(fs, buf, sizeof(buf)) < 0)
 		return;
-	buf[len] = '\0';
 	s = statusline_parse(buf);
 	if (!s)
 		return;

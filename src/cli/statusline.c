@@ -4,6 +4,8 @@
  */
 #include "cli/statusline.h"
 
+#include "fs/fs.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -45,6 +47,21 @@ json_t *statusline_read(const char *path, int *err)
 	if (!o)
 		*err = -EPROTO;
 	return o;
+}
+
+int statusline_fs_text(struct fs *fs, char *buf, size_t size)
+{
+	size_t len = 0;
+	int ret;
+
+	if (size == 0)
+		return -ERANGE;
+	/* the root (inode 1): user.zero.status is the same on every path */
+	ret = fs_getxattr(fs, 1, "user.zero.status", buf, size - 1, &len);
+	if (ret)
+		return ret;
+	buf[len] = '\0';
+	return (int)len;
 }
 
 uint64_t statusline_u64(const json_t *s, const char *key)

@@ -17,6 +17,14 @@ json_t *statusline_parse(const char *text);
 /* Read and parse the status of the mount that PATH is in; NULL with *ERR = -errno. */
 json_t *statusline_read(const char *path, int *err);
 
+struct fs;
+/*
+ * The status line of FS, which this process serves (the daemon's own
+ * threads: the systemd notifier, the metrics endpoint), into BUF as text,
+ * NUL-terminated: its length, or -errno.
+ */
+int statusline_fs_text(struct fs *fs, char *buf, size_t size);
+
 /* Member KEY of status S: a non-negative integer (0 when absent, negative or not one). */
 uint64_t statusline_u64(const json_t *s, const char *key);
 /* Member KEY as a number (0 when absent). */

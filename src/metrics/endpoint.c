@@ -10,7 +10,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,22 +55,6 @@ static const struct gauge {
     {"meta_ship_errors", "zero_metadata_ship_errors_total", "counter", "Failed shipments of metadata."},
 };
 
-static size_t add(char *buf, size_t size, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static size_t add(char *buf, size_t size, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (len >= size)
-		return len;
-	va_start(ap, fmt);
-	n = vsnprintf(buf + len, size - len, fmt, ap);
-	va_end(ap);
-	return n < 0 ? len : len + (size_t)n;
-}
-
 /* The page: the filesystem's metrics (when its status reads), then the store's. */
 static size_t render(struct metrics_endpoint *e, char *buf, size_t size)
 {
@@ -84,7 +67,7 @@ static size_t render(struct metrics_endpoint *e, char *buf, size_t size)
 		status[n] = '\0';
 		s = json_loads(status, 0, NULL);
 	}
-	len = add(buf, size, len,
+	len = metrics_printf(buf, size, len,
 		  "# HELP zero_up Whether the filesystem's status could be read.\n"
 		  "# TYPE zero_up gauge\nzero_up %d\n",
 		  json_is_object(s) ? 1 : 0);
@@ -94,12 +77,12 @@ static size_t render(struct metrics_endpoint *e, char *buf, size_t size)
 
 			if (!json_is_number(v))
 				continue;
-			len = add(buf, size, len, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n",
+			len = metrics_printf(buf, size, len, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n",
 				  gauges[i].name, gauges[i].help, gauges[i].name, gauges[i].type,
 				  gauges[i].name, json_number_value(v));
 		}
 		const char *enc = json_string_value(json_object_get(s, "encryption"));
-		len = add(buf, size, len,
+		len = metrics_printf(buf, size, len,
 			  "# HELP zero_encrypted Whether the bucket's objects are encrypted.\n"
 			  "# TYPE zero_encrypted gauge\nzero_encrypted %d\n"
 			  "# HELP zero_lease_fenced Whether another mount took the lease (read-only).\n"

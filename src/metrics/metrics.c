@@ -49,10 +49,7 @@ void metrics_request(enum metrics_op op, double seconds, int result)
 	atomic_fetch_add(&s->sum_us, (uint64_t)(seconds > 0 ? seconds * 1e6 : 0));
 }
 
-static size_t add(char *buf, size_t size, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static size_t add(char *buf, size_t size, size_t len, const char *fmt, ...)
+size_t metrics_printf(char *buf, size_t size, size_t len, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -86,19 +83,19 @@ size_t metrics_render(char *buf, size_t size, size_t len)
 	uint64_t classes[4] = {0};
 	const char *class_names[4] = {NULL};
 
-	len = add(buf, size, len,
+	len = metrics_printf(buf, size, len,
 		  "# HELP zero_store_requests_total Requests to the bucket, by operation.\n"
 		  "# TYPE zero_store_requests_total counter\n");
 	for (int op = 0; op < METRICS_OPS; op++)
-		len = add(buf, size, len, "zero_store_requests_total{op=\"%s\"} %llu\n",
+		len = metrics_printf(buf, size, len, "zero_store_requests_total{op=\"%s\"} %llu\n",
 			  op_names[op], (unsigned long long)atomic_load(&stats[op].count));
-	len = add(buf, size, len,
+	len = metrics_printf(buf, size, len,
 		  "# HELP zero_store_request_errors_total Requests to the bucket that failed.\n"
 		  "# TYPE zero_store_request_errors_total counter\n");
 	for (int op = 0; op < METRICS_OPS; op++)
-		len = add(buf, size, len, "zero_store_request_errors_total{op=\"%s\"} %llu\n",
+		len = metrics_printf(buf, size, len, "zero_store_request_errors_total{op=\"%s\"} %llu\n",
 			  op_names[op], (unsigned long long)atomic_load(&stats[op].errors));
-	len = add(buf, size, len,
+	len = metrics_printf(buf, size, len,
 		  "# HELP zero_store_request_duration_seconds Latency of requests to the bucket.\n"
 		  "# TYPE zero_store_request_duration_seconds histogram\n");
 	for (int op = 0; op < METRICS_OPS; op++) {
@@ -106,12 +103,12 @@ size_t metrics_render(char *buf, size_t size, size_t len)
 
 		for (size_t i = 0; i < NBOUNDS; i++) {
 			cum += atomic_load(&stats[op].buckets[i]);
-			len = add(buf, size, len,
+			len = metrics_printf(buf, size, len,
 				  "zero_store_request_duration_seconds_bucket{op=\"%s\",le=\"%g\"} "
 				  "%llu\n",
 				  op_names[op], bounds[i], (unsigned long long)cum);
 		}
-		len = add(buf, size, len,
+		len = metrics_printf(buf, size, len,
 			  "zero_store_request_duration_seconds_bucket{op=\"%s\",le=\"+Inf\"} %llu\n"
 			  "zero_store_request_duration_seconds_sum{op=\"%s\"} %.6f\n"
 			  "zero_store_request_duration_seconds_count{op=\"%s\"} %llu\n",
@@ -131,13 +128,13 @@ size_t metrics_render(char *buf, size_t size, size_t len)
 			}
 		}
 	}
-	len = add(buf, size, len,
+	len = metrics_printf(buf, size, len,
 		  "# HELP zero_store_billed_requests_total Requests by the provider's billing class "
 		  "(%s).\n# TYPE zero_store_billed_requests_total counter\n",
 		  b == METRICS_BILLING_B2 ? "Backblaze B2: A free, B downloads, C listings"
 					  : "S3: PUT/COPY/POST/LIST, GET/SELECT/other, free");
 	for (int i = 0; i < 4 && class_names[i]; i++)
-		len = add(buf, size, len, "zero_store_billed_requests_total{class=\"%s\"} %llu\n",
+		len = metrics_printf(buf, size, len, "zero_store_billed_requests_total{class=\"%s\"} %llu\n",
 			  class_names[i], (unsigned long long)classes[i]);
 	return len;
 }

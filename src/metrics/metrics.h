@@ -30,6 +30,14 @@ void metrics_set_billing(enum metrics_billing b);
 /* One request OP to the store took SECONDS; RESULT is 0 or -errno (-ENOENT is no error). */
 void metrics_request(enum metrics_op op, double seconds, int result);
 
+/*
+ * Append FMT's text to BUF (SIZE bytes) at LEN: the new length. Past SIZE
+ * the text is cut and the length stays at SIZE or beyond (nothing more is
+ * written), so a page is built with one call after another and checked once.
+ */
+size_t metrics_printf(char *buf, size_t size, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 /* Append the request metrics in Prometheus text format to BUF (SIZE bytes, at LEN): the new length. */
 size_t metrics_render(char *buf, size_t size, size_t len);
 
