@@ -422,8 +422,10 @@ class Zero(Target):
         conf.write_text("backend: s3\nendpoint: %s\nbucket: zero\naccessKeyId: S3RVER\n"
                         "secretAccessKey: S3RVER\nuploadDelay: 1\n" % self.url)
         conf.chmod(0o600)
+        # encrypted, as s3 is by default (encryption: false in --zero-args' config to compare)
+        env = dict(os.environ, ZERO_PASSPHRASE=os.environ.get("ZERO_PASSPHRASE", "bench"))
         sh(self.binary, "mount", self.root, work / "zcache", "--config", conf, *self.extra,
-           stdout=subprocess.DEVNULL)
+           stdout=subprocess.DEVNULL, env=env)
         self.cache = work / "zcache"
         with open(self.cache / "lock") as f:
             self.pid = int(f.read().strip() or 0) or None

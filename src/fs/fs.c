@@ -1185,14 +1185,34 @@ int fs_getattr(struct fs *fs, uint64_t ino, struct stat *st)
 }
 
 /*
- * Does a write or truncate of file IN by CTX drop its setuid/setgid bits?
- * As on ext4: when someone other than root outside the file's group does
- * it, even without group-execute (the kernel only asks for that case).
+ * The set-id bits of IN that CTX changing its owner takes away, as Linux
+ * decides for ext4 (setattr_should_drop_sgid): setuid always; setgid when
+ * group-executable, or when CTX is neither root (CAP_FSETID) nor in the
+ * file's group — without group-execute it is no set-id bit (a mandatory
+ * locking mark), kept for those who may set it.
  */
-static bool loses_setgid(const struct meta_inode *in, const struct fs_ctx *ctx)
+static mode_t setid_lost(const struct meta_inode *in, const struct fs_ctx *ctx)
 {
-	return ctx->uid != 0 && (in->mode & S_ISGID) && S_ISREG(in->mode) &&
-	       !ctx->in_group(ctx, in->gid);
+	mode_t kill = in->mode & S_ISUID;
+
+	if ((in->mode & S_ISGID) &&
+	    ((in->mode & S_IXGRP) || (ctx->uid != 0 && !ctx->in_group(ctx, in->gid))))
+		kill |= S_ISGID;
+	return kill;
+}
+
+/*
+ * The set-id bits a write or truncate of IN by CTX clears: those of
+ * setid_lost(), of a regular file, unless CTX is root (CAP_FSETID). With
+ * FUSE's HANDLE_KILLPRIV_V2 the kernel leaves this to the filesystem; without
+ * it, it clears them first through setattr, and this finds nothing left.
+ * No CTX (a write-back of the kernel's page cache): nothing.
+ */
+static mode_t setid_lost_to_write(const struct meta_inode *in, const struct fs_ctx *ctx)
+{
+	if (!ctx || ctx->uid == 0 || !S_ISREG(in->mode))
+		return 0;
+	return setid_lost(in, ctx);
 }
 
 /*
@@ -1276,8 +1296,17 @@ int fs_setattr(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, struct fs_
 		if (ret)
 			goto out_rollback;
 	}
-	if ((to_set & FS_SET_SIZE) && loses_setgid(&in, ctx))
-		in.mode &= ~(mode_t)(S_ISUID | S_ISGID);
+	if (to_set & FS_SET_SIZE)
+		in.mode &= ~setid_lost_to_write(&in, ctx);
+	/*
+	 * chown, even to the same owner, clears set-id bits of all but
+	 * directories. So does a setattr with nothing to set: a chown(-1, -1),
+	 * or the kernel clearing them before a write or fallocate by someone
+	 * without CAP_FSETID (with HANDLE_KILLPRIV_V2 it no longer sends the mode).
+	 */
+	if (((to_set & (FS_SET_UID | FS_SET_GID)) || (to_set & ~FS_SET_CTIME) == 0) &&
+	    !S_ISDIR(in.mode))
+		in.mode &= ~setid_lost(&in, ctx);
 	if (to_set & FS_SET_UID)
 		in.uid = attr->st_uid;
 	if (to_set & FS_SET_GID)
@@ -2112,17 +2141,15 @@ static int write_make_room(struct fs *fs, struct fs_inode *ip, uint64_t off, siz
 	return 0;
 }
 
-/*
- * Before a write by CTX: drop the privilege bits when loses_setgid() says
- * so, committing the new mode. Lock held.
- */
-static int drop_setgid_for(struct fs *fs, struct fs_inode *ip, const struct fs_ctx *ctx)
+/* Before a write by CTX: clear the set-id bits it takes away, committing the new mode. Lock held. */
+static int drop_setid_for(struct fs *fs, struct fs_inode *ip, const struct fs_ctx *ctx)
 {
 	struct meta_inode in = ip->attr;
+	mode_t kill = setid_lost_to_write(&in, ctx);
 
-	if (!ctx || !loses_setgid(&in, ctx))
+	if (!kill)
 		return 0;
-	in.mode &= ~(mode_t)(S_ISUID | S_ISGID);
+	in.mode &= ~kill;
 	in.ctime = now_ts();
 	return inode_store(fs, &in);
 }
@@ -2187,7 +2214,7 @@ int fs_write_begin(struct fs *fs, const struct fs_ctx *ctx, struct fs_file *fh, 
 	if (ret == 0)
 		ret = inode_open_fd(fs, ip); /* the first write of an empty file makes it */
 	if (ret == 0)
-		ret = drop_setgid_for(fs, ip, ctx);
+		ret = drop_setid_for(fs, ip, ctx);
 	if (ret == 0 && fs->tier) {
 		uint64_t growth = 0;
 
@@ -2581,7 +2608,9 @@ static bool is_zero_xattr(const char *name)
 
 /*
  * Names the kernel asks for of every file though hardly any filesystem
- * holds them: security.capability before every write (to clear it), and
+ * holds them: security.capability before the first write after each time
+ * it learns the file's attributes (to clear it; with HANDLE_KILLPRIV_V2,
+ * before every write without it), and
  * security.selinux, which ls -l asks of every file when SELinux is off (with
  * it on, the kernel answers). Until one is stored, they are answered from
  * memory, without the lock: security.capability ENODATA, security.selinux

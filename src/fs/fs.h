@@ -173,7 +173,8 @@ int fs_read_prepare(struct fs *fs, struct fs_file *fh, off_t off, size_t size, i
  */
 void fs_read_done(struct fs *fs, struct fs_read *rd);
 /*
- * A write is three steps: fs_write_begin() (by CTX, the writer) marks the chunks dirty and gives
+ * A write is three steps: fs_write_begin() (by CTX, the writer; NULL for the kernel writing back
+ * its page cache) marks the chunks dirty, clears set-id bits the writer takes away, and gives
  * the cache file; the caller copies the bytes into *FD at OFF; then
  * fs_write_end() records the new size and times with what was written.
  * Every successful fs_write_begin() must be followed by fs_write_end(),

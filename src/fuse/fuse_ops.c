@@ -19,6 +19,7 @@
 
 #include "common/log.h"
 #include "fs/fs.h"
+#include "fuse/initcaps.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +27,7 @@
 #include <linux/fs.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -33,6 +35,7 @@ struct fuseops {
 	struct fs *fs;
 	struct fuse_session *se;
 	struct fuseops_options opt;
+	struct initcaps caps; /* what INIT was given beyond libfuse's list */
 	bool mounted;
 };
 
@@ -137,6 +140,13 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		want |= FUSE_CAP_WRITEBACK_CACHE;
 	conn->want |= want & conn->capable;
 	/* the kernel clears setuid/setgid itself through setattr; O_TRUNC arrives as setattr */
+	/*
+	 * Setuid/setgid: initcaps adds HANDLE_KILLPRIV_V2 to the reply (fs
+	 * clears the bits on write, truncate and chown, see fs_setattr), so the
+	 * kernel stops asking for security.capability before every write.
+	 * Without it the kernel clears them itself through setattr. O_TRUNC
+	 * arrives as setattr.
+	 */
 	conn->want &= ~(unsigned int)(FUSE_CAP_HANDLE_KILLPRIV | FUSE_CAP_ATOMIC_O_TRUNC |
 				      FUSE_CAP_EXPORT_SUPPORT);
 	if (!f->opt.writeback_cache)
@@ -399,7 +409,8 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 	(void)ino;
 	struct fs_ctx ctx = req_ctx(req);
 
-	ret = fs_write_begin(fs, &ctx, fh, off, out.buf[0].size, &fd);
+	/* a write-back of the kernel's page cache is nobody's write */
+	ret = fs_write_begin(fs, fi->writepage ? NULL : &ctx, fh, off, out.buf[0].size, &fd);
 	if (ret) {
 		reply_err(req, ret);
 		return;
@@ -783,6 +794,30 @@ static const struct fuse_lowlevel_ops zero_ops = {
     .ioctl = op_ioctl,
 };
 
+/*
+ * The device's I/O, as libfuse's own but for the INIT exchange, which
+ * initcaps sees and extends (see initcaps.h).
+ */
+static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
+{
+	struct fuseops *f = userdata;
+	ssize_t n = read(fd, buf, len);
+
+	if (n > 0)
+		initcaps_read(&f->caps, buf, (size_t)n);
+	return n;
+}
+
+static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
+{
+	struct fuseops *f = userdata;
+
+	initcaps_write(&f->caps, iov, count);
+	return writev(fd, iov, count);
+}
+
+static const struct fuse_custom_io device_io = {.read = io_read, .writev = io_writev};
+
 /* fuse_opt treats ',' and '\' specially inside -o values: escape them. */
 static void escape_opt(const char *in, char *out, size_t size)
 {
@@ -836,6 +871,9 @@ int fuseops_mount(struct fs *fs, const char *mountpoint, const struct fuseops_op
 		goto out_destroy;
 	}
 	f->mounted = true;
+	f->caps.want = INITCAPS_KILLPRIV_V2;
+	if (fuse_session_custom_io(f->se, &device_io, fuse_session_fd(f->se)) != 0)
+		log_warn("FUSE: cannot hook the device's I/O; setuid bits cleared by the kernel");
 	*out = f;
 	return 0;
 

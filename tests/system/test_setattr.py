@@ -142,6 +142,25 @@ def test_chown_clears_setuid_setgid(workdir):
     os.chmod(p, 0o4700)
     os.chown(p, -1, OTHER)
     assert stat.S_IMODE(os.stat(p).st_mode) == 0o700
+    # even chown(-1, -1), which changes nothing, and fchown
+    os.chmod(p, 0o6755)
+    os.chown(p, -1, -1)
+    assert stat.S_IMODE(os.stat(p).st_mode) == 0o755
+    os.chmod(p, 0o6745)
+    fd = os.open(p, os.O_RDONLY)
+    os.fchown(fd, -1, -1)
+    os.close(fd)
+    assert stat.S_IMODE(os.stat(p).st_mode) == 0o2745
+    # other changes of attributes leave them
+    os.chmod(p, 0o6755)
+    from sysutil import UTIME_OMIT, utimensat
+    utimensat(p, UTIME_OMIT, UTIME_OMIT)
+    utimensat(p, 10**9, UTIME_OMIT)
+    utimensat(p, None, None)
+    os.truncate(p, 1)
+    with open(p, "r+b") as f:
+        f.write(b"r")
+    assert stat.S_IMODE(os.stat(p).st_mode) == 0o6755
     # on a directory the bits stay
     d = os.path.join(workdir, "d")
     os.mkdir(d)
