@@ -816,7 +816,16 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 	return writev(fd, iov, count);
 }
 
-static const struct fuse_custom_io device_io = {.read = io_read, .writev = io_writev};
+/* Replies and writes spliced as libfuse would (it splices only through these once they are set). */
+static ssize_t io_splice(int fdin, off_t *offin, int fdout, off_t *offout, size_t len,
+			 unsigned int flags, void *userdata)
+{
+	(void)userdata;
+	return splice(fdin, offin, fdout, offout, len, flags);
+}
+
+static const struct fuse_custom_io device_io = {
+    .read = io_read, .writev = io_writev, .splice_receive = io_splice, .splice_send = io_splice};
 
 /* fuse_opt treats ',' and '\' specially inside -o values: escape them. */
 static void escape_opt(const char *in, char *out, size_t size)
