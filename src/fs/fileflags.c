@@ -42,7 +42,13 @@ int fileflags_check_setattr(const struct meta_inode *in, int to_set)
 {
 	if (immutable(in))
 		return -EPERM;
-	/* touching to the current time is the one change an append-only file allows */
+	/*
+	 * Touching to the current time is the one change an append-only file
+	 * allows, and the times of its appends, which the kernel's writeback
+	 * cache stores after them.
+	 */
+	if (append_only(in) && (to_set & FS_SET_WRITE_TIMES))
+		return 0;
 	if (append_only(in) && (to_set & (FS_SET_MODE | FS_SET_UID | FS_SET_GID | FS_SET_SIZE |
 					  FS_SET_ATIME | FS_SET_MTIME)))
 		return -EPERM;
@@ -95,6 +101,28 @@ int fs_get_flags(struct fs *fs, uint64_t ino, uint32_t *flags, uint32_t *xflags)
 }
 
 /* Replace IN's kept flags with KEPT (META_INODE_* bits); ctime changes as on ext4. */
+/*
+ * With the kernel's writeback cache, a write through a descriptor the flag
+ * forbids would land in the page cache and be refused only when written
+ * back, its bytes seen meanwhile: so the flag is refused (EBUSY) while such
+ * a descriptor is open — for immutable any open for writing, for
+ * append-only one without O_APPEND. Without the cache Zero refuses the
+ * writes themselves, as ext4 does. Lock held.
+ */
+static int flags_check_writers(struct fs *fs, uint64_t ino, const struct meta_inode *in,
+			       uint32_t kept)
+{
+	struct fs_inode *ip = fs->writeback_cache ? itable_find(fs, ino) : NULL;
+
+	if (!ip)
+		return 0;
+	if ((kept & META_INODE_IMMUTABLE) && !immutable(in) && ip->nwriters)
+		return -EBUSY;
+	if ((kept & META_INODE_APPEND) && !append_only(in) && ip->noverwriters)
+		return -EBUSY;
+	return 0;
+}
+
 static int flags_store(struct fs *fs, uint64_t ino, uint32_t kept)
 {
 	struct meta_inode in;
@@ -104,6 +132,8 @@ static int flags_store(struct fs *fs, uint64_t ino, uint32_t kept)
 	ret = inode_load(fs, ino, &in);
 	if (ret == 0 && !S_ISREG(in.mode) && !S_ISDIR(in.mode))
 		ret = -ENOTTY; /* only files and directories can be opened for the ioctl */
+	if (ret == 0)
+		ret = flags_check_writers(fs, ino, &in, kept);
 	if (ret == 0) {
 		in.flags = (in.flags & ~(uint32_t)FLAGS_KEPT) | kept;
 		in.ctime = now_ts();

@@ -16,6 +16,11 @@
  * Setting or clearing either flag needs CAP_LINUX_IMMUTABLE, and changing
  * flags at all needs ownership: the kernel checks both before it asks.
  * Every other flag is refused with EOPNOTSUPP (ext4 would keep some).
+ * With the kernel's writeback cache (the default), writes reach Zero only
+ * when written back: a flag that would refuse a descriptor open for writing
+ * (immutable: any; append-only: one without O_APPEND) is itself refused
+ * with EBUSY while such a descriptor is open, and the kernel's write-back of
+ * the times of appends is allowed on an append-only file.
  *
  * The flags are bits of the inode row's flags column (META_INODE_*).
  */

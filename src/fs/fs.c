@@ -968,6 +968,7 @@ int fs_new(const struct fs_options *opt, struct fs **out, char *err, size_t errl
 		if (ret)
 			goto out_free;
 		fs->sync_upload = opt->sync_upload;
+		fs->writeback_cache = opt->writeback_cache;
 		fs->sync_timeout_s =
 		    opt->backpressure_timeout_s ? opt->backpressure_timeout_s : 300;
 	}
@@ -1889,6 +1890,27 @@ bool fs_file_direct_io(const struct fs_file *fh)
 	return fh->direct_io;
 }
 
+/* A handle opened with FLAGS (DELTA 1) or released (-1): the counts of IP and FS. Lock held. */
+static void handle_count(struct fs *fs, struct fs_inode *ip, int flags, int delta)
+{
+	ip->nopen += delta;
+	if ((flags & O_ACCMODE) != O_RDONLY) {
+		ip->nwriters += delta;
+		ip->noverwriters += (flags & O_APPEND) ? 0 : delta;
+		fs->nwriters += delta;
+	}
+}
+
+unsigned fs_writers(struct fs *fs)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&fs->lock);
+	n = fs->nwriters;
+	pthread_mutex_unlock(&fs->lock);
+	return n;
+}
+
 static int file_open_locked(struct fs *fs, struct fs_inode *ip, int flags, struct fs_file **fhp)
 {
 	struct fs_file *fh;
@@ -1915,7 +1937,7 @@ static int file_open_locked(struct fs *fs, struct fs_inode *ip, int flags, struc
 			return ret;
 		}
 	}
-	ip->nopen++;
+	handle_count(fs, ip, flags, 1);
 	fh->keep_cache = (flags & O_NOATIME) || !access_due(&ip->attr);
 	fh->direct_io = (ip->attr.flags & META_INODE_LOST) != 0;
 	*fhp = fh;
@@ -1950,7 +1972,7 @@ int fs_open(struct fs *fs, uint64_t ino, int flags, struct fs_file **fhp)
 				txn_rollback(fs);
 		}
 		if (ret) {
-			ip->nopen--;
+			handle_count(fs, ip, (*fhp)->flags, -1);
 			free(*fhp);
 		}
 	}
@@ -2294,7 +2316,7 @@ int fs_release(struct fs *fs, struct fs_file *fh)
 
 	pthread_mutex_lock(&fs->lock);
 	ret = inode_flush(fs, ip, false);
-	ip->nopen--;
+	handle_count(fs, ip, fh->flags, -1);
 	inode_close_fd_if_unused(ip);
 	inode_maybe_free(fs, ip);
 	pthread_mutex_unlock(&fs->lock);

@@ -65,6 +65,11 @@ struct fs_options {
 	bool readonly;
 	/* fsync waits until the file's chunks and the metadata naming them are in the bucket */
 	bool sync_upload;
+	/*
+	 * The kernel caches writes (FUSE's writeback cache): writes reach fs
+	 * when written back, without their writer (fs_write_begin's CTX NULL).
+	 */
+	bool writeback_cache;
 	/* the orphan sweep (tier/collect.c): objects no row knows, older than the age, go */
 	unsigned orphan_safety_age_s;	  /* 0: 24 hours */
 	unsigned orphan_sweep_interval_s; /* 0: no periodic sweep */
@@ -91,6 +96,8 @@ enum {
 	FS_SET_ATIME_NOW = 1 << 6,
 	FS_SET_MTIME_NOW = 1 << 7,
 	FS_SET_CTIME = 1 << 8, /* to attr->st_ctim */
+	/* with MTIME/CTIME: the times of writes made, from the kernel's writeback cache */
+	FS_SET_WRITE_TIMES = 1 << 9,
 };
 
 #define FS_DEFAULT_CHUNK_SIZE (16u << 20) /* see docs/design.md, Chunks */
@@ -172,6 +179,8 @@ int fs_read_prepare(struct fs *fs, struct fs_file *fh, off_t off, size_t size, i
  * which read ended. Until then the bytes stay in the cache file.
  */
 void fs_read_done(struct fs *fs, struct fs_read *rd);
+/* How many handles are open for writing (the kernel's writeback cache may hold their bytes). */
+unsigned fs_writers(struct fs *fs);
 /*
  * A write is three steps: fs_write_begin() (by CTX, the writer; NULL for the kernel writing back
  * its page cache) marks the chunks dirty, clears set-id bits the writer takes away, and gives

@@ -47,6 +47,8 @@ struct fs_inode {
 	uint64_t ino;
 	uint64_t nlookup;      /* references the kernel holds */
 	uint32_t nopen;	       /* open handles */
+	uint32_t nwriters;     /* of them, open for writing */
+	uint32_t noverwriters; /* of those, without O_APPEND */
 	uint32_t nread;	       /* reads between fs_read_prepare and fs_read_done */
 	struct fs_read *reads; /* those reads, for the evictor */
 	uint32_t nfetch;       /* chunk fetches in flight into this inode's cache file */
@@ -101,6 +103,8 @@ struct fs {
 	struct tier *tier;	   /* NULL without a bucket */
 	struct journal *journal;   /* the metadata in the bucket; NULL without one, or read-only */
 	bool sync_upload;	   /* fsync returns once the bucket has the file (syncUpload) */
+	bool writeback_cache;	   /* see fs_options.writeback_cache */
+	unsigned nwriters;	   /* handles open for writing, of all inodes */
 	unsigned sync_timeout_s;   /* ... or fails with EIO after this long */
 	struct lease *lease;	   /* not owned; NULL: none; set once by fs_new */
 	/* flusher thread */

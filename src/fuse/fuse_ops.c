@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "fs/fs.h"
 #include "fuse/initcaps.h"
+#include "fuse/writeback.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +37,7 @@ struct fuseops {
 	struct fuse_session *se;
 	struct fuseops_options opt;
 	struct initcaps caps; /* what INIT was given beyond libfuse's list */
+	char *mountpoint;
 	bool mounted;
 };
 
@@ -47,6 +49,11 @@ static struct fs *req_fs(fuse_req_t req)
 static struct fuseops *req_ops(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
+}
+
+static bool f_writeback(fuse_req_t req)
+{
+	return req_ops(req)->opt.writeback_cache;
 }
 
 static struct fs_file *fi_file(const struct fuse_file_info *fi)
@@ -221,12 +228,24 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		set |= FS_SET_ATIME_NOW;
 	else if (to_set & FUSE_SET_ATTR_ATIME)
 		set |= FS_SET_ATIME;
-	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+	/*
+	 * With the writeback cache the kernel sends "now" for mtime as a time of
+	 * its own: an atime set to now beside it says that it is now (utimensat
+	 * with no times, or touch), which an append-only file allows.
+	 */
+	if ((to_set & FUSE_SET_ATTR_MTIME_NOW) ||
+	    (f_writeback(req) && (to_set & FUSE_SET_ATTR_MTIME) && (to_set & FUSE_SET_ATTR_ATIME_NOW)))
 		set |= FS_SET_MTIME_NOW;
 	else if (to_set & FUSE_SET_ATTR_MTIME)
 		set |= FS_SET_MTIME;
 	if (to_set & FUSE_SET_ATTR_CTIME)
 		set |= FS_SET_CTIME;
+	/*
+	 * mtime (and ctime) alone through a descriptor: the writeback cache
+	 * storing the times of writes (utimensat and futimens send no descriptor).
+	 */
+	if (fi && f_writeback(req) && (set & FS_SET_MTIME) && !(set & ~(FS_SET_MTIME | FS_SET_CTIME)))
+		set |= FS_SET_WRITE_TIMES;
 	ret = fs_setattr(req_fs(req), &ctx, ino, fi ? fi_file(fi) : NULL, attr, set, &st);
 	if (ret)
 		reply_err(req, ret);
@@ -640,10 +659,24 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		     struct fuse_file_info *fi)
 {
+	struct fuseops *f = req_ops(req);
 	off_t result;
-	int ret = fs_lseek(req_fs(req), fi_file(fi), off, whence, &result);
+	int ret;
 
-	(void)ino;
+	/*
+	 * With the writeback cache, bytes written may still be the kernel's
+	 * alone, and the kernel asks without writing them back first: have it
+	 * write back the file's dirty pages (it launders them as it drops the
+	 * pages), so that the holes and the data found are those written.
+	 */
+	if (f->opt.writeback_cache && (whence == SEEK_DATA || whence == SEEK_HOLE)) {
+		ret = fuse_lowlevel_notify_inval_inode(f->se, ino, 0, 0);
+		if (ret && ret != -ENOENT) {
+			reply_err(req, ret);
+			return;
+		}
+	}
+	ret = fs_lseek(req_fs(req), fi_file(fi), off, whence, &result);
 	if (ret)
 		reply_err(req, ret);
 	else
@@ -853,6 +886,11 @@ int fuseops_mount(struct fs *fs, const char *mountpoint, const struct fuseops_op
 		return -ENOMEM;
 	f->fs = fs;
 	f->opt = *opt;
+	f->mountpoint = strdup(mountpoint);
+	if (!f->mountpoint) {
+		free(f);
+		return -ENOMEM;
+	}
 	escape_opt(opt->fsname, fsname, sizeof(fsname));
 	snprintf(opts, sizeof(opts), "default_permissions,allow_other,subtype=zero,fsname=%s",
 		 fsname);
@@ -889,6 +927,7 @@ int fuseops_mount(struct fs *fs, const char *mountpoint, const struct fuseops_op
 out_destroy:
 	fuse_session_destroy(f->se);
 out_free:
+	free(f->mountpoint);
 	free(f);
 	return ret;
 }
@@ -896,6 +935,7 @@ out_free:
 int fuseops_run(struct fuseops *f)
 {
 	struct fuse_loop_config *cfg;
+	struct wbflush *wb = NULL;
 	int ret;
 
 	if (fuse_set_signal_handlers(f->se) != 0)
@@ -905,10 +945,15 @@ int fuseops_run(struct fuseops *f)
 		fuse_remove_signal_handlers(f->se);
 		return -ENOMEM;
 	}
+	/* the kernel's cached writes reach Zero within a second (writeback.h) */
+	if (f->opt.writeback_cache && wbflush_start(f->fs, f->mountpoint, 1000, &wb) != 0)
+		log_warn("cannot start the write-back thread: written bytes reach the cache "
+			 "only at fsync, close or the kernel's own write-back");
 	fuse_loop_cfg_set_clone_fd(cfg, 1);
 	fuse_loop_cfg_set_max_threads(cfg, 16);
 	fuse_loop_cfg_set_idle_threads(cfg, 4);
 	ret = fuse_session_loop_mt(f->se, cfg);
+	wbflush_stop(wb);
 	fuse_loop_cfg_destroy(cfg);
 	fuse_remove_signal_handlers(f->se);
 	if (ret > 0)
@@ -923,5 +968,6 @@ void fuseops_free(struct fuseops *f)
 	if (f->mounted)
 		fuse_session_unmount(f->se);
 	fuse_session_destroy(f->se);
+	free(f->mountpoint);
 	free(f);
 }

@@ -41,6 +41,7 @@ class PlainTarget:
     """A plain directory; nothing to mount."""
 
     is_zero = False
+    writeback = False  # writes reach the filesystem as they are made
 
     def __init__(self, base):
         self.root = tempfile.mkdtemp(prefix="systest-", dir=base)
@@ -76,6 +77,8 @@ class ZeroTarget:
                         # glibc's fatal messages to stderr, not /dev/tty
                         LIBC_FATAL_STDERR_="1")
         self.extra = os.environ.get("ZERO_MOUNT_ARGS", "").split()
+        # the kernel's writeback cache: Zero's default
+        self.writeback = "--no-writeback-cache" not in self.extra
         self.log_pos = {}
         self.problems = []
 

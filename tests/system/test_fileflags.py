@@ -8,8 +8,9 @@ import fcntl
 import os
 import subprocess
 
-from sysutil import (NOBODY, as_user, drop_caches, fallocate, read_file,
-                     user_errno, utimensat, write_file)
+import pytest
+from sysutil import (NOBODY, as_user, drop_caches, expect_errno, fallocate,
+                     read_file, user_errno, utimensat, write_file)
 
 FS_IOC_GETFLAGS = 0x80086601
 FS_IOC_SETFLAGS = 0x40086602
@@ -96,14 +97,21 @@ def file_ops(d, name):
     }
 
 
-def test_immutable_file(workdir, ext4dir):
+def test_immutable_file(workdir, ext4dir, target):
+    # With the writeback cache a descriptor open for writing keeps the flag
+    # from being set (test_flags_wait_for_writers_with_the_writeback_cache):
+    # then the scenario opens it after, read-only.
+    early = not target.writeback
+
     def scenario(d):
         p = os.path.join(d, "f")
         write_file(p, b"0123456789")
         os.setxattr(p, "user.keep", b"k")
-        fd = os.open(p, os.O_RDWR)
+        fd = os.open(p, os.O_RDWR) if early else -1
         try:
             chattr("+i", p)
+            if not early:
+                fd = os.open(p, os.O_RDONLY)
             out = {"lsattr": lsattr_flags(p), "ioctl": getflags(p)}
             drop_caches()
             out["ioctl after drop"] = getflags(p)
@@ -120,24 +128,30 @@ def test_immutable_file(workdir, ext4dir):
             out["lsattr cleared"] = lsattr_flags(p)
             out["write after clear"] = outcome(_write_at(fd, b"x", 0))
         finally:
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
             chattr("-i", p, check=False)
         return out
 
     out = both(workdir, ext4dir, scenario)
     assert out["lsattr"] == "i" and out["ioctl"] == FS_IMMUTABLE_FL
     assert out["open wronly"] == "EPERM" and out["unlink"] == "EPERM"
-    assert out["write open fd"] == "EPERM" and out["exists"]
+    assert out["write open fd"] == ("EPERM" if early else "EBADF") and out["exists"]
+    assert out["content"] == b"0123456789"
 
 
-def test_append_only_file(workdir, ext4dir):
+def test_append_only_file(workdir, ext4dir, target):
+    early = not target.writeback  # as in test_immutable_file
+
     def scenario(d):
         p = os.path.join(d, "f")
         write_file(p, b"0123456789")
         os.setxattr(p, "user.keep", b"k")
-        fd = os.open(p, os.O_RDWR)
+        fd = os.open(p, os.O_RDWR) if early else -1
         try:
             chattr("+a", p)
+            if not early:
+                fd = os.open(p, os.O_RDONLY)
             out = {"lsattr": lsattr_flags(p), "ioctl": getflags(p)}
             write_file(os.path.join(d, "spare"), b"spare")
             out.update(file_ops(d, "f"))
@@ -148,13 +162,55 @@ def test_append_only_file(workdir, ext4dir):
             out["punch open fd"] = outcome(lambda: fallocate(fd, 3, 0, 4096))
             out["content"] = read_file(p)
         finally:
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
             chattr("-a", p, check=False)
         return out
 
     out = both(workdir, ext4dir, scenario)
     assert out["lsattr"] == "a" and out["open wronly"] == "EPERM"
     assert out["open append"] == 0 and out["content"].endswith(b"+tail")
+
+
+def test_flags_wait_for_writers_with_the_writeback_cache(workdir, target):
+    """With the kernel's writeback cache, a write the flag forbids would be
+    refused only when written back, its bytes seen until then: so the flag
+    is refused (EBUSY) while a descriptor it forbids is open. Bytes written
+    before stay; an appender keeps appending to an append-only file."""
+    if not target.writeback:
+        pytest.skip("the kernel's writeback cache is off: the flags refuse the writes")
+    p = os.path.join(workdir, "f")
+    write_file(p, b"0123456789")
+    fd = os.open(p, os.O_RDWR)
+    try:
+        os.pwrite(fd, b"AB", 0)  # in the page cache only
+        for flag in ("+i", "+a"):
+            r = chattr(flag, p, check=False)
+            assert r.returncode != 0 and "busy" in r.stderr.lower(), r.stderr
+            assert lsattr_flags(p) == ""
+        ro = os.open(p, os.O_RDONLY)  # a reader does not stand in the way
+        os.close(ro)
+    finally:
+        os.close(fd)
+    chattr("+i", p)
+    chattr("-i", p)
+    # an appender keeps its descriptor through +a, and its bytes
+    afd = os.open(p, os.O_WRONLY | os.O_APPEND)
+    try:
+        os.write(afd, b"-one")
+        chattr("+a", p)
+        os.write(afd, b"-two")
+        with expect_errno(errno.EPERM):
+            os.open(p, os.O_WRONLY)
+        with expect_errno(errno.EBUSY):
+            fcntl.ioctl(afd, FS_IOC_SETFLAGS, array.array("l", [FS_IMMUTABLE_FL]))
+    finally:
+        os.close(afd)
+    assert read_file(p) == b"AB23456789-one-two"
+    drop_caches()
+    assert read_file(p) == b"AB23456789-one-two"
+    assert lsattr_flags(p) == "a"
+    chattr("-a", p)
 
 
 def test_immutable_and_append_only_directories(workdir, ext4dir):
