@@ -31,6 +31,23 @@ static void usage(FILE *out)
 		     "  -h, --help   show this help\n");
 }
 
+/*
+ * umount2(), tried again for a moment while busy: the daemon opens the
+ * mountpoint for an instant each second while files are open for writing
+ * (fuse/writeback.h), and a file closed just before has its release still
+ * on the way.
+ */
+static int unmount_retrying(const char *mnt, bool lazy)
+{
+	for (int tries = 0;; tries++) {
+		if (umount2(mnt, lazy ? MNT_DETACH : 0) == 0)
+			return 0;
+		if (errno != EBUSY || tries == 20)
+			return -1;
+		usleep(50 * 1000);
+	}
+}
+
 static int run_fusermount(const char *mnt, bool lazy)
 {
 	pid_t pid = fork();
@@ -98,7 +115,7 @@ int cli_umount(int argc, char **argv)
 		fprintf(stderr, "zero: %s is a dead mount (daemon killed?); detaching it\n", mnt);
 		lazy = true;
 	}
-	if (umount2(mnt, lazy ? MNT_DETACH : 0) < 0) {
+	if (unmount_retrying(mnt, lazy) < 0) {
 		int err = errno;
 		if (err == EBUSY) {
 			fprintf(stderr,
