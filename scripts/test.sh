@@ -104,7 +104,8 @@ plain=$(mktemp -d /tmp/zero-plain.XXXXXX)
 step system-plain env ZERO_TEST_DIR="$plain" $PY -m pytest -q -p no:cacheprovider tests/system
 rm -rf "$plain"
 step system-zero env ZERO_BIN="$root/build/zero" $PY -m pytest -q -p no:cacheprovider tests/system
-step system-zero-asan env ZERO_BIN="$root/build-asan/zero" \
+# under the sanitizers with the kernel's writeback cache: both write paths run the whole suite
+step system-zero-asan env ZERO_BIN="$root/build-asan/zero" ZERO_MOUNT_ARGS=--writeback-cache \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	$PY -m pytest -q -p no:cacheprovider tests/system
 

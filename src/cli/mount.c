@@ -60,9 +60,9 @@ static void usage(FILE *out)
 		"  -f, --foreground     stay in the foreground, log to stderr\n"
 		"  -o OPTIONS           extra FUSE mount options, comma-separated\n"
 		"  --config FILE        configuration file (default ~/.config/zero/config.yml)\n"
-		"  --no-writeback-cache  every write goes to the daemon as it is made, rather\n"
-		"                       than through the kernel's page cache (the default keeps\n"
-		"                       writes there until written back, fsync or close)\n"
+		"  --writeback-cache    let the kernel cache writes (faster small writes; see\n"
+		"                       zero(1) for what changes: errors such as ENOSPC come at\n"
+		"                       fsync or close, a daemon crash loses up to a second)\n"
 		"  --at TIME            mount the state of TIME read-only (a new, empty CACHE;\n"
 		"                       TIME is 'YYYY-MM-DD HH:MM:SS' local time or @SECONDS)\n"
 		"  --checkpoint NAME    mount checkpoint NAME read-only (a new, empty CACHE)\n"
@@ -298,8 +298,7 @@ int cli_mount(int argc, char **argv)
 	static const struct option longopts[] = {
 	    {"foreground", no_argument, NULL, 'f'},	 {"debug", no_argument, NULL, 'd'},
 	    {"config", required_argument, NULL, 'c'},	 {"help", no_argument, NULL, 'h'},
-	    {"writeback-cache", no_argument, NULL, 'w'}, {"no-writeback-cache", no_argument, NULL, 'W'},
-	    {"at", required_argument, NULL, 'A'},
+	    {"writeback-cache", no_argument, NULL, 'w'}, {"at", required_argument, NULL, 'A'},
 	    {"checkpoint", required_argument, NULL, 'C'}, {"force", no_argument, NULL, 'F'},
 	    {NULL, 0, NULL, 0}};
 	struct journal_target target = {0};
@@ -308,7 +307,7 @@ int cli_mount(int argc, char **argv)
 	bool sync_upload = false;
 	const char *config_path = NULL, *user_options = NULL, *mnt, *cache_arg;
 	char cache[PATH_MAX], mnt_abs[PATH_MAX], err[1024] = "", logpath[PATH_MAX + 16];
-	bool foreground = false, debug = false, writeback = true, force = false;
+	bool foreground = false, debug = false, writeback = false, force = false;
 	struct config cfg = {0};
 	struct fskeys keys = {0};
 	char db[PATH_MAX + 16];
@@ -336,10 +335,7 @@ int cli_mount(int argc, char **argv)
 			config_path = optarg;
 			break;
 		case 'w':
-			writeback = true; /* the default; kept for older command lines */
-			break;
-		case 'W':
-			writeback = false;
+			writeback = true;
 			break;
 		case 'A':
 			if (recover_parse_time(optarg, &target.at_ms)) {

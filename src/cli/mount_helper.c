@@ -40,7 +40,7 @@ static void usage(FILE *out)
 		"Zero as mount(8) runs it for `mount -t fuse.zero CACHE MOUNTPOINT` and /etc/fstab\n"
 		"lines of type fuse.zero:\n\n"
 		"  /var/lib/zero/cache  /mnt/zero  fuse.zero  config=/etc/zero/config.yml,_netdev,nofail  0  0\n\n"
-		"options: config=FILE (the configuration), force, no_writeback_cache, sync_upload;\n"
+		"options: config=FILE (the configuration), force, writeback_cache, sync_upload;\n"
 		"_netdev, noauto, nofail, x-systemd.* and the like are left to mount(8) and\n"
 		"systemd; the rest are FUSE mount options (ro, allow_other, ...). Unmount with\n"
 		"umount MOUNTPOINT, which waits as `zero umount` does (the mount notes\n"
@@ -52,7 +52,7 @@ int cli_mount_helper(int argc, char **argv)
 	const char *spec = NULL, *dir = NULL, *opts = NULL;
 	char fuse_opts[4096] = "", config[4096] = "";
 	char *args[16];
-	bool fake = false, force = false, writeback = true, sync_upload = false;
+	bool fake = false, force = false, writeback = false, sync_upload = false;
 	int n = 0;
 
 	for (int i = 1; i < argc; i++) {
@@ -97,8 +97,6 @@ int cli_mount_helper(int argc, char **argv)
 			force = true;
 		} else if (len == 15 && strncmp(p, "writeback_cache", 15) == 0) {
 			writeback = true;
-		} else if (len == 18 && strncmp(p, "no_writeback_cache", 18) == 0) {
-			writeback = false;
 		} else if (len == 11 && strncmp(p, "sync_upload", 11) == 0) {
 			sync_upload = true;
 		} else if (len && !option_ignored(p, len)) {
@@ -132,8 +130,8 @@ int cli_mount_helper(int argc, char **argv)
 	}
 	if (force)
 		args[n++] = "--force";
-	if (!writeback)
-		args[n++] = "--no-writeback-cache";
+	if (writeback)
+		args[n++] = "--writeback-cache";
 	args[n] = NULL;
 	return cli_mount(n, args);
 }
