@@ -97,7 +97,7 @@ struct fs {
 	struct fs_inode *txn_touched; /* inodes changed by the open transaction */
 	bool in_txn;
 	int64_t batch_ms;	   /* group commit window (FS_BATCH_MS unless the options say) */
-	unsigned rare_used;	   /* bit i: some inode has rare_names[i] (fs.c); atomic */
+	unsigned rare_used;	   /* bit i: some inode has rare_names[i] (xattr.c); atomic */
 	struct u64_list doomed;	   /* inodes deleted in the open batch: cache files to remove */
 	pthread_cond_t fetch_cond; /* broadcast when a fetch ends (nfetch drops) */
 	struct tier *tier;	   /* NULL without a bucket */
@@ -124,5 +124,16 @@ int inode_store(struct fs *fs, const struct meta_inode *in);
 void inode_maybe_free(struct fs *fs, struct fs_inode *ip);
 /* Load IP's dirty and remote bits from the chunk table once. */
 int chunks_load(struct fs *fs, struct fs_inode *ip);
+
+/*
+ * Transactions with an undo record of the cached rows (fs.c): begin, then
+ * roll back, or commit into the group commit's batch. fs->lock held.
+ */
+int txn_begin(struct fs *fs);
+void txn_rollback(struct fs *fs);
+int txn_commit_deferred(struct fs *fs);
+
+/* At mount: which of the names answered from memory some inode holds (xattr.c). */
+void xattr_rare_names_load(struct fs *fs);
 
 #endif /* ZERO_FS_INTERNAL_H */
