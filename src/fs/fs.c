@@ -845,7 +845,6 @@ static bool lease_fenced_of(void *arg)
 	return arg && lease_fenced(arg);
 }
 
-
 int fs_new(const struct fs_options *opt, struct fs **out, char *err, size_t errlen)
 {
 	char db_path[4096], buf[64];

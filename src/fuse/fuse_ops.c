@@ -146,7 +146,6 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (f->opt.writeback_cache)
 		want |= FUSE_CAP_WRITEBACK_CACHE;
 	conn->want |= want & conn->capable;
-	/* the kernel clears setuid/setgid itself through setattr; O_TRUNC arrives as setattr */
 	/*
 	 * Setuid/setgid: initcaps adds HANDLE_KILLPRIV_V2 to the reply (fs
 	 * clears the bits on write, truncate and chown, see fs_setattr), so the
