@@ -252,6 +252,31 @@ def test_recovery_keeps_the_committed_times_of_every_file(backend, make_fs):
         assert read_or_none(m.mnt / n) == data, n
 
 
+def test_writeback_cache_hands_written_bytes_over_within_a_second(make_fs):
+    # With --writeback-cache, write() leaves its bytes in the kernel's page
+    # cache, which the kernel itself writes back after 30 s. While a file is
+    # open for writing the daemon has it write them back each second
+    # (fuse/writeback.c): a crash of the daemon 2.5 s after the last write,
+    # the file still open and never fsync'ed, loses none of them.
+    m = make_fs("file", mount=False)
+    m.mount_args = ["--writeback-cache"]
+    m.mount()
+    data = crashwriter.data(7, 300_000)
+    fd = os.open(m.mnt / "w", os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        for off in range(0, len(data), 4096):
+            os.pwrite(fd, data[off:off + 4096], off)
+        time.sleep(2.5)
+        m.kill9()
+    finally:
+        try:
+            os.close(fd)
+        except OSError:
+            pass  # the connection is gone
+    m.mount()
+    assert read_or_none(m.mnt / "w") == data
+
+
 def test_rsync_and_git_see_nothing_changed_after_a_crash(make_fs, tmp_path):
     # What real programs left on the mount is there after kill -9 exactly as
     # they left it: a second rsync -aHAX lists nothing to send, git status is

@@ -71,6 +71,7 @@ class Mount:
         self.cache.mkdir(parents=True, exist_ok=True)
         self.log = self.cache / "zero.log"
         self.output = self.base / (name + "-output.txt")
+        self.mount_args = []  # more options of zero mount
 
     # -- commands -----------------------------------------------------------
     def zero(self, *args, timeout=120):
@@ -86,7 +87,8 @@ class Mount:
         return p
 
     def try_mount(self):
-        return self.zero("mount", self.mnt, self.cache, "--config", self.z.config)
+        return self.zero("mount", self.mnt, self.cache, "--config", self.z.config,
+                         *self.mount_args)
 
     def mount(self):
         p = self.try_mount()
