@@ -533,6 +533,74 @@ static void test_cache_file_at_first_write(void)
 	TEST_ASSERT_EQ_INT(fs_free(fs), 0);
 }
 
+/*
+ * Set-id bits as Linux clears them for ext4, now Zero's to do (the kernel
+ * leaves them to a filesystem with HANDLE_KILLPRIV_V2): a write or truncate
+ * by someone other than root clears setuid, and setgid when group-executable
+ * or the writer is outside the file's group; root's do not; a chown — or a
+ * setattr with nothing to set, as chown(-1, -1) arrives — clears setuid
+ * whoever makes it; the kernel's write-back of its cache (no writer) nothing.
+ */
+static void test_setid_bits_cleared_as_linux_does(void)
+{
+	struct fs *fs = open_fs();
+	const struct fs_ctx user = {1000, 1000, in_no_group, NULL, 0};
+	const struct fs_ctx member = {1000, 0, in_no_group, NULL, 0}; /* of the file's group */
+	struct fs_file *fh;
+	struct stat st, attr = {0};
+	int fd;
+
+	TEST_ASSERT_EQ_INT(fs_create(fs, &root_ctx, 1, "f", 0666, O_RDWR, &fh, &st), 0);
+	{
+		const struct {
+			mode_t mode;
+			const struct fs_ctx *who; /* NULL: the kernel writing back */
+			mode_t after;
+		} cases[] = {
+		    {06777, &user, 0777},	 {06767, &user, 0767},	   {02767, &user, 0767},
+		    {06777, &member, 0777},	 {06767, &member, 02767}, {04767, &member, 0767},
+		    {06777, &root_ctx, 06777}, {06777, NULL, 06777},
+		};
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			attr.st_mode = cases[i].mode;
+			TEST_ASSERT_EQ_INT(fs_setattr(fs, &root_ctx, st.st_ino, NULL, &attr,
+						      FS_SET_MODE, &st),
+					   0);
+			TEST_ASSERT_EQ_INT(fs_write_begin(fs, cases[i].who, fh, 0, 1, &fd), 0);
+			TEST_ASSERT_EQ_INT(pwrite(fd, "x", 1, 0), 1);
+			fs_write_end(fs, fh, 0, 1);
+			TEST_ASSERT_EQ_INT(fs_getattr(fs, st.st_ino, &st), 0);
+			TEST_ASSERT_EQ_INT(st.st_mode & 07777, cases[i].after);
+		}
+	}
+	/* a user's truncate clears them, root's does not */
+	attr.st_mode = 06777;
+	TEST_ASSERT_EQ_INT(fs_setattr(fs, &root_ctx, st.st_ino, NULL, &attr, FS_SET_MODE, &st), 0);
+	attr.st_size = 0;
+	TEST_ASSERT_EQ_INT(fs_setattr(fs, &root_ctx, st.st_ino, NULL, &attr, FS_SET_SIZE, &st), 0);
+	TEST_ASSERT_EQ_INT(st.st_mode & 07777, 06777);
+	TEST_ASSERT_EQ_INT(fs_setattr(fs, &user, st.st_ino, NULL, &attr, FS_SET_SIZE, &st), 0);
+	TEST_ASSERT_EQ_INT(st.st_mode & 07777, 0777);
+	/* chown by root, and a setattr with nothing to set (chown(-1, -1)) */
+	attr.st_mode = 06745;
+	TEST_ASSERT_EQ_INT(fs_setattr(fs, &root_ctx, st.st_ino, NULL, &attr, FS_SET_MODE, &st), 0);
+	attr.st_uid = 5;
+	TEST_ASSERT_EQ_INT(fs_setattr(fs, &root_ctx, st.st_ino, NULL, &attr, FS_SET_UID, &st), 0);
+	TEST_ASSERT_EQ_INT(st.st_mode & 07777, 02745); /* setgid without g+x: kept for root */
+	attr.st_mode = 06755;
+	TEST_ASSERT_EQ_INT(fs_setattr(fs, &root_ctx, st.st_ino, NULL, &attr, FS_SET_MODE, &st), 0);
+	TEST_ASSERT_EQ_INT(fs_setattr(fs, &root_ctx, st.st_ino, NULL, &attr, 0, &st), 0);
+	TEST_ASSERT_EQ_INT(st.st_mode & 07777, 0755);
+	/* times alone leave them */
+	attr.st_mode = 06755;
+	TEST_ASSERT_EQ_INT(fs_setattr(fs, &root_ctx, st.st_ino, NULL, &attr, FS_SET_MODE, &st), 0);
+	TEST_ASSERT_EQ_INT(fs_setattr(fs, &user, st.st_ino, NULL, &attr, FS_SET_MTIME_NOW, &st), 0);
+	TEST_ASSERT_EQ_INT(st.st_mode & 07777, 06755);
+	TEST_ASSERT_EQ_INT(fs_release(fs, fh), 0);
+	fs_forget(fs, st.st_ino, 1);
+	TEST_ASSERT_EQ_INT(fs_free(fs), 0);
+}
+
 int main(void)
 {
 	char tmpl[] = "/tmp/zero-test-fs-XXXXXX";
@@ -551,7 +619,8 @@ int main(void)
 				 test_crash_loses_the_batch_whole,
 				 test_crash_before_a_deletion_commits,
 				 test_rare_xattr_names,
-				 test_cache_file_at_first_write};
+				 test_cache_file_at_first_write,
+				 test_setid_bits_cleared_as_linux_does};
 	const char *names[] = {"test_write_read_persist",
 			       "test_unlink_while_open",
 			       "test_rename_rules",
@@ -563,7 +632,8 @@ int main(void)
 			       "test_crash_loses_the_batch_whole",
 			       "test_crash_before_a_deletion_commits",
 			       "test_rare_xattr_names",
-			       "test_cache_file_at_first_write"};
+			       "test_cache_file_at_first_write",
+			       "test_setid_bits_cleared_as_linux_does"};
 	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
 		int before = test_failed_asserts;
 		fresh_dir();
