@@ -233,8 +233,8 @@ def test_recovery_keeps_the_committed_times_of_every_file(backend, make_fs):
     busy = open(m.mnt / "busy", "wb")
     busy.write(b"x" * 10000)
     busy.flush()
-    # the kernel's writeback cache hands written bytes over within a second
-    # while the file is open for writing (fuse/writeback.h)
+    # written bytes are the daemon's at once; with --writeback-cache within
+    # a second while the file is open for writing (fuse/writeback.h)
     time.sleep(2.0)
     m.kill9()
     m.mount()
