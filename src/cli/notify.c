@@ -15,31 +15,25 @@
 #include "cli/statusline.h"
 
 #include "common/log.h"
+#include "common/ticker.h"
 
-#include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <systemd/sd-daemon.h>
 
 #define NOTIFY_INTERVAL_S 5
 
 struct notifier {
-	struct fs *fs;
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t cond; /* CLOCK_MONOTONIC */
-	bool stopping;	     /* protected by lock */
+	struct ticker *ticker; /* STATUS= every NOTIFY_INTERVAL_S */
 };
 
 /* STATUS=: the cache against its target, and what waits to be uploaded. */
-static void send_status(struct fs *fs)
+static void send_status(void *arg)
 {
+	struct fs *fs = arg;
 	char buf[8192], used[32], target[32], dirty[32];
 	json_t *s;
 
@@ -60,31 +54,9 @@ static void send_status(struct fs *fs)
 	json_decref(s);
 }
 
-static void *notify_main(void *arg)
-{
-	struct notifier *n = arg;
-
-	pthread_mutex_lock(&n->lock);
-	while (!n->stopping) {
-		struct timespec until;
-
-		pthread_mutex_unlock(&n->lock);
-		send_status(n->fs);
-		pthread_mutex_lock(&n->lock);
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += NOTIFY_INTERVAL_S;
-		while (!n->stopping &&
-		       pthread_cond_timedwait(&n->cond, &n->lock, &until) != ETIMEDOUT)
-			;
-	}
-	pthread_mutex_unlock(&n->lock);
-	return NULL;
-}
-
 struct notifier *notify_ready(struct fs *fs, const char *mnt)
 {
 	struct notifier *n;
-	pthread_condattr_t ca;
 
 	if (!getenv("NOTIFY_SOCKET"))
 		return NULL;
@@ -92,16 +64,9 @@ struct notifier *notify_ready(struct fs *fs, const char *mnt)
 	n = calloc(1, sizeof(*n));
 	if (!n)
 		return NULL;
-	n->fs = fs;
-	pthread_mutex_init(&n->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&n->cond, &ca);
-	pthread_condattr_destroy(&ca);
-	if (pthread_create(&n->thread, NULL, notify_main, n) != 0) {
+	send_status(fs);
+	if (ticker_start(NOTIFY_INTERVAL_S * 1000, send_status, fs, &n->ticker) != 0) {
 		log_warn("cannot start the systemd status thread");
-		pthread_cond_destroy(&n->cond);
-		pthread_mutex_destroy(&n->lock);
 		free(n);
 		return NULL;
 	}
@@ -115,12 +80,6 @@ void notify_stopping(struct notifier *n)
 	sd_notify(0, "STOPPING=1\nSTATUS=unmounting: writing everything down");
 	if (!n)
 		return;
-	pthread_mutex_lock(&n->lock);
-	n->stopping = true;
-	pthread_cond_broadcast(&n->cond);
-	pthread_mutex_unlock(&n->lock);
-	pthread_join(n->thread, NULL);
-	pthread_cond_destroy(&n->cond);
-	pthread_mutex_destroy(&n->lock);
+	ticker_stop(n->ticker);
 	free(n);
 }
