@@ -2471,19 +2471,6 @@ out_read_done:
 
 /* ---- directories ---- */
 
-int fs_opendir(struct fs *fs, uint64_t ino)
-{
-	struct meta_inode in;
-	int ret;
-
-	pthread_mutex_lock(&fs->lock);
-	ret = inode_load(fs, ino, &in);
-	if (ret == 0 && !S_ISDIR(in.mode))
-		ret = -ENOTDIR;
-	pthread_mutex_unlock(&fs->lock);
-	return ret;
-}
-
 struct readdir_state {
 	struct fs *fs;
 	bool plus;

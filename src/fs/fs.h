@@ -201,7 +201,6 @@ int fs_lseek(struct fs *fs, struct fs_file *fh, off_t off, int whence, off_t *re
 int fs_copy_file_range(struct fs *fs, const struct fs_ctx *ctx, struct fs_file *in, off_t off_in,
 		       struct fs_file *out, off_t off_out, size_t len, size_t *copied);
 
-int fs_opendir(struct fs *fs, uint64_t ino);
 /*
  * Directory entries after cookie OFF. CB is given each entry with the
  * cookie of the entry after it; it returns nonzero when it has no room for

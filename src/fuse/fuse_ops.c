@@ -471,23 +471,22 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 	reply_err(req, fs_fsync(req_fs(req), fi_file(fi), datasync));
 }
 
+/*
+ * No OPENDIR: Zero keeps nothing per open directory, and the kernel, told
+ * ENOSYS once, opens directories itself from then on, with no OPENDIR and no
+ * RELEASEDIR (two requests fewer per directory that find, du, ls or rm -r
+ * opens), and with the flags this reply gave before: FOPEN_KEEP_CACHE and
+ * FOPEN_CACHE_DIR, listings kept in its page cache. That is safe because
+ * Zero is the only writer and every change to a directory passes through the
+ * kernel, which drops the listing then. A warm ls -l costs no request, and
+ * the ACLs the kernel caches survive it (a READDIRPLUS reply drops them). The
+ * kernel has checked that the inode is a directory (it knows its mode).
+ */
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	int ret = fs_opendir(req_fs(req), ino);
-
-	if (ret) {
-		reply_err(req, ret);
-		return;
-	}
-	/*
-	 * The kernel keeps listings in its page cache: Zero is the only writer,
-	 * and every change to a directory passes through the kernel, which
-	 * drops the listing then. A warm ls -l costs no request, and the ACLs
-	 * the kernel caches survive it (a READDIRPLUS reply drops them).
-	 */
-	fi->cache_readdir = 1;
-	fi->keep_cache = 1;
-	fuse_reply_open(req, fi);
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, ENOSYS);
 }
 
 struct dirbuf {
@@ -549,13 +548,6 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 {
 	(void)fi;
 	readdir_common(req, ino, size, off, true);
-}
-
-static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	(void)ino;
-	(void)fi;
-	fuse_reply_err(req, 0);
 }
 
 static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
@@ -812,7 +804,6 @@ static const struct fuse_lowlevel_ops zero_ops = {
     .opendir = op_opendir,
     .readdir = op_readdir,
     .readdirplus = op_readdirplus,
-    .releasedir = op_releasedir,
     .fsyncdir = op_fsyncdir,
     .statfs = op_statfs,
     .setxattr = op_setxattr,

@@ -1,0 +1,149 @@
+"""What the kernel asks of the daemon: the FUSE requests behind everyday
+operations, counted in the log of a daemon run with `zero mount -d` (libfuse
+prints every request it reads). Each request is a round trip between the
+kernel and the daemon; these tests keep the ones Zero has removed from
+coming back, and check that the listings the kernel then keeps for itself
+stay right."""
+
+import collections
+import os
+import re
+import subprocess
+import time
+
+import pytest
+
+from cliutil import ZERO, mounted, zero
+
+OPCODE = re.compile(r"^unique: \d+, opcode: ([A-Z_]+) ", re.M)
+
+
+class DebugMount:
+    """A Zero mount in the foreground with every request logged to a file."""
+
+    def __init__(self, tmp_path):
+        self.mnt = tmp_path / "mnt"
+        self.mnt.mkdir()
+        home = tmp_path / "home"
+        home.mkdir()
+        self.env = dict(os.environ, HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
+                        XDG_DATA_HOME=str(home / ".local/share"))
+        self.log = tmp_path / "requests.log"
+        self.logf = open(self.log, "w")
+        self.proc = subprocess.Popen([ZERO, "mount", "-d", str(self.mnt), str(tmp_path / "cache")],
+                                     env=self.env, stdout=self.logf, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 15
+        while not mounted(self.mnt):
+            assert self.proc.poll() is None, self.log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "not mounted after 15 s"
+            time.sleep(0.05)
+
+    def mark(self):
+        """A point in the log: requests() counts those after it."""
+        time.sleep(0.3)  # RELEASE and FORGET are sent in the background
+        return self.log.stat().st_size
+
+    def requests(self, since):
+        time.sleep(0.3)
+        with open(self.log, errors="replace") as f:
+            f.seek(since)
+            return collections.Counter(OPCODE.findall(f.read()))
+
+    def close(self):
+        try:
+            if mounted(self.mnt):
+                zero("umount", self.mnt, env=self.env, check=0)
+            assert self.proc.wait(timeout=60) == 0
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self.logf.close()
+        text = self.log.read_text(errors="replace")
+        assert "Sanitizer" not in text and "runtime error" not in text, text[-3000:]
+
+
+@pytest.fixture
+def dm(tmp_path):
+    m = DebugMount(tmp_path)
+    try:
+        yield m
+    finally:
+        if mounted(m.mnt) and m.proc.poll() is not None:
+            subprocess.run([ZERO, "umount", "--lazy", str(m.mnt)], capture_output=True)
+        m.close()
+
+
+def test_directories_open_and_close_without_requests(dm):
+    """find, ls and Python open directories without OPENDIR or RELEASEDIR
+    (one OPENDIR at most: the kernel learns from its ENOSYS), and a listing
+    read once is kept by the kernel: listing it again asks nothing."""
+    dirs = [dm.mnt / "t" / ("d%d" % i) for i in range(5)]
+    for d in dirs:
+        d.mkdir(parents=True)
+        for j in range(20):
+            (d / ("f%02d" % j)).write_bytes(b"x")
+    names = sorted("f%02d" % j for j in range(20))
+    start = dm.mark()
+    for _ in range(3):
+        subprocess.run(["find", str(dm.mnt / "t")], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["ls", "-lR", str(dm.mnt / "t")], check=True, stdout=subprocess.DEVNULL)
+        for d in dirs:
+            assert sorted(os.listdir(d)) == names
+            with os.scandir(d) as it:
+                assert sorted(e.name for e in it) == names
+    seen = dm.requests(start)
+    assert seen["OPENDIR"] <= 1, seen
+    assert seen["RELEASEDIR"] == 0, seen
+    # the first listing of each of the 6 directories: a block of entries, then the empty one
+    assert seen["READDIR"] + seen["READDIRPLUS"] <= 2 * (len(dirs) + 1), seen
+
+
+def test_kept_listings_follow_every_change(dm):
+    """A listing the kernel keeps is dropped when the directory changes
+    through any of the calls that change it."""
+    d = dm.mnt / "d"
+    d.mkdir()
+    (d / "a").write_bytes(b"a")
+    (d / "sub").mkdir()
+    fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert sorted(os.listdir(d)) == ["a", "sub"]
+        steps = [
+            (lambda: (d / "b").write_bytes(b"b"), ["a", "b", "sub"]),
+            (lambda: os.rename(d / "b", d / "c"), ["a", "c", "sub"]),
+            (lambda: os.link(d / "a", d / "l"), ["a", "c", "l", "sub"]),
+            (lambda: os.symlink("a", d / "s"), ["a", "c", "l", "s", "sub"]),
+            (lambda: os.unlink(d / "l"), ["a", "c", "s", "sub"]),
+            (lambda: os.rmdir(d / "sub"), ["a", "c", "s"]),
+            (lambda: os.mkfifo(d / "p"), ["a", "c", "p", "s"]),
+            (lambda: os.rename(d / "c", dm.mnt / "c"), ["a", "p", "s"]),
+            (lambda: os.rename(dm.mnt / "c", d / "z"), ["a", "p", "s", "z"]),
+        ]
+        for change, want in steps:
+            change()
+            assert sorted(os.listdir(d)) == want
+            # the descriptor opened before the changes reads the new listing after a rewind
+            os.lseek(fd, 0, os.SEEK_SET)
+            with os.scandir(fd) as it:
+                assert sorted(e.name for e in it) == want
+    finally:
+        os.close(fd)
+
+
+def test_a_new_small_file_costs_five_requests(dm):
+    """Create, write 4 KiB, close: LOOKUP (the name is new), CREATE, one
+    GETXATTR (the kernel asks for security.capability before the first
+    write to an inode), WRITE, RELEASE. No OPEN, no FLUSH (Zero sets noflush),
+    no SETATTR."""
+    (dm.mnt / "d").mkdir()
+    start = dm.mark()
+    for i in range(10):
+        fd = os.open(dm.mnt / "d" / ("f%d" % i), os.O_CREAT | os.O_WRONLY, 0o644)
+        os.write(fd, b"y" * 4096)
+        os.close(fd)
+    seen = dm.requests(start)
+    want = {"LOOKUP": 10, "CREATE": 10, "GETXATTR": 10, "WRITE": 10, "RELEASE": 10}
+    assert {k: seen[k] for k in want} == want, seen
+    assert sum(seen.values()) == 50, seen
