@@ -32,7 +32,7 @@ static const char *const schema_sql =
     "  rdev INTEGER NOT NULL, atime_s INTEGER NOT NULL, atime_ns INTEGER NOT NULL,"
     "  mtime_s INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_s INTEGER NOT NULL,"
     "  ctime_ns INTEGER NOT NULL, btime_s INTEGER NOT NULL, btime_ns INTEGER NOT NULL,"
-    "  flags INTEGER NOT NULL DEFAULT 0, target BLOB);"
+    "  flags INTEGER NOT NULL DEFAULT 0, target BLOB, blocks INTEGER);"
     "CREATE TABLE IF NOT EXISTS dentry("
     "  id INTEGER PRIMARY KEY AUTOINCREMENT, parent INTEGER NOT NULL, name BLOB NOT NULL,"
     "  ino INTEGER NOT NULL, UNIQUE(parent, name));"
@@ -62,7 +62,7 @@ static const char *const schema_sql =
 
 #define INODE_COLS                                                                                 \
 	"ino, mode, uid, gid, nlink, size, rdev, atime_s, atime_ns, mtime_s, mtime_ns, ctime_s, "  \
-	"ctime_ns, btime_s, btime_ns, flags"
+	"ctime_ns, btime_s, btime_ns, flags, blocks"
 
 enum stmt_id {
 	ST_BEGIN,
@@ -132,12 +132,12 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_INODE_GET] = "SELECT " INODE_COLS " FROM inode WHERE ino = ?1",
     [ST_INODE_INSERT] = "INSERT INTO inode(mode, uid, gid, nlink, size, rdev, atime_s, "
 			"atime_ns, mtime_s, mtime_ns, ctime_s, ctime_ns, btime_s, btime_ns, "
-			"flags, target) VALUES(?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-			"?14, ?15, ?16, ?17)",
+			"flags, target, blocks) VALUES(?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+			"?13, ?14, ?15, ?16, ?17, ?18)",
     [ST_INODE_UPDATE] = "UPDATE inode SET mode = ?2, uid = ?3, gid = ?4, nlink = ?5, size = ?6, "
 			"rdev = ?7, atime_s = ?8, atime_ns = ?9, mtime_s = ?10, mtime_ns = ?11, "
-			"ctime_s = ?12, ctime_ns = ?13, btime_s = ?14, btime_ns = ?15, flags = ?16 "
-			"WHERE ino = ?1",
+			"ctime_s = ?12, ctime_ns = ?13, btime_s = ?14, btime_ns = ?15, flags = ?16, "
+			"blocks = ?18 WHERE ino = ?1",
     [ST_INODE_DELETE] = "DELETE FROM inode WHERE ino = ?1",
     [ST_INODE_XATTRS_DELETE] = "DELETE FROM xattr WHERE ino = ?1",
     [ST_INODE_LOST_DELETE] = "DELETE FROM lost WHERE ino = ?1",
@@ -153,7 +153,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_DIR_PARENT] = "SELECT parent FROM dentry WHERE ino = ?1 LIMIT 1",
     [ST_READDIR] = "SELECT d.id, d.name, i.ino, i.mode, i.uid, i.gid, i.nlink, i.size, i.rdev, "
 		   "i.atime_s, i.atime_ns, i.mtime_s, i.mtime_ns, i.ctime_s, i.ctime_ns, "
-		   "i.btime_s, i.btime_ns, i.flags FROM dentry d JOIN inode i ON i.ino = d.ino "
+		   "i.btime_s, i.btime_ns, i.flags, i.blocks FROM dentry d JOIN inode i ON i.ino = d.ino "
 		   "WHERE d.parent = ?1 AND d.id > ?2 ORDER BY d.id",
     [ST_XATTR_GET] = "SELECT value FROM xattr WHERE ino = ?1 AND name = ?2",
     [ST_XATTR_INSERT] = "INSERT INTO xattr(ino, name, value) VALUES(?1, ?2, ?3)",
@@ -460,9 +460,11 @@ static void inode_from_row(sqlite3_stmt *st, int c, struct meta_inode *in)
 	in->btime.tv_sec = sqlite3_column_int64(st, c + 13);
 	in->btime.tv_nsec = sqlite3_column_int64(st, c + 14);
 	in->flags = (uint32_t)sqlite3_column_int64(st, c + 15);
+	in->blocks_known = sqlite3_column_type(st, c + 16) != SQLITE_NULL;
+	in->blocks = in->blocks_known ? (uint64_t)sqlite3_column_int64(st, c + 16) : 0;
 }
 
-/* Bind IN's fields to parameters ?2..?16 (?1 is the ino). */
+/* Bind IN's fields to parameters ?2..?16 and ?18 (?1 is the ino, ?17 a symlink's target). */
 static void inode_bind(sqlite3_stmt *st, const struct meta_inode *in)
 {
 	sqlite3_bind_int64(st, 2, in->mode);
@@ -480,6 +482,10 @@ static void inode_bind(sqlite3_stmt *st, const struct meta_inode *in)
 	sqlite3_bind_int64(st, 14, in->btime.tv_sec);
 	sqlite3_bind_int64(st, 15, in->btime.tv_nsec);
 	sqlite3_bind_int64(st, 16, in->flags);
+	if (in->blocks_known)
+		sqlite3_bind_int64(st, 18, (sqlite3_int64)in->blocks);
+	else
+		sqlite3_bind_null(st, 18);
 }
 
 static int meta_init_new(struct meta *m, uint32_t chunk_size, uid_t root_uid, gid_t root_gid)
@@ -515,17 +521,34 @@ static int meta_init_new(struct meta *m, uint32_t chunk_size, uid_t root_uid, gi
 	return meta_setting_set(m, "schema_version", META_SCHEMA_VERSION);
 }
 
-/* Columns added since schema version 1 was first written. */
+/*
+ * Columns added since schema version 1 was first written, each the last of
+ * its table in new databases too (a changeset names columns by position;
+ * one recorded before a column was added applies after it).
+ */
+static const struct {
+	const char *probe, *add;
+} added_columns[] = {
+    {"SELECT released FROM object LIMIT 0",
+     "ALTER TABLE object ADD COLUMN released INTEGER NOT NULL DEFAULT 0"},
+    {"SELECT blocks FROM inode LIMIT 0", "ALTER TABLE inode ADD COLUMN blocks INTEGER"},
+};
+
 static int schema_upgrade(struct meta *m)
 {
-	sqlite3_stmt *st;
+	for (size_t i = 0; i < sizeof(added_columns) / sizeof(added_columns[0]); i++) {
+		sqlite3_stmt *st;
+		int ret;
 
-	if (sqlite3_prepare_v2(m->db, "SELECT released FROM object LIMIT 0", -1, &st, NULL) ==
-	    SQLITE_OK) {
-		sqlite3_finalize(st);
-		return 0;
+		if (sqlite3_prepare_v2(m->db, added_columns[i].probe, -1, &st, NULL) == SQLITE_OK) {
+			sqlite3_finalize(st);
+			continue;
+		}
+		ret = exec_sql(m, added_columns[i].add);
+		if (ret)
+			return ret;
 	}
-	return exec_sql(m, "ALTER TABLE object ADD COLUMN released INTEGER NOT NULL DEFAULT 0");
+	return 0;
 }
 
 static int version_seq_load(struct meta *m)

@@ -41,6 +41,16 @@ struct meta_inode {
 	struct timespec ctime;
 	struct timespec btime;
 	uint32_t flags; /* META_INODE_* */
+	/*
+	 * A regular file's st_blocks as of the last time its size and times
+	 * were written down with its cache file open (fs.c inode_store): the
+	 * cache file's blocks and its remote chunks' as if local, which
+	 * eviction and fetching leave as they are. Unknown (NULL in the
+	 * table) while it is being written, after a size change without the
+	 * cache file at hand, and in rows of earlier versions.
+	 */
+	uint64_t blocks;
+	bool blocks_known;
 };
 
 /* The file's chunks stay local whatever the pressure (zero pin). */

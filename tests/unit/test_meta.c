@@ -1,5 +1,6 @@
 /* test_meta.c - unit tests of the metadata store (meta.c) on a real SQLite file. */
 #include "meta/meta.h"
+#include "meta/meta_internal.h"
 #include "../unit/test.h"
 
 #include <errno.h>
@@ -424,6 +425,69 @@ static void test_inode_path(void)
 	meta_close(m);
 }
 
+static int blocks_of_entry(void *arg, uint64_t id, const char *name, const struct meta_inode *in)
+{
+	struct meta_inode *out = arg;
+
+	(void)id;
+	if (strcmp(name, "f") == 0)
+		*out = *in;
+	return 0;
+}
+
+/*
+ * A row's st_blocks: unknown until set, kept by get, update and readdir; a
+ * database of an earlier version gains the column, its rows unknown.
+ */
+static void test_inode_blocks(void)
+{
+	char path[256];
+	struct meta *m = open_fresh(tmpdir);
+	struct meta_inode in = {.mode = S_IFREG | 0644, .nlink = 1, .size = 5000}, out;
+	uint64_t old_ino;
+
+	TEST_ASSERT_EQ_INT(meta_inode_insert(m, &in, NULL, 0), 0);
+	TEST_ASSERT_EQ_INT(meta_inode_get(m, in.ino, &out), 0);
+	TEST_ASSERT(!out.blocks_known);
+	in.blocks = 16;
+	in.blocks_known = true;
+	TEST_ASSERT_EQ_INT(meta_inode_update(m, &in), 0);
+	TEST_ASSERT_EQ_INT(meta_inode_get(m, in.ino, &out), 0);
+	TEST_ASSERT(out.blocks_known);
+	TEST_ASSERT_EQ_INT(out.blocks, 16);
+	TEST_ASSERT_EQ_INT(meta_dentry_insert(m, META_ROOT_INO, "f", in.ino), 0);
+	memset(&out, 0, sizeof(out));
+	TEST_ASSERT_EQ_INT(meta_readdir(m, META_ROOT_INO, 0, blocks_of_entry, &out), 0);
+	TEST_ASSERT_EQ_INT(out.ino, in.ino);
+	TEST_ASSERT(out.blocks_known);
+	TEST_ASSERT_EQ_INT(out.blocks, 16);
+	in.blocks_known = false;
+	TEST_ASSERT_EQ_INT(meta_inode_update(m, &in), 0);
+	TEST_ASSERT_EQ_INT(meta_inode_get(m, in.ino, &out), 0);
+	TEST_ASSERT(!out.blocks_known);
+	/* the table as version 1 first wrote it, with a row of its own */
+	TEST_ASSERT_EQ_INT(meta_exec(m, "ALTER TABLE inode DROP COLUMN blocks"), 0);
+	TEST_ASSERT_EQ_INT(meta_exec(m, "INSERT INTO inode(mode, uid, gid, nlink, size, rdev, "
+					"atime_s, atime_ns, mtime_s, mtime_ns, ctime_s, ctime_ns, "
+					"btime_s, btime_ns) VALUES(33188, 0, 0, 1, 7, 0, 0, 0, 0, 0, "
+					"0, 0, 0, 0)"),
+			   0);
+	old_ino = in.ino + 1;
+	meta_close(m);
+	snprintf(path, sizeof(path), "%s/meta.db", tmpdir);
+	TEST_ASSERT_EQ_INT(meta_open(path, 1u << 22, 0, 0, &m), 0);
+	TEST_ASSERT_EQ_INT(meta_inode_get(m, old_ino, &out), 0);
+	TEST_ASSERT_EQ_INT(out.size, 7);
+	TEST_ASSERT(!out.blocks_known);
+	out.blocks = 8;
+	out.blocks_known = true;
+	TEST_ASSERT_EQ_INT(meta_inode_update(m, &out), 0);
+	TEST_ASSERT_EQ_INT(meta_inode_get(m, old_ino, &out), 0);
+	TEST_ASSERT(out.blocks_known);
+	TEST_ASSERT_EQ_INT(out.blocks, 8);
+	meta_close(m);
+}
+
 static void fresh_dir(void)
 {
 	char cmd[256];
@@ -655,6 +719,8 @@ int main(void)
 	TEST_RUN(test_root_and_settings);
 	fresh_dir();
 	TEST_RUN(test_inode_dentry);
+	fresh_dir();
+	TEST_RUN(test_inode_blocks);
 	fresh_dir();
 	TEST_RUN(test_readdir_cookies);
 	fresh_dir();
