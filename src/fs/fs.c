@@ -300,6 +300,8 @@ int inode_load(struct fs *fs, uint64_t ino, struct meta_inode *out)
 	return ret;
 }
 
+static uint64_t live_blocks(struct fs *fs, const struct fs_inode *ip, const struct meta_inode *in);
+
 /*
  * Commit IN as the row of its inode. It holds everything writes did to the
  * inode (callers start from inode_load), so it ends the inode's WRITING mark
@@ -313,6 +315,11 @@ int inode_store(struct fs *fs, const struct meta_inode *in)
 
 	if (!ip || ip->nwrite == 0)
 		row.flags &= ~META_INODE_WRITING;
+	/* the blocks, while the cache file is at hand: stat then needs neither it nor a query */
+	if (S_ISREG(row.mode) && ip && ip->fd >= 0 && !(row.flags & META_INODE_WRITING)) {
+		row.blocks = live_blocks(fs, ip, &row);
+		row.blocks_known = true;
+	}
 	if (ip)
 		txn_touch(fs, ip);
 	ret = meta_inode_update(fs->meta, &row);
@@ -339,6 +346,7 @@ static int inode_mark_writing(struct fs *fs, struct fs_inode *ip)
 	if (row.flags & META_INODE_WRITING)
 		return 0;
 	row.flags |= META_INODE_WRITING;
+	row.blocks_known = false; /* until the commit that ends the mark (inode_store) */
 	txn_touch(fs, ip);
 	ret = meta_inode_update(fs->meta, &row);
 	if (ret == 0) {
@@ -396,10 +404,20 @@ static uint64_t remote_bytes(struct fs *fs, const struct fs_inode *ip, const str
 	return bytes;
 }
 
+/* A regular file's st_blocks from its cache file and its REMOTE chunks (IP may be NULL). */
+static uint64_t live_blocks(struct fs *fs, const struct fs_inode *ip, const struct meta_inode *in)
+{
+	struct stat cst;
+	int r = ip && ip->fd >= 0 ? (fstat(ip->fd, &cst) < 0 ? -errno : 0)
+				  : cache_file_stat(fs->cache, in->ino, &cst);
+	uint64_t blocks = r == 0 ? (uint64_t)cst.st_blocks : 0;
+
+	return blocks + remote_bytes(fs, ip, in) / 512;
+}
+
 static void inode_to_stat(struct fs *fs, const struct meta_inode *in, struct stat *st)
 {
 	struct fs_inode *ip = itable_find(fs, in->ino);
-	struct stat cst;
 
 	memset(st, 0, sizeof(*st));
 	st->st_ino = in->ino;
@@ -414,11 +432,14 @@ static void inode_to_stat(struct fs *fs, const struct meta_inode *in, struct sta
 	st->st_mtim = in->mtime;
 	st->st_ctim = in->ctime;
 	if (S_ISREG(in->mode)) {
-		int r = ip && ip->fd >= 0 ? (fstat(ip->fd, &cst) < 0 ? -errno : 0)
-					  : cache_file_stat(fs->cache, in->ino, &cst);
-		if (r == 0)
-			st->st_blocks = cst.st_blocks;
-		st->st_blocks += (blkcnt_t)(remote_bytes(fs, ip, in) / 512);
+		/*
+		 * The row's count unless the cache file is open (it may be changing)
+		 * or the count unknown: a listing's entries then cost no stat of a
+		 * cache file and no query each (a cold find or du: 0.45 -> 0.75x).
+		 */
+		bool stored = in->blocks_known && !(in->flags & META_INODE_WRITING) &&
+			      !(ip && ip->fd >= 0);
+		st->st_blocks = (blkcnt_t)(stored ? in->blocks : live_blocks(fs, ip, in));
 	} else if (S_ISDIR(in->mode)) {
 		st->st_blocks = 8;
 	}
@@ -722,6 +743,7 @@ static int recover_truncate(struct fs *fs, struct meta_inode *in, const struct s
 		 " bytes was under way; it is done",
 		 in->ino, in->size, size);
 	in->size = size;
+	in->blocks_known = false;
 	if (!ts_le(st->st_mtim, in->mtime))
 		in->mtime = in->ctime = st->st_mtim;
 	ret = meta_chunk_delete_range(fs->meta, in->ino, (size + cs - 1) / cs, UINT64_MAX);
@@ -765,6 +787,7 @@ static int recover_file_size(void *arg, uint64_t ino)
 		 " -> %lld from its cache file",
 		 ino, in.size, (long long)st.st_size);
 	in.size = (uint64_t)st.st_size;
+	in.blocks_known = false;
 	if (!ts_le(st.st_mtim, in.mtime))
 		in.mtime = in.ctime = st.st_mtim;
 	in.flags &= ~META_INODE_WRITING;
@@ -1287,6 +1310,7 @@ int fs_setattr(struct fs *fs, const struct fs_ctx *ctx, uint64_t ino, struct fs_
 		/* like ext4, even a truncate to the same size is a modification */
 		in.mtime = now;
 		in.size = (uint64_t)attr->st_size;
+		in.blocks_known = false; /* counted again by inode_store if the cache file is open */
 	}
 	if (to_set & FS_SET_MODE) {
 		in.mode = (in.mode & S_IFMT) | (attr->st_mode & 07777);
@@ -1401,6 +1425,7 @@ static int new_node(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, co
 	in.rdev = (S_ISCHR(mode) || S_ISBLK(mode)) ? rdev : 0;
 	in.size = S_ISDIR(mode) ? 4096 : target ? strlen(target) : 0;
 	in.atime = in.mtime = in.ctime = in.btime = now;
+	in.blocks_known = true; /* none: a regular file gets its cache file at its first write */
 	/* the directory's default ACL, or else the umask, masks the mode */
 	ret = acl_inherit_prepare(fs, parent, &in.mode, ctx->umask, &inh);
 	if (ret)
@@ -1961,6 +1986,7 @@ int fs_open(struct fs *fs, uint64_t ino, int flags, struct fs_file **fhp)
 			if (ret == 0) {
 				in.size = 0;
 				in.mtime = in.ctime = now_ts();
+				in.blocks_known = false;
 				ret = inode_store(fs, &in);
 			}
 			if (ret == 0)

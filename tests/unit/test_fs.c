@@ -280,6 +280,74 @@ static void test_punch_and_bounds(void)
 	TEST_ASSERT_EQ_INT(fs_free(fs), 0);
 }
 
+/* st_blocks of ino's cache file, as the disk says */
+static long long cache_file_blocks(uint64_t ino)
+{
+	char path[128];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/data/%llu", dir, (unsigned long long)ino);
+	return stat(path, &st) == 0 ? (long long)st.st_blocks : -1;
+}
+
+/*
+ * A file's st_blocks while it is open is its cache file's; once closed, the
+ * count written down then, without a look at the cache file (which a listing
+ * of many files would pay for each); after a size change made without the
+ * cache file open, the cache file's again, until the next close.
+ */
+static void test_blocks_kept_in_the_row(void)
+{
+	struct fs *fs = open_fs();
+	struct fs_file *fh;
+	struct stat st, attr = {0};
+	char path[128];
+	long long blocks;
+	int fd;
+
+	TEST_ASSERT_EQ_INT(fs_create(fs, &root_ctx, 1, "e", 0644, O_RDWR, &fh, &st), 0);
+	TEST_ASSERT_EQ_INT(st.st_blocks, 0); /* no cache file yet */
+	TEST_ASSERT_EQ_INT(fs_release(fs, fh), 0);
+	TEST_ASSERT_EQ_INT(fs_create(fs, &root_ctx, 1, "f", 0644, O_RDWR, &fh, &st), 0);
+	write_bytes(fs, fh, 0, 100000, 'a');
+	write_bytes(fs, fh, 1 << 20, 10, 'b'); /* sparse between */
+	blocks = cache_file_blocks(st.st_ino);
+	TEST_ASSERT(blocks >= 100000 / 512 && blocks < (1 << 20) / 512);
+	TEST_ASSERT_EQ_INT(fs_getattr(fs, st.st_ino, &st), 0);
+	TEST_ASSERT_EQ_INT(st.st_blocks, blocks);
+	TEST_ASSERT_EQ_INT(fs_release(fs, fh), 0);
+	/* behind Zero's back: the closed file's count is the row's, not the disk's */
+	snprintf(path, sizeof(path), "%s/data/%llu", dir, (unsigned long long)st.st_ino);
+	fd = open(path, O_RDWR);
+	TEST_ASSERT(fd >= 0);
+	TEST_ASSERT_EQ_INT(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 65536), 0);
+	close(fd);
+	TEST_ASSERT(cache_file_blocks(st.st_ino) < blocks);
+	TEST_ASSERT_EQ_INT(fs_getattr(fs, st.st_ino, &st), 0);
+	TEST_ASSERT_EQ_INT(st.st_blocks, blocks);
+	fs_forget(fs, st.st_ino, 1);
+	TEST_ASSERT_EQ_INT(fs_free(fs), 0);
+	fs = open_fs(); /* from the table */
+	TEST_ASSERT_EQ_INT(fs_getattr(fs, st.st_ino, &st), 0);
+	TEST_ASSERT_EQ_INT(st.st_blocks, blocks);
+	/* a truncate without the file open: the cache file's count again */
+	attr.st_size = 50000;
+	TEST_ASSERT_EQ_INT(fs_setattr(fs, &root_ctx, st.st_ino, NULL, &attr, FS_SET_SIZE, &st), 0);
+	TEST_ASSERT_EQ_INT(st.st_blocks, cache_file_blocks(st.st_ino));
+	TEST_ASSERT_EQ_INT(fs_getattr(fs, st.st_ino, &st), 0);
+	TEST_ASSERT_EQ_INT(st.st_blocks, cache_file_blocks(st.st_ino));
+	/* written and closed again: counted at the close */
+	TEST_ASSERT_EQ_INT(fs_open(fs, st.st_ino, O_RDWR, &fh), 0);
+	write_bytes(fs, fh, 0, 300000, 'c');
+	TEST_ASSERT_EQ_INT(fs_release(fs, fh), 0);
+	blocks = cache_file_blocks(st.st_ino);
+	TEST_ASSERT(blocks >= 300000 / 512);
+	TEST_ASSERT_EQ_INT(fs_getattr(fs, st.st_ino, &st), 0);
+	TEST_ASSERT_EQ_INT(st.st_blocks, blocks);
+	fs_forget(fs, st.st_ino, 1);
+	TEST_ASSERT_EQ_INT(fs_free(fs), 0);
+}
+
 /* A child writes and dies without a word; the next open recovers the size. */
 /* Wait for the child PID (a "crash": it exits without fs_free); it must have exited 0. */
 static void wait_child(pid_t pid)
@@ -614,6 +682,7 @@ int main(void)
 				 test_names_and_links,
 				 test_setgid_directory,
 				 test_punch_and_bounds,
+				 test_blocks_kept_in_the_row,
 				 test_crash_recovery,
 				 test_crash_inside_a_truncate,
 				 test_crash_loses_the_batch_whole,
@@ -627,6 +696,7 @@ int main(void)
 			       "test_names_and_links",
 			       "test_setgid_directory",
 			       "test_punch_and_bounds",
+			       "test_blocks_kept_in_the_row",
 			       "test_crash_recovery",
 			       "test_crash_inside_a_truncate",
 			       "test_crash_loses_the_batch_whole",
