@@ -1019,6 +1019,9 @@ int fs_start(struct fs *fs)
 	if (ret)
 		return -ret;
 	fs->flusher_running = true;
+	/* the WAL's copy into the database stops holding up requests (backfill.c) */
+	if (meta_backfill_start(fs->meta) != 0)
+		log_warn("metadata: the WAL is copied inside commits, under the lock");
 	if (fs->journal && (ret = journal_start(fs->journal)) != 0)
 		return ret;
 	return fs->tier ? tier_start(fs) : 0;

@@ -235,11 +235,17 @@ struct meta {
 	int depth;		/* meta_begin() and helper savepoints open */
 	int64_t batch_since_ms; /* CLOCK_MONOTONIC, when the batch opened */
 	uint64_t batch_seq;	/* batches opened so far: the open one's id */
+	struct backfill *backfill; /* backfill.c: the WAL's copy, off the caller's thread */
 };
 
 sqlite3 *meta_db(struct meta *m)
 {
 	return m->db;
+}
+
+struct backfill **meta_backfill(struct meta *m)
+{
+	return &m->backfill;
 }
 
 sqlite3_session **meta_session(struct meta *m)
@@ -642,6 +648,7 @@ void meta_close(struct meta *m)
 {
 	if (!m)
 		return;
+	meta_backfill_stop(m);
 	if (batch_commit(m))
 		log_error("metadata: deferred changes lost at close");
 	/* changes.c rule 3: changed without a session, the bucket's copy is behind */

@@ -80,6 +80,15 @@ enum meta_chunk_state { CHUNK_DIRTY = 0, CHUNK_CLEAN = 1, CHUNK_REMOTE = 2 };
 int meta_open(const char *path, uint32_t chunk_size, uid_t root_uid, gid_t root_gid,
 	      struct meta **out);
 void meta_close(struct meta *m);
+/*
+ * Copy the WAL into the database from a thread of its own (backfill.c)
+ * rather than inside the commits that fill it. For a long-lived user (the
+ * mount); meta_close stops it. 0 or -errno.
+ */
+int meta_backfill_start(struct meta *m);
+void meta_backfill_stop(struct meta *m);
+/* Copies the thread has made so far. */
+unsigned long meta_backfill_runs(struct meta *m);
 
 int meta_begin(struct meta *m);
 int meta_commit(struct meta *m);

@@ -6,7 +6,8 @@
  * the change log that is shipped to the bucket (SQLite's session
  * extension) and whole-database snapshots; restore.c what a restored
  * database needs before it is mounted, and the ranges it could not
- * restore.
+ * restore; backfill.c the copy of the WAL into the database, on a thread
+ * and a connection of its own.
  */
 #ifndef ZERO_META_INTERNAL_H
 #define ZERO_META_INTERNAL_H
@@ -28,6 +29,9 @@ int meta_exec(struct meta *m, const char *sql);
 /* Run one statement of SQL with up to three integer parameters ?1..?3 (no rows). */
 int meta_exec_int(struct meta *m, const char *sql, int64_t a, int64_t b, int64_t c);
 
+/* backfill.c: its state, NULL when not started. */
+struct backfill;
+struct backfill **meta_backfill(struct meta *m);
 /* changes.c: the session recording changes, NULL when none is. */
 sqlite3_session **meta_session(struct meta *m);
 /* changes.c: transactions committed since the last take. */
