@@ -434,8 +434,8 @@ static void inode_to_stat(struct fs *fs, const struct meta_inode *in, struct sta
 	if (S_ISREG(in->mode)) {
 		/*
 		 * The row's count unless the cache file is open (it may be changing)
-		 * or the count unknown: a listing's entries then cost no stat of a
-		 * cache file and no query each (a cold find or du: 0.45 -> 0.75x).
+		 * or the count is unknown: the entries of a listing then cost no stat
+		 * of a cache file and no query each.
 		 */
 		bool stored = in->blocks_known && !(in->flags & META_INODE_WRITING) &&
 			      !(ip && ip->fd >= 0);

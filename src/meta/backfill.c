@@ -27,7 +27,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <string.h>
 
 #define BACKFILL_PAGES 1000	 /* SQLite's own default for automatic checkpoints */
 #define BACKFILL_MAX_PAGES 16000 /* ~64 MB of WAL at 4 KiB pages */
