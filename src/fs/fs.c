@@ -315,8 +315,14 @@ int inode_store(struct fs *fs, const struct meta_inode *in)
 
 	if (!ip || ip->nwrite == 0)
 		row.flags &= ~META_INODE_WRITING;
-	/* the blocks, while the cache file is at hand: stat then needs neither it nor a query */
-	if (S_ISREG(row.mode) && ip && ip->fd >= 0 && !(row.flags & META_INODE_WRITING)) {
+	/*
+	 * The blocks, counted while the cache file is at hand (stat then needs
+	 * neither it nor a query); once known they stay so until the data
+	 * changes (the WRITING mark, a truncate), so a chmod or utimes of an
+	 * open file does not count them again.
+	 */
+	if (S_ISREG(row.mode) && !row.blocks_known && ip && ip->fd >= 0 &&
+	    !(row.flags & META_INODE_WRITING)) {
 		row.blocks = live_blocks(fs, ip, &row);
 		row.blocks_known = true;
 	}
