@@ -200,8 +200,9 @@ int objstore_put_if(struct objstore *s, const char *key, const void *buf, size_t
 /*
  * Whether objstore_put_if holds its condition on S. The s3 backend asks the
  * server once (two conditional PUTs and a DELETE of a probe key under
- * zero/probe/); until the server answers, false.
+ * OBJSTORE_PROBE_PREFIX); until the server answers, false.
  */
+#define OBJSTORE_PROBE_PREFIX "zero/probe/"
 bool objstore_conditional(struct objstore *s);
 
 /* Whole object (or range) into a malloc'd buffer; caller frees *BUF. */

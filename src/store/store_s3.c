@@ -781,7 +781,7 @@ static int s3_probe_conditional(struct store_s3 *s3)
 
 	if (getentropy(raw, sizeof(raw)) < 0)
 		return -errno;
-	snprintf(key, sizeof(key), "%szero/probe/cond-%02x%02x%02x%02x%02x%02x%02x%02x",
+	snprintf(key, sizeof(key), "%s" OBJSTORE_PROBE_PREFIX "cond-%02x%02x%02x%02x%02x%02x%02x%02x",
 		 s3->base.prefix ? s3->base.prefix : "", raw[0], raw[1], raw[2], raw[3], raw[4],
 		 raw[5], raw[6], raw[7]);
 	r = s3_put_single(s3, key, NULL, &src, tag, sizeof(tag), NULL, 0, "*", NULL);

@@ -58,27 +58,38 @@ static int bind_cache(struct fs *fs, struct tier *t, const char *text)
 	return ret;
 }
 
+#define FIRST_MAX 256 /* the first foreign key, as the refusal names it */
+
+/* A key under "zero/" that is not a filesystem's: the lease (taken before the superblock is
+ * made) and what a probe of conditional writes leaves for a moment (or, after a crash, for
+ * good) — another mount making its filesystem at the same moment probes the same prefix. */
+static int foreign_key(void *ctx, const struct objstore_entry *e)
+{
+	char *first = ctx;
+
+	if (strcmp(e->key, LEASE_KEY) == 0 ||
+	    strncmp(e->key, OBJSTORE_PROBE_PREFIX, strlen(OBJSTORE_PROBE_PREFIX)) == 0)
+		return 0;
+	snprintf(first, FIRST_MAX, "%s", e->key);
+	return 1;
+}
+
 static int sb_create(struct fs *fs, struct tier *t, const char *fs_id, const struct keys_lock *lock,
 		     char *err, size_t errlen)
 {
 	struct superblock sb = {.chunk_size = fs->chunk_size, .created = time(NULL)};
-	struct objstore_list page = {0};
-	char *text = NULL;
+	char first[FIRST_MAX] = "", *text = NULL;
 	int ret;
 
-	/* an empty bucket, or one that holds no Zero objects but the lease (taken first), only */
-	ret = objstore_list(t->store, "zero/", NULL, 2, &page);
-	for (size_t i = 0; ret == 0 && i < page.count; i++) {
-		if (strcmp(page.entries[i].key, LEASE_KEY) == 0)
-			continue;
+	/* an empty bucket, or one that holds no Zero objects but the lease and probes only */
+	ret = objstore_list_all(t->store, "zero/", foreign_key, first);
+	if (ret == 1) {
 		snprintf(err, errlen,
 			 "%s holds Zero objects (%s) but no superblock: refusing to create a "
 			 "filesystem over them",
-			 objstore_describe(t->store), page.entries[i].key);
-		objstore_list_release(&page);
+			 objstore_describe(t->store), first);
 		return -EEXIST;
 	}
-	objstore_list_release(&page);
 	if (ret) {
 		snprintf(err, errlen, "cannot list %s: %s", objstore_describe(t->store),
 			 objstore_reason(ret));

@@ -281,7 +281,8 @@ def test_encrypted_filesystems_made_at_once_one_wins(make_fs, cond_proxy):
     for t in threads:
         t.join(120)
     winners = [i for i, p in enumerate(results) if p.returncode == 0]
-    assert len(winners) == 1, [p.stdout for p in results]
+    assert len(winners) == 1, "\n".join("racer %d: exit %d\n%s\nlog:\n%s" % (
+        i, p.returncode, p.stdout, racers[i].log_tail()) for i, p in enumerate(results))
     one = racers[winners[0]]
     for i, p in enumerate(results):
         if i != winners[0]:

@@ -836,6 +836,16 @@ def test_refuses_foreign_and_incompatible_buckets(backend, make_fs):
     refused(m, "superblock")
     p = m.z.run("stat", "zero/superblock", expect=None)
     assert p.returncode != 0, "a superblock was created over foreign objects"
+    # what another mount's probe of conditional writes leaves for a moment (or a crash
+    # for good) is not a filesystem: a new one is made beside it (two probes, so a
+    # short listing of the prefix sees nothing else)
+    m = make_fs(backend, "probes", mount=False)
+    for k in ("zero/probe/cond-0000000000000000", "zero/probe/cond-ffffffffffffffff"):
+        m.z.run("put", k, "-", input=b"zero conditional-write probe\n")
+    m.mount()
+    write_file(m.mnt / "p", b"beside probes")
+    m.umount()
+    assert m.z.run("stat", "zero/superblock").returncode == 0
 
     # and both filesystems still mount on their own buckets
     two.z.write_config(dict(two.z.conf, prefix=prefix_two))
