@@ -60,9 +60,12 @@ static int bind_cache(struct fs *fs, struct tier *t, const char *text)
 
 #define FIRST_MAX 256 /* the first foreign key, as the refusal names it */
 
-/* A key under "zero/" that is not a filesystem's: the lease (taken before the superblock is
- * made) and what a probe of conditional writes leaves for a moment (or, after a crash, for
- * good) — another mount making its filesystem at the same moment probes the same prefix. */
+/*
+ * A key under "zero/" that is not a filesystem's: the lease (taken before the
+ * superblock is made) and what a probe of conditional writes leaves for a
+ * moment (or, after a crash, for good): another mount making its filesystem
+ * at the same moment probes the same prefix. Stops at any other key.
+ */
 static int foreign_key(void *ctx, const struct objstore_entry *e)
 {
 	char *first = ctx;

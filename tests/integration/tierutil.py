@@ -71,7 +71,8 @@ class Mount:
         self.cache.mkdir(parents=True, exist_ok=True)
         self.log = self.cache / "zero.log"
         self.output = self.base / (name + "-output.txt")
-        self.mount_args = []  # more options of zero mount
+        # more options of zero mount; ZERO_MOUNT_ARGS adds to every mount
+        self.mount_args = os.environ.get("ZERO_MOUNT_ARGS", "").split()
 
     # -- commands -----------------------------------------------------------
     def zero(self, *args, timeout=120):
