@@ -181,6 +181,25 @@ int fs_read_prepare(struct fs *fs, struct fs_file *fh, off_t off, size_t size, i
 void fs_read_done(struct fs *fs, struct fs_read *rd);
 /* How many handles are open for writing (the kernel's writeback cache may hold their bytes). */
 unsigned fs_writers(struct fs *fs);
+
+/*
+ * Writers' room under the kernel's writeback cache (room.c). The fuse layer
+ * sets the MARGIN (the bytes the kernel may hold unwritten for the mount)
+ * before requests arrive; 0 keeps none (no writeback cache).
+ */
+void fs_room_set_margin(struct fs *fs, uint64_t bytes);
+/* Whether room is short now (decided again; the fuse layer's per-second look). */
+bool fs_room_check(struct fs *fs);
+/* Whether room was short at the last look: attributes of regular files are then not cached. */
+bool fs_room_short(const struct fs *fs);
+/*
+ * The kernel asks for FH's attributes before it caches a write (room was
+ * short): wait as a write would for room, or -ENOSPC. 0 at once for a
+ * handle not open for writing or with room.
+ */
+int fs_room_wait(struct fs *fs, const struct fs_file *fh);
+/* Up to MAX inodes open for writing into INOS; how many. */
+size_t fs_room_writers(struct fs *fs, uint64_t *inos, size_t max);
 /*
  * A write is three steps: fs_write_begin() (by CTX, the writer; NULL for the kernel writing back
  * its page cache) marks the chunks dirty, clears set-id bits the writer takes away, and gives

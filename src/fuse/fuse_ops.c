@@ -37,6 +37,7 @@ struct fuseops {
 	struct fuse_session *se;
 	struct fuseops_options opt;
 	struct initcaps caps; /* what INIT was given beyond libfuse's list */
+	struct wbflush *wb;   /* the writeback cache's threads (writeback.h); NULL without */
 	char *mountpoint;
 	bool mounted;
 };
@@ -101,6 +102,21 @@ static bool refuse_readonly(fuse_req_t req)
 	return true;
 }
 
+/*
+ * How long the kernel may keep ST. With the writeback cache, while writers'
+ * room is short (fs/room.c), a regular file's attributes are not kept: the
+ * kernel then asks for them before each write it would cache, and op_getattr
+ * makes the writer wait or refuses it there.
+ */
+static double attr_timeout(fuse_req_t req, const struct stat *st)
+{
+	struct fuseops *f = req_ops(req);
+
+	if (f->opt.writeback_cache && S_ISREG(st->st_mode) && fs_room_short(f->fs))
+		return 0.0;
+	return f->opt.attr_timeout;
+}
+
 static void fill_entry(fuse_req_t req, const struct stat *st, struct fuse_entry_param *e)
 {
 	struct fuseops *f = req_ops(req);
@@ -109,7 +125,7 @@ static void fill_entry(fuse_req_t req, const struct stat *st, struct fuse_entry_
 	e->ino = st->st_ino;
 	e->generation = 1;
 	e->attr = *st;
-	e->attr_timeout = f->opt.attr_timeout;
+	e->attr_timeout = attr_timeout(req, st);
 	e->entry_timeout = f->opt.entry_timeout;
 }
 
@@ -193,16 +209,25 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 	fuse_reply_none(req);
 }
 
+/*
+ * With the writeback cache the kernel asks with a handle before a write it
+ * would cache (and before a read past the size it knows) once the
+ * attributes have no cache time left: while room is short, a writer waits
+ * here for it, or gets ENOSPC from its write() (fs/room.c).
+ */
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct stat st;
-	int ret = fs_getattr(req_fs(req), ino, &st);
+	int ret = 0;
 
-	(void)fi;
+	if (fi && f_writeback(req))
+		ret = fs_room_wait(req_fs(req), fi_file(fi));
+	if (ret == 0)
+		ret = fs_getattr(req_fs(req), ino, &st);
 	if (ret)
 		reply_err(req, ret);
 	else
-		fuse_reply_attr(req, &st, req_ops(req)->opt.attr_timeout);
+		fuse_reply_attr(req, &st, attr_timeout(req, &st));
 }
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
@@ -249,7 +274,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	if (ret)
 		reply_err(req, ret);
 	else
-		fuse_reply_attr(req, &st, req_ops(req)->opt.attr_timeout);
+		fuse_reply_attr(req, &st, attr_timeout(req, &st));
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -416,7 +441,8 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 			 struct fuse_file_info *fi)
 {
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
-	struct fs *fs = req_fs(req);
+	struct fuseops *f = req_ops(req); /* the reply frees REQ */
+	struct fs *fs = f->fs;
 	struct fs_file *fh = fi_file(fi);
 	ssize_t n;
 	int fd, ret;
@@ -444,6 +470,9 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 	}
 	fs_write_end(fs, fh, off, (size_t)n);
 	fuse_reply_write(req, (size_t)n);
+	/* the kernel's write-back took room: the next cached writes may have to ask first */
+	if (fi->writepage && !fs_room_short(fs))
+		wbflush_room(f->wb);
 }
 
 /*
@@ -925,7 +954,6 @@ out_free:
 int fuseops_run(struct fuseops *f)
 {
 	struct fuse_loop_config *cfg;
-	struct wbflush *wb = NULL;
 	int ret;
 
 	if (fuse_set_signal_handlers(f->se) != 0)
@@ -936,14 +964,15 @@ int fuseops_run(struct fuseops *f)
 		return -ENOMEM;
 	}
 	/* the kernel's cached writes reach Zero within a second (writeback.h) */
-	if (f->opt.writeback_cache && wbflush_start(f->fs, f->mountpoint, 1000, &wb) != 0)
+	if (f->opt.writeback_cache && wbflush_start(f->fs, f->se, f->mountpoint, 1000, &f->wb) != 0)
 		log_warn("cannot start the write-back thread: written bytes reach the cache "
 			 "only at fsync, close or the kernel's own write-back");
 	fuse_loop_cfg_set_clone_fd(cfg, 1);
 	fuse_loop_cfg_set_max_threads(cfg, 16);
 	fuse_loop_cfg_set_idle_threads(cfg, 4);
 	ret = fuse_session_loop_mt(f->se, cfg);
-	wbflush_stop(wb);
+	wbflush_stop(f->wb);
+	f->wb = NULL;
 	fuse_loop_cfg_destroy(cfg);
 	fuse_remove_signal_handlers(f->se);
 	if (ret > 0)

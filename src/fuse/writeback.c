@@ -11,17 +11,84 @@
 #include "common/ticker.h"
 #include "fs/fs.h"
 
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
+
+/* the kernel's bound on a FUSE mount's unwritten pages where sysfs does not say it */
+#define DEFAULT_MARGIN (64ull << 20)
+#define ROOM_INTERVAL_MS 200
+#define WRITERS_MAX 4096 /* inodes open for writing told to forget their attributes per round */
 
 struct wbflush {
 	struct fs *fs;
+	struct fuse_session *se;
 	char *mountpoint;
-	struct ticker *ticker;
+	struct ticker *ticker; /* the write-back: syncfs, which may wait long for room */
+	struct ticker *room;   /* writers' room: never waits on the write-back */
+	bool margin_set;
 };
+
+/* The bytes the kernel may hold unwritten for the mount (its bdi's max_bytes). */
+static uint64_t kernel_dirty_bound(const char *mountpoint)
+{
+	char path[96], buf[32];
+	unsigned long long v;
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	if (stat(mountpoint, &st) < 0)
+		return DEFAULT_MARGIN;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/max_bytes", major(st.st_dev),
+		 minor(st.st_dev));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return DEFAULT_MARGIN;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return DEFAULT_MARGIN;
+	buf[n] = '\0';
+	v = strtoull(buf, NULL, 10);
+	return v ? v : DEFAULT_MARGIN;
+}
+
+void wbflush_room(struct wbflush *w)
+{
+	if (w && fs_writers(w->fs) > 0 && fs_room_check(w->fs)) {
+		uint64_t *inos = malloc(WRITERS_MAX * sizeof(*inos));
+		size_t n = inos ? fs_room_writers(w->fs, inos, WRITERS_MAX) : 0;
+
+		/* a negative offset: the attributes only, the pages stay */
+		for (size_t i = 0; i < n; i++)
+			fuse_lowlevel_notify_inval_inode(w->se, inos[i], -1, 0);
+		free(inos);
+	}
+}
+
+static void keep_room(void *arg)
+{
+	struct wbflush *w = arg;
+
+	if (!w->margin_set) {
+		/* a stat of the mountpoint is a request: here, with the session running */
+		uint64_t margin = kernel_dirty_bound(w->mountpoint);
+
+		fs_room_set_margin(w->fs, margin);
+		w->margin_set = true;
+		log_info("writeback cache: room for %llu MiB of the kernel's unwritten pages kept",
+			 (unsigned long long)(margin >> 20));
+	}
+	wbflush_room(w);
+}
 
 static void write_back(void *arg)
 {
@@ -37,8 +104,8 @@ static void write_back(void *arg)
 		close(fd);
 }
 
-int wbflush_start(struct fs *fs, const char *mountpoint, unsigned interval_ms,
-		  struct wbflush **out)
+int wbflush_start(struct fs *fs, struct fuse_session *se, const char *mountpoint,
+		  unsigned interval_ms, struct wbflush **out)
 {
 	struct wbflush *w = calloc(1, sizeof(*w));
 	int ret;
@@ -46,8 +113,14 @@ int wbflush_start(struct fs *fs, const char *mountpoint, unsigned interval_ms,
 	if (!w)
 		return -ENOMEM;
 	w->fs = fs;
+	w->se = se;
 	w->mountpoint = strdup(mountpoint);
 	ret = w->mountpoint ? ticker_start(interval_ms, write_back, w, &w->ticker) : -ENOMEM;
+	if (ret == 0) {
+		ret = ticker_start(ROOM_INTERVAL_MS, keep_room, w, &w->room);
+		if (ret)
+			ticker_stop(w->ticker);
+	}
 	if (ret) {
 		free(w->mountpoint);
 		free(w);
@@ -61,6 +134,7 @@ void wbflush_stop(struct wbflush *w)
 {
 	if (!w)
 		return;
+	ticker_stop(w->room);
 	ticker_stop(w->ticker);
 	free(w->mountpoint);
 	free(w);

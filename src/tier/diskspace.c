@@ -64,16 +64,22 @@ bool tier_disk_low(struct fs *fs)
 	return disk_space_low(fs, 0);
 }
 
-bool disk_space_low(struct fs *fs, uint64_t new_bytes)
+bool disk_space_short(struct fs *fs, uint64_t bytes)
 {
 	struct tier *t = fs->tier;
 
 	if (!t->disk_measured)
 		return false;
-	if (t->disk_free < t->disk_min_free + new_bytes)
+	if (t->disk_free < t->disk_min_free + bytes)
 		disk_space_measure(fs); /* the estimate says low: look again */
-	if (t->disk_free < t->disk_min_free + new_bytes)
+	return t->disk_free < t->disk_min_free + bytes;
+}
+
+bool disk_space_low(struct fs *fs, uint64_t new_bytes)
+{
+	if (disk_space_short(fs, new_bytes))
 		return true;
-	t->disk_free -= new_bytes;
+	if (fs->tier->disk_measured)
+		fs->tier->disk_free -= new_bytes;
 	return false;
 }

@@ -72,6 +72,11 @@ void tier_wait_fetches(struct fs *fs, struct fs_inode *ip);
 int tier_upload_now(struct fs *fs, struct fs_inode *ip, unsigned timeout_s);
 /* Writers wait here while dirty data is at the limit: NEW_BYTES are about to become dirty. */
 int tier_reserve_dirty(struct fs *fs, uint64_t new_bytes);
+/*
+ * Whether a writer of up to BYTES more would wait in tier_reserve_dirty, or
+ * writers wait already (lock held). Reserves nothing.
+ */
+bool tier_room_short(struct fs *fs, uint64_t bytes);
 /* CHUNKS became DIRTY (or stopped being so), and the dirty data grew by BYTES. */
 void tier_note_dirty(struct fs *fs, int chunks, int64_t bytes);
 /* A write is about to add BYTES past the end of a file: the cache grows. */

@@ -165,6 +165,8 @@ void disk_space_measure(struct fs *fs);
 uint64_t disk_space_shortfall(struct fs *fs);
 /* Whether NEW_BYTES more would take the disk below its floor; if not, reserves them. */
 bool disk_space_low(struct fs *fs, uint64_t new_bytes);
+/* The same question, reserving nothing. */
+bool disk_space_short(struct fs *fs, uint64_t bytes);
 
 /* ---- memory.c: transfer buffers within a budget (lock held) ---- */
 

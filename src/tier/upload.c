@@ -185,6 +185,16 @@ int tier_reserve_dirty(struct fs *fs, uint64_t new_bytes)
 	return waited ? 1 : 0;
 }
 
+bool tier_room_short(struct fs *fs, uint64_t bytes)
+{
+	struct tier *t = fs->tier;
+
+	if (!t || !t->dirty_limit)
+		return false;
+	return t->pressure || (uint64_t)t->dirty_bytes + bytes > t->dirty_limit ||
+	       disk_space_short(fs, bytes);
+}
+
 /* ---- upload ---- */
 
 struct pick {

@@ -1,0 +1,91 @@
+/*
+ * room.c - writers' room under the kernel's writeback cache.
+ *
+ * With the writeback cache a write() lands in the kernel's page cache and
+ * reaches Zero later, when the kernel writes it back; by then it is too late
+ * to make the writer wait for uploads or to refuse it (ENOSPC) — the error
+ * would come at fsync or close, and the bytes be dropped. The kernel bounds
+ * what it holds unwritten for one FUSE mount (its dirty limit: 1 % of the
+ * machine's, strictly, some tens of MiB); this module keeps that much room:
+ *
+ *  - Room is short when a writer of the kernel's bound more would have to
+ *    wait (tier_room_short: the dirty limit, the disk's floor of free
+ *    space, or writers waiting already). fs_room_check decides, once a
+ *    second while files are open for writing (fuse/writeback.c), and the
+ *    fuse layer then has the kernel forget the attributes of every inode
+ *    open for writing (fs_room_writers).
+ *  - While room is short, attributes of regular files are given with no
+ *    cache time (fs_room_short), so the kernel asks for them (GETATTR with
+ *    the writer's handle) before each write it would cache. fs_room_wait
+ *    answers that question the way a write without the cache is answered:
+ *    it waits for uploads, and fails with ENOSPC when they stay impossible.
+ *
+ * So a writer waits, or is refused, at write() as without the cache; what
+ * the kernel accepted before room went short fits in the room kept.
+ *
+ * Locking: the margin is set once before requests arrive; room_short is
+ * read without the lock (a stale answer costs one round of caching, within
+ * the margin); everything else under fs->lock.
+ */
+#include "fs/fs_internal.h"
+
+#include "tier/tier.h"
+
+#include <fcntl.h>
+
+void fs_room_set_margin(struct fs *fs, uint64_t bytes)
+{
+	fs->room_margin = bytes;
+}
+
+/* Lock held. */
+static bool room_short_locked(struct fs *fs)
+{
+	bool s = fs->room_margin && tier_room_short(fs, fs->room_margin);
+
+	__atomic_store_n(&fs->room_short, s, __ATOMIC_RELAXED);
+	return s;
+}
+
+bool fs_room_check(struct fs *fs)
+{
+	bool s;
+
+	pthread_mutex_lock(&fs->lock);
+	s = room_short_locked(fs);
+	pthread_mutex_unlock(&fs->lock);
+	return s;
+}
+
+bool fs_room_short(const struct fs *fs)
+{
+	return __atomic_load_n(&fs->room_short, __ATOMIC_RELAXED);
+}
+
+int fs_room_wait(struct fs *fs, const struct fs_file *fh)
+{
+	int ret = 0;
+
+	if (!fs->room_margin || (fh->flags & O_ACCMODE) == O_RDONLY)
+		return 0;
+	pthread_mutex_lock(&fs->lock);
+	if (room_short_locked(fs)) {
+		ret = tier_reserve_dirty(fs, fs->room_margin);
+		room_short_locked(fs);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return ret < 0 ? ret : 0;
+}
+
+size_t fs_room_writers(struct fs *fs, uint64_t *inos, size_t max)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	for (size_t i = 0; i < fs->table_size; i++)
+		for (struct fs_inode *ip = fs->table[i]; ip; ip = ip->hash_next)
+			if (ip->nwriters > 0 && n < max)
+				inos[n++] = ip->ino;
+	pthread_mutex_unlock(&fs->lock);
+	return n;
+}
