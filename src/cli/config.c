@@ -86,6 +86,7 @@ static const struct config_key config_keys[] = {
 	KEY_NUM("metadataSyncInterval", metadata_sync_interval_s, CONFIG_SECONDS, 1, 3600),
 	KEY_NUM("metadataRetention", metadata_retention_s, CONFIG_SECONDS, 0, 3650 * 86400ULL),
 	KEY_STR("syncUpload", sync_upload, CONFIG_BOOL),
+	KEY_STR("writebackCache", writeback_cache, CONFIG_BOOL),
 	KEY_NUM("maxParallelTransfers", max_parallel_transfers, CONFIG_COUNT, 1, 256),
 	KEY_NUM("multipartThreshold", multipart_threshold, CONFIG_SIZE, 5ULL << 20, 5ULL << 40),
 	KEY_NUM("multipartPartSize", multipart_part_size, CONFIG_SIZE, 5ULL << 20, 5ULL << 30),
@@ -125,6 +126,7 @@ static void config_set_defaults(struct config *cfg)
 	cfg->orphan_sweep_interval_s = 3600;
 	cfg->lease_timeout_s = LEASE_DEFAULT_TTL_S;
 	cfg->encryption = -1;
+	cfg->writeback_cache = false;
 }
 
 void config_release(struct config *cfg)

@@ -60,9 +60,11 @@ static void usage(FILE *out)
 		"  -f, --foreground     stay in the foreground, log to stderr\n"
 		"  -o OPTIONS           extra FUSE mount options, comma-separated\n"
 		"  --config FILE        configuration file (default ~/.config/zero/config.yml)\n"
-		"  --writeback-cache    let the kernel cache writes (faster small writes; see\n"
-		"                       zero(1) for what changes: errors such as ENOSPC come at\n"
-		"                       fsync or close, a daemon crash loses up to a second)\n"
+		"  --writeback-cache    let the kernel cache writes (writebackCache: true):\n"
+		"                       faster small writes; a crash of the daemon loses up to\n"
+		"                       a second of bytes not fsync'ed (see zero(1))\n"
+		"  --no-writeback-cache each write() goes to the daemon (the default, unless\n"
+		"                       the configuration says writebackCache: true)\n"
 		"  --at TIME            mount the state of TIME read-only (a new, empty CACHE;\n"
 		"                       TIME is 'YYYY-MM-DD HH:MM:SS' local time or @SECONDS)\n"
 		"  --checkpoint NAME    mount checkpoint NAME read-only (a new, empty CACHE)\n"
@@ -299,6 +301,7 @@ int cli_mount(int argc, char **argv)
 	    {"foreground", no_argument, NULL, 'f'},	 {"debug", no_argument, NULL, 'd'},
 	    {"config", required_argument, NULL, 'c'},	 {"help", no_argument, NULL, 'h'},
 	    {"writeback-cache", no_argument, NULL, 'w'}, {"at", required_argument, NULL, 'A'},
+	    {"no-writeback-cache", no_argument, NULL, 'W'},
 	    {"checkpoint", required_argument, NULL, 'C'}, {"force", no_argument, NULL, 'F'},
 	    {NULL, 0, NULL, 0}};
 	struct journal_target target = {0};
@@ -307,7 +310,8 @@ int cli_mount(int argc, char **argv)
 	bool sync_upload = false;
 	const char *config_path = NULL, *user_options = NULL, *mnt, *cache_arg;
 	char cache[PATH_MAX], mnt_abs[PATH_MAX], err[1024] = "", logpath[PATH_MAX + 16];
-	bool foreground = false, debug = false, writeback = false, force = false;
+	bool foreground = false, debug = false, writeback, force = false;
+	int writeback_arg = -1; /* --writeback-cache 1, --no-writeback-cache 0, else the config */
 	struct config cfg = {0};
 	struct fskeys keys = {0};
 	char db[PATH_MAX + 16];
@@ -335,7 +339,10 @@ int cli_mount(int argc, char **argv)
 			config_path = optarg;
 			break;
 		case 'w':
-			writeback = true;
+			writeback_arg = 1;
+			break;
+		case 'W':
+			writeback_arg = 0;
 			break;
 		case 'A':
 			if (recover_parse_time(optarg, &target.at_ms)) {
@@ -393,6 +400,7 @@ int cli_mount(int argc, char **argv)
 		fprintf(stderr, "zero: %s\n", err);
 		return 1;
 	}
+	writeback = writeback_arg >= 0 ? writeback_arg == 1 : cfg.writeback_cache;
 	if (check_mountpoint(mnt))
 		goto out_config;
 	if (!realpath(mnt, mnt_abs)) {

@@ -40,7 +40,8 @@ static void usage(FILE *out)
 		"Zero as mount(8) runs it for `mount -t fuse.zero CACHE MOUNTPOINT` and /etc/fstab\n"
 		"lines of type fuse.zero:\n\n"
 		"  /var/lib/zero/cache  /mnt/zero  fuse.zero  config=/etc/zero/config.yml,_netdev,nofail  0  0\n\n"
-		"options: config=FILE (the configuration), force, writeback_cache, sync_upload;\n"
+		"options: config=FILE (the configuration), force, writeback_cache,\n"
+		"no_writeback_cache, sync_upload;\n"
 		"_netdev, noauto, nofail, x-systemd.* and the like are left to mount(8) and\n"
 		"systemd; the rest are FUSE mount options (ro, allow_other, ...). Unmount with\n"
 		"umount MOUNTPOINT, which waits as `zero umount` does (the mount notes\n"
@@ -52,7 +53,8 @@ int cli_mount_helper(int argc, char **argv)
 	const char *spec = NULL, *dir = NULL, *opts = NULL;
 	char fuse_opts[4096] = "", config[4096] = "";
 	char *args[16];
-	bool fake = false, force = false, writeback = false, sync_upload = false;
+	bool fake = false, force = false, sync_upload = false;
+	const char *writeback = NULL; /* the option of zero mount, if given */
 	int n = 0;
 
 	for (int i = 1; i < argc; i++) {
@@ -96,7 +98,9 @@ int cli_mount_helper(int argc, char **argv)
 		} else if (len == 5 && strncmp(p, "force", 5) == 0) {
 			force = true;
 		} else if (len == 15 && strncmp(p, "writeback_cache", 15) == 0) {
-			writeback = true;
+			writeback = "--writeback-cache";
+		} else if (len == 18 && strncmp(p, "no_writeback_cache", 18) == 0) {
+			writeback = "--no-writeback-cache";
 		} else if (len == 11 && strncmp(p, "sync_upload", 11) == 0) {
 			sync_upload = true;
 		} else if (len && !option_ignored(p, len)) {
@@ -131,7 +135,7 @@ int cli_mount_helper(int argc, char **argv)
 	if (force)
 		args[n++] = "--force";
 	if (writeback)
-		args[n++] = "--writeback-cache";
+		args[n++] = (char *)writeback;
 	args[n] = NULL;
 	return cli_mount(n, args);
 }
