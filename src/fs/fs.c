@@ -891,6 +891,7 @@ int fs_new(const struct fs_options *opt, struct fs **out, char *err, size_t errl
 	pthread_cond_init(&fs->fetch_cond, NULL);
 	fs->lease = opt->lease;
 	fs->batch_ms = opt->batch_ms ? opt->batch_ms : FS_BATCH_MS;
+	fs->writeback_cache = opt->writeback_cache;
 	fs->table_size = 1024;
 	fs->table = calloc(fs->table_size, sizeof(*fs->table));
 	if (!fs->table) {
@@ -994,7 +995,6 @@ int fs_new(const struct fs_options *opt, struct fs **out, char *err, size_t errl
 		if (ret)
 			goto out_free;
 		fs->sync_upload = opt->sync_upload;
-		fs->writeback_cache = opt->writeback_cache;
 		fs->sync_timeout_s =
 		    opt->backpressure_timeout_s ? opt->backpressure_timeout_s : 300;
 	}
@@ -2290,7 +2290,8 @@ int fs_write_begin(struct fs *fs, const struct fs_ctx *ctx, struct fs_file *fh, 
 	return ret;
 }
 
-void fs_write_end(struct fs *fs, struct fs_file *fh, off_t off, size_t written)
+void fs_write_end(struct fs *fs, const struct fs_ctx *ctx, struct fs_file *fh, off_t off,
+		  size_t written)
 {
 	struct fs_inode *ip = fh->ip;
 
@@ -2302,7 +2303,15 @@ void fs_write_end(struct fs *fs, struct fs_file *fh, off_t off, size_t written)
 	}
 	if ((uint64_t)off + written > ip->attr.size)
 		ip->attr.size = (uint64_t)off + written;
-	ip->attr.mtime = ip->attr.ctime = ip->last_write = now_ts();
+	ip->last_write = now_ts();
+	/*
+	 * The kernel's write-back carries no time: the kernel keeps the times of
+	 * cached writes and sends them itself (a SETATTR of the times) when they
+	 * changed — in the clock tick of a truncate they did not, and a time of
+	 * the write-back would stand in the row beside another in the kernel.
+	 */
+	if (ctx || !fs->writeback_cache)
+		ip->attr.mtime = ip->attr.ctime = ip->last_write;
 	ip->last_write_idx = ((uint64_t)off + written - 1) / fs->chunk_size;
 	ip->attr_dirty = true;
 	pthread_mutex_unlock(&fs->lock);
@@ -2495,7 +2504,7 @@ int fs_copy_file_range(struct fs *fs, const struct fs_ctx *ctx, struct fs_file *
 			break;
 		done += (size_t)n;
 	}
-	fs_write_end(fs, out, off_out, done);
+	fs_write_end(fs, ctx, out, off_out, done);
 	*copied = done;
 	if (done)
 		ret = 0;

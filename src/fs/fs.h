@@ -204,13 +204,15 @@ size_t fs_room_writers(struct fs *fs, uint64_t *inos, size_t max);
  * A write is three steps: fs_write_begin() (by CTX, the writer; NULL for the kernel writing back
  * its page cache) marks the chunks dirty, clears set-id bits the writer takes away, and gives
  * the cache file; the caller copies the bytes into *FD at OFF; then
- * fs_write_end() records the new size and times with what was written.
+ * fs_write_end() (by the same CTX) records the new size and times with what was written
+ * (with the writeback cache, the kernel's write-back leaves the times: it sends them).
  * Every successful fs_write_begin() must be followed by fs_write_end(),
  * with WRITTEN 0 when the copy failed.
  */
 int fs_write_begin(struct fs *fs, const struct fs_ctx *ctx, struct fs_file *fh, off_t off,
 		   size_t len, int *fd);
-void fs_write_end(struct fs *fs, struct fs_file *fh, off_t off, size_t written);
+void fs_write_end(struct fs *fs, const struct fs_ctx *ctx, struct fs_file *fh, off_t off,
+		  size_t written);
 int fs_flush(struct fs *fs, struct fs_file *fh);
 int fs_fsync(struct fs *fs, struct fs_file *fh, bool datasync);
 /* Closes the handle; FH is freed. */

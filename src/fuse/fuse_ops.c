@@ -454,7 +454,8 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 	struct fs_ctx ctx = req_ctx(req);
 
 	/* a write-back of the kernel's page cache is nobody's write */
-	ret = fs_write_begin(fs, fi->writepage ? NULL : &ctx, fh, off, out.buf[0].size, &fd);
+	const struct fs_ctx *writer = fi->writepage ? NULL : &ctx;
+	ret = fs_write_begin(fs, writer, fh, off, out.buf[0].size, &fd);
 	if (ret) {
 		reply_err(req, ret);
 		return;
@@ -464,11 +465,11 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 	out.buf[0].pos = off;
 	n = fuse_buf_copy(&out, in, 0);
 	if (n < 0) {
-		fs_write_end(fs, fh, off, 0);
+		fs_write_end(fs, writer, fh, off, 0);
 		reply_err(req, (int)n);
 		return;
 	}
-	fs_write_end(fs, fh, off, (size_t)n);
+	fs_write_end(fs, writer, fh, off, (size_t)n);
 	fuse_reply_write(req, (size_t)n);
 	/* the kernel's write-back took room: the next cached writes may have to ask first */
 	if (fi->writepage && !fs_room_short(fs))

@@ -56,7 +56,7 @@ static void write_bytes(struct fs *fs, struct fs_file *fh, off_t off, size_t len
 	memset(buf, byte, len);
 	TEST_ASSERT_EQ_INT(fs_write_begin(fs, &root_ctx, fh, off, len, &fd), 0);
 	TEST_ASSERT_EQ_INT(pwrite(fd, buf, len, off), (long long)len);
-	fs_write_end(fs, fh, off, len);
+	fs_write_end(fs, &root_ctx, fh, off, len);
 	free(buf);
 }
 
@@ -636,7 +636,7 @@ static void test_setid_bits_cleared_as_linux_does(void)
 					   0);
 			TEST_ASSERT_EQ_INT(fs_write_begin(fs, cases[i].who, fh, 0, 1, &fd), 0);
 			TEST_ASSERT_EQ_INT(pwrite(fd, "x", 1, 0), 1);
-			fs_write_end(fs, fh, 0, 1);
+			fs_write_end(fs, cases[i].who, fh, 0, 1);
 			TEST_ASSERT_EQ_INT(fs_getattr(fs, st.st_ino, &st), 0);
 			TEST_ASSERT_EQ_INT(st.st_mode & 07777, cases[i].after);
 		}
@@ -669,6 +669,40 @@ static void test_setid_bits_cleared_as_linux_does(void)
 	TEST_ASSERT_EQ_INT(fs_free(fs), 0);
 }
 
+/*
+ * With the writeback cache, the kernel's write-back (no writer) changes the
+ * size but not the times: the kernel keeps them and sends them itself. A
+ * writer's write sets them, with the cache or without.
+ */
+static void test_writeback_leaves_the_times(void)
+{
+	struct fs_options opt = {.cache_dir = dir, .chunk_size = 1u << 16, .writeback_cache = true};
+	struct timespec old = {.tv_sec = 1000000000, .tv_nsec = 5};
+	struct stat st, attr = {0};
+	struct fs_file *fh;
+	struct fs *fs = NULL;
+	char err[256] = "";
+	int fd = -1;
+
+	TEST_ASSERT_EQ_INT(fs_new(&opt, &fs, err, sizeof(err)), 0);
+	TEST_ASSERT_EQ_INT(fs_create(fs, &root_ctx, 1, "f", 0644, O_RDWR, &fh, &st), 0);
+	attr.st_mtim = old;
+	TEST_ASSERT_EQ_INT(fs_setattr(fs, &root_ctx, st.st_ino, fh, &attr, FS_SET_MTIME, &st), 0);
+	TEST_ASSERT_EQ_INT(st.st_mtim.tv_sec, old.tv_sec);
+	TEST_ASSERT_EQ_INT(fs_write_begin(fs, NULL, fh, 0, 3, &fd), 0);
+	TEST_ASSERT_EQ_INT(pwrite(fd, "abc", 3, 0), 3);
+	fs_write_end(fs, NULL, fh, 0, 3);
+	TEST_ASSERT_EQ_INT(fs_getattr(fs, st.st_ino, &st), 0);
+	TEST_ASSERT_EQ_INT(st.st_size, 3);
+	TEST_ASSERT_EQ_INT(st.st_mtim.tv_sec, old.tv_sec);
+	TEST_ASSERT_EQ_INT(st.st_mtim.tv_nsec, old.tv_nsec);
+	write_bytes(fs, fh, 3, 2, 'x'); /* a writer's own */
+	TEST_ASSERT_EQ_INT(fs_getattr(fs, st.st_ino, &st), 0);
+	TEST_ASSERT(st.st_mtim.tv_sec > old.tv_sec);
+	TEST_ASSERT_EQ_INT(fs_release(fs, fh), 0);
+	TEST_ASSERT_EQ_INT(fs_free(fs), 0);
+}
+
 int main(void)
 {
 	char tmpl[] = "/tmp/zero-test-fs-XXXXXX";
@@ -689,7 +723,8 @@ int main(void)
 				 test_crash_before_a_deletion_commits,
 				 test_rare_xattr_names,
 				 test_cache_file_at_first_write,
-				 test_setid_bits_cleared_as_linux_does};
+				 test_setid_bits_cleared_as_linux_does,
+				 test_writeback_leaves_the_times};
 	const char *names[] = {"test_write_read_persist",
 			       "test_unlink_while_open",
 			       "test_rename_rules",
@@ -703,7 +738,8 @@ int main(void)
 			       "test_crash_before_a_deletion_commits",
 			       "test_rare_xattr_names",
 			       "test_cache_file_at_first_write",
-			       "test_setid_bits_cleared_as_linux_does"};
+			       "test_setid_bits_cleared_as_linux_does",
+			       "test_writeback_leaves_the_times"};
 	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
 		int before = test_failed_asserts;
 		fresh_dir();
