@@ -2317,16 +2317,6 @@ void fs_write_end(struct fs *fs, const struct fs_ctx *ctx, struct fs_file *fh, o
 	pthread_mutex_unlock(&fs->lock);
 }
 
-int fs_flush(struct fs *fs, struct fs_file *fh)
-{
-	int ret;
-
-	pthread_mutex_lock(&fs->lock);
-	ret = inode_flush(fs, fh->ip, false);
-	pthread_mutex_unlock(&fs->lock);
-	return ret;
-}
-
 int fs_fsync(struct fs *fs, struct fs_file *fh, bool datasync)
 {
 	struct fs_inode *ip = fh->ip;

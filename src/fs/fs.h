@@ -213,7 +213,6 @@ int fs_write_begin(struct fs *fs, const struct fs_ctx *ctx, struct fs_file *fh, 
 		   size_t len, int *fd);
 void fs_write_end(struct fs *fs, const struct fs_ctx *ctx, struct fs_file *fh, off_t off,
 		  size_t written);
-int fs_flush(struct fs *fs, struct fs_file *fh);
 int fs_fsync(struct fs *fs, struct fs_file *fh, bool datasync);
 /* Closes the handle; FH is freed. */
 int fs_release(struct fs *fs, struct fs_file *fh);

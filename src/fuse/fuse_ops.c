@@ -477,18 +477,14 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 }
 
 /*
- * A close() waits for its FLUSH. Without the writeback cache the kernel
- * sends none (noflush at open): what a flush would do (commit the size and
- * times) release does, which does not hold up the closing process, and
- * POSIX gives close no durability. With it, the kernel ignores noflush: it
- * writes the dirty pages back and sends FLUSH.
+ * No FLUSH: a close() would wait for it. Without the writeback cache the
+ * kernel sends none anyway (noflush at open); with it the kernel ignores
+ * noflush, but, told ENOSYS once (no flush operation), it only writes the
+ * file's dirty pages back at close, and returns their errors, without the
+ * request. What a flush would do (commit the size and times) release does,
+ * which does not hold up the closing process, and POSIX gives close no
+ * durability. Locks are the kernel's: no lock owner to flush.
  */
-static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	(void)ino;
-	reply_err(req, fs_flush(req_fs(req), fi_file(fi)));
-}
-
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
@@ -623,14 +619,25 @@ static void reply_xattr(fuse_req_t req, int ret, const char *buf, size_t size, s
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
+	struct fuseops *f = req_ops(req);
 	char *buf = size ? malloc(size) : NULL;
 	size_t len = 0;
+	int ret;
 
 	if (size && !buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	int ret = fs_getxattr(req_fs(req), ino, name, buf, size, &len);
+	/* a file's residency counts the bytes written: the kernel's first (as in op_lseek) */
+	if (f->opt.writeback_cache && strcmp(name, "user.zero.residency") == 0) {
+		ret = fuse_lowlevel_notify_inval_inode(f->se, ino, 0, 0);
+		if (ret && ret != -ENOENT) {
+			free(buf);
+			reply_err(req, ret);
+			return;
+		}
+	}
+	ret = fs_getxattr(f->fs, ino, name, buf, size, &len);
 
 	reply_xattr(req, ret, buf, size, len);
 	free(buf);
@@ -828,7 +835,6 @@ static const struct fuse_lowlevel_ops zero_ops = {
     .create = op_create,
     .read = op_read,
     .write_buf = op_write_buf,
-    .flush = op_flush,
     .release = op_release,
     .fsync = op_fsync,
     .opendir = op_opendir,

@@ -233,8 +233,9 @@ def test_recovery_keeps_the_committed_times_of_every_file(backend, make_fs):
     busy = open(m.mnt / "busy", "wb")
     busy.write(b"x" * 10000)
     busy.flush()
-    # written bytes are the daemon's at once; with --writeback-cache within
-    # a second while the file is open for writing (fuse/writeback.h)
+    # written bytes are the daemon's at once with --no-writeback-cache; with
+    # the writeback cache within a second while the file is open for writing
+    # (fuse/writeback.h)
     time.sleep(2.0)
     m.kill9()
     m.mount()
@@ -253,7 +254,7 @@ def test_recovery_keeps_the_committed_times_of_every_file(backend, make_fs):
 
 
 def test_writeback_cache_hands_written_bytes_over_within_a_second(make_fs):
-    # With --writeback-cache, write() leaves its bytes in the kernel's page
+    # With the writeback cache, write() leaves its bytes in the kernel's page
     # cache, which the kernel itself writes back after 30 s. While a file is
     # open for writing the daemon has it write them back each second
     # (fuse/writeback.c): a crash of the daemon 2.5 s after the last write,

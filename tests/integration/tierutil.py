@@ -74,6 +74,11 @@ class Mount:
         # more options of zero mount; ZERO_MOUNT_ARGS adds to every mount
         self.mount_args = os.environ.get("ZERO_MOUNT_ARGS", "").split()
 
+    @property
+    def writeback(self):
+        """Whether the kernel caches writes (zero mount's default)."""
+        return "--no-writeback-cache" not in self.mount_args
+
     # -- commands -----------------------------------------------------------
     def zero(self, *args, timeout=120):
         """Run `zero ARGS`, output through a file (a daemon may inherit it)."""
