@@ -184,8 +184,8 @@ unsigned fs_writers(struct fs *fs);
 
 /*
  * Writers' room under the kernel's writeback cache (room.c). The fuse layer
- * sets the MARGIN (the bytes the kernel may hold unwritten for the mount)
- * before requests arrive; 0 keeps none (no writeback cache).
+ * sets the margin, BYTES the kernel may hold unwritten for the mount, once;
+ * until then (and without the writeback cache) none is kept.
  */
 void fs_room_set_margin(struct fs *fs, uint64_t bytes);
 /* Whether room is short now (decided again; the fuse layer's per-second look). */

@@ -105,7 +105,7 @@ struct fs {
 	bool sync_upload;	   /* fsync returns once the bucket has the file (syncUpload) */
 	bool writeback_cache;	   /* see fs_options.writeback_cache */
 	unsigned nwriters;	   /* handles open for writing, of all inodes */
-	uint64_t room_margin;	   /* room kept for the kernel's cached writes (room.c); 0: none */
+	uint64_t room_margin;	   /* room kept for the kernel's cached writes (room.c); atomic */
 	bool room_short;	   /* room.c: writers' attributes uncached; atomic */
 	unsigned sync_timeout_s;   /* ... or fails with EIO after this long */
 	struct lease *lease;	   /* not owned; NULL: none; set once by fs_new */

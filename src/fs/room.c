@@ -10,10 +10,10 @@
  *
  *  - Room is short when a writer of the kernel's bound more would have to
  *    wait (tier_room_short: the dirty limit, the disk's floor of free
- *    space, or writers waiting already). fs_room_check decides, once a
- *    second while files are open for writing (fuse/writeback.c), and the
- *    fuse layer then has the kernel forget the attributes of every inode
- *    open for writing (fs_room_writers).
+ *    space, or writers waiting already). fs_room_check decides, every
+ *    200 ms while files are open for writing and after each write-back
+ *    (fuse/writeback.c), and the fuse layer then has the kernel forget the
+ *    attributes of every inode open for writing (fs_room_writers).
  *  - While room is short, attributes of regular files are given with no
  *    cache time (fs_room_short), so the kernel asks for them (GETATTR with
  *    the writer's handle) before each write it would cache. fs_room_wait
@@ -23,9 +23,10 @@
  * So a writer waits, or is refused, at write() as without the cache; what
  * the kernel accepted before room went short fits in the room kept.
  *
- * Locking: the margin is set once before requests arrive; room_short is
- * read without the lock (a stale answer costs one round of caching, within
- * the margin); everything else under fs->lock.
+ * Locking: the margin is set once, by the room's thread at its first round
+ * (until then none is kept), and read atomically; room_short is read without
+ * the lock (a stale answer costs one round of caching, within the margin);
+ * everything else under fs->lock.
  */
 #include "fs/fs_internal.h"
 
@@ -35,13 +36,14 @@
 
 void fs_room_set_margin(struct fs *fs, uint64_t bytes)
 {
-	fs->room_margin = bytes;
+	__atomic_store_n(&fs->room_margin, bytes, __ATOMIC_RELAXED);
 }
 
 /* Lock held. */
 static bool room_short_locked(struct fs *fs)
 {
-	bool s = fs->room_margin && tier_room_short(fs, fs->room_margin);
+	uint64_t margin = __atomic_load_n(&fs->room_margin, __ATOMIC_RELAXED);
+	bool s = margin && tier_room_short(fs, margin);
 
 	__atomic_store_n(&fs->room_short, s, __ATOMIC_RELAXED);
 	return s;
@@ -64,13 +66,14 @@ bool fs_room_short(const struct fs *fs)
 
 int fs_room_wait(struct fs *fs, const struct fs_file *fh)
 {
+	uint64_t margin = __atomic_load_n(&fs->room_margin, __ATOMIC_RELAXED);
 	int ret = 0;
 
-	if (!fs->room_margin || (fh->flags & O_ACCMODE) == O_RDONLY)
+	if (!margin || (fh->flags & O_ACCMODE) == O_RDONLY)
 		return 0;
 	pthread_mutex_lock(&fs->lock);
 	if (room_short_locked(fs)) {
-		ret = tier_reserve_dirty(fs, fs->room_margin);
+		ret = tier_reserve_dirty(fs, margin);
 		room_short_locked(fs);
 	}
 	pthread_mutex_unlock(&fs->lock);
