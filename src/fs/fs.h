@@ -188,6 +188,9 @@ unsigned fs_writers(struct fs *fs);
  * until then (and without the writeback cache) none is kept.
  */
 void fs_room_set_margin(struct fs *fs, uint64_t bytes);
+/* The margin to keep where the kernel may hold KERNEL_BOUND bytes: at most that, less for
+ * a small dirty limit (the kernel's bound is then to be lowered to it). */
+uint64_t fs_room_margin_for(struct fs *fs, uint64_t kernel_bound);
 /* Whether room is short now (decided again; the fuse layer's per-second look). */
 bool fs_room_check(struct fs *fs);
 /* Whether room was short at the last look: attributes of regular files are then not cached. */

@@ -23,6 +23,12 @@
  * So a writer waits, or is refused, at write() as without the cache; what
  * the kernel accepted before room went short fits in the room kept.
  *
+ * The room kept is taken from the dirty limit, for cached writers only: a
+ * writer that would fit in it without the cache may wait with it. So the
+ * kernel's bound is lowered to an eighth of the dirty limit where it is more
+ * (fs_room_margin_for; the fuse layer sets it on the mount's bdi), which a
+ * small cache (a test's 64 MB) needs and the default 10 GB does not.
+ *
  * Locking: the margin is set once, by the room's thread at its first round
  * (until then none is kept), and read atomically; room_short is read without
  * the lock (a stale answer costs one round of caching, within the margin);
@@ -33,6 +39,23 @@
 #include "tier/tier.h"
 
 #include <fcntl.h>
+
+/* at most this share of the dirty limit is kept as room, and at least MARGIN_MIN */
+#define MARGIN_SHARE 8
+#define MARGIN_MIN (4ull << 20)
+
+uint64_t fs_room_margin_for(struct fs *fs, uint64_t kernel_bound)
+{
+	uint64_t limit, want;
+
+	pthread_mutex_lock(&fs->lock);
+	limit = tier_dirty_limit(fs);
+	pthread_mutex_unlock(&fs->lock);
+	want = limit / MARGIN_SHARE;
+	if (want < MARGIN_MIN)
+		want = MARGIN_MIN;
+	return limit && want < kernel_bound ? want : kernel_bound;
+}
 
 void fs_room_set_margin(struct fs *fs, uint64_t bytes)
 {

@@ -36,29 +36,68 @@ struct wbflush {
 	bool margin_set;
 };
 
-/* The bytes the kernel may hold unwritten for the mount (its bdi's max_bytes). */
-static uint64_t kernel_dirty_bound(const char *mountpoint)
+/* The mount's bdi's max_bytes file (kernel 6.2 and later). */
+static int bdi_max_bytes_path(const char *mountpoint, char *path, size_t size)
 {
-	char path[96], buf[32];
-	unsigned long long v;
 	struct stat st;
-	ssize_t n;
-	int fd;
 
 	if (stat(mountpoint, &st) < 0)
-		return DEFAULT_MARGIN;
-	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/max_bytes", major(st.st_dev),
+		return -errno;
+	snprintf(path, size, "/sys/class/bdi/%u:%u/max_bytes", major(st.st_dev),
 		 minor(st.st_dev));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	return 0;
+}
+
+/* The bytes the kernel may hold unwritten for the mount; 0 if it does not say. */
+static uint64_t bdi_max_bytes(const char *path)
+{
+	char buf[32];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
 	if (fd < 0)
-		return DEFAULT_MARGIN;
+		return 0;
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n <= 0)
-		return DEFAULT_MARGIN;
+		return 0;
 	buf[n] = '\0';
-	v = strtoull(buf, NULL, 10);
-	return v ? v : DEFAULT_MARGIN;
+	return strtoull(buf, NULL, 10);
+}
+
+static bool bdi_set_max_bytes(const char *path, uint64_t bytes)
+{
+	char buf[32];
+	int len = snprintf(buf, sizeof(buf), "%llu\n", (unsigned long long)bytes);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	bool ok = fd >= 0 && write(fd, buf, (size_t)len) == len;
+
+	if (fd >= 0)
+		close(fd);
+	return ok && bdi_max_bytes(path) <= bytes;
+}
+
+/*
+ * The room to keep: what the kernel may hold unwritten for the mount,
+ * lowered (as root) to what a small dirty limit can spare.
+ */
+static uint64_t choose_margin(struct fs *fs, const char *mountpoint)
+{
+	char path[96];
+	uint64_t kernel = 0, want;
+
+	if (bdi_max_bytes_path(mountpoint, path, sizeof(path)) == 0)
+		kernel = bdi_max_bytes(path);
+	if (!kernel)
+		return DEFAULT_MARGIN; /* a guess: kernels before 6.2 do not say, nor let it be set */
+	want = fs_room_margin_for(fs, kernel);
+	if (want < kernel && !bdi_set_max_bytes(path, want)) {
+		log_info("writeback cache: cannot lower the kernel's %llu MiB of unwritten pages "
+			 "(%s): %s",
+			 (unsigned long long)(kernel >> 20), path, strerror(errno));
+		want = kernel;
+	}
+	return want;
 }
 
 void wbflush_room(struct wbflush *w)
@@ -80,7 +119,7 @@ static void keep_room(void *arg)
 
 	if (!w->margin_set) {
 		/* a stat of the mountpoint is a request: here, with the session running */
-		uint64_t margin = kernel_dirty_bound(w->mountpoint);
+		uint64_t margin = choose_margin(w->fs, w->mountpoint);
 
 		fs_room_set_margin(w->fs, margin);
 		w->margin_set = true;

@@ -77,6 +77,8 @@ int tier_reserve_dirty(struct fs *fs, uint64_t new_bytes);
  * writers wait already (lock held). Reserves nothing.
  */
 bool tier_room_short(struct fs *fs, uint64_t bytes);
+/* The dirty limit writers wait at (lock held); 0: none. */
+uint64_t tier_dirty_limit(struct fs *fs);
 /* CHUNKS became DIRTY (or stopped being so), and the dirty data grew by BYTES. */
 void tier_note_dirty(struct fs *fs, int chunks, int64_t bytes);
 /* A write is about to add BYTES past the end of a file: the cache grows. */

@@ -195,6 +195,11 @@ bool tier_room_short(struct fs *fs, uint64_t bytes)
 	       disk_space_short(fs, bytes);
 }
 
+uint64_t tier_dirty_limit(struct fs *fs)
+{
+	return fs->tier ? fs->tier->dirty_limit : 0;
+}
+
 /* ---- upload ---- */
 
 struct pick {
