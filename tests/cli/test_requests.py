@@ -147,21 +147,29 @@ def test_kept_listings_follow_every_change(dm):
         os.close(fd)
 
 
+def ten_small_files(m):
+    """Create, write 4 KiB and close ten files in a new directory: the requests they cost
+    (the kernel's FORGETs, sent whenever it likes, left out)."""
+    (m.mnt / "d").mkdir()
+    start = m.mark()
+    for i in range(10):
+        fd = os.open(m.mnt / "d" / ("f%d" % i), os.O_CREAT | os.O_WRONLY, 0o644)
+        os.write(fd, b"y" * 4096)
+        os.close(fd)
+    seen = m.requests(start)
+    for forget in ("FORGET", "BATCH_FORGET"):
+        seen.pop(forget, None)
+    return seen
+
+
 def test_a_new_small_file_costs_six_requests(dm_direct):
     """Without the writeback cache. Create, write 4 KiB, close: a GETATTR of
     the directory (the kernel drops its attributes after each entry it adds,
-    and needs them to walk the path), LOOKUP (the name is new), CREATE, one GETXATTR (the kernel
-    asks for security.capability before the first write to an inode), WRITE,
-    RELEASE. No OPEN, no FLUSH (Zero sets noflush), no SETATTR, no OPENDIR."""
-    (dm_direct.mnt / "d").mkdir()
-    start = dm_direct.mark()
-    for i in range(10):
-        fd = os.open(dm_direct.mnt / "d" / ("f%d" % i), os.O_CREAT | os.O_WRONLY, 0o644)
-        os.write(fd, b"y" * 4096)
-        os.close(fd)
-    seen = dm_direct.requests(start)
-    for forget in ("FORGET", "BATCH_FORGET"):  # the kernel's, whenever it likes
-        seen.pop(forget, None)
+    and needs them to walk the path), LOOKUP (the name is new), CREATE, one
+    GETXATTR (the kernel asks for security.capability before the first write
+    to an inode), WRITE, RELEASE. No OPEN, no FLUSH (Zero sets noflush), no
+    SETATTR, no OPENDIR."""
+    seen = ten_small_files(dm_direct)
     # the first GETATTR is of the root, whose attributes the mkdir dropped
     assert seen == {"GETATTR": 10, "LOOKUP": 10, "CREATE": 10, "GETXATTR": 10, "WRITE": 10,
                     "RELEASE": 10}, seen
@@ -173,15 +181,7 @@ def test_a_new_small_file_with_the_writeback_cache(dm):
     times of cached writes and sends them). The kernel would send a FLUSH at
     every close whatever noflush says; Zero has none, so after the first
     it stops (ten before)."""
-    (dm.mnt / "d").mkdir()
-    start = dm.mark()
-    for i in range(10):
-        fd = os.open(dm.mnt / "d" / ("f%d" % i), os.O_CREAT | os.O_WRONLY, 0o644)
-        os.write(fd, b"y" * 4096)
-        os.close(fd)
-    seen = dm.requests(start)
-    for forget in ("FORGET", "BATCH_FORGET"):
-        seen.pop(forget, None)
+    seen = ten_small_files(dm)
     assert seen.pop("FLUSH", 0) <= 1, seen
     assert seen.pop("GETATTR", 0) <= 10, seen
     assert seen == {"LOOKUP": 10, "CREATE": 10, "GETXATTR": 10, "WRITE": 10, "SETATTR": 10,
