@@ -85,8 +85,14 @@ def dm(tmp_path):
 
 @pytest.fixture
 def dm_direct(tmp_path):
-    """Without the kernel's writeback cache: each write() is a request."""
+    """Without the kernel's writeback cache (the default): each write() is a request."""
     with debug_mount(tmp_path, "--no-writeback-cache") as m:
+        yield m
+
+
+@pytest.fixture
+def dm_writeback(tmp_path):
+    with debug_mount(tmp_path, "--writeback-cache") as m:
         yield m
 
 
@@ -175,13 +181,13 @@ def test_a_new_small_file_costs_six_requests(dm_direct):
                     "RELEASE": 10}, seen
 
 
-def test_a_new_small_file_with_the_writeback_cache(dm):
-    """With the writeback cache (the default): the same, the WRITE made by
+def test_a_new_small_file_with_the_writeback_cache(dm_writeback):
+    """With the writeback cache: the same, the WRITE made by
     the kernel's write-back at close, and one SETATTR (the kernel keeps the
     times of cached writes and sends them). The kernel would send a FLUSH at
     every close whatever noflush says; Zero has none, so after the first
     it stops (ten before)."""
-    seen = ten_small_files(dm)
+    seen = ten_small_files(dm_writeback)
     assert seen.pop("FLUSH", 0) <= 1, seen
     assert seen.pop("GETATTR", 0) <= 10, seen
     assert seen == {"LOOKUP": 10, "CREATE": 10, "GETXATTR": 10, "WRITE": 10, "SETATTR": 10,

@@ -470,7 +470,11 @@ def mount_with(m, write_path):
                     if a not in ("--writeback-cache", "--no-writeback-cache")]
     m.mount_args.append("--writeback-cache" if write_path == "writeback-cache"
                         else "--no-writeback-cache")
-    return m.mount()
+    m.mount()
+    if write_path == "writeback-cache":
+        # the room is kept from the room thread's first round, 200 ms after the mount
+        wait_for(lambda: "writeback cache: room for" in m.log_text(), 10, "the room kept")
+    return m
 
 
 @WRITE_PATHS
