@@ -617,6 +617,21 @@ static void reply_xattr(fuse_req_t req, int ret, const char *buf, size_t size, s
 		fuse_reply_buf(req, buf, len);
 }
 
+/*
+ * With the writeback cache, have the kernel write INO's dirty pages back (a
+ * FUSE inode invalidation launders them as it drops the pages), for an
+ * answer that must count every byte written. 0 or -errno.
+ */
+static int kernel_pages_written(struct fuseops *f, fuse_ino_t ino)
+{
+	int ret;
+
+	if (!f->opt.writeback_cache)
+		return 0;
+	ret = fuse_lowlevel_notify_inval_inode(f->se, ino, 0, 0);
+	return ret == -ENOENT ? 0 : ret; /* an inode the kernel does not hold has no pages */
+}
+
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct fuseops *f = req_ops(req);
@@ -629,9 +644,9 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		return;
 	}
 	/* a file's residency counts the bytes written: the kernel's first (as in op_lseek) */
-	if (f->opt.writeback_cache && strcmp(name, "user.zero.residency") == 0) {
-		ret = fuse_lowlevel_notify_inval_inode(f->se, ino, 0, 0);
-		if (ret && ret != -ENOENT) {
+	if (strcmp(name, "user.zero.residency") == 0) {
+		ret = kernel_pages_written(f, ino);
+		if (ret) {
 			free(buf);
 			reply_err(req, ret);
 			return;
@@ -697,9 +712,9 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	 * write back the file's dirty pages (it launders them as it drops the
 	 * pages), so that the holes and the data found are those written.
 	 */
-	if (f->opt.writeback_cache && (whence == SEEK_DATA || whence == SEEK_HOLE)) {
-		ret = fuse_lowlevel_notify_inval_inode(f->se, ino, 0, 0);
-		if (ret && ret != -ENOENT) {
+	if (whence == SEEK_DATA || whence == SEEK_HOLE) {
+		ret = kernel_pages_written(f, ino);
+		if (ret) {
 			reply_err(req, ret);
 			return;
 		}
