@@ -9,26 +9,11 @@
 #include "cli/mounts.h"
 
 #include "cli/cachedir.h"
+#include "common/mountinfo.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Undo the octal escapes (\040 for space, ...) of /proc/self/mountinfo in place. */
-static void unescape(char *s)
-{
-	char *o = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '7' && s[2] && s[3]) {
-			*o++ = (char)(((s[1] - '0') << 6) | ((s[2] - '0') << 3) | (s[3] - '0'));
-			s += 3;
-		} else {
-			*o++ = *s;
-		}
-	}
-	*o = '\0';
-}
 
 /* One mount at the mountpoint asked about. */
 struct mount_entry {
@@ -37,45 +22,18 @@ struct mount_entry {
 	char *source; /* owned; NULL unless zero */
 };
 
-/*
- * Split LINE of /proc/self/mountinfo in place: "id parent dev root
- * mountpoint opts [optional...] - fstype source superopts". FIELDS gets the
- * fields before " - " (*N of them, at most 16), *FSTYPE and *SOURCE those
- * after (NULL when missing; still escaped). False for a line without " - ".
- */
-static bool split_line(char *line, char *fields[16], int *n, char **fstype, char **source)
-{
-	char *save = NULL, *sep = strstr(line, " - ");
-
-	*n = 0;
-	if (!sep)
-		return false;
-	*sep = '\0';
-	for (char *t = strtok_r(line, " ", &save); t && *n < 16; t = strtok_r(NULL, " ", &save))
-		fields[(*n)++] = t;
-	*fstype = strtok_r(sep + 3, " ", &save);
-	*source = strtok_r(NULL, " ", &save);
-	return true;
-}
-
 bool mounts_find_zero(const char *mnt, char *source, size_t size)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "re");
+	struct mountinfo_reader r;
+	struct mountinfo e;
 	struct mount_entry *at = NULL, *top = NULL;
-	size_t n_at = 0, cap_at = 0, cap = 0;
-	char *line = NULL;
+	size_t n_at = 0, cap_at = 0;
 	bool found = false;
 
-	if (!f)
+	if (mountinfo_open(&r) != 0)
 		return false;
-	while (getline(&line, &cap, f) > 0) {
-		char *fields[16], *fstype, *src;
-		int n;
-
-		if (!split_line(line, fields, &n, &fstype, &src) || n < 5)
-			continue;
-		unescape(fields[4]);
-		if (strcmp(fields[4], mnt) != 0)
+	while (mountinfo_next(&r, &e)) {
+		if (strcmp(e.mountpoint, mnt) != 0)
 			continue;
 		if (n_at == cap_at) {
 			size_t ncap = cap_at ? 2 * cap_at : 4;
@@ -85,12 +43,10 @@ bool mounts_find_zero(const char *mnt, char *source, size_t size)
 			at = g;
 			cap_at = ncap;
 		}
-		at[n_at] = (struct mount_entry){.id = strtoul(fields[0], NULL, 10),
-						.parent = strtoul(fields[1], NULL, 10)};
-		if (fstype && src && strcmp(fstype, "fuse.zero") == 0) {
-			unescape(src);
+		at[n_at] = (struct mount_entry){.id = e.id, .parent = e.parent};
+		if (strcmp(e.fstype, "fuse.zero") == 0 && *e.source) {
 			at[n_at].zero = true;
-			at[n_at].source = strdup(src);
+			at[n_at].source = strdup(e.source);
 			if (!at[n_at].source)
 				goto out_free;
 		}
@@ -112,36 +68,25 @@ out_free:
 	for (size_t i = 0; i < n_at; i++)
 		free(at[i].source);
 	free(at);
-	free(line);
-	fclose(f);
+	mountinfo_close(&r);
 	return found;
 }
 
 bool mounts_find_cache(const char *cache, char *mnt, size_t size)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char *line = NULL;
-	size_t cap = 0;
+	struct mountinfo_reader r;
+	struct mountinfo e;
 	bool found = false;
 
-	if (!f)
+	if (mountinfo_open(&r) != 0)
 		return false;
-	while (!found && getline(&line, &cap, f) > 0) {
-		char *fields[16], *fstype, *src;
-		int n;
-
-		if (!split_line(line, fields, &n, &fstype, &src) || n < 5 || !fstype || !src ||
-		    strcmp(fstype, "fuse.zero") != 0)
-			continue;
-		unescape(src);
-		if (strcmp(src, cache) == 0) {
-			unescape(fields[4]);
-			snprintf(mnt, size, "%s", fields[4]);
+	while (!found && mountinfo_next(&r, &e)) {
+		if (strcmp(e.fstype, "fuse.zero") == 0 && strcmp(e.source, cache) == 0) {
+			snprintf(mnt, size, "%s", e.mountpoint);
 			found = true;
 		}
 	}
-	free(line);
-	fclose(f);
+	mountinfo_close(&r);
 	return found;
 }
 
