@@ -29,8 +29,8 @@
  * (fs_room_margin_for; the fuse layer sets it on the mount's bdi), which a
  * small cache (a test's 64 MB) needs and the default 10 GB does not.
  *
- * Locking: the margin is set once, by the room's thread at its first round
- * (until then none is kept), and read atomically; room_short is read without
+ * Locking: the margin is set once, at the mount before any request (none is
+ * kept without the writeback cache), and read atomically; room_short is read without
  * the lock (a stale answer costs one round of caching, within the margin);
  * everything else under fs->lock.
  */

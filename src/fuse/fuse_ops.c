@@ -959,6 +959,8 @@ int fuseops_mount(struct fs *fs, const char *mountpoint, const struct fuseops_op
 		goto out_destroy;
 	}
 	f->mounted = true;
+	if (opt->writeback_cache)
+		wbflush_keep_room(fs, opt->fsname); /* before any write can be cached */
 	f->caps.want = INITCAPS_KILLPRIV_V2;
 	if (fuse_session_custom_io(f->se, &device_io, fuse_session_fd(f->se)) != 0)
 		log_warn("FUSE: cannot hook the device's I/O; setuid bits cleared by the kernel");

@@ -8,6 +8,7 @@
 #include "fuse/writeback.h"
 
 #include "common/log.h"
+#include "common/mountinfo.h"
 #include "common/ticker.h"
 #include "fs/fs.h"
 
@@ -18,8 +19,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 /* the kernel's bound on a FUSE mount's unwritten pages where sysfs does not say it */
@@ -33,19 +32,31 @@ struct wbflush {
 	char *mountpoint;
 	struct ticker *ticker; /* the write-back: syncfs, which may wait long for room */
 	struct ticker *room;   /* writers' room: never waits on the write-back */
-	bool margin_set;
 };
 
-/* The mount's bdi's max_bytes file (kernel 6.2 and later). */
-static int bdi_max_bytes_path(const char *mountpoint, char *path, size_t size)
+/*
+ * The bdi's max_bytes file (kernel 6.2 and later) of the Zero mount whose
+ * source is SOURCE: the one listed last, should a dead one of that cache be
+ * left under it. Read from the mount list: a stat of the mountpoint would be
+ * a request to a session not running yet.
+ */
+static int bdi_max_bytes_path(const char *source, char *path, size_t size)
 {
-	struct stat st;
+	struct mountinfo_reader r;
+	struct mountinfo e;
+	int ret = mountinfo_open(&r);
 
-	if (stat(mountpoint, &st) < 0)
-		return -errno;
-	snprintf(path, size, "/sys/class/bdi/%u:%u/max_bytes", major(st.st_dev),
-		 minor(st.st_dev));
-	return 0;
+	if (ret)
+		return ret;
+	ret = -ENOENT;
+	while (mountinfo_next(&r, &e)) {
+		if (strcmp(e.fstype, "fuse.zero") == 0 && strcmp(e.source, source) == 0) {
+			snprintf(path, size, "/sys/class/bdi/%u:%u/max_bytes", e.major, e.minor);
+			ret = 0;
+		}
+	}
+	mountinfo_close(&r);
+	return ret;
 }
 
 /* The bytes the kernel may hold unwritten for the mount; 0 if it does not say. */
@@ -81,23 +92,32 @@ static bool bdi_set_max_bytes(const char *path, uint64_t bytes)
  * The room to keep: what the kernel may hold unwritten for the mount,
  * lowered (as root) to what a small dirty limit can spare.
  */
-static uint64_t choose_margin(struct fs *fs, const char *mountpoint)
+static uint64_t choose_margin(struct fs *fs, const char *source)
 {
 	char path[96];
 	uint64_t kernel = 0, want;
 
-	if (bdi_max_bytes_path(mountpoint, path, sizeof(path)) == 0)
+	if (bdi_max_bytes_path(source, path, sizeof(path)) == 0)
 		kernel = bdi_max_bytes(path);
 	if (!kernel)
 		return DEFAULT_MARGIN; /* a guess: kernels before 6.2 do not say, nor let it be set */
 	want = fs_room_margin_for(fs, kernel);
 	if (want < kernel && !bdi_set_max_bytes(path, want)) {
 		log_info("writeback cache: cannot lower the kernel's %llu MiB of unwritten pages "
-			 "(%s): %s",
-			 (unsigned long long)(kernel >> 20), path, strerror(errno));
+			 "to %llu MiB (%s)",
+			 (unsigned long long)(kernel >> 20), (unsigned long long)(want >> 20), path);
 		want = kernel;
 	}
 	return want;
+}
+
+void wbflush_keep_room(struct fs *fs, const char *source)
+{
+	uint64_t margin = choose_margin(fs, source);
+
+	fs_room_set_margin(fs, margin);
+	log_info("writeback cache: room for %llu MiB of the kernel's unwritten pages kept",
+		 (unsigned long long)(margin >> 20));
 }
 
 void wbflush_room(struct wbflush *w)
@@ -115,18 +135,7 @@ void wbflush_room(struct wbflush *w)
 
 static void keep_room(void *arg)
 {
-	struct wbflush *w = arg;
-
-	if (!w->margin_set) {
-		/* a stat of the mountpoint is a request: here, with the session running */
-		uint64_t margin = choose_margin(w->fs, w->mountpoint);
-
-		fs_room_set_margin(w->fs, margin);
-		w->margin_set = true;
-		log_info("writeback cache: room for %llu MiB of the kernel's unwritten pages kept",
-			 (unsigned long long)(margin >> 20));
-	}
-	wbflush_room(w);
+	wbflush_room(arg);
 }
 
 static void write_back(void *arg)

@@ -9,13 +9,14 @@
  * closed file's bytes were written back at its close), it has the kernel
  * write back the mount's dirty pages (syncfs on the mountpoint).
  *
- * A second thread keeps writers' room (fs/room.c), every 200 ms, apart
- * from the first, whose syncfs may wait long for uploads: at its first round
- * it learns how much the kernel may hold unwritten for the mount (the FUSE
- * mount's max_bytes under /sys/class/bdi/MAJOR:MINOR/, else DEFAULT_MARGIN)
- * and gives it to fs as the margin; at each round, while room is short, it
- * has the kernel forget the attributes of the inodes open for writing, so
- * that their next cached write asks first.
+ * Writers' room (fs/room.c): at the mount, before any request is served,
+ * wbflush_keep_room learns how much the kernel may hold unwritten for the
+ * mount (the FUSE mount's max_bytes under /sys/class/bdi/MAJOR:MINOR/, else
+ * DEFAULT_MARGIN), lowers it for a small cache, and gives it to fs as the
+ * margin. A second thread, apart from the first, whose syncfs may wait long
+ * for uploads, checks every 200 ms: while room is short, it has the kernel
+ * forget the attributes of the inodes open for writing, so that their next
+ * cached write asks first.
  */
 #ifndef ZERO_FUSE_WRITEBACK_H
 #define ZERO_FUSE_WRITEBACK_H
@@ -24,6 +25,11 @@ struct fs;
 struct fuse_session;
 struct wbflush;
 
+/*
+ * Keep room for what the kernel may hold unwritten for the Zero mount whose
+ * source (fsname) is SOURCE: once it is mounted, before its session runs.
+ */
+void wbflush_keep_room(struct fs *fs, const char *source);
 /* Start the threads for FS mounted at MOUNTPOINT by session SE; syncfs every INTERVAL_MS. */
 int wbflush_start(struct fs *fs, struct fuse_session *se, const char *mountpoint,
 		  unsigned interval_ms, struct wbflush **out);

@@ -472,8 +472,8 @@ def mount_with(m, write_path):
                         else "--no-writeback-cache")
     m.mount()
     if write_path == "writeback-cache":
-        # the room is kept from the room thread's first round, 200 ms after the mount
-        wait_for(lambda: "writeback cache: room for" in m.log_text(), 10, "the room kept")
+        # kept before the mount is reported: a writer at once must not outrun it
+        assert "writeback cache: room for" in m.log_text(), m.log_text()
     return m
 
 
