@@ -2313,6 +2313,7 @@ void fs_write_end(struct fs *fs, const struct fs_ctx *ctx, struct fs_file *fh, o
 	if (ctx || !fs->writeback_cache)
 		ip->attr.mtime = ip->attr.ctime = ip->last_write;
 	ip->last_write_idx = ((uint64_t)off + written - 1) / fs->chunk_size;
+	ip->last_write_back = !ctx;
 	ip->attr_dirty = true;
 	pthread_mutex_unlock(&fs->lock);
 }

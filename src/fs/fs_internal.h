@@ -65,6 +65,7 @@ struct fs_inode {
 	struct chunk_bits remote; /* chunk is REMOTE: its range in the cache file is a hole */
 	struct timespec last_write;
 	uint64_t last_write_idx; /* the chunk the last write ended in */
+	bool last_write_back;	 /* the last write was the kernel's write-back of its cache */
 	uint64_t last_touch_idx; /* the chunk whose access time was noted last, and when */
 	time_t last_touch;
 	/* undo record of the current transaction */

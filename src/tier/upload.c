@@ -30,6 +30,8 @@
 #include <unistd.h>
 
 #define ZSTD_LEVEL 1
+/* a chunk written less than this ago by a file still open may be written again at once */
+#define WRITER_IDLE_MS 1000
 
 /*
  * Count the bytes in DIRTY chunks afresh (lock held): by the sizes in the
@@ -227,11 +229,22 @@ static int pick_cb(void *arg, const struct meta_chunk *ch)
 		return 0; /* a write is between its DIRTY mark and its bytes (rule 2) */
 	if (ip && ip->nsync == 0 && time(NULL) >= t->sync_until) {
 		/* (an fsync waiting for the bucket, syncUpload, or `zero sync` want them now) */
-		time_t idle = now_ts().tv_sec - ip->last_write.tv_sec;
+		struct timespec now = now_ts();
+		time_t idle = now.tv_sec - ip->last_write.tv_sec;
+		int64_t idle_ms = idle * 1000 + (now.tv_nsec - ip->last_write.tv_nsec) / 1000000;
 		if (!t->pressure && idle < (time_t)t->upload_delay_s)
 			return 0; /* still being written */
-		if (ip->nopen > 0 && ch->idx == ip->last_write_idx && idle < 1)
-			return 0; /* a writer may be in this very chunk: it would go up twice */
+		if (ip->nopen > 0 && idle_ms < WRITER_IDLE_MS) {
+			if (ch->idx == ip->last_write_idx)
+				return 0; /* a writer may be in this very chunk: it would go up twice */
+			/*
+			 * The kernel writes its cache back in pieces, many at once and
+			 * out of order: a chunk before the last one written may still
+			 * lack some. Under pressure it goes anyway (at worst twice).
+			 */
+			if (ip->last_write_back && !t->pressure)
+				return 0;
+		}
 	}
 	p->found = *ch;
 	p->have = true;

@@ -19,6 +19,7 @@ superblock, objects without a superblock, the wrong bucket for a cache).
 Every test fails if the daemon's log shows a sanitizer report.
 """
 
+import ctypes
 import errno
 import hashlib
 import os
@@ -232,6 +233,46 @@ def test_identical_files_are_stored_once(backend, make_fs):
     wait_for(lambda: not m.bucket_chunks(), 30, "all objects to be collected")
     st = m.status()
     assert st["bucket_objects"] == 0 and st["bucket_bytes"] == 0, st
+
+
+def test_kernel_write_back_out_of_order_uploads_each_chunk_once(make_fs):
+    """The kernel writes its cache back in pieces, from many requests at once and out of
+    order: a chunk may get its first half, the next chunk whole, then the rest. A file
+    written in order and closed goes up once per chunk whatever the order (here forced with
+    sync_file_range), not once half-written and again whole."""
+    m = mount_with(make_fs("file", mount=False), "writeback-cache")
+    st0 = m.status()
+    a, b = gen("random", CHUNK, 61), gen("random", CHUNK, 62)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.sync_file_range.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64,
+                                     ctypes.c_uint]
+
+    def write_back(fd, off, n):  # the kernel writes back just these pages, and waits
+        if libc.sync_file_range(fd, off, n, 1 | 2 | 4) != 0:  # WAIT_BEFORE|WRITE|WAIT_AFTER
+            raise OSError(ctypes.get_errno(), "sync_file_range")
+
+    fd = os.open(m.mnt / "f", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        half = CHUNK // 2
+        os.pwrite(fd, a[:half], 0)
+        write_back(fd, 0, half)  # chunk 0's first half reaches the daemon
+        # then chunk 1 whole, again and again for 2.5 s: the uploader looks every second,
+        # and leaves alone what a writer wrote less than a second ago
+        until = time.monotonic() + 2.5
+        while time.monotonic() < until:
+            os.pwrite(fd, b, CHUNK)
+            write_back(fd, CHUNK, CHUNK)
+            time.sleep(0.2)
+        os.pwrite(fd, a[half:], half)
+    finally:
+        os.close(fd)
+    st = m.wait_uploaded(60)
+    assert st["uploads"] - st0["uploads"] == 2, (
+        "chunks uploaded %d times for 2 chunks: a half-written chunk went up"
+        % (st["uploads"] - st0["uploads"]))
+    m.evict(m.mnt / "f")
+    drop_caches()
+    assert read_all(m.mnt / "f") == a + b
 
 
 def test_identical_chunks_uploading_at_once_are_put_once(backend, make_fs):
