@@ -126,7 +126,7 @@ static void config_set_defaults(struct config *cfg)
 	cfg->orphan_sweep_interval_s = 3600;
 	cfg->lease_timeout_s = LEASE_DEFAULT_TTL_S;
 	cfg->encryption = -1;
-	cfg->writeback_cache = false;
+	cfg->writeback_cache = true;
 }
 
 void config_release(struct config *cfg)

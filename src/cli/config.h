@@ -37,7 +37,7 @@ struct config {
 	unsigned metadata_sync_interval_s;	  /* seconds between shipments of metadata changes */
 	unsigned metadata_retention_s;		  /* seconds of point-in-time history kept */
 	bool sync_upload;			  /* fsync waits until the bucket has the file */
-	bool writeback_cache;			  /* the kernel caches writes (default false) */
+	bool writeback_cache;			  /* the kernel caches writes (default true) */
 	unsigned max_parallel_transfers;	  /* concurrent HTTP transfers */
 	uint64_t multipart_threshold;		  /* bytes; above it PUT is multipart */
 	uint64_t multipart_part_size;		  /* bytes per part */

@@ -85,13 +85,14 @@ def dm(tmp_path):
 
 @pytest.fixture
 def dm_direct(tmp_path):
-    """Without the kernel's writeback cache (the default): each write() is a request."""
+    """Without the kernel's writeback cache: each write() is a request."""
     with debug_mount(tmp_path, "--no-writeback-cache") as m:
         yield m
 
 
 @pytest.fixture
 def dm_writeback(tmp_path):
+    """With the kernel's writeback cache (the default)."""
     with debug_mount(tmp_path, "--writeback-cache") as m:
         yield m
 

@@ -76,8 +76,8 @@ class Mount:
 
     @property
     def writeback(self):
-        """Whether the kernel caches writes (an option of zero mount)."""
-        return "--writeback-cache" in self.mount_args
+        """Whether the kernel caches writes (zero mount's default)."""
+        return "--no-writeback-cache" not in self.mount_args
 
     # -- commands -----------------------------------------------------------
     def zero(self, *args, timeout=120):

@@ -77,8 +77,8 @@ class ZeroTarget:
                         # glibc's fatal messages to stderr, not /dev/tty
                         LIBC_FATAL_STDERR_="1")
         self.extra = os.environ.get("ZERO_MOUNT_ARGS", "").split()
-        # the kernel's writeback cache (an option of zero mount)
-        self.writeback = "--writeback-cache" in self.extra
+        # the kernel's writeback cache (zero mount's default)
+        self.writeback = "--no-writeback-cache" not in self.extra
         self.log_pos = {}
         self.problems = []
 
