@@ -108,9 +108,9 @@ size_t fs_room_writers(struct fs *fs, uint64_t *inos, size_t max)
 	size_t n = 0;
 
 	pthread_mutex_lock(&fs->lock);
-	for (size_t i = 0; i < fs->table_size; i++)
-		for (struct fs_inode *ip = fs->table[i]; ip; ip = ip->hash_next)
-			if (ip->nwriters > 0 && n < max)
+	for (size_t i = 0; i < fs->table_size && n < max; i++)
+		for (struct fs_inode *ip = fs->table[i]; ip && n < max; ip = ip->hash_next)
+			if (ip->nwriters > 0)
 				inos[n++] = ip->ino;
 	pthread_mutex_unlock(&fs->lock);
 	return n;

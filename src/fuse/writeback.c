@@ -16,6 +16,7 @@
 #include <fuse_lowlevel.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,8 @@ struct wbflush {
 	char *mountpoint;
 	struct ticker *ticker; /* the write-back: syncfs, which may wait long for room */
 	struct ticker *room;   /* writers' room: never waits on the write-back */
+	pthread_mutex_t inos_lock; /* one round of telling writers at a time uses inos */
+	uint64_t inos[WRITERS_MAX];
 };
 
 /*
@@ -122,15 +125,18 @@ void wbflush_keep_room(struct fs *fs, const char *source)
 
 void wbflush_room(struct wbflush *w)
 {
-	if (w && fs_writers(w->fs) > 0 && fs_room_check(w->fs)) {
-		uint64_t *inos = malloc(WRITERS_MAX * sizeof(*inos));
-		size_t n = inos ? fs_room_writers(w->fs, inos, WRITERS_MAX) : 0;
+	size_t n;
 
-		/* a negative offset: the attributes only, the pages stay */
-		for (size_t i = 0; i < n; i++)
-			fuse_lowlevel_notify_inval_inode(w->se, inos[i], -1, 0);
-		free(inos);
-	}
+	if (!w || fs_writers(w->fs) == 0 || !fs_room_check(w->fs))
+		return;
+	/* a round under way (another thread's) tells the same writers: none needed */
+	if (pthread_mutex_trylock(&w->inos_lock) != 0)
+		return;
+	n = fs_room_writers(w->fs, w->inos, WRITERS_MAX);
+	/* a negative offset: the attributes only, the pages stay */
+	for (size_t i = 0; i < n; i++)
+		fuse_lowlevel_notify_inval_inode(w->se, w->inos[i], -1, 0);
+	pthread_mutex_unlock(&w->inos_lock);
 }
 
 static void keep_room(void *arg)
@@ -162,6 +168,7 @@ int wbflush_start(struct fs *fs, struct fuse_session *se, const char *mountpoint
 		return -ENOMEM;
 	w->fs = fs;
 	w->se = se;
+	pthread_mutex_init(&w->inos_lock, NULL);
 	w->mountpoint = strdup(mountpoint);
 	ret = w->mountpoint ? ticker_start(interval_ms, write_back, w, &w->ticker) : -ENOMEM;
 	if (ret == 0) {
@@ -170,6 +177,7 @@ int wbflush_start(struct fs *fs, struct fuse_session *se, const char *mountpoint
 			ticker_stop(w->ticker);
 	}
 	if (ret) {
+		pthread_mutex_destroy(&w->inos_lock);
 		free(w->mountpoint);
 		free(w);
 		return ret;
@@ -184,6 +192,7 @@ void wbflush_stop(struct wbflush *w)
 		return;
 	ticker_stop(w->room);
 	ticker_stop(w->ticker);
+	pthread_mutex_destroy(&w->inos_lock);
 	free(w->mountpoint);
 	free(w);
 }
