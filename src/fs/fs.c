@@ -507,14 +507,20 @@ static int inode_delete(struct fs *fs, uint64_t ino)
  * row, its upload delay over) leaves the table: the kernel's count of it
  * goes to fs->refs, 16 bytes instead of a struct fs_inode (reftab.h), so
  * that the daemon's memory does not follow the inodes the kernel keeps.
- * itable_get brings it back with its count.
+ * itable_get brings it back with its count. An idle inode is linked: one
+ * whose last link goes stays in the table (inode_unlinked), so the kernel's
+ * last forget of an idle inode only drops its count, with no look at its row.
  */
 static void inode_compact(struct fs *fs, struct fs_inode *ip)
 {
+	struct meta_inode in;
+
 	if (ip->nwrite > 0 || ip->nsync > 0 || ip->txn_touched || ip->atime_dirty)
 		return; /* the periodic flush stores the access time, and compacts it then */
 	if (inode_flush(fs, ip, false) || ip->attr_dirty)
 		return;
+	if (inode_load(fs, ip->ino, &in) || in.nlink == 0)
+		return; /* unlinked: its last forget deletes it (fs_forget) */
 	if (!fs->stopping && tier_write_is_recent(fs, ip))
 		return;
 	if (reftab_add(&fs->refs, ip->ino, ip->nlookup))
@@ -547,16 +553,25 @@ void inode_maybe_free(struct fs *fs, struct fs_inode *ip)
 	itable_remove(fs, ip);
 }
 
-/* After a link count dropped: delete INO now if the kernel does not know it. */
+/*
+ * After the last link went: delete INO now if the kernel does not know it;
+ * else its last forget deletes it, so an idle inode comes back to the table
+ * (idle inodes are linked: inode_compact).
+ */
 static void inode_unlinked(struct fs *fs, uint64_t ino)
 {
 	struct fs_inode *ip = itable_find(fs, ino);
 
+	if (!ip && reftab_get(&fs->refs, ino) == 0) {
+		inode_delete(fs, ino);
+		return;
+	}
+	if (!ip)
+		ip = itable_get(fs, ino);
 	if (ip)
 		inode_maybe_free(fs, ip);
-	else if (reftab_get(&fs->refs, ino) == 0)
-		inode_delete(fs, ino);
-	/* else the kernel still knows it: its last forget deletes it */
+	else
+		log_error("inode %" PRIu64 ": out of memory; deleted at the next mount", ino);
 }
 
 /* Make sure IP's cache file is open; a new one is sized to the file. */
@@ -1179,14 +1194,10 @@ void fs_forget(struct fs *fs, uint64_t ino, uint64_t nlookup)
 	pthread_mutex_lock(&fs->lock);
 	ip = itable_find(fs, ino);
 	if (!ip) {
-		/* an idle inode: its count is in fs->refs */
-		uint64_t have = reftab_get(&fs->refs, ino);
-		if (have > nlookup) {
-			reftab_take(&fs->refs, ino);
+		/* an idle inode: its count is in fs->refs; linked, nothing to save */
+		uint64_t have = reftab_take(&fs->refs, ino);
+		if (have > nlookup)
 			reftab_add(&fs->refs, ino, have - nlookup); /* fits: it was there */
-		} else if (have > 0 && !(ip = itable_get(fs, ino))) {
-			log_error("forget of %" PRIu64 ": out of memory", ino);
-		}
 	}
 	if (ip) {
 		if (ip->nlookup < nlookup) {

@@ -3,6 +3,7 @@
  * on a real cache directory: no kernel, no FUSE.
  */
 #include "fs/fs.h"
+#include "fs/fs_internal.h"
 #include "meta/meta.h"
 #include "../unit/test.h"
 
@@ -495,6 +496,64 @@ static void test_crash_loses_the_batch_whole(void)
 	TEST_ASSERT_EQ_INT(fs_free(fs), 0);
 }
 
+/* Whether the kernel's references to INO are all the daemon keeps of it (idle: fs.c, inode_compact). */
+static bool inode_idle(struct fs *fs, uint64_t ino, uint64_t *refs)
+{
+	bool idle;
+
+	pthread_mutex_lock(&fs->lock);
+	idle = !itable_find(fs, ino);
+	*refs = reftab_get(&fs->refs, ino);
+	pthread_mutex_unlock(&fs->lock);
+	return idle;
+}
+
+/*
+ * An idle inode is forgotten without a look at its row, so one whose last
+ * link goes while the kernel knows it must not stay idle: it is deleted at
+ * the kernel's last forget, not before, whether the kernel looked it up
+ * once or twice; a linked idle inode forgotten stays whole.
+ */
+static void test_idle_inodes_unlinked_and_forgotten(void)
+{
+	struct fs *fs = open_fs();
+	struct fs_file *fh;
+	struct stat st, kst;
+	uint64_t refs;
+
+	TEST_ASSERT_EQ_INT(fs_start(fs), 0);
+	TEST_ASSERT_EQ_INT(fs_create(fs, &root_ctx, 1, "h", 0644, O_RDWR, &fh, &st), 0);
+	write_bytes(fs, fh, 0, 3000, 'h');
+	TEST_ASSERT_EQ_INT(fs_release(fs, fh), 0);
+	TEST_ASSERT_EQ_INT(fs_lookup(fs, 1, "h", &st), 0);
+	TEST_ASSERT_EQ_INT(fs_link(fs, st.st_ino, 1, "h2", &st), 0);
+	TEST_ASSERT(inode_idle(fs, st.st_ino, &refs));
+	TEST_ASSERT_EQ_INT(refs, 3);
+	TEST_ASSERT_EQ_INT(fs_unlink(fs, 1, "h"), 0); /* one link left: still idle */
+	TEST_ASSERT(inode_idle(fs, st.st_ino, &refs));
+	TEST_ASSERT_EQ_INT(fs_unlink(fs, 1, "h2"), 0);
+	TEST_ASSERT(!inode_idle(fs, st.st_ino, &refs));
+	fs_forget(fs, st.st_ino, 2);
+	TEST_ASSERT_EQ_INT(fs_getattr(fs, st.st_ino, &kst), 0);
+	TEST_ASSERT_EQ_INT(kst.st_nlink, 0);
+	TEST_ASSERT(cache_file_exists(st.st_ino));
+	fs_forget(fs, st.st_ino, 1);
+	TEST_ASSERT_EQ_INT(fs_getattr(fs, st.st_ino, &kst), -ENOENT);
+	TEST_ASSERT(cache_file_gone_soon(st.st_ino));
+
+	/* linked: the last forget drops the count, the file stays */
+	TEST_ASSERT_EQ_INT(fs_create(fs, &root_ctx, 1, "k", 0644, O_RDWR, &fh, &st), 0);
+	write_bytes(fs, fh, 0, 3000, 'k');
+	TEST_ASSERT_EQ_INT(fs_release(fs, fh), 0);
+	TEST_ASSERT(inode_idle(fs, st.st_ino, &refs));
+	TEST_ASSERT_EQ_INT(refs, 1);
+	fs_forget(fs, st.st_ino, 1);
+	TEST_ASSERT(inode_idle(fs, st.st_ino, &refs));
+	TEST_ASSERT_EQ_INT(refs, 0);
+	TEST_ASSERT(file_holds(fs, "k", 3000, 'k'));
+	TEST_ASSERT_EQ_INT(fs_free(fs), 0);
+}
+
 /*
  * A deletion waits in the batch, and its cache file with it: a crash before
  * the commit brings the file back whole, never a name without its bytes.
@@ -721,6 +780,7 @@ int main(void)
 				 test_crash_inside_a_truncate,
 				 test_crash_loses_the_batch_whole,
 				 test_crash_before_a_deletion_commits,
+				 test_idle_inodes_unlinked_and_forgotten,
 				 test_rare_xattr_names,
 				 test_cache_file_at_first_write,
 				 test_setid_bits_cleared_as_linux_does,
@@ -736,6 +796,7 @@ int main(void)
 			       "test_crash_inside_a_truncate",
 			       "test_crash_loses_the_batch_whole",
 			       "test_crash_before_a_deletion_commits",
+			       "test_idle_inodes_unlinked_and_forgotten",
 			       "test_rare_xattr_names",
 			       "test_cache_file_at_first_write",
 			       "test_setid_bits_cleared_as_linux_does",
