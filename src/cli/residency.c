@@ -24,6 +24,7 @@
 #include "cli/mounts.h"
 #include "cli/statusline.h"
 #include "common/clock.h"
+#include "common/mountinfo.h"
 #include "crypt/keys.h"
 
 #include <ctype.h>
@@ -85,80 +86,28 @@ static double now_s(void)
 
 /* ---- which mount a path is on ---- */
 
-/* Undo the octal escapes (\040 for space, ...) of /proc/self/mountinfo in place. */
-static void unescape(char *s)
-{
-	char *o = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '7' && s[2] && s[3]) {
-			*o++ = (char)(((s[1] - '0') << 6) | ((s[2] - '0') << 3) | (s[3] - '0'));
-			s += 3;
-		} else {
-			*o++ = *s;
-		}
-	}
-	*o = '\0';
-}
-
-struct mount_entry {
-	unsigned int major, minor;
-	char *mountpoint; /* unescaped, points into the line */
-	char *fstype;
-	char *source; /* unescaped */
-};
-
-/* Split one line of /proc/self/mountinfo in place. False when it is malformed. */
-static bool mountinfo_split(char *line, struct mount_entry *e)
-{
-	char *save = NULL, *fields[5], *sep;
-	int n = 0;
-
-	/* id parent maj:min root mountpoint opts [optional...] - fstype source superopts */
-	sep = strstr(line, " - ");
-	if (!sep)
-		return false;
-	*sep = '\0';
-	for (char *t = strtok_r(line, " ", &save); t && n < 5; t = strtok_r(NULL, " ", &save))
-		fields[n++] = t;
-	if (n < 5 || sscanf(fields[2], "%u:%u", &e->major, &e->minor) != 2)
-		return false;
-	save = NULL;
-	e->fstype = strtok_r(sep + 3, " ", &save);
-	e->source = strtok_r(NULL, " ", &save);
-	if (!e->fstype || !e->source)
-		return false;
-	e->mountpoint = fields[4];
-	unescape(e->mountpoint);
-	unescape(e->source);
-	return true;
-}
-
 /*
  * Find the Zero mount of device DEV; MNT (may be NULL) gets its mount point.
  * Returns 0, -ENOENT when DEV is not a Zero file system, or -errno.
  */
 static int zero_mount_of(dev_t dev, char *mnt, size_t size)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char *line = NULL;
-	size_t cap = 0;
-	int ret = -ENOENT;
+	struct mountinfo_reader r;
+	struct mountinfo e;
+	int ret = mountinfo_open(&r);
 
-	if (!f)
-		return -errno;
-	while (ret == -ENOENT && getline(&line, &cap, f) > 0) {
-		struct mount_entry e;
-
-		if (!mountinfo_split(line, &e) || e.major != major(dev) || e.minor != minor(dev) ||
+	if (ret)
+		return ret;
+	ret = -ENOENT;
+	while (ret == -ENOENT && mountinfo_next(&r, &e)) {
+		if (e.major != major(dev) || e.minor != minor(dev) ||
 		    strcmp(e.fstype, "fuse.zero") != 0)
 			continue;
 		if (mnt)
 			snprintf(mnt, size, "%s", e.mountpoint);
 		ret = 0;
 	}
-	free(line);
-	fclose(f);
+	mountinfo_close(&r);
 	return ret;
 }
 
@@ -168,21 +117,20 @@ static int zero_mount_of(dev_t dev, char *mnt, size_t size)
  */
 int zero_mount_only(char *mnt, size_t size)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char *line = NULL, **found = NULL;
-	size_t cap = 0, n = 0, live = 0;
-	int ret = 0;
+	struct mountinfo_reader r;
+	struct mountinfo e;
+	char **found = NULL;
+	size_t n = 0, live = 0;
+	int ret = mountinfo_open(&r);
 
-	if (!f) {
-		ret = -errno;
+	if (ret) {
 		fprintf(stderr, "zero: cannot read /proc/self/mountinfo: %s\n", strerror(-ret));
 		return ret;
 	}
-	while (getline(&line, &cap, f) > 0) {
-		struct mount_entry e;
+	while (mountinfo_next(&r, &e)) {
 		char **grown;
 
-		if (!mountinfo_split(line, &e) || strcmp(e.fstype, "fuse.zero") != 0)
+		if (strcmp(e.fstype, "fuse.zero") != 0)
 			continue;
 		grown = realloc(found, (n + 1) * sizeof(*found));
 		if (!grown) {
@@ -219,8 +167,7 @@ out_free:
 	for (size_t i = 0; i < n; i++)
 		free(found[i]);
 	free(found);
-	free(line);
-	fclose(f);
+	mountinfo_close(&r);
 	return ret;
 }
 
