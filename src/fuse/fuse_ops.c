@@ -19,6 +19,7 @@
 
 #include "common/log.h"
 #include "fs/fs.h"
+#include "fuse/bdi.h"
 #include "fuse/initcaps.h"
 #include "fuse/writeback.h"
 
@@ -921,6 +922,8 @@ int fuseops_mount(struct fs *fs, const char *mountpoint, const struct fuseops_op
 	char *argv[8];
 	int argc = 0, ret;
 	struct fuse_args args;
+	struct bdi bdi;
+	bool have_bdi;
 	struct fuseops *f = calloc(1, sizeof(*f));
 
 	if (!f)
@@ -959,8 +962,9 @@ int fuseops_mount(struct fs *fs, const char *mountpoint, const struct fuseops_op
 		goto out_destroy;
 	}
 	f->mounted = true;
-	if (opt->writeback_cache)
-		wbflush_keep_room(fs, opt->fsname); /* before any write can be cached */
+	have_bdi = bdi_of_mount("fuse.zero", opt->fsname, &bdi) == 0;
+	if (opt->writeback_cache) /* before any write can be cached */
+		wbflush_keep_room(fs, have_bdi ? &bdi : NULL);
 	f->caps.want = INITCAPS_KILLPRIV_V2;
 	if (fuse_session_custom_io(f->se, &device_io, fuse_session_fd(f->se)) != 0)
 		log_warn("FUSE: cannot hook the device's I/O; setuid bits cleared by the kernel");

@@ -8,9 +8,9 @@
 #include "fuse/writeback.h"
 
 #include "common/log.h"
-#include "common/mountinfo.h"
 #include "common/ticker.h"
 #include "fs/fs.h"
+#include "fuse/bdi.h"
 
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
@@ -38,85 +38,29 @@ struct wbflush {
 };
 
 /*
- * The bdi's max_bytes file (kernel 6.2 and later) of the Zero mount whose
- * source is SOURCE: the one listed last, should a dead one of that cache be
- * left under it. Read from the mount list: a stat of the mountpoint would be
- * a request to a session not running yet.
- */
-static int bdi_max_bytes_path(const char *source, char *path, size_t size)
-{
-	struct mountinfo_reader r;
-	struct mountinfo e;
-	int ret = mountinfo_open(&r);
-
-	if (ret)
-		return ret;
-	ret = -ENOENT;
-	while (mountinfo_next(&r, &e)) {
-		if (strcmp(e.fstype, "fuse.zero") == 0 && strcmp(e.source, source) == 0) {
-			snprintf(path, size, "/sys/class/bdi/%u:%u/max_bytes", e.major, e.minor);
-			ret = 0;
-		}
-	}
-	mountinfo_close(&r);
-	return ret;
-}
-
-/* The bytes the kernel may hold unwritten for the mount; 0 if it does not say. */
-static uint64_t bdi_max_bytes(const char *path)
-{
-	char buf[32];
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	return strtoull(buf, NULL, 10);
-}
-
-static bool bdi_set_max_bytes(const char *path, uint64_t bytes)
-{
-	char buf[32];
-	int len = snprintf(buf, sizeof(buf), "%llu\n", (unsigned long long)bytes);
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	bool ok = fd >= 0 && write(fd, buf, (size_t)len) == len;
-
-	if (fd >= 0)
-		close(fd);
-	return ok && bdi_max_bytes(path) <= bytes;
-}
-
-/*
  * The room to keep: what the kernel may hold unwritten for the mount,
  * lowered (as root) to what a small dirty limit can spare.
  */
-static uint64_t choose_margin(struct fs *fs, const char *source)
+static uint64_t choose_margin(struct fs *fs, const struct bdi *b)
 {
-	char path[96];
-	uint64_t kernel = 0, want;
+	uint64_t kernel = b ? bdi_get(b, "max_bytes") : 0, want;
 
-	if (bdi_max_bytes_path(source, path, sizeof(path)) == 0)
-		kernel = bdi_max_bytes(path);
 	if (!kernel)
 		return DEFAULT_MARGIN; /* a guess: kernels before 6.2 do not say, nor let it be set */
 	want = fs_room_margin_for(fs, kernel);
-	if (want < kernel && !bdi_set_max_bytes(path, want)) {
+	if (want < kernel &&
+	    (bdi_set(b, "max_bytes", want) != 0 || bdi_get(b, "max_bytes") > want)) {
 		log_info("writeback cache: cannot lower the kernel's %llu MiB of unwritten pages "
 			 "to %llu MiB (%s)",
-			 (unsigned long long)(kernel >> 20), (unsigned long long)(want >> 20), path);
+			 (unsigned long long)(kernel >> 20), (unsigned long long)(want >> 20), b->dir);
 		want = kernel;
 	}
 	return want;
 }
 
-void wbflush_keep_room(struct fs *fs, const char *source)
+void wbflush_keep_room(struct fs *fs, const struct bdi *b)
 {
-	uint64_t margin = choose_margin(fs, source);
+	uint64_t margin = choose_margin(fs, b);
 
 	fs_room_set_margin(fs, margin);
 	log_info("writeback cache: room for %llu MiB of the kernel's unwritten pages kept",

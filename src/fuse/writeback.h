@@ -11,8 +11,7 @@
  *
  * Writers' room (fs/room.c): at the mount, before any request is served,
  * wbflush_keep_room learns how much the kernel may hold unwritten for the
- * mount (the FUSE mount's max_bytes under /sys/class/bdi/MAJOR:MINOR/, else
- * DEFAULT_MARGIN), lowers it for a small cache, and gives it to fs as the
+ * mount (its bdi's max_bytes, fuse/bdi.h, else DEFAULT_MARGIN), lowers it for a small cache, and gives it to fs as the
  * margin. A second thread, apart from the first, whose syncfs may wait long
  * for uploads, checks every 200 ms: while room is short, it has the kernel
  * forget the attributes of the inodes open for writing, so that their next
@@ -21,15 +20,16 @@
 #ifndef ZERO_FUSE_WRITEBACK_H
 #define ZERO_FUSE_WRITEBACK_H
 
+struct bdi;
 struct fs;
 struct fuse_session;
 struct wbflush;
 
 /*
- * Keep room for what the kernel may hold unwritten for the Zero mount whose
- * source (fsname) is SOURCE: once it is mounted, before its session runs.
+ * Keep room for what the kernel may hold unwritten for the mount whose bdi
+ * is B (NULL if not found): once it is mounted, before its session runs.
  */
-void wbflush_keep_room(struct fs *fs, const char *source);
+void wbflush_keep_room(struct fs *fs, const struct bdi *b);
 /* Start the threads for FS mounted at MOUNTPOINT by session SE; syncfs every INTERVAL_MS. */
 int wbflush_start(struct fs *fs, struct fuse_session *se, const char *mountpoint,
 		  unsigned interval_ms, struct wbflush **out);
