@@ -128,7 +128,8 @@ secretAccessKey: S3RVER
 uploadDelay: 0
 CONF
 chmod 600 "$WORK/zero.yml"
-if "$ZERO" mount "$WORK/zmnt" "$WORK/zcache" --config "$WORK/zero.yml" >/dev/null; then
+# encrypted, as a bucket is by default
+if ZERO_PASSPHRASE=${ZERO_PASSPHRASE:-bench} "$ZERO" mount "$WORK/zmnt" "$WORK/zcache" --config "$WORK/zero.yml" >/dev/null; then
 	MOUNTS+=("$WORK/zmnt")
 	run zero "$WORK/zmnt" zero_evict
 else
