@@ -39,6 +39,7 @@ struct fuseops {
 	struct fuseops_options opt;
 	struct initcaps caps; /* what INIT was given beyond libfuse's list */
 	struct wbflush *wb;   /* the writeback cache's threads (writeback.h); NULL without */
+	unsigned max_read;    /* bytes per READ, as mounted (see fuseops_mount) */
 	char *mountpoint;
 	bool mounted;
 };
@@ -144,6 +145,21 @@ static void reply_entry(fuse_req_t req, int ret, const struct stat *st)
 		fs_forget(req_fs(req), st->st_ino, 1); /* the request was interrupted */
 }
 
+/*
+ * Bytes per READ: 128 KiB and its header fit the pipe libfuse splices a
+ * reply through (a pipe's default limit is 1 MiB), so a READ moves the cache
+ * file's pages to the kernel without a copy; a larger READ was read into a
+ * buffer first. The kernel keeps many of them in flight through the
+ * read-ahead window (READ_AHEAD_KB). -o max_read=N still sets its own.
+ */
+#define MAX_READ (128u << 10)
+/*
+ * The kernel's read-ahead window: 128 KiB unless told. The mount sets its
+ * bdi's (root only) before INIT is answered, and INIT asks for as much: the
+ * kernel keeps the smaller of the two.
+ */
+#define READ_AHEAD_KB 1024u
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct fuseops *f = userdata;
@@ -175,7 +191,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (!f->opt.writeback_cache)
 		conn->want &= ~(unsigned int)FUSE_CAP_WRITEBACK_CACHE;
 	conn->max_write = 1u << 20;
-	conn->max_readahead = 1u << 20;
+	conn->max_read = f->max_read; /* libfuse insists that it say what the mount said */
+	conn->max_readahead = READ_AHEAD_KB << 10; /* the bdi's, set at the mount */
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
 	conn->time_gran = 1;
@@ -915,6 +932,33 @@ static void escape_opt(const char *in, char *out, size_t size)
 	out[o] = '\0';
 }
 
+/* The max_read=N of the -o options in ARGV (the last given), else MAX_READ. */
+static unsigned mount_max_read(int argc, char **argv)
+{
+	static const struct fuse_opt spec[] = {{"max_read=%u", 0, 0}, FUSE_OPT_END};
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	unsigned max_read = MAX_READ;
+
+	for (int i = 0; i < argc; i++) {
+		if (fuse_opt_add_arg(&args, argv[i]) != 0)
+			goto out;
+	}
+	if (fuse_opt_parse(&args, &max_read, spec, NULL) != 0)
+		max_read = MAX_READ; /* fuse_session_new will say what is wrong */
+out:
+	fuse_opt_free_args(&args);
+	return max_read;
+}
+
+/* A wider read-ahead window than the kernel's 128 KiB (root only; else left). */
+static void set_read_ahead(const struct bdi *b)
+{
+	int ret = bdi_set(b, "read_ahead_kb", READ_AHEAD_KB);
+
+	if (ret)
+		log_debug("read-ahead: cannot set %s/read_ahead_kb: %s", b->dir, strerror(-ret));
+}
+
 int fuseops_mount(struct fs *fs, const char *mountpoint, const struct fuseops_options *opt,
 		  struct fuseops **out, char *err, size_t errlen)
 {
@@ -936,7 +980,8 @@ int fuseops_mount(struct fs *fs, const char *mountpoint, const struct fuseops_op
 		return -ENOMEM;
 	}
 	escape_opt(opt->fsname, fsname, sizeof(fsname));
-	snprintf(opts, sizeof(opts), "default_permissions,allow_other,subtype=zero,fsname=%s",
+	snprintf(opts, sizeof(opts),
+		 "default_permissions,allow_other,max_read=%u,subtype=zero,fsname=%s", MAX_READ,
 		 fsname);
 	argv[argc++] = "zero";
 	argv[argc++] = "-o";
@@ -948,6 +993,7 @@ int fuseops_mount(struct fs *fs, const char *mountpoint, const struct fuseops_op
 	if (opt->debug)
 		argv[argc++] = "-d";
 	argv[argc] = NULL;
+	f->max_read = mount_max_read(argc, argv);
 	args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
 	f->se = fuse_session_new(&args, &zero_ops, sizeof(zero_ops), f);
 	fuse_opt_free_args(&args);
@@ -963,6 +1009,8 @@ int fuseops_mount(struct fs *fs, const char *mountpoint, const struct fuseops_op
 	}
 	f->mounted = true;
 	have_bdi = bdi_of_mount("fuse.zero", opt->fsname, &bdi) == 0;
+	if (have_bdi)
+		set_read_ahead(&bdi);
 	if (opt->writeback_cache) /* before any write can be cached */
 		wbflush_keep_room(fs, have_bdi ? &bdi : NULL);
 	f->caps.want = INITCAPS_KILLPRIV_V2;

@@ -193,3 +193,62 @@ def test_a_new_small_file_with_the_writeback_cache(dm_writeback):
     assert seen.pop("GETATTR", 0) <= 10, seen
     assert seen == {"LOOKUP": 10, "CREATE": 10, "GETXATTR": 10, "WRITE": 10, "SETATTR": 10,
                     "RELEASE": 10}, seen
+
+
+REPLY = re.compile(r"^\s+unique: (\d+), success, outsize: (\d+)", re.M)
+READ_REQ = re.compile(r"^unique: (\d+), opcode: READ ", re.M)
+
+
+def read_reply_sizes(dm, since):
+    """The bytes of data in each successful READ reply after SINCE."""
+    time.sleep(0.3)
+    with open(dm.log, errors="replace") as f:
+        f.seek(since)
+        text = f.read()
+    reads = set(READ_REQ.findall(text))
+    return [int(size) - 16 for unique, size in REPLY.findall(text) if unique in reads]
+
+
+def read_cold(dm, name, size):
+    """Read NAME from the mount in 1 MiB read()s with the page cache dropped;
+    the READ replies' sizes."""
+    path = dm.mnt / name
+    with open(path, "wb") as f:
+        f.write(os.urandom(size))
+        os.fsync(f.fileno())
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+    since = dm.mark()
+    got = b""
+    with open(path, "rb", buffering=0) as f:
+        while chunk := f.read(1 << 20):
+            got += chunk
+    assert len(got) == size
+    return read_reply_sizes(dm, since)
+
+
+def bdi_setting(mnt, name):
+    dev = os.stat(mnt).st_dev
+    with open("/sys/class/bdi/%d:%d/%s" % (os.major(dev), os.minor(dev), name)) as f:
+        return int(f.read())
+
+
+def test_sequential_reads_come_in_spliced_requests(dm):
+    """A READ of 128 KiB and its header fits the pipe libfuse splices a reply
+    through (a pipe's limit is 1 MiB by default), so the cache file's pages
+    go to the kernel without a copy; 1 MiB READs were copied through a
+    buffer. The kernel keeps several in flight: the mount's read-ahead window
+    is 1 MiB (the kernel's default is 128 KiB)."""
+    assert bdi_setting(dm.mnt, "read_ahead_kb") == 1024
+    sizes = read_cold(dm, "f", 8 << 20)
+    assert sum(sizes) == 8 << 20, sizes
+    assert max(sizes) == 128 << 10, sizes
+
+
+def test_a_max_read_option_is_kept(tmp_path):
+    """-o max_read=N sets the READ size (the mount used to end at INIT: libfuse
+    refused a max_read the daemon did not repeat)."""
+    with debug_mount(tmp_path, "-o", "max_read=65536") as dm:
+        sizes = read_cold(dm, "f", 1 << 20)
+        assert sum(sizes) == 1 << 20, sizes
+        assert max(sizes) == 64 << 10, sizes
