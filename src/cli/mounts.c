@@ -74,20 +74,9 @@ out_free:
 
 bool mounts_find_cache(const char *cache, char *mnt, size_t size)
 {
-	struct mountinfo_reader r;
-	struct mountinfo e;
-	bool found = false;
+	unsigned major, minor;
 
-	if (mountinfo_open(&r) != 0)
-		return false;
-	while (!found && mountinfo_next(&r, &e)) {
-		if (strcmp(e.fstype, "fuse.zero") == 0 && strcmp(e.source, cache) == 0) {
-			snprintf(mnt, size, "%s", e.mountpoint);
-			found = true;
-		}
-	}
-	mountinfo_close(&r);
-	return found;
+	return mountinfo_find_source("fuse.zero", cache, &major, &minor, mnt, size) == 0;
 }
 
 bool mounts_zero_is_dead(const char *cache)

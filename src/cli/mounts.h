@@ -17,7 +17,10 @@
  * stacked on it is not reported: paths at MNT do not reach it.
  */
 bool mounts_find_zero(const char *mnt, char *source, size_t size);
-/* True when a Zero mount of cache CACHE (absolute, resolved) exists; MNT then gets its mountpoint. */
+/*
+ * True when a Zero mount of cache CACHE (absolute, resolved) exists; MNT then
+ * gets its mountpoint (the newest, should a dead one of CACHE be left).
+ */
 bool mounts_find_cache(const char *cache, char *mnt, size_t size);
 /* True when no daemon serves the mount whose cache is CACHE. */
 bool mounts_zero_is_dead(const char *cache);

@@ -72,3 +72,26 @@ void mountinfo_close(struct mountinfo_reader *r)
 	free(r->line);
 	*r = (struct mountinfo_reader){0};
 }
+
+int mountinfo_find_source(const char *fstype, const char *source, unsigned *major,
+			  unsigned *minor, char *mnt, size_t size)
+{
+	struct mountinfo_reader r;
+	struct mountinfo e;
+	int ret = mountinfo_open(&r);
+
+	if (ret)
+		return ret;
+	ret = -ENOENT;
+	while (mountinfo_next(&r, &e)) {
+		if (strcmp(e.fstype, fstype) != 0 || strcmp(e.source, source) != 0)
+			continue;
+		*major = e.major;
+		*minor = e.minor;
+		if (mnt)
+			snprintf(mnt, size, "%s", e.mountpoint);
+		ret = 0;
+	}
+	mountinfo_close(&r);
+	return ret;
+}

@@ -34,4 +34,13 @@ int mountinfo_open(struct mountinfo_reader *r);
 bool mountinfo_next(struct mountinfo_reader *r, struct mountinfo *e);
 void mountinfo_close(struct mountinfo_reader *r);
 
+/*
+ * The mount of type FSTYPE from SOURCE listed last (the newest, should an
+ * older one of the same source lie under it): its device into MAJOR and
+ * MINOR, its mountpoint into MNT (SIZE bytes; MNT may be NULL). -ENOENT if
+ * none is listed, else 0 or -errno.
+ */
+int mountinfo_find_source(const char *fstype, const char *source, unsigned *major,
+			  unsigned *minor, char *mnt, size_t size);
+
 #endif /* ZERO_COMMON_MOUNTINFO_H */

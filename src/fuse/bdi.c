@@ -9,25 +9,15 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 int bdi_of_mount(const char *fstype, const char *source, struct bdi *b)
 {
-	struct mountinfo_reader r;
-	struct mountinfo e;
-	int ret = mountinfo_open(&r);
+	unsigned major, minor;
+	int ret = mountinfo_find_source(fstype, source, &major, &minor, NULL, 0);
 
-	if (ret)
-		return ret;
-	ret = -ENOENT;
-	while (mountinfo_next(&r, &e)) {
-		if (strcmp(e.fstype, fstype) == 0 && strcmp(e.source, source) == 0) {
-			snprintf(b->dir, sizeof(b->dir), "/sys/class/bdi/%u:%u", e.major, e.minor);
-			ret = 0;
-		}
-	}
-	mountinfo_close(&r);
+	if (ret == 0)
+		snprintf(b->dir, sizeof(b->dir), "/sys/class/bdi/%u:%u", major, minor);
 	return ret;
 }
 

@@ -2,6 +2,7 @@
 #include "common/mountinfo.h"
 #include "../unit/test.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -76,9 +77,45 @@ static void test_escaped_names(void)
 	TEST_ASSERT_EQ_INT(rmdir(dir), 0);
 }
 
+/*
+ * Two mounts from one source: the one mounted last is found, with its
+ * device and mountpoint; none once both are gone.
+ */
+static void test_find_source_takes_the_last(void)
+{
+	char dir[] = "/tmp/zero-mountinfo-XXXXXX", a[96], b[96], got[128];
+	unsigned major = 0, minor = 0;
+	struct stat st;
+
+	TEST_ASSERT(mkdtemp(dir) != NULL);
+	snprintf(a, sizeof(a), "%s/a", dir);
+	snprintf(b, sizeof(b), "%s/b", dir);
+	TEST_ASSERT_EQ_INT(mkdir(a, 0755), 0);
+	TEST_ASSERT_EQ_INT(mkdir(b, 0755), 0);
+	TEST_ASSERT_EQ_INT(mount(dir, a, "tmpfs", 0, "size=1m"), 0);
+	TEST_ASSERT_EQ_INT(mount(dir, b, "tmpfs", 0, "size=1m"), 0);
+	TEST_ASSERT_EQ_INT(mountinfo_find_source("tmpfs", dir, &major, &minor, got, sizeof(got)),
+			   0);
+	TEST_ASSERT_EQ_STR(got, b);
+	TEST_ASSERT_EQ_INT(stat(b, &st), 0);
+	TEST_ASSERT_EQ_INT(major, major(st.st_dev));
+	TEST_ASSERT_EQ_INT(minor, minor(st.st_dev));
+	TEST_ASSERT_EQ_INT(mountinfo_find_source("ext4", dir, &major, &minor, NULL, 0), -ENOENT);
+	TEST_ASSERT_EQ_INT(umount(b), 0);
+	TEST_ASSERT_EQ_INT(mountinfo_find_source("tmpfs", dir, &major, &minor, got, sizeof(got)),
+			   0);
+	TEST_ASSERT_EQ_STR(got, a);
+	TEST_ASSERT_EQ_INT(umount(a), 0);
+	TEST_ASSERT_EQ_INT(mountinfo_find_source("tmpfs", dir, &major, &minor, NULL, 0), -ENOENT);
+	TEST_ASSERT_EQ_INT(rmdir(a), 0);
+	TEST_ASSERT_EQ_INT(rmdir(b), 0);
+	TEST_ASSERT_EQ_INT(rmdir(dir), 0);
+}
+
 int main(void)
 {
 	TEST_RUN(test_root_and_its_device);
 	TEST_RUN(test_escaped_names);
+	TEST_RUN(test_find_source_takes_the_last);
 	return TEST_MAIN_END();
 }
