@@ -331,8 +331,13 @@ static int upload_one(struct fs *fs, const struct meta_chunk *ch)
 		goto out_buf;
 	len = chunk_len(fs, in.size, ch->idx);
 	if (len == 0) {
-		/* past the end (a crash between a truncate's steps): nothing to keep */
-		meta_chunk_delete_range(fs->meta, ch->ino, ch->idx, ch->idx);
+		/*
+		 * Past the end (a crash between a truncate's steps, a write that
+		 * failed after its mark): nothing to keep. If the row cannot go
+		 * (a full disk), the error makes the uploader wait before it
+		 * picks the chunk again.
+		 */
+		ret = meta_chunk_delete_range(fs->meta, ch->ino, ch->idx, ch->idx);
 		goto out_buf;
 	}
 	ret = uploading_add(t, ch->ino, ch->idx);

@@ -12,6 +12,7 @@ import errno
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -39,6 +40,17 @@ def small_disk(tmp_path):
 def free_bytes(path):
     st = os.statvfs(path)
     return st.f_bavail * st.f_frsize
+
+
+def daemon_cpu_seconds(m, seconds):
+    """The CPU seconds m's daemon spends in the next SECONDS seconds."""
+    def cpu():
+        with open("/proc/%d/stat" % m.daemon_pid()) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    before = cpu()
+    time.sleep(seconds)
+    return cpu() - before
 
 
 def write_until_error(path, total, seed):
@@ -93,6 +105,11 @@ def test_full_cache_disk_is_enospc_and_recovers(make_fs, own_s3rver, small_disk)
             os.unlink(m.mnt / ("new%d" % attempt))
         except OSError as e:
             assert e.errno == errno.ENOSPC, "create and write on a full disk: %r" % e
+    # and the daemon waits for room, it does not spin: the failed writes left
+    # empty files with a chunk marked, whose row cannot go on a full disk (the
+    # uploader picked it again at once, 100 % of a CPU for as long as the disk
+    # stayed full)
+    assert daemon_cpu_seconds(m, 3) < 1.0, m.log_text()[-2000:]
     # metadata that needs room gets ENOSPC too (the database cannot grow)
     for i in range(2000):
         try:
