@@ -4,7 +4,8 @@
  * CACHE/data/<ino> holds the locally present bytes of inode <ino> at their
  * offsets. Invariant: a cache file's apparent size equals the file's size;
  * ranges not present locally are holes. The chunk states that say which
- * ranges are present live in the metadata (meta.h), not here.
+ * ranges are present live in the metadata (meta.h), not here. A removed
+ * cache file is kept empty, as a spare for the next new one (cache.c).
  */
 #ifndef ZERO_CACHE_H
 #define ZERO_CACHE_H
@@ -22,10 +23,15 @@ void cache_close(struct cache *c);
 
 /*
  * Open the cache file of INO read-write; with CREATE it is created empty if
- * missing. Returns a file descriptor (caller closes) or -errno.
+ * missing (a spare, when one is kept). Returns a file descriptor (caller
+ * closes) or -errno.
  */
 int cache_file_open(struct cache *c, uint64_t ino, bool create);
-/* Remove the cache file of INO; a missing file is not an error. */
+/*
+ * Remove the cache file of INO (its bytes are gone at return); a missing file
+ * is not an error. A descriptor of it must not be used after: the emptied
+ * file may be kept as a spare and become another inode's.
+ */
 int cache_file_remove(struct cache *c, uint64_t ino);
 /* stat(2) of the cache file of INO; -ENOENT when it does not exist. */
 int cache_file_stat(struct cache *c, uint64_t ino, struct stat *st);
