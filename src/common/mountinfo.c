@@ -73,8 +73,8 @@ void mountinfo_close(struct mountinfo_reader *r)
 	*r = (struct mountinfo_reader){0};
 }
 
-int mountinfo_find_source(const char *fstype, const char *source, unsigned *major,
-			  unsigned *minor, char *mnt, size_t size)
+int mountinfo_find_source(const char *fstype, const char *source, unsigned *major, unsigned *minor,
+			  char *mnt, size_t size)
 {
 	struct mountinfo_reader r;
 	struct mountinfo e;

@@ -11,11 +11,11 @@
  *
  * Writers' room (fs/room.c): at the mount, before any request is served,
  * wbflush_keep_room learns how much the kernel may hold unwritten for the
- * mount (its bdi's max_bytes, fuse/bdi.h, else DEFAULT_MARGIN), lowers it for a small cache, and gives it to fs as the
- * margin. A second thread, apart from the first, whose syncfs may wait long
- * for uploads, checks every 200 ms: while room is short, it has the kernel
- * forget the attributes of the inodes open for writing, so that their next
- * cached write asks first.
+ * mount (its bdi's max_bytes, fuse/bdi.h, else DEFAULT_MARGIN), lowers it
+ * for a small cache, and gives it to fs as the margin. A second thread,
+ * apart from the first, whose syncfs may wait long for uploads, checks every
+ * 200 ms: while room is short, it has the kernel forget the attributes of
+ * the inodes open for writing, so that their next cached write asks first.
  */
 #ifndef ZERO_FUSE_WRITEBACK_H
 #define ZERO_FUSE_WRITEBACK_H

@@ -100,7 +100,7 @@ static void test_spares_are_kept_across_opens(void)
 
 	TEST_ASSERT_EQ_INT(cache_open(root, &c), 0);
 	TEST_ASSERT(data_has(".s0")); /* left by the test before */
-	a = make_file(c, 20, 100);     /* takes it */
+	a = make_file(c, 20, 100);    /* takes it */
 	TEST_ASSERT(!data_has(".s0"));
 	b = make_file(c, 21, 100);
 	TEST_ASSERT_EQ_INT(cache_file_remove(c, 20), 0);
@@ -148,7 +148,7 @@ static void test_a_spare_gone_from_under_it(void)
 	cache_close(c);
 }
 
-static int rm_cb(const char *dir)
+static int remove_tree(const char *dir)
 {
 	char cmd[256];
 
@@ -165,6 +165,6 @@ int main(void)
 	TEST_RUN(test_removed_file_is_the_next_new_one_empty);
 	TEST_RUN(test_spares_are_kept_across_opens);
 	TEST_RUN(test_a_spare_gone_from_under_it);
-	rm_cb(root);
+	remove_tree(root);
 	return TEST_MAIN_END();
 }
