@@ -46,11 +46,15 @@ class DebugMount:
         time.sleep(0.3)  # RELEASE and FORGET are sent in the background
         return self.log.stat().st_size
 
-    def requests(self, since):
+    def text(self, since):
+        """The log after SINCE, once the background requests are in."""
         time.sleep(0.3)
         with open(self.log, errors="replace") as f:
             f.seek(since)
-            return collections.Counter(OPCODE.findall(f.read()))
+            return f.read()
+
+    def requests(self, since):
+        return collections.Counter(OPCODE.findall(self.text(since)))
 
     def close(self):
         try:
@@ -201,10 +205,7 @@ READ_REQ = re.compile(r"^unique: (\d+), opcode: READ ", re.M)
 
 def read_reply_sizes(dm, since):
     """The bytes of data in each successful READ reply after SINCE."""
-    time.sleep(0.3)
-    with open(dm.log, errors="replace") as f:
-        f.seek(since)
-        text = f.read()
+    text = dm.text(since)
     reads = set(READ_REQ.findall(text))
     return [int(size) - 16 for unique, size in REPLY.findall(text) if unique in reads]
 
