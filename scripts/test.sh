@@ -35,9 +35,12 @@ count() {
 step() {
 	local name=$1
 	shift
+	local t0=$SECONDS rc
 	echo "=== $name"
 	"$@" 2>&1 | tee "$logdir/$name.log"
-	count "$name" "${PIPESTATUS[0]}"
+	rc=${PIPESTATUS[0]}
+	echo "=== $name took $((SECONDS - t0)) s"
+	count "$name" "$rc"
 }
 
 # step_start NAME COMMAND...: run in the background (its output to its log);
@@ -49,7 +52,13 @@ step_start() {
 	local name=$1
 	shift
 	echo "=== $name (started in the background)"
-	"$@" >"$logdir/$name.log" 2>&1 &
+	(
+		t0=$SECONDS
+		"$@"
+		rc=$?
+		echo "=== $name took $((SECONDS - t0)) s"
+		exit $rc
+	) >"$logdir/$name.log" 2>&1 &
 	bg_pid[$name]=$!
 }
 step_finish() {
@@ -94,9 +103,9 @@ step unit-asan unit_all build-asan
 # kernel's writeback cache, the plain one with it (the default): both write paths
 step_start integration-asan env ASAN_OPTIONS=detect_leaks=1 ZERO_CRASH_CYCLES=5 \
 	ZERO_JOURNAL_CYCLES=1 ZERO_MOUNT_ARGS=--no-writeback-cache \
-	tests/integration/run.sh build-asan --durations=12 \
+	tests/integration/run.sh build-asan --durations=25 \
 	--basetemp="$logdir/tmp-asan"
-step integration env ZERO_CRASH_CYCLES=30 tests/integration/run.sh build --durations=12 \
+step integration env ZERO_CRASH_CYCLES=30 tests/integration/run.sh build --durations=25 \
 	--basetemp="$logdir/tmp-plain"
 step_finish integration-asan
 step cli env ZERO_BIN="$root/build/zero" $PY -m pytest -q -p no:cacheprovider tests/cli
@@ -113,7 +122,7 @@ step system-zero-asan env ZERO_BIN="$root/build-asan/zero" \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	$PY -m pytest -q -p no:cacheprovider tests/system
 
-echo "=== summary"
+echo "=== summary (after $SECONDS s)"
 rm -rf "$logdir"/tmp-plain "$logdir"/tmp-asan # the suites' mounts and caches
 if [ "${#failed_steps[@]}" -gt 0 ]; then
 	echo "failed steps: ${failed_steps[*]} (logs in $logdir)"
