@@ -97,7 +97,7 @@ step unit-asan unit_all build-asan
 # s3rver is installed before the two integration suites start side by side
 (cd tests/integration && [ -f node_modules/s3rver/package.json ] ||
 	npm ci --no-audit --no-fund --loglevel=error) || exit 1
-# the kill -9 loops: 30 cycles each in the plain build, 5 under the sanitizers (3-4x slower);
+# the kill -9 loops: 20 cycles each in the plain build, 5 under the sanitizers (3-4x slower);
 # the journal's loss window 3 cycles per backend, 1 under the sanitizers
 # (each with a pytest base directory of its own); the sanitizers' run without the
 # kernel's writeback cache, the plain one with it (the default): both write paths
@@ -105,22 +105,24 @@ step_start integration-asan env ASAN_OPTIONS=detect_leaks=1 ZERO_CRASH_CYCLES=5 
 	ZERO_JOURNAL_CYCLES=1 ZERO_MOUNT_ARGS=--no-writeback-cache \
 	tests/integration/run.sh build-asan --durations=25 \
 	--basetemp="$logdir/tmp-asan"
-step integration env ZERO_CRASH_CYCLES=30 tests/integration/run.sh build --durations=25 \
+step integration env ZERO_CRASH_CYCLES=20 tests/integration/run.sh build --durations=25 \
 	--basetemp="$logdir/tmp-plain"
 step_finish integration-asan
 step cli env ZERO_BIN="$root/build/zero" $PY -m pytest -q -p no:cacheprovider tests/cli
 # the Debian package: built, checked by lintian, installed, used, removed
 step package $PY -m pytest -q -p no:cacheprovider tests/package
+# the system suite three times: under the sanitizers with the kernel's writeback
+# cache (the default) in the background, beside a plain directory and the plain
+# build without the cache: both write paths run the whole suite
+step_start system-zero-asan env ZERO_BIN="$root/build-asan/zero" \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	$PY -m pytest -q -p no:cacheprovider tests/system
 plain=$(mktemp -d /tmp/zero-plain.XXXXXX)
 step system-plain env ZERO_TEST_DIR="$plain" $PY -m pytest -q -p no:cacheprovider tests/system
 rm -rf "$plain"
-# without the kernel's writeback cache, and under the sanitizers with it (the default):
-# both write paths run the whole suite
 step system-zero env ZERO_BIN="$root/build/zero" ZERO_MOUNT_ARGS=--no-writeback-cache \
 	$PY -m pytest -q -p no:cacheprovider tests/system
-step system-zero-asan env ZERO_BIN="$root/build-asan/zero" \
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-	$PY -m pytest -q -p no:cacheprovider tests/system
+step_finish system-zero-asan
 
 echo "=== summary (after $SECONDS s)"
 rm -rf "$logdir"/tmp-plain "$logdir"/tmp-asan # the suites' mounts and caches
