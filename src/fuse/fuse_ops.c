@@ -149,9 +149,16 @@ static void reply_entry(fuse_req_t req, int ret, const struct stat *st)
  * Bytes per READ: 128 KiB and its header fit the pipe libfuse splices a
  * reply through (a pipe's default limit is 1 MiB), so a READ moves the cache
  * file's pages to the kernel without a copy; a larger READ was read into a
- * buffer first. -o max_read=N still sets its own.
+ * buffer first. The kernel keeps many of them in flight through the
+ * read-ahead window (READ_AHEAD_KB). -o max_read=N still sets its own.
  */
 #define MAX_READ (128u << 10)
+/*
+ * The kernel's read-ahead window: 128 KiB unless told. The mount sets its
+ * bdi's (root only) before INIT is answered, and INIT asks for as much: the
+ * kernel keeps the smaller of the two.
+ */
+#define READ_AHEAD_KB 1024u
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
@@ -185,7 +192,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want &= ~(unsigned int)FUSE_CAP_WRITEBACK_CACHE;
 	conn->max_write = 1u << 20;
 	conn->max_read = f->max_read; /* libfuse insists that it say what the mount said */
-	conn->max_readahead = 1u << 20;
+	conn->max_readahead = READ_AHEAD_KB << 10; /* the bdi's, set at the mount */
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
 	conn->time_gran = 1;
@@ -943,6 +950,15 @@ out:
 	return max_read;
 }
 
+/* A wider read-ahead window than the kernel's 128 KiB (root only; else left). */
+static void set_read_ahead(const struct bdi *b)
+{
+	int ret = bdi_set(b, "read_ahead_kb", READ_AHEAD_KB);
+
+	if (ret)
+		log_debug("read-ahead: cannot set %s/read_ahead_kb: %s", b->dir, strerror(-ret));
+}
+
 int fuseops_mount(struct fs *fs, const char *mountpoint, const struct fuseops_options *opt,
 		  struct fuseops **out, char *err, size_t errlen)
 {
@@ -950,6 +966,8 @@ int fuseops_mount(struct fs *fs, const char *mountpoint, const struct fuseops_op
 	char *argv[8];
 	int argc = 0, ret;
 	struct fuse_args args;
+	struct bdi bdi;
+	bool have_bdi;
 	struct fuseops *f = calloc(1, sizeof(*f));
 
 	if (!f)
@@ -990,11 +1008,11 @@ int fuseops_mount(struct fs *fs, const char *mountpoint, const struct fuseops_op
 		goto out_destroy;
 	}
 	f->mounted = true;
-	if (opt->writeback_cache) { /* before any write can be cached */
-		struct bdi bdi;
-		bool found = bdi_of_mount("fuse.zero", opt->fsname, &bdi) == 0;
-		wbflush_keep_room(fs, found ? &bdi : NULL);
-	}
+	have_bdi = bdi_of_mount("fuse.zero", opt->fsname, &bdi) == 0;
+	if (have_bdi)
+		set_read_ahead(&bdi);
+	if (opt->writeback_cache) /* before any write can be cached */
+		wbflush_keep_room(fs, have_bdi ? &bdi : NULL);
 	f->caps.want = INITCAPS_KILLPRIV_V2;
 	if (fuse_session_custom_io(f->se, &device_io, fuse_session_fd(f->se)) != 0)
 		log_warn("FUSE: cannot hook the device's I/O; setuid bits cleared by the kernel");
