@@ -24,6 +24,10 @@ restrict itself with "method" and "path_contains"):
   {"action": "delay", "seconds": 2}   wait, then forward
   {"action": "slow", "chunk": 65536, "pause": 0.05}  dribble the answer body
   {"action": "corrupt"}      flip a bit of the request body before checking it
+  {"action": "garble"}       forward, then answer with a bit of the body flipped
+                             (status, headers and length as the server's)
+  {"action": "short"}        forward, then answer with the first half of the body
+                             and a Content-Length to match (a whole-looking answer)
 With --conditional the proxy also does what s3rver does not: S3's conditional
 writes (If-None-Match: * and If-Match: "ETAG" on PUT, answered 412
 PreconditionFailed when the key is not in that state), made atomic by
@@ -373,6 +377,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with st.lock:
             st.log.append([self.command, self.path, resp.status, action or "",
                            self.headers.get("Range", "")])
+        if action == "garble" and data:
+            data = data[:len(data) // 2] + bytes([data[len(data) // 2] ^ 0x01]) + \
+                data[len(data) // 2 + 1:]
+        elif action == "short":
+            data = data[:len(data) // 2]
         self.send_response(resp.status)
         for k, v in resp.getheaders():
             if k.lower() not in HOP_HEADERS and k.lower() != "content-length":

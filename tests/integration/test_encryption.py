@@ -7,7 +7,8 @@ names, extended attributes and symlink targets onto the mount and search
 every object of the bucket for them; refuse a wrong, a missing and a
 world-readable passphrase without writing anything; change the passphrase;
 and tamper with objects by hand (a flipped byte, a truncation, one object
-copied over another, an old object put back under a newer name): each read
+copied over another, an old object put back under a newer name), and damage
+answers on the way (the proxy flips a byte or halves the body): each read
 must be EIO, never other bytes, and `fsck --verify` must name the files.
 The unencrypted control (encryption: false) shows the marker search finds
 what is there.
@@ -184,6 +185,42 @@ def read_error(path):
     except OSError as e:
         return e.errno
     return None
+
+
+@pytest.mark.parametrize("damage", ["garble", "short"])
+def test_a_damaged_answer_is_fetched_again_and_never_read(make_fs, proxy, damage):
+    """A GET answered 200 with bytes that do not verify (one flipped on the
+    way, or half an object with a length to match, as s3rver served one it
+    was still writing). The fetch fails, and the kernel, its read-ahead
+    failed, reads the page once more: one such answer costs the reader
+    nothing (a second GET); two in a row are EIO, never the bytes; and the
+    chunk is not spoiled by them: the next read, the server answering well,
+    returns the file."""
+    m = make_fs("s3")
+    data = gen("random", 50_000, 1)
+    write_file(m.mnt / "f", data)
+    (key,) = new_chunks(m, set(), "f to upload")
+    caught_up(m)
+
+    def cold_read(times):
+        m.evict(m.mnt / "f")
+        drop_caches()
+        proxy.reset()
+        proxy.faults([{"action": damage, "method": "GET", "path_contains": key,
+                       "times": times}])
+        try:
+            with open(m.mnt / "f", "rb") as f:
+                return f.read()
+        except OSError as e:
+            return e.errno
+        finally:
+            gets = [e for e in proxy.stats()["log"] if e[0] == "GET" and key in e[1]]
+            assert len(gets) == 2 if times else len(gets) == 1, gets
+
+    assert cold_read(1) == data
+    assert cold_read(2) == errno.EIO
+    assert cold_read(0) == data
+    assert "is corrupt" in m.log_text(), "the damaged answers were not logged"
 
 
 def test_tampered_objects_give_eio(make_fs):
