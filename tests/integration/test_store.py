@@ -9,6 +9,7 @@ pagination (ls over more than 1,000 keys).
 import base64
 import hashlib
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -204,8 +205,6 @@ def test_overlapping_puts_of_one_key_leave_one_whole_object(store, tmp_path):
     store wrote into the object's file in place and answered before the
     bytes were on its disk: two such puts interleaved into an object neither
     had sent (s3rver_main.js mends that)."""
-    import threading
-
     versions = [rand(4 << 20) for _ in range(6)]
     paths = []
     for i, v in enumerate(versions):
