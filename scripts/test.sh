@@ -31,16 +31,22 @@ count() {
 	fi
 }
 
+# timed NAME COMMAND...: run, then say how long it took; its status
+timed() {
+	local name=$1 t0=$SECONDS rc=0
+	shift
+	"$@" || rc=$?
+	echo "=== $name took $((SECONDS - t0)) s"
+	return $rc
+}
+
 # step NAME COMMAND...: run, show output, count
 step() {
 	local name=$1
 	shift
-	local t0=$SECONDS rc
 	echo "=== $name"
-	"$@" 2>&1 | tee "$logdir/$name.log"
-	rc=${PIPESTATUS[0]}
-	echo "=== $name took $((SECONDS - t0)) s"
-	count "$name" "$rc"
+	timed "$name" "$@" 2>&1 | tee "$logdir/$name.log"
+	count "$name" "${PIPESTATUS[0]}"
 }
 
 # step_start NAME COMMAND...: run in the background (its output to its log);
@@ -52,13 +58,7 @@ step_start() {
 	local name=$1
 	shift
 	echo "=== $name (started in the background)"
-	(
-		t0=$SECONDS
-		"$@"
-		rc=$?
-		echo "=== $name took $((SECONDS - t0)) s"
-		exit $rc
-	) >"$logdir/$name.log" 2>&1 &
+	timed "$name" "$@" >"$logdir/$name.log" 2>&1 &
 	bg_pid[$name]=$!
 }
 step_finish() {
