@@ -28,13 +28,18 @@ const FilesystemStore = require('./node_modules/s3rver/lib/stores/filesystem.js'
 const S3Object = require('./node_modules/s3rver/lib/models/object.js');
 
 let tmpSeq = 0;
+const tmpDirs = new Map(); // store root -> its directory of temporary files, made once
 
 // a name for a temporary file, outside the buckets (listings never see it)
 // and on their filesystem (renamed into them)
 function tmpName(store) {
   const root = path.resolve(store.rootDirectory);
-  const dir = path.join(path.dirname(root), path.basename(root) + '.tmp');
-  fs.mkdirSync(dir, { recursive: true });
+  let dir = tmpDirs.get(root);
+  if (!dir) {
+    dir = path.join(path.dirname(root), path.basename(root) + '.tmp');
+    fs.mkdirSync(dir, { recursive: true });
+    tmpDirs.set(root, dir);
+  }
   return path.join(dir, `${process.pid}.${++tmpSeq}`);
 }
 
@@ -51,10 +56,13 @@ async function renameInto(from, to) {
   }
 }
 
+// replace file TO whole: DATA (bytes, or a function that writes the file it
+// is given) goes to a temporary file first, which is then renamed over TO
 async function replaceFile(store, to, data) {
   const tmp = tmpName(store);
   try {
-    await fs.promises.writeFile(tmp, data);
+    if (typeof data === 'function') await data(tmp);
+    else await fs.promises.writeFile(tmp, data);
     await renameInto(tmp, to);
   } catch (err) {
     await fs.promises.rm(tmp, { force: true });
@@ -64,32 +72,25 @@ async function replaceFile(store, to, data) {
 
 FilesystemStore.prototype.putObject = async function putObject(object) {
   const objectPath = this.getResourcePath(object.bucket, object.key, 'object');
-  const tmp = tmpName(this);
   const md5Context = crypto.createHash('md5');
   let size = 0;
-  try {
-    if (Buffer.isBuffer(object.content)) {
-      md5Context.update(object.content);
-      size = object.content.length;
-      await fs.promises.writeFile(tmp, object.content);
-    } else {
-      const count = new Transform({
-        transform(chunk, encoding, callback) {
-          md5Context.update(chunk, encoding);
-          size += chunk.length;
-          callback(null, chunk);
-        },
-      });
-      await new Promise((resolve, reject) => {
-        pipeline(object.content, count, fs.createWriteStream(tmp), err =>
-          err ? reject(err) : resolve(),
-        );
-      });
-    }
-    await renameInto(tmp, objectPath);
-  } catch (err) {
-    await fs.promises.rm(tmp, { force: true });
-    throw err;
+  if (Buffer.isBuffer(object.content)) {
+    md5Context.update(object.content);
+    size = object.content.length;
+    await replaceFile(this, objectPath, object.content);
+  } else {
+    const count = new Transform({
+      transform(chunk, encoding, callback) {
+        md5Context.update(chunk, encoding);
+        size += chunk.length;
+        callback(null, chunk);
+      },
+    });
+    await replaceFile(this, objectPath, tmp => new Promise((resolve, reject) => {
+      pipeline(object.content, count, fs.createWriteStream(tmp), err =>
+        err ? reject(err) : resolve(),
+      );
+    }));
   }
   const md5 = md5Context.digest('hex');
   await this.putMetadata(object.bucket, object.key, object.metadata, md5);

@@ -215,7 +215,7 @@ def test_a_damaged_answer_is_fetched_again_and_never_read(make_fs, proxy, damage
             return e.errno
         finally:
             gets = [e for e in proxy.stats()["log"] if e[0] == "GET" and key in e[1]]
-            assert len(gets) == 2 if times else len(gets) == 1, gets
+            assert len(gets) == (2 if times else 1), gets
 
     assert cold_read(1) == data
     assert cold_read(2) == errno.EIO

@@ -99,8 +99,8 @@ def test_full_cache_disk_is_enospc_and_recovers(make_fs, own_s3rver, small_disk)
             except OSError:
                 break
     # what needs room gets ENOSPC, never EIO
-    for attempt in range(3):
-        new = m.mnt / ("new%d" % attempt)
+    news = [m.mnt / ("new%d" % attempt) for attempt in range(3)]
+    for attempt, new in enumerate(news):
         try:
             new.write_bytes(gen("random", MiB, attempt))
         except OSError as e:
@@ -112,9 +112,9 @@ def test_full_cache_disk_is_enospc_and_recovers(make_fs, own_s3rver, small_disk)
     assert daemon_cpu_seconds(m, 3) < 1.0, m.log_text()[-2000:]
     # those files (a create may still find room where its write does not, as
     # on ext4) go: an unlink frees, it needs no room
-    for attempt in range(3):
-        if os.path.lexists(m.mnt / ("new%d" % attempt)):
-            os.unlink(m.mnt / ("new%d" % attempt))
+    for new in news:
+        if os.path.lexists(new):
+            os.unlink(new)
     # metadata that needs room gets ENOSPC too (the database cannot grow)
     for i in range(2000):
         try:
