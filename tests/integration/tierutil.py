@@ -30,6 +30,44 @@ TIER_CONF = {"targetDiskUsage": 0.064, "uploadDelay": 0, "backpressureTimeout": 
 SANITIZER_MARKERS = ("AddressSanitizer", "runtime error:", "LeakSanitizer")
 
 
+def read_text(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError as e:
+        return "(%s)" % e
+
+
+def live_threads(pid):
+    """The threads of process PID that are not zombies ([] once it is gone)."""
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except FileNotFoundError:
+        return []
+    live = []
+    for t in tids:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, t)) as f:
+                stat = f.read()
+        except FileNotFoundError:
+            continue  # gone meanwhile
+        # the state follows the command's closing parenthesis
+        if stat[stat.rfind(")") + 2:][:1] not in ("Z", "X"):
+            live.append(t)
+    return live
+
+
+def abort_connection(conn):
+    """Abort FUSE connection CONN: its requests fail and its mount answers ENOTCONN."""
+    ctl = Path("/sys/fs/fuse/connections")
+    if not any(ctl.iterdir()):
+        subprocess.run(["mount", "-t", "fusectl", "fusectl", str(ctl)], capture_output=True)
+    try:
+        (ctl / str(conn) / "abort").write_text("1")
+    except OSError:
+        pass  # gone already
+
+
 def is_mounted(path):
     path = os.path.realpath(path)
     with open("/proc/self/mounts") as f:
@@ -101,6 +139,8 @@ class Mount:
         assert p.returncode == 0, "zero mount failed (%d):\n%s\nlog:\n%s" % (
             p.returncode, p.stdout, self.log_tail())
         wait_for(lambda: is_mounted(self.mnt), 10, "%s to be mounted" % self.mnt)
+        # its FUSE connection (/sys/fs/fuse/connections/N): a stat later may hang
+        self.conn = os.minor(os.stat(self.mnt).st_dev)
         return self
 
     def umount(self, timeout=120):
@@ -155,11 +195,25 @@ class Mount:
         return forced
 
     def kill9(self):
-        """SIGKILL the daemon (a crash); returns once it is gone."""
+        """SIGKILL the daemon (a crash); returns once every thread of it is gone.
+
+        A thread that stays (a zombie process whose thread waits in the kernel
+        for its own mount) keeps /dev/fuse open and the mount hangs for good:
+        that fails the test, after the connection is aborted so that nothing
+        else hangs on it."""
         pid = self.daemon_pid()
         assert pid, "no daemon to kill"
         os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: self.daemon_pid() is None, 10, "the killed daemon to go")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and live_threads(pid):
+            time.sleep(0.05)
+        stuck = live_threads(pid)
+        if stuck:
+            stacks = "\n".join("thread %s:\n%s" % (t, read_text("/proc/%d/task/%s/stack" % (
+                pid, t))) for t in stuck)
+            abort_connection(self.conn)
+            raise AssertionError("the killed daemon (pid %d) did not exit within 15 s: "
+                                 "threads %s stayed in the kernel:\n%s" % (pid, stuck, stacks))
 
     # -- observation ----------------------------------------------------------
     def status(self):
