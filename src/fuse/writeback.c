@@ -4,6 +4,15 @@
  * The mountpoint is opened for each round and closed at once: a descriptor
  * kept open would make every unmount fail as busy. A round runs only while
  * some file is open for writing, when an unmount would be busy anyway.
+ *
+ * The syncfs runs in a child process that has closed every descriptor it
+ * inherited, /dev/fuse's among them. A thread of the daemon itself waiting
+ * there for the mount's WRITEs cannot die before they are answered (the
+ * kernel's wait is uninterruptible), and after a SIGKILL only the threads
+ * it ended could answer them: the process would never finish exiting,
+ * never close /dev/fuse, and the mount would hang with its writers for
+ * good. The child holds no reference to the connection: once the daemon is
+ * gone the connection is aborted, the WRITEs fail and the child returns.
  */
 #include "fuse/writeback.h"
 
@@ -20,6 +29,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* the kernel's bound on a FUSE mount's unwritten pages where sysfs does not say it */
@@ -88,18 +98,37 @@ static void keep_room(void *arg)
 	wbflush_room(arg);
 }
 
+int wbflush_now(const char *mountpoint)
+{
+	pid_t pid = fork();
+	int status, fd;
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		/* only async-signal-safe calls here: the parent has other threads */
+		close_range(3, ~0u, 0);
+		fd = open(mountpoint, O_RDONLY | O_DIRECTORY);
+		_exit(fd >= 0 && syncfs(fd) == 0 ? 0 : errno);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (!WIFEXITED(status))
+		return -EIO;
+	return -WEXITSTATUS(status);
+}
+
 static void write_back(void *arg)
 {
 	struct wbflush *w = arg;
-	int fd;
+	int ret;
 
 	if (fs_writers(w->fs) == 0)
 		return;
-	fd = open(w->mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || syncfs(fd) < 0)
-		log_debug("writeback: %s: %s", w->mountpoint, strerror(errno));
-	if (fd >= 0)
-		close(fd);
+	ret = wbflush_now(w->mountpoint);
+	if (ret)
+		log_debug("writeback: %s: %s", w->mountpoint, strerror(-ret));
 }
 
 int wbflush_start(struct fs *fs, struct fuse_session *se, const char *mountpoint,

@@ -7,7 +7,8 @@
  * crash of the daemon loses what the kernel still holds. This thread
  * bounds that to about a second: while any file is open for writing (a
  * closed file's bytes were written back at its close), it has the kernel
- * write back the mount's dirty pages (syncfs on the mountpoint).
+ * write back the mount's dirty pages (syncfs on the mountpoint, from a
+ * child process: see writeback.c).
  *
  * Writers' room (fs/room.c): at the mount, before any request is served,
  * wbflush_keep_room learns how much the kernel may hold unwritten for the
@@ -30,6 +31,13 @@ struct wbflush;
  * is B (NULL if not found): once it is mounted, before its session runs.
  */
 void wbflush_keep_room(struct fs *fs, const struct bdi *b);
+/*
+ * Have the kernel write back the dirty pages of the mount at MOUNTPOINT and
+ * wait for them (syncfs), from a child process that holds no descriptor of
+ * /dev/fuse, so that a SIGKILL of the daemon meanwhile still ends it. 0 or
+ * -errno.
+ */
+int wbflush_now(const char *mountpoint);
 /* Start the threads for FS mounted at MOUNTPOINT by session SE; syncfs every INTERVAL_MS. */
 int wbflush_start(struct fs *fs, struct fuse_session *se, const char *mountpoint,
 		  unsigned interval_ms, struct wbflush **out);

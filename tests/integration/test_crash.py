@@ -16,8 +16,10 @@ backend with the default target (nothing is evicted).
 ZERO_CRASH_CYCLES sets the number of cycles (default 50).
 """
 
+import errno
 import json
 import os
+import platform
 import random
 import subprocess
 import sys
@@ -29,7 +31,7 @@ import pytest
 
 import crashwriter
 from conftest import s3_conf
-from tierutil import CHUNK, wait_for
+from tierutil import CHUNK, MiB, wait_for
 from tierutil import drop_caches as tierutil_drop_caches
 
 HERE = Path(__file__).resolve().parent
@@ -67,7 +69,7 @@ class Writer:
             self.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            self.proc.wait()
+            self.proc.wait(30)
             raise AssertionError("the writer hung on the dead mount")
         self.reader.join(10)
         err = self.proc.stderr.read().decode(errors="replace")
@@ -167,6 +169,81 @@ def test_kill9_loop_on_the_file_backend(make_fs):
     m = make_fs("file", targetDiskUsage=None, uploadDelay=None, chunkSize=None,
                 backpressureTimeout=None, maxParallelTransfers=None)
     crash_cycles(m, 9002)
+
+
+SYNCFS = {"x86_64": 306, "aarch64": 267}.get(platform.machine())
+
+
+def in_syncfs(pid):
+    """Whether a thread of process PID or of a child of it is in syncfs now."""
+    pids, tasks = [pid], []
+    while pids:
+        p = pids.pop()
+        try:
+            ts = os.listdir("/proc/%d/task" % p)
+        except OSError:
+            continue
+        for t in ts:
+            tasks.append("/proc/%d/task/%s" % (p, t))
+            try:
+                with open("/proc/%d/task/%s/children" % (p, t)) as f:
+                    pids += [int(c) for c in f.read().split()]
+            except OSError:
+                pass
+    for t in tasks:
+        try:
+            with open(t + "/syscall") as f:
+                if f.read().split(" ", 1)[0] == str(SYNCFS):
+                    return True
+        except OSError:
+            pass
+    return False
+
+
+@pytest.mark.skipif(SYNCFS is None, reason="syncfs's number on this machine not known")
+def test_kill9_while_the_kernel_writes_back_to_the_daemon(make_fs):
+    # With the writeback cache the daemon has the kernel write the mount's
+    # dirty pages back each second while a file is open for writing
+    # (fuse/writeback.c). A kill -9 while that write-back waits for WRITEs
+    # must still end the daemon, every thread of it, so that /dev/fuse is
+    # closed and the mount answers ENOTCONN. (A thread of the daemon in syncfs
+    # on its own mount cannot die before the WRITEs it waits for are
+    # answered, and only the dead threads could answer them: the process
+    # stayed a zombie and the mount hung with its writer for good, until the
+    # connection was aborted by hand; seen once in the kill -9 loop.) Each
+    # round kills the daemon the moment a syncfs of the mount is seen under
+    # way, while a writer keeps the kernel's cache full of dirty pages.
+    m = make_fs("file", mount=False, targetDiskUsage=None, uploadDelay=None)
+    m.mount_args = ["--writeback-cache"]
+    piece = crashwriter.data(3, 4 * MiB)
+    for rnd in range(5):
+        m.mount()
+        stop, errors = threading.Event(), []
+
+        def write():
+            try:
+                fd = os.open(m.mnt / "w", os.O_WRONLY | os.O_CREAT, 0o644)
+                try:
+                    off = 0
+                    while not stop.is_set():
+                        os.pwrite(fd, piece, off)
+                        off = (off + len(piece)) % (256 * MiB)
+                finally:
+                    os.close(fd)
+            except OSError as e:
+                errors.append(e)
+
+        w = threading.Thread(target=write, daemon=True)
+        w.start()
+        pid = m.daemon_pid()
+        wait_for(lambda: in_syncfs(pid), 30, "a syncfs of the mount under way", interval=0)
+        m.kill9()  # fails if a thread of the daemon stays
+        stop.set()
+        w.join(30)
+        assert not w.is_alive(), "round %d: the writer still hangs on the dead mount" % rnd
+        assert errors and errors[0].errno in (errno.ENOTCONN, errno.ECONNABORTED, errno.EIO), (
+            rnd, errors)
+        m.zero("umount", m.mnt)  # clears the dead mount
 
 
 def test_write_during_an_upload_begun_before_the_inode_was_loaded(make_fs, proxy):

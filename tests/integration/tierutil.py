@@ -42,14 +42,14 @@ def live_threads(pid):
     """The threads of process PID that are not zombies ([] once it is gone)."""
     try:
         tids = os.listdir("/proc/%d/task" % pid)
-    except FileNotFoundError:
+    except OSError:
         return []
     live = []
     for t in tids:
         try:
             with open("/proc/%d/task/%s/stat" % (pid, t)) as f:
                 stat = f.read()
-        except FileNotFoundError:
+        except OSError:
             continue  # gone meanwhile
         # the state follows the command's closing parenthesis
         if stat[stat.rfind(")") + 2:][:1] not in ("Z", "X"):
