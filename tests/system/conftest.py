@@ -28,7 +28,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from sysutil import fstype_of, is_mounted, log_problems  # noqa: E402
+from sysutil import fstype_of, is_mounted, live_threads, log_problems  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -166,9 +166,10 @@ class ZeroTarget:
             except ProcessLookupError:
                 pass
         deadline = time.time() + 10
-        while self.daemon_pids() and time.time() < deadline:
+        while any(map(live_threads, pids)) and time.time() < deadline:
             time.sleep(0.05)
-        assert not self.daemon_pids(), "daemon survived SIGKILL"
+        assert not any(map(live_threads, pids)), (
+            "daemon survived SIGKILL: threads %s" % {p: live_threads(p) for p in pids})
         return pids
 
     # -- logs -------------------------------------------------------------

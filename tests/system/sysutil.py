@@ -375,3 +375,25 @@ def log_problems(text, error_lines=True):
                 (error_lines and " error: " in line):
             bad.append(line)
     return bad
+
+
+def live_threads(pid):
+    """The threads of process PID that are not zombies ([] once it is gone).
+
+    A process killed while a thread of it waits in the kernel is a zombie
+    (its command line empty) until that thread returns: not gone yet."""
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return []
+    live = []
+    for t in tids:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, t)) as f:
+                stat = f.read()
+        except OSError:
+            continue  # gone meanwhile
+        # the state follows the command's closing parenthesis
+        if stat[stat.rfind(")") + 2:][:1] not in ("Z", "X"):
+            live.append(t)
+    return live
