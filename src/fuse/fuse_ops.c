@@ -1047,8 +1047,6 @@ int fuseops_run(struct fuseops *f)
 	fuse_loop_cfg_set_max_threads(cfg, 16);
 	fuse_loop_cfg_set_idle_threads(cfg, 4);
 	ret = fuse_session_loop_mt(f->se, cfg);
-	wbflush_stop(f->wb);
-	f->wb = NULL;
 	fuse_loop_cfg_destroy(cfg);
 	fuse_remove_signal_handlers(f->se);
 	if (ret > 0)
@@ -1062,6 +1060,12 @@ void fuseops_free(struct fuseops *f)
 		return;
 	if (f->mounted)
 		fuse_session_unmount(f->se);
+	/*
+	 * Only now, /dev/fuse closed: after a signal ended the session with a
+	 * file open for writing, a write-back round may wait for WRITEs no
+	 * thread serves any more, until the connection is gone.
+	 */
+	wbflush_stop(f->wb);
 	fuse_session_destroy(f->se);
 	free(f->mountpoint);
 	free(f);

@@ -195,7 +195,11 @@ class Mount:
         return forced
 
     def kill9(self):
-        """SIGKILL the daemon (a crash); returns once every thread of it is gone.
+        """SIGKILL the daemon (a crash); returns once every thread of it is gone."""
+        self.stop_daemon(signal.SIGKILL)
+
+    def stop_daemon(self, sig):
+        """Send the daemon SIG; return once every thread of it is gone.
 
         A thread that stays (a zombie process whose thread waits in the kernel
         for its own mount) keeps /dev/fuse open and the mount hangs for good:
@@ -203,8 +207,8 @@ class Mount:
         else hangs on it. (60 s: a thread may be in a truncate of a cache file,
         whose discards on this machine's disk have taken more than 15 s.)"""
         pid = self.daemon_pid()
-        assert pid, "no daemon to kill"
-        os.kill(pid, signal.SIGKILL)
+        assert pid, "no daemon to signal"
+        os.kill(pid, sig)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and live_threads(pid):
             time.sleep(0.05)
@@ -213,8 +217,9 @@ class Mount:
             stacks = "\n".join("thread %s:\n%s" % (t, read_text("/proc/%d/task/%s/stack" % (
                 pid, t))) for t in stuck)
             abort_connection(self.conn)
-            raise AssertionError("the killed daemon (pid %d) did not exit within 60 s: "
-                                 "threads %s stayed in the kernel:\n%s" % (pid, stuck, stacks))
+            raise AssertionError("the daemon (pid %d) did not exit within 60 s of %s: "
+                                 "threads %s stayed:\n%s" % (
+                                     pid, signal.Signals(sig).name, stuck, stacks))
 
     # -- observation ----------------------------------------------------------
     def status(self):
