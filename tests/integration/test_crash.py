@@ -203,7 +203,7 @@ def in_syncfs(pid):
 
 @pytest.mark.skipif(SYNCFS is None, reason="syncfs's number on this machine not known")
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
-def test_kill9_while_the_kernel_writes_back_to_the_daemon(make_fs, sig):
+def test_a_signal_during_the_kernels_write_back_ends_the_daemon(make_fs, sig):
     # With the writeback cache the daemon has the kernel write the mount's
     # dirty pages back each second while a file is open for writing
     # (fuse/writeback.c). A kill -9 while that write-back waits for WRITEs
