@@ -1074,6 +1074,7 @@ int fs_flush_all(struct fs *fs)
 
 int fs_free(struct fs *fs)
 {
+	size_t unreleased = 0;
 	int ret, ret2;
 
 	pthread_mutex_lock(&fs->lock);
@@ -1101,6 +1102,14 @@ int fs_free(struct fs *fs)
 		journal_stop(fs->journal);
 	journal_free(fs->journal);
 	fs->journal = NULL;
+	/* handles never released: a signal ended the session with files open */
+	for (struct fs_file *fh = fs->files, *next; fh; fh = next) {
+		next = fh->next;
+		free(fh);
+		unreleased++;
+	}
+	if (unreleased)
+		log_warn("files still open when the session ended: %zu", unreleased);
 	for (size_t i = 0; i < fs->table_size; i++)
 		while (fs->table[i])
 			itable_remove(fs, fs->table[i]);
@@ -1932,14 +1941,30 @@ bool fs_file_direct_io(const struct fs_file *fh)
 	return fh->direct_io;
 }
 
-/* A handle opened with FLAGS (DELTA 1) or released (-1): the counts of IP and FS. Lock held. */
-static void handle_count(struct fs *fs, struct fs_inode *ip, int flags, int delta)
+/* Handle FH opened (DELTA 1) or released (-1): the counts of its inode and FS, FS's list. Lock held. */
+static void handle_count(struct fs *fs, struct fs_file *fh, int delta)
 {
+	struct fs_inode *ip = fh->ip;
+
 	ip->nopen += delta;
-	if ((flags & O_ACCMODE) != O_RDONLY) {
+	if ((fh->flags & O_ACCMODE) != O_RDONLY) {
 		ip->nwriters += delta;
-		ip->noverwriters += (flags & O_APPEND) ? 0 : delta;
+		ip->noverwriters += (fh->flags & O_APPEND) ? 0 : delta;
 		fs->nwriters += delta;
+	}
+	if (delta > 0) {
+		fh->prev = NULL;
+		fh->next = fs->files;
+		if (fs->files)
+			fs->files->prev = fh;
+		fs->files = fh;
+	} else {
+		if (fh->prev)
+			fh->prev->next = fh->next;
+		else
+			fs->files = fh->next;
+		if (fh->next)
+			fh->next->prev = fh->prev;
 	}
 }
 
@@ -1979,7 +2004,7 @@ static int file_open_locked(struct fs *fs, struct fs_inode *ip, int flags, struc
 			return ret;
 		}
 	}
-	handle_count(fs, ip, flags, 1);
+	handle_count(fs, fh, 1);
 	fh->keep_cache = (flags & O_NOATIME) || !access_due(&ip->attr);
 	fh->direct_io = (ip->attr.flags & META_INODE_LOST) != 0;
 	*fhp = fh;
@@ -2015,7 +2040,7 @@ int fs_open(struct fs *fs, uint64_t ino, int flags, struct fs_file **fhp)
 				txn_rollback(fs);
 		}
 		if (ret) {
-			handle_count(fs, ip, (*fhp)->flags, -1);
+			handle_count(fs, *fhp, -1);
 			free(*fhp);
 		}
 	}
@@ -2359,7 +2384,7 @@ int fs_release(struct fs *fs, struct fs_file *fh)
 
 	pthread_mutex_lock(&fs->lock);
 	ret = inode_flush(fs, ip, false);
-	handle_count(fs, ip, fh->flags, -1);
+	handle_count(fs, fh, -1);
 	inode_close_fd_if_unused(ip);
 	inode_maybe_free(fs, ip);
 	pthread_mutex_unlock(&fs->lock);

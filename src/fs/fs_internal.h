@@ -81,6 +81,7 @@ struct fs_file {
 	uint64_t next_off; /* where a sequential reader reads next (read-ahead) */
 	bool keep_cache;   /* see fs_file_keep_cache() */
 	bool direct_io;	   /* see fs_file_direct_io() */
+	struct fs_file *prev, *next; /* fs->files */
 };
 
 struct tier; /* src/tier/'s state (tier/tier_internal.h), reached through fs->tier */
@@ -92,6 +93,7 @@ struct fs {
 	uint32_t chunk_size;
 	uint64_t capacity; /* bytes statfs calls the filesystem's size */
 	struct fs_inode **table; /* hash of in-memory inodes, chained */
+	struct fs_file *files;	 /* the open handles, to free those never released */
 	struct reftab refs;	 /* the kernel's references to idle inodes not in it */
 	size_t table_size;	 /* power of two */
 	size_t table_count;
