@@ -1941,7 +1941,7 @@ bool fs_file_direct_io(const struct fs_file *fh)
 	return fh->direct_io;
 }
 
-/* Handle FH opened (DELTA 1) or released (-1): the counts of its inode and FS, FS's list. Lock held. */
+/* Handle FH opened (DELTA 1) or released (-1): its inode's and FS's counts and list. Lock held. */
 static void handle_count(struct fs *fs, struct fs_file *fh, int delta)
 {
 	struct fs_inode *ip = fh->ip;
