@@ -12,11 +12,15 @@ import os
 import random
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "system"))
+from sysutil import live_threads  # noqa: E402  (one reading of /proc for both suites)
 
 MiB = 1 << 20
 CHUNK = 4 * MiB
@@ -36,25 +40,6 @@ def read_text(path):
             return f.read()
     except OSError as e:
         return "(%s)" % e
-
-
-def live_threads(pid):
-    """The threads of process PID that are not zombies ([] once it is gone)."""
-    try:
-        tids = os.listdir("/proc/%d/task" % pid)
-    except OSError:
-        return []
-    live = []
-    for t in tids:
-        try:
-            with open("/proc/%d/task/%s/stat" % (pid, t)) as f:
-                stat = f.read()
-        except OSError:
-            continue  # gone meanwhile
-        # the state follows the command's closing parenthesis
-        if stat[stat.rfind(")") + 2:][:1] not in ("Z", "X"):
-            live.append(t)
-    return live
 
 
 def abort_connection(conn):
