@@ -636,17 +636,22 @@ static void reply_xattr(fuse_req_t req, int ret, const char *buf, size_t size, s
 }
 
 /*
- * With the writeback cache, have the kernel write the mount's dirty pages
- * back (writeback.h: not from a thread of this process, which a SIGKILL
- * could not end while it waits for them), for an answer that must count
- * every byte written. Only a file open for writing can have any: the kernel
- * writes a file's pages back when it is closed. 0 or -errno.
+ * With the writeback cache, have the kernel write INO's dirty pages back (a
+ * FUSE inode invalidation launders them as it drops the pages, and waits
+ * for the WRITEs to be answered), for an answer that must count every byte
+ * written. A syncfs would not do: it does not wait for FUSE's WRITEs. The
+ * wait is in this thread, so a SIGKILL landing during it leaves the daemon
+ * unable to exit (see writeback.c); these calls are rare and short. 0 or
+ * -errno.
  */
-static int kernel_pages_written(struct fuseops *f)
+static int kernel_pages_written(struct fuseops *f, fuse_ino_t ino)
 {
-	if (!f->opt.writeback_cache || fs_writers(f->fs) == 0)
+	int ret;
+
+	if (!f->opt.writeback_cache)
 		return 0;
-	return wbflush_now(f->mountpoint);
+	ret = fuse_lowlevel_notify_inval_inode(f->se, ino, 0, 0);
+	return ret == -ENOENT ? 0 : ret; /* an inode the kernel does not hold has no pages */
 }
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
@@ -662,7 +667,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	}
 	/* a file's residency counts the bytes written: the kernel's first (as in op_lseek) */
 	if (strcmp(name, "user.zero.residency") == 0) {
-		ret = kernel_pages_written(f);
+		ret = kernel_pages_written(f, ino);
 		if (ret) {
 			free(buf);
 			reply_err(req, ret);
@@ -723,15 +728,14 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	off_t result;
 	int ret;
 
-	(void)ino;
 	/*
 	 * With the writeback cache, bytes written may still be the kernel's
 	 * alone, and the kernel asks without writing them back first: have it
-	 * write them back, so that the holes and the data found are those
-	 * written.
+	 * write back the file's dirty pages (it launders them as it drops the
+	 * pages), so that the holes and the data found are those written.
 	 */
 	if (whence == SEEK_DATA || whence == SEEK_HOLE) {
-		ret = kernel_pages_written(f);
+		ret = kernel_pages_written(f, ino);
 		if (ret) {
 			reply_err(req, ret);
 			return;

@@ -98,7 +98,12 @@ static void keep_room(void *arg)
 	wbflush_room(arg);
 }
 
-int wbflush_now(const char *mountpoint)
+/*
+ * Have the kernel write back the mount's dirty pages (syncfs; it sends the
+ * WRITEs, it does not wait for their answers), from a child process that
+ * holds no descriptor of /dev/fuse. 0 or -errno.
+ */
+static int syncfs_apart(const char *mountpoint)
 {
 	pid_t pid = fork();
 	int status, fd;
@@ -126,7 +131,7 @@ static void write_back(void *arg)
 
 	if (fs_writers(w->fs) == 0)
 		return;
-	ret = wbflush_now(w->mountpoint);
+	ret = syncfs_apart(w->mountpoint);
 	if (ret)
 		log_debug("writeback: %s: %s", w->mountpoint, strerror(-ret));
 }

@@ -31,13 +31,6 @@ struct wbflush;
  * is B (NULL if not found): once it is mounted, before its session runs.
  */
 void wbflush_keep_room(struct fs *fs, const struct bdi *b);
-/*
- * Have the kernel write back the dirty pages of the mount at MOUNTPOINT and
- * wait for them (syncfs), from a child process that holds no descriptor of
- * /dev/fuse, so that a SIGKILL of the daemon meanwhile still ends it. 0 or
- * -errno.
- */
-int wbflush_now(const char *mountpoint);
 /* Start the threads for FS mounted at MOUNTPOINT by session SE; syncfs every INTERVAL_MS. */
 int wbflush_start(struct fs *fs, struct fuse_session *se, const char *mountpoint,
 		  unsigned interval_ms, struct wbflush **out);
