@@ -6,13 +6,14 @@
  * some file is open for writing, when an unmount would be busy anyway.
  *
  * The syncfs runs in a child process that has closed every descriptor it
- * inherited, /dev/fuse's among them. A thread of the daemon itself waiting
- * there for the mount's WRITEs cannot die before they are answered (the
- * kernel's wait is uninterruptible), and after a SIGKILL only the threads
- * it ended could answer them: the process would never finish exiting,
- * never close /dev/fuse, and the mount would hang with its writers for
- * good. The child holds no reference to the connection: once the daemon is
- * gone the connection is aborted, the WRITEs fail and the child returns.
+ * inherited, /dev/fuse's among them. It waits, uninterruptibly, for the
+ * kernel's write-back work, which itself may wait for earlier WRITEs to be
+ * answered; a thread of the daemon waiting there could not die on SIGKILL
+ * before they were, and only the threads the signal ended could answer
+ * them: the process would never finish exiting, never close /dev/fuse, and
+ * the mount would hang with its writers for good. The child holds no
+ * reference to the connection: once the daemon is gone the connection is
+ * aborted, the WRITEs fail and the child returns.
  */
 #include "fuse/writeback.h"
 

@@ -209,8 +209,9 @@ def test_a_signal_during_the_kernels_write_back_ends_the_daemon(make_fs, sig):
     # (fuse/writeback.c). A kill -9 while that write-back waits for WRITEs
     # must still end the daemon, every thread of it, so that /dev/fuse is
     # closed and the mount answers ENOTCONN. (A thread of the daemon in syncfs
-    # on its own mount cannot die before the WRITEs it waits for are
-    # answered, and only the dead threads could answer them: the process
+    # on its own mount, waiting for write-back work that waits for WRITEs,
+    # cannot die before they are answered, and only the dead threads could
+    # answer them: the process
     # stayed a zombie and the mount hung with its writer for good, until the
     # connection was aborted by hand; seen once in the kill -9 loop.) Each
     # round kills the daemon the moment a syncfs of the mount is seen under
